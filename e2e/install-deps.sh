@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Install the system packages the build, the tests and the demo need (Debian packages only).
+# Idempotent: packages already present are not fetched again.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+PKGS=(golang-go etcd-server etcd-client rsync openssl golang-github-modern-go-reflect2-dev
+      make git pkg-config libssl-dev ca-certificates python3)
+
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  log "installing Debian packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  as_root apt-get update -qq
+  as_root apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# just: from the Rust crate registry when it is not on PATH.
+if ! command -v just >/dev/null; then
+  log "installing just"
+  python3 -m pip install -q rust-just 2>/dev/null || cargo install --locked just
+fi
+log "system packages ready"

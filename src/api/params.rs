@@ -1,0 +1,474 @@
+//! The parameter block of every agent. Exactly one of them is set on an `AgentJob`,
+//! the one named by `spec.agent`.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::patterns;
+
+fn default_true() -> bool {
+    true
+}
+
+// ---------------------------------------------------------------------------------------------
+// generator
+// ---------------------------------------------------------------------------------------------
+
+/// `generator`: a complete Simple Admin Core CRUD module for one entity.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(extend("anyOf" = [{"required": ["fields"]}, {"required": ["description"]}]))]
+pub struct GeneratorParams {
+    /// Entity name in CamelCase, e.g. `Department`.
+    #[schemars(regex(pattern = patterns::ENTITY))]
+    pub entity: String,
+    /// Free-text description the LLM turns into fields and edges (when `fields` is empty).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 3, max = 4000))]
+    pub description: Option<String>,
+    /// Explicit fields; when given, no LLM is needed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(min = 1, max = 100))]
+    pub fields: Vec<EntityField>,
+    /// Relations to other entities (a tree is an edge to itself).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 20))]
+    pub edges: Vec<EntityEdge>,
+    /// Mixins from simple-admin-common; defaults to `[id, status]`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 8))]
+    pub mixins: Vec<Mixin>,
+    /// Database table name; defaults to `sys_<snake plural>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = patterns::SNAKE))]
+    pub table_name: Option<String>,
+    /// Logic/handler group folder; defaults to the lower-case entity name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = patterns::GROUP))]
+    pub group: Option<String>,
+    /// Display names for the i18n entries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub i18n: Option<I18nNames>,
+    /// Which files to produce; defaults to all of them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<GeneratedFileKind>,
+    /// Replace an existing module of the same entity.
+    #[serde(default)]
+    pub overwrite: bool,
+    /// Commands run in the workspace after generation; defaults to
+    /// `make gen-ent`, `make gen-rpc`, `make gen-api`, `make test`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 20), inner(length(min = 1, max = 512)))]
+    pub commands: Option<Vec<String>>,
+}
+
+/// One Ent field.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EntityField {
+    /// snake_case field name.
+    #[schemars(regex(pattern = patterns::SNAKE))]
+    pub name: String,
+    #[serde(rename = "type")]
+    pub type_: FieldType,
+    #[serde(default)]
+    pub optional: bool,
+    #[serde(default)]
+    pub unique: bool,
+    /// Default value as Go literal text (`0`, `"x"`, `true`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 256))]
+    pub default: Option<String>,
+    /// Comment, `English | 中文` by convention.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 256))]
+    pub comment: Option<String>,
+    /// go-playground validate tag for the API type, e.g. `omitempty,min=1,max=50`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 256))]
+    pub validation: Option<String>,
+}
+
+/// Ent field types the templates know.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum FieldType {
+    String,
+    Text,
+    Bool,
+    Int,
+    Int32,
+    Int64,
+    Uint8,
+    Uint32,
+    Uint64,
+    Float,
+    Time,
+    Uuid,
+}
+
+/// One Ent edge.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EntityEdge {
+    /// Edge name, e.g. `children`.
+    #[schemars(regex(pattern = patterns::SNAKE))]
+    pub name: String,
+    /// `to` declares the edge; `from` is its inverse.
+    #[serde(rename = "type")]
+    pub type_: EdgeType,
+    /// Target entity (CamelCase); the entity itself for trees.
+    #[schemars(regex(pattern = patterns::ENTITY))]
+    pub target: String,
+    /// Inverse edge name (`parent` for a tree's `children`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = patterns::SNAKE))]
+    pub inverse: Option<String>,
+    /// Foreign-key field the edge is bound to, e.g. `parent_id`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = patterns::SNAKE))]
+    pub field: Option<String>,
+    #[serde(default)]
+    pub unique: bool,
+    #[serde(default)]
+    pub required: bool,
+}
+
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum EdgeType {
+    To,
+    From,
+}
+
+/// Mixins from `simple-admin-common/orm/ent/mixins`.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mixin {
+    Id,
+    Uuid,
+    Status,
+    State,
+    Sort,
+    Remark,
+    Tenant,
+    CreatedBy,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+pub struct I18nNames {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 128))]
+    pub en: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 128))]
+    pub zh: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum GeneratedFileKind {
+    Ent,
+    Proto,
+    Api,
+    Logic,
+    I18n,
+}
+
+// ---------------------------------------------------------------------------------------------
+// reviewer
+// ---------------------------------------------------------------------------------------------
+
+/// `reviewer`: one review per pull request.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReviewerParams {
+    /// Pull request number.
+    #[schemars(range(min = 1))]
+    pub pull_request: i64,
+    /// `owner/name`; defaults to the repository of `spec.repository`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = patterns::GITHUB_REPO))]
+    pub repo: Option<String>,
+    /// Head commit to review; pins the review (and any approval) to exactly this commit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = patterns::GIT_SHA))]
+    pub head_sha: Option<String>,
+    /// Sources of findings; defaults to all.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checks: Vec<ReviewCheck>,
+    /// Post the review on the pull request (otherwise only the job result holds it).
+    #[serde(default = "default_true")]
+    pub auto_comment: bool,
+    /// Which findings become inline comments, like reviewdog's filter modes.
+    #[serde(default)]
+    pub filter_mode: FilterMode,
+    /// Cap on inline comments per review, highest severity first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 200))]
+    pub max_inline_comments: Option<i32>,
+    /// Post REQUEST_CHANGES when a finding has at least this severity (otherwise COMMENT).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_changes_at: Option<Severity>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ReviewCheck {
+    Lint,
+    I18n,
+    Tests,
+    Security,
+    Llm,
+}
+
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum FilterMode {
+    #[default]
+    Added,
+    DiffContext,
+    File,
+    Nofilter,
+}
+
+#[derive(
+    Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Info,
+    Warning,
+    Error,
+}
+
+// ---------------------------------------------------------------------------------------------
+// deployer
+// ---------------------------------------------------------------------------------------------
+
+/// `deployer`: roll a version out to an environment, smoke-test it, roll back on failure.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DeployerParams {
+    /// Environment name from the operator's environment configuration.
+    #[schemars(regex(pattern = patterns::DNS_LABEL), length(max = 63))]
+    pub environment: String,
+    /// Image tag to roll out, e.g. `v1.7.2`.
+    #[schemars(regex(pattern = patterns::IMAGE_TAG))]
+    pub version: String,
+    /// Services to update (default: every service of the environment, in its order).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 20), inner(regex(pattern = patterns::DNS_LABEL)))]
+    pub services: Vec<String>,
+    /// `native` patches Deployments; `gitops` commits the tag for Argo CD / Flux.
+    #[serde(default)]
+    pub mode: DeployMode,
+    /// Build the images before rolling out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build: Option<ImageBuild>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum DeployMode {
+    #[default]
+    Native,
+    Gitops,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ImageBuild {
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// Builder image (Kaniko's executor by default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 512))]
+    pub builder_image: Option<String>,
+    /// Git ref to build; defaults to the version tag.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 255))]
+    pub git_ref: Option<String>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// doc-sync
+// ---------------------------------------------------------------------------------------------
+
+/// `doc-sync`: keep swagger, marked doc sections, the changelog and Notion in step with the API.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DocSyncParams {
+    /// Compare from this ref (defaults to the repository's base branch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = patterns::BRANCH))]
+    pub base_ref: Option<String>,
+    /// Compare to this ref (defaults to the base branch's head).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = patterns::BRANCH))]
+    pub head_ref: Option<String>,
+    /// Or take the change from a pull request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub pull_request: Option<i64>,
+    /// What to update; defaults to all.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub targets: Vec<DocTarget>,
+    /// Files with marked sections to refresh (default `CLAUDE.md`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 50), inner(regex(pattern = patterns::REL_PATH)))]
+    pub doc_files: Vec<String>,
+    /// Changelog file (default `CHANGELOG.md`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = patterns::REL_PATH))]
+    pub changelog_file: Option<String>,
+    /// Notion page to create or update.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[0-9a-fA-F-]{32,36}$"))]
+    pub notion_page_id: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum DocTarget {
+    Swagger,
+    Docs,
+    Changelog,
+    Notion,
+}
+
+// ---------------------------------------------------------------------------------------------
+// test-gen
+// ---------------------------------------------------------------------------------------------
+
+/// `test-gen`: table-driven Go tests until the coverage target is met.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TestGenParams {
+    /// Go package directories, relative to the repository root.
+    #[schemars(length(min = 1, max = 50), inner(regex(pattern = patterns::REL_PATH)))]
+    pub packages: Vec<String>,
+    /// Only these functions (`Func` or `Type.Method`); default: every exported one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 200), inner(regex(pattern = patterns::GO_FUNC)))]
+    pub functions: Vec<String>,
+    /// Coverage to reach, in percent (plan: 70).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 100))]
+    pub coverage_target: Option<i32>,
+    /// Generate mocks for interface dependencies.
+    #[serde(default = "default_true")]
+    pub mocks: bool,
+}
+
+// ---------------------------------------------------------------------------------------------
+// migrator
+// ---------------------------------------------------------------------------------------------
+
+/// `migrator`: versioned forward + rollback SQL from an Ent schema change.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MigratorParams {
+    /// Migration name, snake_case (`add_department`).
+    #[schemars(regex(pattern = patterns::SNAKE))]
+    pub name: String,
+    /// Schema before the change (git ref; default: the base branch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = patterns::BRANCH))]
+    pub from_ref: Option<String>,
+    /// Schema after the change (git ref; default: the working branch head).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = patterns::BRANCH))]
+    pub to_ref: Option<String>,
+    #[serde(default)]
+    pub dialect: SqlDialect,
+    #[serde(default)]
+    pub format: MigrationFormat,
+    /// Directory of migration files (default `rpc/migrations`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = patterns::REL_PATH))]
+    pub directory: Option<String>,
+    /// Validate forward, rollback and forward again on a real database.
+    #[serde(default = "default_true")]
+    pub validate: bool,
+    /// Secret holding `DATABASE_URL` of the validation database.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = patterns::DNS_SUBDOMAIN), length(max = 253))]
+    pub database_secret: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum SqlDialect {
+    #[default]
+    Postgres,
+}
+
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum MigrationFormat {
+    #[default]
+    GolangMigrate,
+}
+
+// ---------------------------------------------------------------------------------------------
+// spec-writer
+// ---------------------------------------------------------------------------------------------
+
+/// `spec-writer`: spec.md / plan.md / tasks.md in spec-kit format.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SpecWriterParams {
+    /// Feature slug, e.g. `department-management`.
+    #[schemars(regex(pattern = patterns::DNS_LABEL), length(max = 63))]
+    pub feature: String,
+    /// The requirements as the user wrote them.
+    #[schemars(length(min = 10, max = 20000))]
+    pub requirements: String,
+    /// Answers to the CLI's prompts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 50))]
+    pub answers: Vec<SpecAnswer>,
+    /// Where the files go (default `specs/<feature>`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = patterns::REL_PATH))]
+    pub output_dir: Option<String>,
+    /// Notion database that receives the tasks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[0-9a-fA-F-]{32,36}$"))]
+    pub notion_database_id: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+pub struct SpecAnswer {
+    #[schemars(length(min = 1, max = 1000))]
+    pub question: String,
+    #[schemars(length(max = 10000))]
+    pub answer: String,
+}
+
+// ---------------------------------------------------------------------------------------------
+// probe
+// ---------------------------------------------------------------------------------------------
+
+/// `probe`: the built-in diagnostic agent (health checks, benchmarks, tests).
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ProbeParams {
+    /// Sleep this long before finishing.
+    #[serde(default)]
+    #[schemars(range(min = 0, max = 86_400_000))]
+    pub sleep_ms: i64,
+    /// Exit with this code (0 success; see the runner's exit-code contract).
+    #[serde(default)]
+    #[schemars(range(min = 0, max = 255))]
+    pub exit_code: i32,
+    /// Produce a result of this many bytes.
+    #[serde(default)]
+    #[schemars(range(min = 0, max = 104_857_600))]
+    pub result_bytes: i64,
+    /// Message to report (summary or failure reason).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 1024))]
+    pub message: Option<String>,
+}

@@ -1,0 +1,76 @@
+//! `agent-runner`: the entrypoint of the shared agent image. See `devagents::runner` for the
+//! exit-code contract.
+
+use clap::{Parser, Subcommand};
+use devagents::api::ProbeParams;
+use devagents::runner::{self, EXIT_USAGE};
+
+#[derive(Parser)]
+#[command(
+    name = "agent-runner",
+    version,
+    about = "Runs one devagents agent inside its Pod"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// The built-in diagnostic agent: sleep, produce a result, exit with a chosen code.
+    Probe {
+        #[arg(long, default_value_t = 0)]
+        sleep_ms: i64,
+        #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(i32).range(0..=255))]
+        exit_code: i32,
+        #[arg(long, default_value_t = 0)]
+        result_bytes: i64,
+        #[arg(long)]
+        message: Option<String>,
+    },
+}
+
+fn main() {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { EXIT_USAGE } else { 0 };
+            let _ = e.print();
+            std::process::exit(code);
+        }
+    };
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("agent-runner: cannot start runtime: {e}");
+            runner::write_termination_message(&format!("runtime: {e}"));
+            std::process::exit(runner::EXIT_TRANSIENT);
+        }
+    };
+    let code = rt.block_on(async {
+        match cli.command {
+            Command::Probe {
+                sleep_ms,
+                exit_code,
+                result_bytes,
+                message,
+            } => {
+                let params = ProbeParams {
+                    sleep_ms,
+                    exit_code,
+                    result_bytes,
+                    message,
+                };
+                let out = runner::probe::run(&params).await;
+                println!("{}", out.message);
+                runner::write_termination_message(&out.message);
+                out.exit_code
+            }
+        }
+    });
+    std::process::exit(code);
+}

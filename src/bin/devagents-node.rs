@@ -1,0 +1,50 @@
+//! `devagents-node`: the kubelet stand-in for the e2e tests and the demo (see `devagents::node`).
+
+use std::path::PathBuf;
+
+use clap::Parser;
+use devagents::node::{NodeConfig, serve};
+use regex::Regex;
+
+#[derive(Parser)]
+#[command(
+    name = "devagents-node",
+    version,
+    about = "Plays the kubelet on a real control plane without one"
+)]
+struct Cli {
+    #[arg(long, default_value = "devagents-node")]
+    node_name: String,
+    /// Per-pod directories are created here.
+    #[arg(long)]
+    work_dir: PathBuf,
+    /// Directory holding `agent-runner` (the agent image's binaries).
+    #[arg(long)]
+    agent_bin_dir: PathBuf,
+    /// Regex on the image: these Pods run as local processes.
+    #[arg(long, default_value = r"^(.*/)?devagents-agent(:.*)?$")]
+    agent_image: String,
+    /// Regex on the image: these Pods never become Ready.
+    #[arg(long, default_value = r":broken(-.*)?$")]
+    broken_image: String,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let cli = Cli::parse();
+    let cfg = NodeConfig {
+        node_name: cli.node_name,
+        work_dir: std::path::absolute(&cli.work_dir)?,
+        agent_bin_dir: std::path::absolute(&cli.agent_bin_dir)?,
+        agent_image: Regex::new(&cli.agent_image)?,
+        broken_image: Regex::new(&cli.broken_image)?,
+    };
+    let client = kube::Client::try_default().await?;
+    serve(client, cfg).await?;
+    Ok(())
+}
