@@ -21,6 +21,7 @@ fi
 # just: from the Rust crate registry when it is not on PATH.
 if ! command -v just >/dev/null; then
   log "installing just"
-  python3 -m pip install -q rust-just 2>/dev/null || cargo install --locked just
+  python3 -m pip install -q rust-just 2>/dev/null || true
+  command -v just >/dev/null || cargo install --locked just
 fi
 log "system packages ready"

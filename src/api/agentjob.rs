@@ -1,4 +1,6 @@
 //! `AgentJob`: one run of one agent.
+// kube's `printcolumn(...)` repeats `type_ = "string"` across columns; that is not a mistake.
+#![allow(clippy::duplicated_attributes)]
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{JSON, JSONSchemaProps};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};

@@ -1,4 +1,6 @@
 //! `AgentApproval`: a decision people make about exactly one pinned thing an agent wants to do.
+// kube's `printcolumn(...)` repeats `type_ = "string"` across columns; that is not a mistake.
+#![allow(clippy::duplicated_attributes)]
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::CustomResource;

@@ -382,8 +382,7 @@ pub fn field_ref(pod: &Pod, f: &ObjectFieldSelector) -> Result<String, ConfigErr
         _ => label_or_annotation("metadata.labels", &meta.labels)
             .or_else(|| label_or_annotation("metadata.annotations", &meta.annotations)),
     };
-    v.map(|s| s)
-        .ok_or_else(|| ConfigError(format!("unsupported fieldRef {p:?}")))
+    v.ok_or_else(|| ConfigError(format!("unsupported fieldRef {p:?}")))
 }
 
 /// `mountPath` inside `root` (never outside it).

@@ -1,0 +1,43 @@
+# devagents — run `just` to list the recipes.
+
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+default:
+    @just --list
+
+# Install system packages (Debian) and build/cache the Kubernetes 1.20.2 control plane.
+setup:
+    e2e/install-deps.sh
+    e2e/build-k8s.sh
+
+# Build the operator, the runner, the kubectl plugin and the node stand-in.
+build:
+    cargo build --all-features --bins
+
+# Regenerate crds/ from the Rust types.
+crds:
+    cargo run --quiet --bin agent-operator -- crds --out-dir crds
+
+# Lint, unit tests and e2e tests on a real control plane (what CI runs).
+test:
+    e2e/run-tests.sh
+
+# Unit tests only (no cluster).
+unit:
+    cargo nextest run || cargo test
+
+# E2E tests against the cluster started by `just cluster-up`.
+e2e:
+    KUBECONFIG="$(readlink -f target/devagents-cluster)/kubeconfig" cargo nextest run --all-features --test 'e2e_*'
+
+# Control plane + CRDs + sample AgentJobs (the cluster stays up).
+demo:
+    e2e/demo.sh
+
+# Start etcd, kube-apiserver, kube-controller-manager and the node stand-in.
+cluster-up: build
+    e2e/cluster-up.sh
+
+# Stop the cluster started by cluster-up / demo and check nothing is left running.
+cluster-down:
+    e2e/cluster-down.sh
