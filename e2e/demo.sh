@@ -35,8 +35,11 @@ spec:
   containers:
   - {name: agent, image: devagents-agent:dev, command: [agent-runner, probe, --sleep-ms, "300", --message, "devagents is healthy"]}
 POD
-"$K" wait --for=jsonpath='{.status.phase}'=Succeeded --timeout=60s pod/probe-pod 2>/dev/null || \
-  "$K" wait --for=condition=Ready=false --timeout=60s pod/probe-pod
+for _ in $(seq 1 300); do
+  phase="$("$K" get pod probe-pod -o jsonpath='{.status.phase}')"
+  case "$phase" in Succeeded|Failed) break ;; esac
+  sleep 0.2
+done
 "$K" get pod probe-pod -o jsonpath='{.status.phase}: {.status.containerStatuses[0].state.terminated.message}{"\n"}'
 
 cat <<MSG
