@@ -1,6 +1,7 @@
 //! devagents: a Kubernetes operator that runs AI development agents as pods.
 
 pub mod api;
+pub mod controller;
 #[cfg(feature = "node-standin")]
 pub mod node;
 pub mod runner;

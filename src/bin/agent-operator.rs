@@ -1,8 +1,11 @@
-//! `agent-operator`: the devagents controller. This build provides the CRD generator.
+//! `agent-operator`: the devagents controller, and the CRD generator.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
+use devagents::controller::{self, Config, config::parse_agent_limits};
 
 #[derive(Parser)]
 #[command(
@@ -17,12 +20,62 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the controller (leader-elected; several replicas may run).
+    Run(Box<RunArgs>),
     /// Print the CustomResourceDefinitions as YAML (or write one file per CRD with --out-dir).
     Crds {
         /// Write `<crd-name>.yaml` files into this directory instead of printing.
         #[arg(long)]
         out_dir: Option<PathBuf>,
     },
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// The operator's namespace (leader Lease, lock Leases).
+    #[arg(long, env = "POD_NAMESPACE", default_value = "devagents-system")]
+    namespace: String,
+    /// Watch AgentJobs in this namespace only (default: all namespaces).
+    #[arg(long, env = "DEVAGENTS_WATCH_NAMESPACE")]
+    watch_namespace: Option<String>,
+    /// Image of the agent pods.
+    #[arg(
+        long,
+        env = "DEVAGENTS_AGENT_IMAGE",
+        default_value = "ghcr.io/devagents/devagents-agent:0.1.0"
+    )]
+    agent_image: String,
+    #[arg(long, default_value = "IfNotPresent")]
+    image_pull_policy: String,
+    /// Jobs running at once, all agents together (the plan: 4).
+    #[arg(long, env = "DEVAGENTS_MAX_RUNNING", default_value_t = 4)]
+    max_running: usize,
+    /// Per-agent limits, e.g. `generator=1,reviewer=2`.
+    #[arg(long, env = "DEVAGENTS_AGENT_LIMITS", default_value = "")]
+    agent_limits: String,
+    #[arg(long, default_value = "100m")]
+    cpu_request: String,
+    #[arg(long, default_value = "100Mi")]
+    memory_request: String,
+    #[arg(long, default_value = "2")]
+    cpu_limit: String,
+    #[arg(long, default_value = "1Gi")]
+    memory_limit: String,
+    /// Lock Lease duration (renewed every third of it while the job runs).
+    #[arg(long, default_value_t = 15)]
+    lock_lease_seconds: u64,
+    /// Leader Lease duration.
+    #[arg(long, default_value_t = 15)]
+    leader_lease_seconds: u64,
+    /// A Pod not started after this long counts as never started (retryable).
+    #[arg(long, default_value_t = 300)]
+    start_timeout_seconds: u64,
+    /// Where /metrics, /healthz and /readyz are served.
+    #[arg(long, env = "DEVAGENTS_METRICS_ADDR", default_value = "0.0.0.0:8080")]
+    metrics_addr: SocketAddr,
+    /// Identity in the leader election (default: POD_NAME, else host name and pid).
+    #[arg(long, env = "POD_NAME")]
+    identity: Option<String>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -35,6 +88,48 @@ fn main() -> anyhow::Result<()> {
                 std::fs::write(dir.join(&name), body)?;
                 eprintln!("wrote {}", dir.join(name).display());
             }
+        }
+        Command::Run(args) => {
+            tracing_subscriber::fmt()
+                .with_env_filter(
+                    tracing_subscriber::EnvFilter::try_from_default_env()
+                        .unwrap_or_else(|_| "info,kube=warn".into()),
+                )
+                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+                .init();
+            let cfg = Config {
+                namespace: args.namespace,
+                watch_namespace: args.watch_namespace,
+                agent_image: args.agent_image,
+                image_pull_policy: args.image_pull_policy,
+                max_running: args.max_running,
+                agent_limits: parse_agent_limits(&args.agent_limits).map_err(anyhow::Error::msg)?,
+                resources: controller::config::Resources {
+                    cpu_request: args.cpu_request,
+                    memory_request: args.memory_request,
+                    cpu_limit: args.cpu_limit,
+                    memory_limit: args.memory_limit,
+                },
+                lock_lease: Duration::from_secs(args.lock_lease_seconds.max(1)),
+                start_timeout: Duration::from_secs(args.start_timeout_seconds),
+                ..Config::default()
+            };
+            let identity = args.identity.unwrap_or_else(|| {
+                let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+                format!("{}-{}", host.trim(), std::process::id())
+            });
+            let rt = tokio::runtime::Runtime::new()?;
+            rt.block_on(async {
+                let client = kube::Client::try_default().await?;
+                controller::run(
+                    client,
+                    cfg,
+                    args.metrics_addr,
+                    identity,
+                    args.leader_lease_seconds,
+                )
+                .await
+            })?;
         }
     }
     Ok(())

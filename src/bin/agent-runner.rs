@@ -18,6 +18,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the agent of the job this Pod belongs to (what the operator's Pods run).
+    Run,
     /// The built-in diagnostic agent: sleep, produce a result, exit with a chosen code.
     Probe {
         #[arg(long, default_value_t = 0)]
@@ -53,6 +55,7 @@ fn main() {
     };
     let code = rt.block_on(async {
         match cli.command {
+            Command::Run => runner::run_job().await,
             Command::Probe {
                 sleep_ms,
                 exit_code,

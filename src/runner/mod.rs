@@ -63,6 +63,46 @@ pub fn write_termination_message(msg: &str) {
     }
 }
 
+/// `agent-runner run`: read the job from the Pod's environment and run its agent.
+/// Returns the process exit code (see the contract above).
+pub async fn run_job() -> i32 {
+    let spec = match std::env::var(crate::controller::pod::ENV_JOB_SPEC) {
+        Ok(s) => s,
+        Err(_) => {
+            let msg = format!(
+                "{} is not set: agent-runner run is started by the operator",
+                crate::controller::pod::ENV_JOB_SPEC
+            );
+            eprintln!("agent-runner: {msg}");
+            write_termination_message(&msg);
+            return EXIT_USAGE;
+        }
+    };
+    let spec: crate::api::AgentJobSpec = match serde_json::from_str(&spec) {
+        Ok(s) => s,
+        Err(e) => {
+            let msg = format!("the job spec is not valid: {e}");
+            eprintln!("agent-runner: {msg}");
+            write_termination_message(&msg);
+            return EXIT_USAGE;
+        }
+    };
+    let (code, message) = match spec.agent {
+        crate::api::AgentKind::Probe => {
+            let params = spec.probe.clone().unwrap_or_default();
+            let out = probe::run(&params).await;
+            (out.exit_code, out.message)
+        }
+        other => (
+            EXIT_AGENT_FAILURE,
+            format!("the {other} agent is not available in this build of agent-runner"),
+        ),
+    };
+    println!("{message}");
+    write_termination_message(&message);
+    code
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

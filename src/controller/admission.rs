@@ -1,0 +1,376 @@
+//! The admission queue, as a pure function of a snapshot: which waiting jobs start now, and
+//! why every other one waits. The scheduler loop feeds it the reflector stores and applies
+//! the decisions; nothing about the queue lives only in memory.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use k8s_openapi::jiff::Timestamp;
+
+use crate::api::AgentKind;
+
+/// What the planner needs to know about one job.
+#[derive(Clone, Debug, PartialEq)]
+pub struct JobView {
+    /// `namespace/name`.
+    pub key: String,
+    pub uid: String,
+    pub agent: AgentKind,
+    pub priority: i32,
+    pub created: Timestamp,
+    pub state: JobState,
+    /// Lock keys the job needs (spec.locks scoped to its namespace + the agent's own).
+    pub locks: Vec<String>,
+    /// Name of the AgentApproval the job waits for, when it is not approved yet.
+    pub pending_approval: Option<String>,
+    /// Not admissible before this instant (retry backoff).
+    pub not_before: Option<Timestamp>,
+    /// The operator's finalizer is on the job (needed before it may hold locks).
+    pub has_finalizer: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JobState {
+    /// Not started, or waiting for a retry.
+    Waiting,
+    /// Holds a slot: admitted and not finished.
+    Running,
+    /// Finished; ignored.
+    Done,
+}
+
+/// Who holds a lock, and until when (renewTime + leaseDuration).
+#[derive(Clone, Debug, PartialEq)]
+pub struct LockHolder {
+    pub holder: Option<String>,
+    pub expires: Option<Timestamp>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Limits {
+    pub max_running: usize,
+    pub per_agent: BTreeMap<AgentKind, usize>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Decision {
+    /// Start the job now (its locks are free for it).
+    Admit { key: String },
+    /// Keep waiting: 1-based queue position and the reason.
+    Wait {
+        key: String,
+        position: i32,
+        waiting_for: String,
+    },
+}
+
+/// Queue order: priority descending, then older first, then by name.
+fn queue_order(a: &JobView, b: &JobView) -> std::cmp::Ordering {
+    b.priority
+        .cmp(&a.priority)
+        .then(a.created.cmp(&b.created))
+        .then(a.key.cmp(&b.key))
+}
+
+pub fn lock_free_for(lock: &LockHolder, uid: &str, now: Timestamp) -> bool {
+    match &lock.holder {
+        None => true,
+        Some(h) if h.is_empty() || h == uid => true,
+        Some(_) => lock.expires.is_some_and(|e| e <= now),
+    }
+}
+
+/// Plan one admission pass.
+pub fn plan(
+    jobs: &[JobView],
+    locks: &HashMap<String, LockHolder>,
+    limits: &Limits,
+    now: Timestamp,
+) -> Vec<Decision> {
+    let mut running = 0usize;
+    let mut running_by_agent: HashMap<AgentKind, usize> = HashMap::new();
+    for j in jobs.iter().filter(|j| j.state == JobState::Running) {
+        running += 1;
+        *running_by_agent.entry(j.agent).or_default() += 1;
+    }
+    let mut waiting: Vec<&JobView> = jobs
+        .iter()
+        .filter(|j| j.state == JobState::Waiting)
+        .collect();
+    waiting.sort_by(|a, b| queue_order(a, b));
+
+    // Locks taken or reserved in this pass, by higher-priority jobs.
+    let mut claimed: HashSet<&str> = HashSet::new();
+    let mut out = Vec::with_capacity(waiting.len());
+    let mut position = 0;
+    for j in waiting {
+        if let Some(nb) = j.not_before
+            && nb > now
+        {
+            position += 1;
+            out.push(Decision::Wait {
+                key: j.key.clone(),
+                position,
+                waiting_for: "backoff".into(),
+            });
+            continue;
+        }
+        if let Some(a) = &j.pending_approval {
+            position += 1;
+            out.push(Decision::Wait {
+                key: j.key.clone(),
+                position,
+                waiting_for: format!("approval:{a}"),
+            });
+            continue;
+        }
+        let blocked_lock = j.locks.iter().find(|l| {
+            claimed.contains(l.as_str())
+                || locks
+                    .get(l.as_str())
+                    .is_some_and(|h| !lock_free_for(h, &j.uid, now))
+        });
+        let agent_full = limits
+            .per_agent
+            .get(&j.agent)
+            .is_some_and(|lim| running_by_agent.get(&j.agent).copied().unwrap_or(0) >= *lim);
+        let slot = running < limits.max_running && !agent_full;
+        match blocked_lock {
+            Some(l) => {
+                position += 1;
+                out.push(Decision::Wait {
+                    key: j.key.clone(),
+                    position,
+                    waiting_for: format!("lock:{l}"),
+                });
+            }
+            None if slot && j.has_finalizer => {
+                running += 1;
+                *running_by_agent.entry(j.agent).or_default() += 1;
+                out.push(Decision::Admit { key: j.key.clone() });
+            }
+            None if slot => {
+                // The finalizer lands within one reconcile; keep its place without a write.
+                position += 1;
+                continue;
+            }
+            None => {
+                position += 1;
+                out.push(Decision::Wait {
+                    key: j.key.clone(),
+                    position,
+                    waiting_for: "slot".into(),
+                });
+            }
+        }
+        // Admitted or waiting for a slot: its locks are its next (priority order).
+        for l in &j.locks {
+            claimed.insert(l.as_str());
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: i64) -> Timestamp {
+        Timestamp::from_second(1_800_000_000 + s).unwrap()
+    }
+
+    fn job(name: &str, prio: i32, created: i64) -> JobView {
+        JobView {
+            key: format!("ns/{name}"),
+            uid: format!("uid-{name}"),
+            agent: AgentKind::Probe,
+            priority: prio,
+            created: t(created),
+            state: JobState::Waiting,
+            locks: vec![],
+            pending_approval: None,
+            not_before: None,
+            has_finalizer: true,
+        }
+    }
+
+    fn limits(n: usize) -> Limits {
+        Limits {
+            max_running: n,
+            per_agent: BTreeMap::new(),
+        }
+    }
+
+    fn admitted(d: &[Decision]) -> Vec<&str> {
+        d.iter()
+            .filter_map(|d| match d {
+                Decision::Admit { key } => Some(key.trim_start_matches("ns/")),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn waits(d: &[Decision]) -> Vec<(&str, i32, &str)> {
+        d.iter()
+            .filter_map(|d| match d {
+                Decision::Wait {
+                    key,
+                    position,
+                    waiting_for,
+                } => Some((
+                    key.trim_start_matches("ns/"),
+                    *position,
+                    waiting_for.as_str(),
+                )),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn admits_by_priority_then_age_within_the_global_limit() {
+        let jobs = vec![
+            job("low", 10, 0),
+            job("high", 900, 5),
+            job("mid-old", 50, 1),
+            job("mid-new", 50, 2),
+        ];
+        let d = plan(&jobs, &HashMap::new(), &limits(2), t(10));
+        assert_eq!(admitted(&d), vec!["high", "mid-old"]);
+        assert_eq!(waits(&d), vec![("mid-new", 1, "slot"), ("low", 2, "slot")]);
+    }
+
+    #[test]
+    fn running_jobs_hold_their_slots() {
+        let mut r = job("running", 0, 0);
+        r.state = JobState::Running;
+        let mut done = job("done", 0, 0);
+        done.state = JobState::Done;
+        let jobs = vec![r, done, job("a", 5, 1), job("b", 4, 1)];
+        let d = plan(&jobs, &HashMap::new(), &limits(2), t(10));
+        assert_eq!(admitted(&d), vec!["a"]);
+        assert_eq!(waits(&d), vec![("b", 1, "slot")]);
+    }
+
+    #[test]
+    fn per_agent_limits_let_other_agents_pass() {
+        let mut r = job("gen-running", 0, 0);
+        r.agent = AgentKind::Generator;
+        r.state = JobState::Running;
+        let mut g = job("gen", 100, 1);
+        g.agent = AgentKind::Generator;
+        let jobs = vec![r, g, job("probe", 1, 2)];
+        let lim = Limits {
+            max_running: 4,
+            per_agent: [(AgentKind::Generator, 1)].into(),
+        };
+        let d = plan(&jobs, &HashMap::new(), &lim, t(10));
+        assert_eq!(admitted(&d), vec!["probe"]);
+        assert_eq!(waits(&d), vec![("gen", 1, "slot")]);
+    }
+
+    #[test]
+    fn locks_held_by_others_block_until_expired() {
+        let mut a = job("a", 10, 0);
+        a.locks = vec!["ns/repo".into()];
+        let held = HashMap::from([(
+            "ns/repo".to_string(),
+            LockHolder {
+                holder: Some("uid-other".into()),
+                expires: Some(t(20)),
+            },
+        )]);
+        let d = plan(std::slice::from_ref(&a), &held, &limits(4), t(10));
+        assert_eq!(waits(&d), vec![("a", 1, "lock:ns/repo")]);
+        // Expired: taken over.
+        let d = plan(std::slice::from_ref(&a), &held, &limits(4), t(20));
+        assert_eq!(admitted(&d), vec!["a"]);
+        // Released (no holder) or our own: free.
+        let released = HashMap::from([(
+            "ns/repo".to_string(),
+            LockHolder {
+                holder: None,
+                expires: None,
+            },
+        )]);
+        assert_eq!(
+            admitted(&plan(
+                std::slice::from_ref(&a),
+                &released,
+                &limits(4),
+                t(10)
+            )),
+            vec!["a"]
+        );
+        let ours = HashMap::from([(
+            "ns/repo".to_string(),
+            LockHolder {
+                holder: Some("uid-a".into()),
+                expires: Some(t(20)),
+            },
+        )]);
+        assert_eq!(admitted(&plan(&[a], &ours, &limits(4), t(10))), vec!["a"]);
+    }
+
+    #[test]
+    fn two_jobs_sharing_a_lock_are_never_admitted_together_and_priority_goes_first() {
+        let mut a = job("a", 10, 0);
+        a.locks = vec!["x".into()];
+        let mut b = job("b", 20, 1);
+        b.locks = vec!["x".into()];
+        let d = plan(&[a, b], &HashMap::new(), &limits(4), t(10));
+        assert_eq!(admitted(&d), vec!["b"]);
+        assert_eq!(waits(&d), vec![("a", 1, "lock:x")]);
+    }
+
+    #[test]
+    fn a_higher_priority_waiter_reserves_its_lock() {
+        // "first" needs a generator slot (full) and lock x; "second" (another agent) also
+        // needs x: it must not take x ahead of the higher-priority job.
+        let mut r = job("gen-running", 0, 0);
+        r.agent = AgentKind::Generator;
+        r.state = JobState::Running;
+        let mut first = job("first", 100, 1);
+        first.agent = AgentKind::Generator;
+        first.locks = vec!["x".into()];
+        let mut second = job("second", 1, 2);
+        second.locks = vec!["x".into()];
+        let lim = Limits {
+            max_running: 4,
+            per_agent: [(AgentKind::Generator, 1)].into(),
+        };
+        let d = plan(&[r, first, second], &HashMap::new(), &lim, t(10));
+        assert!(admitted(&d).is_empty());
+        assert_eq!(
+            waits(&d),
+            vec![("first", 1, "slot"), ("second", 2, "lock:x")]
+        );
+    }
+
+    #[test]
+    fn backoff_and_approval_wait_without_taking_slots() {
+        let mut a = job("a", 100, 0);
+        a.not_before = Some(t(30));
+        let mut b = job("b", 90, 0);
+        b.pending_approval = Some("b-run".into());
+        let c = job("c", 80, 0);
+        let d = plan(&[a.clone(), b, c], &HashMap::new(), &limits(1), t(10));
+        assert_eq!(admitted(&d), vec!["c"]);
+        assert_eq!(
+            waits(&d),
+            vec![("a", 1, "backoff"), ("b", 2, "approval:b-run")]
+        );
+        assert_eq!(
+            admitted(&plan(&[a], &HashMap::new(), &limits(1), t(30))),
+            vec!["a"]
+        );
+    }
+
+    #[test]
+    fn no_admission_before_the_finalizer() {
+        let mut a = job("a", 1, 0);
+        a.has_finalizer = false;
+        let d = plan(&[a, job("b", 0, 0)], &HashMap::new(), &limits(4), t(1));
+        assert_eq!(admitted(&d), vec!["b"]);
+        assert!(waits(&d).is_empty());
+    }
+}

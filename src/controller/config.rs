@@ -1,0 +1,104 @@
+//! Operator settings (flags / Helm values).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use crate::api::AgentKind;
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Namespace of the operator: leader-election Lease and lock Leases live here.
+    pub namespace: String,
+    /// Watch only this namespace (None: every namespace).
+    pub watch_namespace: Option<String>,
+    /// Image of the agent pods.
+    pub agent_image: String,
+    pub image_pull_policy: String,
+    /// Global concurrency limit (plan: 4).
+    pub max_running: usize,
+    /// Per-agent limits; agents not listed are bounded by the global limit only.
+    pub agent_limits: BTreeMap<AgentKind, usize>,
+    pub resources: Resources,
+    /// Duration of lock Leases; renewed every third of it while the job runs.
+    pub lock_lease: Duration,
+    /// Pods that have not started after this long count as "never started" (retryable).
+    pub start_timeout: Duration,
+    /// Extra time the controller gives a pod past `timeoutSeconds` before it deletes it itself
+    /// (the kubelet's activeDeadlineSeconds normally fires first).
+    pub deadline_grace: Duration,
+    /// Cap of the exponential retry backoff.
+    pub max_backoff: Duration,
+    /// UID the agent containers run as.
+    pub run_as_user: i64,
+}
+
+#[derive(Clone, Debug)]
+pub struct Resources {
+    pub cpu_request: String,
+    pub memory_request: String,
+    pub cpu_limit: String,
+    pub memory_limit: String,
+}
+
+impl Default for Resources {
+    /// The plan: ~100 MB per agent, 1 GB max.
+    fn default() -> Self {
+        Resources {
+            cpu_request: "100m".into(),
+            memory_request: "100Mi".into(),
+            cpu_limit: "2".into(),
+            memory_limit: "1Gi".into(),
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            namespace: "devagents-system".into(),
+            watch_namespace: None,
+            agent_image: "ghcr.io/devagents/devagents-agent:0.1.0".into(),
+            image_pull_policy: "IfNotPresent".into(),
+            max_running: 4,
+            agent_limits: BTreeMap::new(),
+            resources: Resources::default(),
+            lock_lease: Duration::from_secs(15),
+            start_timeout: Duration::from_secs(300),
+            deadline_grace: Duration::from_secs(5),
+            max_backoff: Duration::from_secs(3600),
+            run_as_user: 65532,
+        }
+    }
+}
+
+/// Parse `generator=1,reviewer=2`.
+pub fn parse_agent_limits(s: &str) -> Result<BTreeMap<AgentKind, usize>, String> {
+    let mut out = BTreeMap::new();
+    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (k, v) = part
+            .split_once('=')
+            .ok_or_else(|| format!("{part:?}: want agent=limit"))?;
+        let kind = AgentKind::parse(k.trim()).ok_or_else(|| format!("{k:?}: unknown agent"))?;
+        let n: usize = v
+            .trim()
+            .parse()
+            .map_err(|_| format!("{v:?}: not a number"))?;
+        out.insert(kind, n);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn agent_limits_parse() {
+        let m = parse_agent_limits("generator=1, doc-sync=2").unwrap();
+        assert_eq!(m[&AgentKind::Generator], 1);
+        assert_eq!(m[&AgentKind::DocSync], 2);
+        assert!(parse_agent_limits("nope=1").is_err());
+        assert!(parse_agent_limits("probe").is_err());
+        assert!(parse_agent_limits("").unwrap().is_empty());
+    }
+}

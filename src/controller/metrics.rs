@@ -1,0 +1,163 @@
+//! Prometheus metrics (OpenMetrics text via prometheus-client) and the health endpoints.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AgentPhase {
+    pub agent: String,
+    pub phase: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AgentLabel {
+    pub agent: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ErrorLabel {
+    pub kind: String,
+}
+
+pub struct Metrics {
+    pub registry: Registry,
+    /// Jobs currently in each phase, by agent.
+    pub jobs: Family<AgentPhase, Gauge>,
+    /// Jobs that finished, by agent and final phase (rate → failure ratio alerts).
+    pub jobs_finished: Family<AgentPhase, Counter>,
+    pub job_duration: Family<AgentLabel, Histogram>,
+    pub queue_depth: Gauge,
+    pub running: Gauge,
+    pub lock_wait: Histogram,
+    /// AgentJob created → its first Pod created.
+    pub dispatch_latency: Histogram,
+    pub reconcile_errors: Family<ErrorLabel, Counter>,
+    pub is_leader: Gauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("devagents");
+        let jobs = Family::<AgentPhase, Gauge>::default();
+        let jobs_finished = Family::<AgentPhase, Counter>::default();
+        let job_duration = Family::<AgentLabel, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.5, 2.0, 16))
+        });
+        let queue_depth = Gauge::default();
+        let running = Gauge::default();
+        let lock_wait = Histogram::new(exponential_buckets(0.01, 2.0, 20));
+        let dispatch_latency = Histogram::new(exponential_buckets(0.001, 2.0, 20));
+        let reconcile_errors = Family::<ErrorLabel, Counter>::default();
+        let is_leader = Gauge::default();
+        registry.register("jobs", "AgentJobs by agent and phase", jobs.clone());
+        registry.register(
+            "jobs_finished",
+            "AgentJobs that reached a final phase",
+            jobs_finished.clone(),
+        );
+        registry.register(
+            "job_duration_seconds",
+            "Job duration from start to end",
+            job_duration.clone(),
+        );
+        registry.register(
+            "queue_depth",
+            "AgentJobs waiting to be admitted",
+            queue_depth.clone(),
+        );
+        registry.register("running_jobs", "AgentJobs holding a slot", running.clone());
+        registry.register(
+            "lock_wait_seconds",
+            "Time from creation until a job's locks were taken",
+            lock_wait.clone(),
+        );
+        registry.register(
+            "dispatch_latency_seconds",
+            "AgentJob created until its first Pod was created",
+            dispatch_latency.clone(),
+        );
+        registry.register(
+            "reconcile_errors",
+            "Reconcile errors by kind",
+            reconcile_errors.clone(),
+        );
+        registry.register(
+            "leader",
+            "1 when this replica is the leader",
+            is_leader.clone(),
+        );
+        Metrics {
+            registry,
+            jobs,
+            jobs_finished,
+            job_duration,
+            queue_depth,
+            running,
+            lock_wait,
+            dispatch_latency,
+            reconcile_errors,
+            is_leader,
+        }
+    }
+}
+
+impl Metrics {
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
+
+#[derive(Clone)]
+pub struct HttpState {
+    pub metrics: Arc<Metrics>,
+    pub ready: Arc<AtomicBool>,
+}
+
+async fn metrics(State(s): State<HttpState>) -> impl IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        s.metrics.encode(),
+    )
+}
+
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+async fn readyz(State(s): State<HttpState>) -> impl IntoResponse {
+    if s.ready.load(Ordering::SeqCst) {
+        (StatusCode::OK, "ok")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "caches not synced")
+    }
+}
+
+/// Serve `/metrics`, `/healthz` and `/readyz` until the process ends.
+pub async fn serve(addr: SocketAddr, state: HttpState) -> std::io::Result<()> {
+    let app = Router::new()
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .with_state(state);
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    tracing::info!(%addr, "serving metrics and health");
+    axum::serve(listener, app).await
+}

@@ -1,0 +1,259 @@
+//! The operator: AgentJob lifecycle, admission queue, Lease locks, retries, timeouts.
+//!
+//! Shape (kube-rs/controller-rs): a [`Context`] shared by a kube-runtime `Controller` over
+//! AgentJobs (owning Pods) and the admission [`scheduler`]; one `thiserror` [`Error`] with a
+//! metric label; server-side apply with one field manager; Events through a `Recorder`.
+//! The decisions are pure functions ([`admission::plan`], [`lifecycle::step`]); this module
+//! and its I/O siblings only fetch and apply.
+//!
+//! Only the leader (a Lease held through kube-lease-manager) runs the controller and the
+//! scheduler; every replica keeps its caches warm and serves metrics and health.
+
+pub mod admission;
+pub mod config;
+pub mod lifecycle;
+pub mod locks;
+pub mod metrics;
+pub mod pod;
+mod reconcile;
+mod scheduler;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::Api;
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Client, Resource};
+use tokio::sync::{Mutex, Notify};
+use tracing::{error, info, warn};
+
+use crate::api::AgentJob;
+pub use config::Config;
+use metrics::Metrics;
+
+/// The field manager of every server-side apply the operator makes.
+pub const FIELD_MANAGER: &str = "devagents-operator";
+pub const FINALIZER: &str = "devagents.io/cleanup";
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("kubernetes API: {0}")]
+    Kube(#[from] kube::Error),
+    #[error("finalizer: {0}")]
+    Finalizer(#[source] Box<kube::runtime::finalizer::Error<Error>>),
+    #[error("serialization: {0}")]
+    Serde(#[from] serde_json::Error),
+    #[error("object without {0}")]
+    Missing(&'static str),
+}
+
+impl Error {
+    /// Label for the reconcile-error metric.
+    pub fn metric_label(&self) -> String {
+        match self {
+            Error::Kube(kube::Error::Api(s)) => format!("api_{}", s.code),
+            Error::Kube(_) => "kube".into(),
+            Error::Finalizer(_) => "finalizer".into(),
+            Error::Serde(_) => "serde".into(),
+            Error::Missing(_) => "missing".into(),
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything the reconcilers share.
+pub struct Context {
+    pub client: Client,
+    pub cfg: Arc<Config>,
+    pub jobs: Store<AgentJob>,
+    pub pods: Store<Pod>,
+    pub leases: Store<Lease>,
+    pub metrics: Arc<Metrics>,
+    pub recorder: Recorder,
+    /// Wakes the scheduler (a job finished, arrived, or its backoff ended).
+    pub wake: Notify,
+    /// Jobs admitted by this process that the job cache may not show as Running yet:
+    /// uid → attempt. Cleared once the cache catches up.
+    pub admitted: Mutex<HashMap<String, i32>>,
+}
+
+impl Context {
+    pub fn job_api(&self, ns: &str) -> Api<AgentJob> {
+        Api::namespaced(self.client.clone(), ns)
+    }
+    pub fn pod_api(&self, ns: &str) -> Api<Pod> {
+        Api::namespaced(self.client.clone(), ns)
+    }
+    pub fn lease_api(&self) -> Api<Lease> {
+        Api::namespaced(self.client.clone(), &self.cfg.namespace)
+    }
+}
+
+fn api_for<K>(client: &Client, ns: Option<&str>) -> Api<K>
+where
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
+{
+    match ns {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    }
+}
+
+/// Drop what the caches never read (managed fields, last-applied), keeping memory flat.
+fn slim<K: Resource>(obj: &mut K) {
+    obj.meta_mut().managed_fields = None;
+    if let Some(a) = obj.meta_mut().annotations.as_mut() {
+        a.remove("kubectl.kubernetes.io/last-applied-configuration");
+    }
+}
+
+/// Run the operator until SIGTERM / Ctrl-C, or until leadership is lost.
+pub async fn run(
+    client: Client,
+    cfg: Config,
+    metrics_addr: SocketAddr,
+    identity: String,
+    leader_lease_secs: u64,
+) -> anyhow::Result<()> {
+    let cfg = Arc::new(cfg);
+    let metrics = Arc::new(Metrics::default());
+    let ready = Arc::new(AtomicBool::new(false));
+    tokio::spawn(metrics::serve(
+        metrics_addr,
+        metrics::HttpState {
+            metrics: metrics.clone(),
+            ready: ready.clone(),
+        },
+    ));
+
+    // Pod and lock caches (every replica keeps them warm).
+    let watch_ns = cfg.watch_namespace.as_deref();
+    let managed = format!("{}={}", pod::MANAGED_BY, pod::MANAGER);
+    let (pods_reader, pods_writer) = reflector::store::<Pod>();
+    let pod_stream = reflector::reflector(
+        pods_writer,
+        watcher(
+            api_for::<Pod>(&client, watch_ns),
+            watcher::Config::default().labels(&managed).any_semantic(),
+        )
+        .modify(slim)
+        .default_backoff(),
+    );
+    let (leases_reader, leases_writer) = reflector::store::<Lease>();
+    let lease_stream = reflector::reflector(
+        leases_writer,
+        watcher(
+            Api::<Lease>::namespaced(client.clone(), &cfg.namespace),
+            watcher::Config::default()
+                .labels(&format!("{}=true", locks::LABEL_LOCK))
+                .any_semantic(),
+        )
+        .modify(slim)
+        .default_backoff(),
+    );
+    let pod_pump = tokio::spawn(pod_stream.for_each(|_| async {}));
+    let lease_pump = tokio::spawn(lease_stream.for_each(|_| async {}));
+    pods_reader.wait_until_ready().await?;
+    leases_reader.wait_until_ready().await?;
+    ready.store(true, Ordering::SeqCst);
+    info!(identity, "caches synced; waiting for leadership");
+
+    let leader =
+        kube_lease_manager::LeaseManagerBuilder::new(client.clone(), "devagents-operator-leader")
+            .with_namespace(cfg.namespace.clone())
+            .with_identity(identity.clone())
+            .with_duration(leader_lease_secs)
+            .with_grace((leader_lease_secs / 3).max(1))
+            .with_field_manager(FIELD_MANAGER)
+            .build()
+            .await?;
+    let (mut leading, leader_task) = leader.watch().await;
+    while !*leading.borrow_and_update() {
+        tokio::select! {
+            r = leading.changed() => r?,
+            _ = shutdown_signal() => { drop(leading); let _ = leader_task.await; return Ok(()); }
+        }
+    }
+    info!(identity, "became leader");
+    metrics.is_leader.set(1);
+
+    // The AgentJob cache and the controller run only on the leader.
+    let (jobs_reader, jobs_writer) = reflector::store::<AgentJob>();
+    let job_stream = reflector::reflector(
+        jobs_writer,
+        watcher(
+            api_for::<AgentJob>(&client, watch_ns),
+            watcher::Config::default().any_semantic(),
+        )
+        .modify(slim)
+        .default_backoff(),
+    )
+    .applied_objects();
+    let ctx = Arc::new(Context {
+        client: client.clone(),
+        cfg: cfg.clone(),
+        jobs: jobs_reader.clone(),
+        pods: pods_reader.clone(),
+        leases: leases_reader.clone(),
+        metrics: metrics.clone(),
+        recorder: Recorder::new(
+            client.clone(),
+            Reporter {
+                controller: FIELD_MANAGER.into(),
+                instance: Some(identity.clone()),
+            },
+        ),
+        wake: Notify::new(),
+        admitted: Mutex::new(HashMap::new()),
+    });
+    let controller = kube::runtime::Controller::for_stream(job_stream, jobs_reader)
+        .owns(
+            api_for::<Pod>(&client, watch_ns),
+            watcher::Config::default().labels(&managed).any_semantic(),
+        )
+        .with_config(kube::runtime::controller::Config::default().concurrency(32))
+        .run(reconcile::reconcile, reconcile::error_policy, ctx.clone())
+        .for_each(|r| async move {
+            if let Err(e) = r {
+                warn!(error = %e, "reconcile failed");
+            }
+        });
+
+    let result = tokio::select! {
+        _ = controller => Err(anyhow::anyhow!("controller stopped")),
+        _ = scheduler::run(ctx.clone()) => Err(anyhow::anyhow!("scheduler stopped")),
+        _ = scheduler::renew_locks(ctx.clone()) => Err(anyhow::anyhow!("lock renewal stopped")),
+        r = async { loop { leading.changed().await?; if !*leading.borrow_and_update() { break; } } anyhow::Ok(()) } => {
+            error!("lost leadership; exiting so a fresh process can take over cleanly");
+            r.and(Err(anyhow::anyhow!("lost leadership")))
+        }
+        _ = shutdown_signal() => Ok(()),
+    };
+    metrics.is_leader.set(0);
+    pod_pump.abort();
+    lease_pump.abort();
+    drop(leading);
+    // Give the lease back so a standby takes over without waiting for expiry.
+    let _ = tokio::time::timeout(Duration::from_secs(5), leader_task).await;
+    result
+}
+
+async fn shutdown_signal() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(t) => t,
+        Err(_) => return std::future::pending().await,
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        _ = term.recv() => {},
+    }
+}

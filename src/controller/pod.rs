@@ -1,0 +1,237 @@
+//! The objects an attempt needs, built purely from the job and the config: the agent Pod and
+//! the job's ServiceAccount.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{Pod, ServiceAccount};
+use kube::{Resource, ResourceExt};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use super::config::Config;
+use crate::api::AgentJob;
+
+pub const MANAGED_BY: &str = "app.kubernetes.io/managed-by";
+pub const MANAGER: &str = "devagents";
+pub const LABEL_JOB_UID: &str = "devagents.io/job-uid";
+pub const LABEL_JOB: &str = "devagents.io/job";
+pub const LABEL_AGENT: &str = "devagents.io/agent";
+pub const LABEL_ATTEMPT: &str = "devagents.io/attempt";
+pub const ANNOTATION_JOB: &str = "devagents.io/job-name";
+
+/// Environment the runner reads (see `agent-runner run`).
+pub const ENV_JOB_NAME: &str = "DEVAGENTS_JOB_NAME";
+pub const ENV_JOB_NAMESPACE: &str = "DEVAGENTS_JOB_NAMESPACE";
+pub const ENV_JOB_UID: &str = "DEVAGENTS_JOB_UID";
+pub const ENV_ATTEMPT: &str = "DEVAGENTS_ATTEMPT";
+pub const ENV_JOB_SPEC: &str = "DEVAGENTS_JOB_SPEC";
+
+/// `base` + `suffix`, shortened with a hash when the result would exceed `max` characters.
+pub fn bounded_name(base: &str, suffix: &str, max: usize) -> String {
+    if base.len() + suffix.len() <= max {
+        return format!("{base}{suffix}");
+    }
+    let hash = hex(&Sha256::digest(base.as_bytes()))[..8].to_string();
+    let keep = max.saturating_sub(suffix.len() + 9);
+    let mut head = base[..keep.min(base.len())]
+        .trim_end_matches(['-', '.'])
+        .to_string();
+    head.push('-');
+    format!("{head}{hash}{suffix}")
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Deterministic pod name of an attempt: `<job>-<attempt>`.
+pub fn pod_name(job: &str, attempt: i32) -> String {
+    bounded_name(job, &format!("-{attempt}"), 253)
+}
+
+/// The job's own ServiceAccount.
+pub fn service_account_name(job: &str) -> String {
+    bounded_name(&format!("agent-{job}"), "", 253)
+}
+
+fn owner_reference(job: &AgentJob) -> serde_json::Value {
+    json!({
+        "apiVersion": AgentJob::api_version(&()),
+        "kind": AgentJob::kind(&()),
+        "name": job.name_any(),
+        "uid": job.uid().unwrap_or_default(),
+        "controller": true,
+        "blockOwnerDeletion": true,
+    })
+}
+
+fn labels(job: &AgentJob) -> BTreeMap<String, String> {
+    let mut l = BTreeMap::new();
+    l.insert(MANAGED_BY.into(), MANAGER.into());
+    l.insert(LABEL_JOB_UID.into(), job.uid().unwrap_or_default());
+    l.insert(LABEL_AGENT.into(), job.spec.agent.as_str().into());
+    let name = job.name_any();
+    if name.len() <= 63 {
+        l.insert(LABEL_JOB.into(), name);
+    }
+    l
+}
+
+/// The per-job ServiceAccount: owned by the job, no token automounted.
+pub fn service_account(job: &AgentJob) -> ServiceAccount {
+    serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "ServiceAccount",
+        "metadata": {
+            "name": service_account_name(&job.name_any()),
+            "namespace": job.namespace(),
+            "labels": labels(job),
+            "annotations": { ANNOTATION_JOB: job.name_any() },
+            "ownerReferences": [owner_reference(job)],
+        },
+        "automountServiceAccountToken": false,
+    }))
+    .unwrap_or_default()
+}
+
+/// The agent Pod of `attempt`.
+pub fn agent_pod(job: &AgentJob, attempt: i32, cfg: &Config) -> Pod {
+    let name = job.name_any();
+    let mut l = labels(job);
+    l.insert(LABEL_ATTEMPT.into(), attempt.to_string());
+    let spec_json = serde_json::to_string(&job.spec).unwrap_or_default();
+    let r = &cfg.resources;
+    serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {
+            "name": pod_name(&name, attempt),
+            "namespace": job.namespace(),
+            "labels": l,
+            "annotations": { ANNOTATION_JOB: name },
+            "ownerReferences": [owner_reference(job)],
+        },
+        "spec": {
+            "restartPolicy": "Never",
+            "activeDeadlineSeconds": job.spec.timeout_seconds,
+            "serviceAccountName": service_account_name(&name),
+            "automountServiceAccountToken": false,
+            "enableServiceLinks": false,
+            "terminationGracePeriodSeconds": 10,
+            "securityContext": {
+                "runAsNonRoot": true,
+                "runAsUser": cfg.run_as_user,
+                "runAsGroup": cfg.run_as_user,
+                "fsGroup": cfg.run_as_user,
+                "seccompProfile": { "type": "RuntimeDefault" },
+            },
+            "containers": [{
+                "name": "agent",
+                "image": cfg.agent_image,
+                "imagePullPolicy": cfg.image_pull_policy,
+                "command": ["agent-runner"],
+                "args": ["run"],
+                "env": [
+                    { "name": ENV_JOB_NAME, "value": name },
+                    { "name": ENV_JOB_NAMESPACE, "value": job.namespace() },
+                    { "name": ENV_JOB_UID, "value": job.uid().unwrap_or_default() },
+                    { "name": ENV_ATTEMPT, "value": attempt.to_string() },
+                    { "name": ENV_JOB_SPEC, "value": spec_json },
+                    { "name": "HOME", "value": "/tmp" },
+                ],
+                "resources": {
+                    "requests": { "cpu": r.cpu_request, "memory": r.memory_request },
+                    "limits": { "cpu": r.cpu_limit, "memory": r.memory_limit },
+                },
+                "securityContext": {
+                    "allowPrivilegeEscalation": false,
+                    "readOnlyRootFilesystem": true,
+                    "runAsNonRoot": true,
+                    "privileged": false,
+                    "capabilities": { "drop": ["ALL"] },
+                },
+                "terminationMessagePolicy": "FallbackToLogsOnError",
+                "volumeMounts": [
+                    { "name": "tmp", "mountPath": "/tmp" },
+                    { "name": "workspace", "mountPath": "/workspace" },
+                ],
+                "workingDir": "/workspace",
+            }],
+            "volumes": [
+                { "name": "tmp", "emptyDir": { "sizeLimit": "1Gi" } },
+                { "name": "workspace", "emptyDir": { "sizeLimit": "4Gi" } },
+            ],
+        }
+    }))
+    .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::{AgentJobSpec, AgentKind, ProbeParams};
+
+    fn job(name: &str) -> AgentJob {
+        let mut spec = AgentJobSpec::new(AgentKind::Probe);
+        spec.probe = Some(ProbeParams::default());
+        spec.timeout_seconds = 120;
+        let mut j = AgentJob::new(name, spec);
+        j.metadata.namespace = Some("team".into());
+        j.metadata.uid = Some("uid-1".into());
+        j
+    }
+
+    #[test]
+    fn pod_is_locked_down_and_owned() {
+        let p = agent_pod(&job("probe"), 2, &Config::default());
+        assert_eq!(p.metadata.name.as_deref(), Some("probe-2"));
+        let spec = p.spec.unwrap();
+        assert_eq!(spec.restart_policy.as_deref(), Some("Never"));
+        assert_eq!(spec.active_deadline_seconds, Some(120));
+        assert_eq!(spec.automount_service_account_token, Some(false));
+        assert_eq!(spec.service_account_name.as_deref(), Some("agent-probe"));
+        let c = &spec.containers[0];
+        let sc = c.security_context.as_ref().unwrap();
+        assert_eq!(sc.read_only_root_filesystem, Some(true));
+        assert_eq!(sc.allow_privilege_escalation, Some(false));
+        assert_eq!(
+            sc.capabilities.as_ref().unwrap().drop.as_deref(),
+            Some(&["ALL".to_string()][..])
+        );
+        assert_eq!(spec.security_context.unwrap().run_as_non_root, Some(true));
+        let res = c.resources.as_ref().unwrap();
+        assert_eq!(res.requests.as_ref().unwrap()["memory"].0, "100Mi");
+        assert_eq!(res.limits.as_ref().unwrap()["memory"].0, "1Gi");
+        let owner = &p.metadata.owner_references.unwrap()[0];
+        assert_eq!(
+            (owner.kind.as_str(), owner.uid.as_str(), owner.controller),
+            ("AgentJob", "uid-1", Some(true))
+        );
+        let env: BTreeMap<_, _> = c
+            .env
+            .iter()
+            .flatten()
+            .map(|e| (e.name.clone(), e.value.clone().unwrap_or_default()))
+            .collect();
+        assert_eq!(env[ENV_ATTEMPT], "2");
+        let spec_back: AgentJobSpec = serde_json::from_str(&env[ENV_JOB_SPEC]).unwrap();
+        assert_eq!(spec_back.agent, AgentKind::Probe);
+    }
+
+    #[test]
+    fn names_stay_within_limits_and_are_deterministic() {
+        let long = "a".repeat(253);
+        let n = pod_name(&long, 10);
+        assert!(n.len() <= 253, "{}", n.len());
+        assert!(n.ends_with("-10"));
+        assert_eq!(n, pod_name(&long, 10));
+        assert_ne!(pod_name(&long, 1), pod_name(&"b".repeat(253), 1));
+        assert_eq!(pod_name("x", 1), "x-1");
+        assert!(service_account_name(&long).len() <= 253);
+    }
+
+    #[test]
+    fn service_account_has_no_token() {
+        let sa = service_account(&job("probe"));
+        assert_eq!(sa.automount_service_account_token, Some(false));
+        assert_eq!(sa.metadata.owner_references.unwrap()[0].name, "probe");
+    }
+}

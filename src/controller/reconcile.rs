@@ -1,0 +1,311 @@
+//! Per-job reconcile: fetch (caches) → decide ([`lifecycle::step`]) → apply → status.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::jiff::{SignedDuration, Timestamp};
+use kube::api::{DeleteParams, Patch, PatchParams, Preconditions};
+use kube::runtime::controller::Action;
+use kube::runtime::events::{Event, EventType};
+use kube::runtime::finalizer::{Event as Finalizer, finalizer};
+use kube::runtime::reflector::ObjectRef;
+use kube::{Resource, ResourceExt};
+use serde_json::json;
+use tracing::{debug, info, warn};
+
+use super::lifecycle::{self, EndKind, PodObs, Step};
+use super::metrics::{AgentLabel, AgentPhase, ErrorLabel};
+use super::{Context, Error, FIELD_MANAGER, FINALIZER, Result, locks, pod};
+use crate::api::{AgentJob, AgentJobStatus, Phase};
+
+pub async fn reconcile(job: Arc<AgentJob>, ctx: Arc<Context>) -> Result<Action> {
+    let ns = job.namespace().ok_or(Error::Missing("namespace"))?;
+    let api = ctx.job_api(&ns);
+    finalizer(&api, FINALIZER, job, |event| async {
+        match event {
+            Finalizer::Apply(job) => apply(job, &ctx).await,
+            Finalizer::Cleanup(job) => cleanup(job, &ctx).await,
+        }
+    })
+    .await
+    .map_err(|e| Error::Finalizer(Box::new(e)))
+}
+
+pub fn error_policy(_job: Arc<AgentJob>, err: &Error, ctx: Arc<Context>) -> Action {
+    ctx.metrics
+        .reconcile_errors
+        .get_or_create(&ErrorLabel {
+            kind: err.metric_label(),
+        })
+        .inc();
+    warn!(error = %err, "reconcile error");
+    Action::requeue(Duration::from_secs(5))
+}
+
+/// Server-side apply of the whole status, with the job's resourceVersion as a precondition
+/// (a concurrent writer makes this fail instead of being overwritten).
+pub async fn patch_status(ctx: &Context, job: &AgentJob, status: &AgentJobStatus) -> Result<()> {
+    let ns = job.namespace().ok_or(Error::Missing("namespace"))?;
+    let patch = json!({
+        "apiVersion": AgentJob::api_version(&()),
+        "kind": AgentJob::kind(&()),
+        "metadata": { "name": job.name_any(), "resourceVersion": job.resource_version() },
+        "status": status,
+    });
+    ctx.job_api(&ns)
+        .patch_status(
+            &job.name_any(),
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(&patch),
+        )
+        .await?;
+    Ok(())
+}
+
+pub async fn publish(ctx: &Context, job: &AgentJob, ev: Event) {
+    if let Err(e) = ctx.recorder.publish(&ev, &job.object_ref(&())).await {
+        debug!(error = %e, "event not published");
+    }
+}
+
+fn until(now: Timestamp, t: Timestamp) -> Duration {
+    Duration::from_secs_f64(now.duration_until(t).as_secs_f64().max(0.0))
+}
+
+/// Release every lock this job still holds (according to the cache; release re-reads).
+async fn release_locks(ctx: &Context, job: &AgentJob) -> Result<()> {
+    let uid = job.uid().unwrap_or_default();
+    let api = ctx.lease_api();
+    for key in locks::job_locks(job) {
+        let cached = ctx
+            .leases
+            .get(&ObjectRef::new(&locks::lease_name(&key)).within(&ctx.cfg.namespace));
+        if cached.is_some_and(|l| locks::holder(&l).holder.as_deref() == Some(uid.as_str())) {
+            locks::release(&api, &key, &uid).await?;
+            debug!(lock = %key, "lock released");
+        }
+    }
+    Ok(())
+}
+
+async fn apply(job: Arc<AgentJob>, ctx: &Context) -> Result<Action> {
+    let ns = job.namespace().ok_or(Error::Missing("namespace"))?;
+    let name = job.name_any();
+    let status = job.status.clone().unwrap_or_default();
+    let phase = status.phase.unwrap_or_default();
+    let now = Timestamp::now();
+
+    if phase.is_terminal() {
+        release_locks(ctx, &job).await?;
+        return ttl(ctx, &job, now).await;
+    }
+
+    if phase != Phase::Running {
+        if job.spec.cancel {
+            let st = lifecycle::cancelled_while_waiting(&status, now);
+            patch_status(ctx, &job, &st).await?;
+            finished(
+                ctx,
+                &job,
+                Phase::Cancelled,
+                "Cancelled",
+                "cancelled before it started",
+            )
+            .await;
+            return Ok(Action::await_change());
+        }
+        // A Pod for the next attempt exists but status does not say so (the operator stopped
+        // between creating the Pod and recording it): adopt it.
+        let next = status.attempts.len() as i32 + 1;
+        let next_pod = pod::pod_name(&name, next);
+        if ctx
+            .pods
+            .get(&ObjectRef::new(&next_pod).within(&ns))
+            .is_some()
+        {
+            info!(job = %name, pod = %next_pod, "adopting the pod of attempt {next}");
+            let st = lifecycle::admitted_status(&status, next, &next_pod, now);
+            patch_status(ctx, &job, &st).await?;
+            return Ok(Action::await_change());
+        }
+        ctx.wake.notify_one();
+        if let Some(at) = status.next_attempt_at.as_ref().map(|t| t.0)
+            && at > now
+        {
+            return Ok(Action::requeue(until(now, at)));
+        }
+        return Ok(Action::await_change());
+    }
+
+    // Running: follow the current attempt's Pod.
+    let Some(attempt) = status.attempts.last() else {
+        return Err(Error::Missing("status.attempts of a running job"));
+    };
+    let obs = match ctx.pods.get(&ObjectRef::new(&attempt.pod).within(&ns)) {
+        Some(p) => lifecycle::observe(&p),
+        // Not in the cache: ask the apiserver before concluding it is gone.
+        None => match ctx.pod_api(&ns).get_opt(&attempt.pod).await? {
+            Some(p) => lifecycle::observe(&p),
+            None => PodObs::Missing,
+        },
+    };
+    match lifecycle::step(&job, &obs, now, &ctx.cfg) {
+        Step::Wait(after) => Ok(after
+            .map(|d| Action::requeue(d + Duration::from_millis(200)))
+            .unwrap_or_else(Action::await_change)),
+        Step::End { end, delete_pod } => {
+            if delete_pod {
+                let uid = ctx
+                    .pods
+                    .get(&ObjectRef::new(&attempt.pod).within(&ns))
+                    .and_then(|p| p.uid());
+                let dp = DeleteParams {
+                    preconditions: uid.map(|u| Preconditions {
+                        uid: Some(u),
+                        resource_version: None,
+                    }),
+                    ..DeleteParams::background()
+                };
+                match ctx.pod_api(&ns).delete(&attempt.pod, &dp).await {
+                    Ok(_) => {}
+                    Err(kube::Error::Api(s)) if s.code == 404 || s.code == 409 => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            let (st, kind) = lifecycle::ended_status(&job, &end, now, &ctx.cfg);
+            patch_status(ctx, &job, &st).await?;
+            release_locks(ctx, &job).await?;
+            ctx.wake.notify_one();
+            match kind {
+                EndKind::Retry { after } => {
+                    publish(
+                        ctx,
+                        &job,
+                        Event {
+                            type_: EventType::Warning,
+                            reason: "Retrying".into(),
+                            note: Some(
+                                crate::runner::truncate_message(
+                                    st.message.as_deref().unwrap_or(""),
+                                )
+                                .into(),
+                            ),
+                            action: "Retry".into(),
+                            secondary: None,
+                        },
+                    )
+                    .await;
+                    Ok(Action::requeue(after + Duration::from_millis(100)))
+                }
+                EndKind::Final(phase) => {
+                    if let Some(started) = status.started_at.as_ref() {
+                        ctx.metrics
+                            .job_duration
+                            .get_or_create(&AgentLabel {
+                                agent: job.spec.agent.to_string(),
+                            })
+                            .observe(started.0.duration_until(now).as_secs_f64().max(0.0));
+                    }
+                    finished(
+                        ctx,
+                        &job,
+                        phase,
+                        &end.reason,
+                        st.message.as_deref().unwrap_or(""),
+                    )
+                    .await;
+                    Ok(job
+                        .spec
+                        .ttl_seconds_after_finished
+                        .map(|t| {
+                            Action::requeue(
+                                Duration::from_secs(t.max(0) as u64) + Duration::from_millis(100),
+                            )
+                        })
+                        .unwrap_or_else(Action::await_change))
+                }
+            }
+        }
+    }
+}
+
+/// Metrics and the Event of a job that reached a final phase.
+async fn finished(ctx: &Context, job: &AgentJob, phase: Phase, reason: &str, message: &str) {
+    ctx.metrics
+        .jobs_finished
+        .get_or_create(&AgentPhase {
+            agent: job.spec.agent.to_string(),
+            phase: format!("{phase:?}"),
+        })
+        .inc();
+    let type_ = if phase == Phase::Succeeded {
+        EventType::Normal
+    } else {
+        EventType::Warning
+    };
+    publish(
+        ctx,
+        job,
+        Event {
+            type_,
+            reason: format!("{phase:?}"),
+            note: Some(
+                crate::runner::truncate_message(&format!("{reason}: {message}"))
+                    .chars()
+                    .take(1000)
+                    .collect(),
+            ),
+            action: "Finish".into(),
+            secondary: None,
+        },
+    )
+    .await;
+}
+
+/// `ttlSecondsAfterFinished`: delete the job when its time has come.
+async fn ttl(ctx: &Context, job: &AgentJob, now: Timestamp) -> Result<Action> {
+    let (Some(ttl), Some(done)) = (
+        job.spec.ttl_seconds_after_finished,
+        job.status
+            .as_ref()
+            .and_then(|s| s.completed_at.as_ref())
+            .map(|t| t.0),
+    ) else {
+        return Ok(Action::await_change());
+    };
+    let due = done
+        .checked_add(SignedDuration::from_secs(ttl.max(0)))
+        .unwrap_or(done);
+    if now >= due {
+        let ns = job.namespace().ok_or(Error::Missing("namespace"))?;
+        let dp = DeleteParams {
+            preconditions: job.uid().map(|u| Preconditions {
+                uid: Some(u),
+                resource_version: None,
+            }),
+            ..DeleteParams::background()
+        };
+        match ctx.job_api(&ns).delete(&job.name_any(), &dp).await {
+            Ok(_) => info!(job = %job.name_any(), "deleted after ttlSecondsAfterFinished"),
+            Err(kube::Error::Api(s)) if s.code == 404 || s.code == 409 => {}
+            Err(e) => return Err(e.into()),
+        }
+        return Ok(Action::await_change());
+    }
+    Ok(Action::requeue(
+        until(now, due) + Duration::from_millis(100),
+    ))
+}
+
+/// The job is being deleted: give its locks back (Pods and the ServiceAccount are owned and
+/// garbage-collected).
+async fn cleanup(job: Arc<AgentJob>, ctx: &Context) -> Result<Action> {
+    let uid = job.uid().unwrap_or_default();
+    let api = ctx.lease_api();
+    for key in locks::job_locks(&job) {
+        locks::release(&api, &key, &uid).await?;
+    }
+    ctx.admitted.lock().await.remove(&uid);
+    ctx.wake.notify_one();
+    Ok(Action::await_change())
+}

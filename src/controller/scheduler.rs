@@ -1,0 +1,335 @@
+//! The admission loop: one pass at a time (so decisions never race each other), planned by
+//! [`admission::plan`] from the caches, executed concurrently.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::jiff::Timestamp;
+use kube::ResourceExt;
+use kube::api::{Api, PostParams};
+use kube::runtime::events::{Event, EventType};
+use kube::runtime::reflector::ObjectRef;
+use tokio::sync::Semaphore;
+use tracing::{debug, warn};
+
+use super::admission::{self, Decision, JobState, JobView, Limits, LockHolder};
+use super::lifecycle::{admitted_status, waiting_status};
+use super::{Context, FINALIZER, locks, pod};
+use crate::api::{AgentJob, Phase};
+
+/// How many admissions run at once.
+const ADMISSION_CONCURRENCY: usize = 16;
+
+pub async fn run(ctx: Arc<Context>) {
+    if let Err(e) = ctx.jobs.wait_until_ready().await {
+        warn!(error = %e, "job cache never became ready");
+        return;
+    }
+    let permits = Arc::new(Semaphore::new(ADMISSION_CONCURRENCY));
+    loop {
+        pass(&ctx, &permits).await;
+        tokio::select! {
+            _ = ctx.wake.notified() => {}
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+    }
+}
+
+fn key(job: &AgentJob) -> String {
+    format!("{}/{}", job.namespace().unwrap_or_default(), job.name_any())
+}
+
+/// Attempts recorded in status.
+fn attempts(job: &AgentJob) -> i32 {
+    job.status
+        .as_ref()
+        .map(|s| s.attempts.len() as i32)
+        .unwrap_or(0)
+}
+
+fn view(ctx: &Context, job: &AgentJob, admitted: &HashMap<String, i32>) -> JobView {
+    let uid = job.uid().unwrap_or_default();
+    let status = job.status.clone().unwrap_or_default();
+    let phase = status.phase.unwrap_or_default();
+    let next = attempts(job) + 1;
+    let next_pod = ObjectRef::new(&pod::pod_name(&job.name_any(), next))
+        .within(&job.namespace().unwrap_or_default());
+    let state =
+        if job.metadata.deletion_timestamp.is_some() || phase.is_terminal() || job.spec.cancel {
+            JobState::Done
+        } else if phase == Phase::Running
+            || admitted.get(&uid).is_some_and(|a| *a >= next)
+            || ctx.pods.get(&next_pod).is_some()
+        {
+            JobState::Running
+        } else {
+            JobState::Waiting
+        };
+    JobView {
+        key: key(job),
+        uid,
+        agent: job.spec.agent,
+        priority: job.spec.priority,
+        created: job
+            .metadata
+            .creation_timestamp
+            .as_ref()
+            .map(|t| t.0)
+            .unwrap_or_else(Timestamp::now),
+        state,
+        locks: locks::job_locks(job),
+        pending_approval: None,
+        not_before: status.next_attempt_at.as_ref().map(|t| t.0),
+        has_finalizer: job.finalizers().iter().any(|f| f == FINALIZER),
+    }
+}
+
+async fn pass(ctx: &Arc<Context>, permits: &Arc<Semaphore>) {
+    let now = Timestamp::now();
+    let jobs = ctx.jobs.state();
+    let by_key: HashMap<String, Arc<AgentJob>> = jobs.iter().map(|j| (key(j), j.clone())).collect();
+
+    let views: Vec<JobView> = {
+        let mut admitted = ctx.admitted.lock().await;
+        // Forget admissions the cache shows now (or whose job is gone).
+        let by_uid: HashMap<String, &Arc<AgentJob>> = jobs
+            .iter()
+            .filter_map(|j| j.uid().map(|u| (u, j)))
+            .collect();
+        admitted.retain(|uid, attempt| by_uid.get(uid).is_some_and(|j| attempts(j) < *attempt));
+        jobs.iter().map(|j| view(ctx, j, &admitted)).collect()
+    };
+    let lock_state: HashMap<String, LockHolder> = ctx
+        .leases
+        .state()
+        .iter()
+        .filter_map(|l| locks::lock_key(l).map(|k| (k, locks::holder(l))))
+        .collect();
+    let limits = Limits {
+        max_running: ctx.cfg.max_running,
+        per_agent: ctx.cfg.agent_limits.clone(),
+    };
+    let decisions = admission::plan(&views, &lock_state, &limits, now);
+
+    // Metrics from the same snapshot.
+    let waiting = views
+        .iter()
+        .filter(|v| v.state == JobState::Waiting)
+        .count();
+    let running = views
+        .iter()
+        .filter(|v| v.state == JobState::Running)
+        .count();
+    ctx.metrics.queue_depth.set(waiting as i64);
+    ctx.metrics.running.set(running as i64);
+    let mut counts: HashMap<(String, String), i64> = HashMap::new();
+    for j in &jobs {
+        let phase = j.status.as_ref().and_then(|s| s.phase).unwrap_or_default();
+        *counts
+            .entry((j.spec.agent.to_string(), format!("{phase:?}")))
+            .or_default() += 1;
+    }
+    ctx.metrics.jobs.clear();
+    for ((agent, phase), n) in counts {
+        ctx.metrics
+            .jobs
+            .get_or_create(&super::metrics::AgentPhase { agent, phase })
+            .set(n);
+    }
+
+    for d in decisions {
+        match d {
+            Decision::Admit { key } => {
+                let Some(job) = by_key.get(&key).cloned() else {
+                    continue;
+                };
+                let attempt = attempts(&job) + 1;
+                ctx.admitted
+                    .lock()
+                    .await
+                    .insert(job.uid().unwrap_or_default(), attempt);
+                let (ctx, permits) = (ctx.clone(), permits.clone());
+                tokio::spawn(async move {
+                    let _permit = permits.acquire_owned().await;
+                    if let Err(e) = admit(&ctx, &job, attempt).await {
+                        warn!(job = %key, error = %e, "admission failed; will retry");
+                        ctx.metrics
+                            .reconcile_errors
+                            .get_or_create(&super::metrics::ErrorLabel {
+                                kind: format!("admit_{}", e.metric_label()),
+                            })
+                            .inc();
+                        ctx.admitted
+                            .lock()
+                            .await
+                            .remove(&job.uid().unwrap_or_default());
+                        ctx.wake.notify_one();
+                    }
+                });
+            }
+            Decision::Wait {
+                key,
+                position,
+                waiting_for,
+            } => {
+                let Some(job) = by_key.get(&key).cloned() else {
+                    continue;
+                };
+                let prev = job.status.clone().unwrap_or_default();
+                let next = waiting_status(&prev, position, &waiting_for, now);
+                if next.phase == prev.phase
+                    && next.queue_position == prev.queue_position
+                    && next.waiting_for == prev.waiting_for
+                {
+                    continue;
+                }
+                let ctx = ctx.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = super::reconcile::patch_status(&ctx, &job, &next).await {
+                        debug!(job = %key, error = %e, "queue status not written (will retry)");
+                    }
+                });
+            }
+        }
+    }
+}
+
+/// Start attempt `attempt` of `job`: take its locks, make sure its ServiceAccount exists,
+/// create its Pod (deterministic name: AlreadyExists means a previous try made it), record it.
+async fn admit(ctx: &Context, job: &AgentJob, attempt: i32) -> super::Result<()> {
+    let ns = job.namespace().ok_or(super::Error::Missing("namespace"))?;
+    let name = job.name_any();
+    let uid = job.uid().ok_or(super::Error::Missing("uid"))?;
+    let lease_api = ctx.lease_api();
+    let keys = locks::job_locks(job);
+    let mut taken = Vec::new();
+    for k in &keys {
+        let seen: Option<Arc<Lease>> = ctx
+            .leases
+            .get(&ObjectRef::new(&locks::lease_name(k)).within(&ctx.cfg.namespace));
+        let ok = locks::acquire(&lease_api, k, &uid, lease_secs(ctx), seen.as_deref()).await;
+        match ok {
+            Ok(true) => taken.push(k.clone()),
+            other => {
+                for t in &taken {
+                    let _ = locks::release(&lease_api, t, &uid).await;
+                }
+                ctx.admitted.lock().await.remove(&uid);
+                ctx.wake.notify_one();
+                return other.map(|_| ()).map_err(Into::into);
+            }
+        }
+    }
+    let now = Timestamp::now();
+    let created = job
+        .metadata
+        .creation_timestamp
+        .as_ref()
+        .map(|t| t.0)
+        .unwrap_or(now);
+    if !taken.is_empty() {
+        ctx.metrics
+            .lock_wait
+            .observe(created.duration_until(now).as_secs_f64().max(0.0));
+    }
+
+    let pods = ctx.pod_api(&ns);
+    let pod = pod::agent_pod(job, attempt, &ctx.cfg);
+    if attempt == 1 {
+        create_service_account(ctx, job, &ns).await?;
+    }
+    match pods.create(&PostParams::default(), &pod).await {
+        Ok(_) => {}
+        Err(kube::Error::Api(s)) if s.code == 409 => {}
+        Err(kube::Error::Api(s)) if s.message.contains("serviceaccount") => {
+            // The job's ServiceAccount is gone (deleted by hand): make it again, once.
+            create_service_account(ctx, job, &ns).await?;
+            match pods.create(&PostParams::default(), &pod).await {
+                Ok(_) => {}
+                Err(kube::Error::Api(s)) if s.code == 409 => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(e) => {
+            for t in &taken {
+                let _ = locks::release(&lease_api, t, &uid).await;
+            }
+            return Err(e.into());
+        }
+    }
+    if attempt == 1 {
+        ctx.metrics.dispatch_latency.observe(
+            created
+                .duration_until(Timestamp::now())
+                .as_secs_f64()
+                .max(0.0),
+        );
+    }
+    let pod_name = pod.metadata.name.clone().unwrap_or_default();
+    let status = admitted_status(
+        &job.status.clone().unwrap_or_default(),
+        attempt,
+        &pod_name,
+        Timestamp::now(),
+    );
+    if let Err(e) = super::reconcile::patch_status(ctx, job, &status).await {
+        // The Pod exists; the reconciler adopts it and writes this status.
+        debug!(job = %name, error = %e, "admission status not written; the reconciler adopts the pod");
+    }
+    super::reconcile::publish(
+        ctx,
+        job,
+        Event {
+            type_: EventType::Normal,
+            reason: "Started".into(),
+            note: Some(format!("attempt {attempt}: pod {pod_name}")),
+            action: "Admit".into(),
+            secondary: None,
+        },
+    )
+    .await;
+    Ok(())
+}
+
+async fn create_service_account(ctx: &Context, job: &AgentJob, ns: &str) -> super::Result<()> {
+    let api: Api<k8s_openapi::api::core::v1::ServiceAccount> =
+        Api::namespaced(ctx.client.clone(), ns);
+    match api
+        .create(&PostParams::default(), &pod::service_account(job))
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 409 => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn lease_secs(ctx: &Context) -> i32 {
+    ctx.cfg.lock_lease.as_secs().clamp(1, i32::MAX as u64) as i32
+}
+
+/// Renew the locks of running jobs every third of the lease duration.
+pub async fn renew_locks(ctx: Arc<Context>) {
+    let period = (ctx.cfg.lock_lease / 3).max(Duration::from_millis(500));
+    loop {
+        tokio::time::sleep(period).await;
+        let running: std::collections::HashSet<String> = ctx
+            .jobs
+            .state()
+            .iter()
+            .filter(|j| j.status.as_ref().and_then(|s| s.phase) == Some(Phase::Running))
+            .filter_map(|j| j.uid())
+            .collect();
+        let api = ctx.lease_api();
+        for lease in ctx.leases.state() {
+            let h = locks::holder(&lease);
+            if h.holder.as_ref().is_some_and(|uid| running.contains(uid))
+                && let Err(e) = locks::renew(&api, &lease).await
+            {
+                warn!(lease = %lease.name_any(), error = %e, "lock renewal failed");
+            }
+        }
+    }
+}
