@@ -467,6 +467,11 @@ pub struct ProbeParams {
     #[serde(default)]
     #[schemars(range(min = 0, max = 104_857_600))]
     pub result_bytes: i64,
+    /// Exit with the runner's transient code (75) on the first this-many attempts, then
+    /// behave as configured (exercises retries).
+    #[serde(default)]
+    #[schemars(range(min = 0, max = 10))]
+    pub fail_attempts: i32,
     /// Message to report (summary or failure reason).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 1024))]

@@ -67,8 +67,9 @@ fn main() {
                     exit_code,
                     result_bytes,
                     message,
+                    fail_attempts: 0,
                 };
-                let out = runner::probe::run(&params).await;
+                let out = runner::probe::run(&params, 1).await;
                 println!("{}", out.message);
                 runner::write_termination_message(&out.message);
                 out.exit_code

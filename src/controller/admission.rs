@@ -98,8 +98,13 @@ pub fn plan(
         .collect();
     waiting.sort_by(|a, b| queue_order(a, b));
 
-    // Locks taken or reserved in this pass, by higher-priority jobs.
-    let mut claimed: HashSet<&str> = HashSet::new();
+    // Locks of running jobs (their Lease may not be in the cache yet), and locks taken or
+    // reserved in this pass by higher-priority jobs.
+    let mut claimed: HashSet<&str> = jobs
+        .iter()
+        .filter(|j| j.state == JobState::Running)
+        .flat_map(|j| j.locks.iter().map(String::as_str))
+        .collect();
     let mut out = Vec::with_capacity(waiting.len());
     let mut position = 0;
     for j in waiting {
@@ -149,9 +154,10 @@ pub fn plan(
                 out.push(Decision::Admit { key: j.key.clone() });
             }
             None if slot => {
-                // The finalizer lands within one reconcile; keep its place without a write.
-                position += 1;
-                continue;
+                // The finalizer lands within one reconcile: hold its slot (lower priorities
+                // must not overtake it meanwhile), without a status write.
+                running += 1;
+                *running_by_agent.entry(j.agent).or_default() += 1;
             }
             None => {
                 position += 1;
@@ -323,6 +329,18 @@ mod tests {
     }
 
     #[test]
+    fn a_running_job_holds_its_locks_before_the_lease_cache_shows_them() {
+        let mut r = job("running", 0, 0);
+        r.state = JobState::Running;
+        r.locks = vec!["x".into()];
+        let mut w = job("waiting", 100, 1);
+        w.locks = vec!["x".into()];
+        let d = plan(&[r, w], &HashMap::new(), &limits(4), t(10));
+        assert!(admitted(&d).is_empty());
+        assert_eq!(waits(&d), vec![("waiting", 1, "lock:x")]);
+    }
+
+    #[test]
     fn a_higher_priority_waiter_reserves_its_lock() {
         // "first" needs a generator slot (full) and lock x; "second" (another agent) also
         // needs x: it must not take x ahead of the higher-priority job.
@@ -366,11 +384,20 @@ mod tests {
     }
 
     #[test]
-    fn no_admission_before_the_finalizer() {
+    fn no_admission_before_the_finalizer_but_the_slot_is_held() {
         let mut a = job("a", 1, 0);
         a.has_finalizer = false;
-        let d = plan(&[a, job("b", 0, 0)], &HashMap::new(), &limits(4), t(1));
+        let d = plan(
+            &[a.clone(), job("b", 0, 0)],
+            &HashMap::new(),
+            &limits(4),
+            t(1),
+        );
         assert_eq!(admitted(&d), vec!["b"]);
         assert!(waits(&d).is_empty());
+        // With one slot, the lower-priority job must not overtake it.
+        let d = plan(&[a, job("b", 0, 0)], &HashMap::new(), &limits(1), t(1));
+        assert!(admitted(&d).is_empty());
+        assert_eq!(waits(&d), vec![("b", 1, "slot")]);
     }
 }

@@ -80,7 +80,7 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     pub recorder: Recorder,
     /// Wakes the scheduler (a job finished, arrived, or its backoff ended).
-    pub wake: Notify,
+    pub wake: Arc<Notify>,
     /// Jobs admitted by this process that the job cache may not show as Running yet:
     /// uid → attempt. Cleared once the cache catches up.
     pub admitted: Mutex<HashMap<String, i32>>,
@@ -135,19 +135,11 @@ pub async fn run(
         },
     ));
 
-    // Pod and lock caches (every replica keeps them warm).
+    // The lock cache (every replica keeps it warm). Its events wake the scheduler, so a
+    // released lock is handed to the next waiter at once.
     let watch_ns = cfg.watch_namespace.as_deref();
     let managed = format!("{}={}", pod::MANAGED_BY, pod::MANAGER);
-    let (pods_reader, pods_writer) = reflector::store::<Pod>();
-    let pod_stream = reflector::reflector(
-        pods_writer,
-        watcher(
-            api_for::<Pod>(&client, watch_ns),
-            watcher::Config::default().labels(&managed).any_semantic(),
-        )
-        .modify(slim)
-        .default_backoff(),
-    );
+    let wake = Arc::new(Notify::new());
     let (leases_reader, leases_writer) = reflector::store::<Lease>();
     let lease_stream = reflector::reflector(
         leases_writer,
@@ -160,9 +152,11 @@ pub async fn run(
         .modify(slim)
         .default_backoff(),
     );
-    let pod_pump = tokio::spawn(pod_stream.for_each(|_| async {}));
-    let lease_pump = tokio::spawn(lease_stream.for_each(|_| async {}));
-    pods_reader.wait_until_ready().await?;
+    let lease_wake = wake.clone();
+    let lease_pump = tokio::spawn(lease_stream.for_each(move |_| {
+        lease_wake.notify_one();
+        futures::future::ready(())
+    }));
     leases_reader.wait_until_ready().await?;
     ready.store(true, Ordering::SeqCst);
     info!(identity, "caches synced; waiting for leadership");
@@ -186,7 +180,20 @@ pub async fn run(
     info!(identity, "became leader");
     metrics.is_leader.set(1);
 
-    // The AgentJob cache and the controller run only on the leader.
+    // The AgentJob and Pod caches and the controller run only on the leader. The Pod cache's
+    // stream is also the controller's trigger, so a reconcile always sees the Pod change that
+    // triggered it.
+    let (pods_reader, pods_writer) = reflector::store::<Pod>();
+    let pod_stream = reflector::reflector(
+        pods_writer,
+        watcher(
+            api_for::<Pod>(&client, watch_ns),
+            watcher::Config::default().labels(&managed).any_semantic(),
+        )
+        .modify(slim)
+        .default_backoff(),
+    )
+    .touched_objects();
     let (jobs_reader, jobs_writer) = reflector::store::<AgentJob>();
     let job_stream = reflector::reflector(
         jobs_writer,
@@ -212,14 +219,11 @@ pub async fn run(
                 instance: Some(identity.clone()),
             },
         ),
-        wake: Notify::new(),
+        wake,
         admitted: Mutex::new(HashMap::new()),
     });
     let controller = kube::runtime::Controller::for_stream(job_stream, jobs_reader)
-        .owns(
-            api_for::<Pod>(&client, watch_ns),
-            watcher::Config::default().labels(&managed).any_semantic(),
-        )
+        .owns_stream(pod_stream)
         .with_config(kube::runtime::controller::Config::default().concurrency(32))
         .run(reconcile::reconcile, reconcile::error_policy, ctx.clone())
         .for_each(|r| async move {
@@ -239,7 +243,6 @@ pub async fn run(
         _ = shutdown_signal() => Ok(()),
     };
     metrics.is_leader.set(0);
-    pod_pump.abort();
     lease_pump.abort();
     drop(leading);
     // Give the lease back so a standby takes over without waiting for expiry.

@@ -97,6 +97,8 @@ async fn apply(job: Arc<AgentJob>, ctx: &Context) -> Result<Action> {
 
     if phase.is_terminal() {
         release_locks(ctx, &job).await?;
+        // Its slot and locks are free now that the cache shows it finished.
+        ctx.wake.notify_one();
         return ttl(ctx, &job, now).await;
     }
 
@@ -118,10 +120,17 @@ async fn apply(job: Arc<AgentJob>, ctx: &Context) -> Result<Action> {
         // between creating the Pod and recording it): adopt it.
         let next = status.attempts.len() as i32 + 1;
         let next_pod = pod::pod_name(&name, next);
-        if ctx
-            .pods
-            .get(&ObjectRef::new(&next_pod).within(&ns))
-            .is_some()
+        let admitting = ctx
+            .admitted
+            .lock()
+            .await
+            .get(&job.uid().unwrap_or_default())
+            == Some(&next);
+        if !admitting
+            && ctx
+                .pods
+                .get(&ObjectRef::new(&next_pod).within(&ns))
+                .is_some()
         {
             info!(job = %name, pod = %next_pod, "adopting the pod of attempt {next}");
             let st = lifecycle::admitted_status(&status, next, &next_pod, now);

@@ -146,6 +146,7 @@ async fn pass(ctx: &Arc<Context>, permits: &Arc<Semaphore>) {
                     continue;
                 };
                 let attempt = attempts(&job) + 1;
+                debug!(job = %key, attempt, "admitting");
                 ctx.admitted
                     .lock()
                     .await
@@ -177,6 +178,10 @@ async fn pass(ctx: &Arc<Context>, permits: &Arc<Semaphore>) {
                 let Some(job) = by_key.get(&key).cloned() else {
                     continue;
                 };
+                if !job.finalizers().iter().any(|f| f == FINALIZER) {
+                    // Its finalizer is being added; writing now would only conflict.
+                    continue;
+                }
                 let prev = job.status.clone().unwrap_or_default();
                 let next = waiting_status(&prev, position, &waiting_for, now);
                 if next.phase == prev.phase
@@ -213,6 +218,7 @@ async fn admit(ctx: &Context, job: &AgentJob, attempt: i32) -> super::Result<()>
         match ok {
             Ok(true) => taken.push(k.clone()),
             other => {
+                debug!(job = %name, lock = %k, result = ?other, "lock not taken");
                 for t in &taken {
                     let _ = locks::release(&lease_api, t, &uid).await;
                 }
@@ -268,15 +274,11 @@ async fn admit(ctx: &Context, job: &AgentJob, attempt: i32) -> super::Result<()>
         );
     }
     let pod_name = pod.metadata.name.clone().unwrap_or_default();
-    let status = admitted_status(
-        &job.status.clone().unwrap_or_default(),
-        attempt,
-        &pod_name,
-        Timestamp::now(),
-    );
-    if let Err(e) = super::reconcile::patch_status(ctx, job, &status).await {
-        // The Pod exists; the reconciler adopts it and writes this status.
+    if let Err(e) = record_admission(ctx, job, attempt, &pod_name).await {
+        // The Pod exists; once this process forgets the admission, the reconciler adopts it.
         debug!(job = %name, error = %e, "admission status not written; the reconciler adopts the pod");
+        ctx.admitted.lock().await.remove(&uid);
+        return Ok(());
     }
     super::reconcile::publish(
         ctx,
@@ -291,6 +293,37 @@ async fn admit(ctx: &Context, job: &AgentJob, attempt: i32) -> super::Result<()>
     )
     .await;
     Ok(())
+}
+
+/// Write the admission into status; on a conflict (a queue-status write landed first), re-read
+/// and apply it on top of the latest status.
+async fn record_admission(
+    ctx: &Context,
+    job: &AgentJob,
+    attempt: i32,
+    pod_name: &str,
+) -> super::Result<()> {
+    let mut current = job.clone();
+    for _ in 0..3 {
+        let st = admitted_status(
+            &current.status.clone().unwrap_or_default(),
+            attempt,
+            pod_name,
+            Timestamp::now(),
+        );
+        match super::reconcile::patch_status(ctx, &current, &st).await {
+            Ok(()) => return Ok(()),
+            Err(super::Error::Kube(kube::Error::Api(s))) if s.code == 409 => {
+                let ns = job.namespace().ok_or(super::Error::Missing("namespace"))?;
+                current = ctx.job_api(&ns).get(&job.name_any()).await?;
+                if attempts(&current) >= attempt {
+                    return Ok(());
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Err(super::Error::Missing("a conflict-free status write"))
 }
 
 async fn create_service_account(ctx: &Context, job: &AgentJob, ns: &str) -> super::Result<()> {

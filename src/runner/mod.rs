@@ -90,7 +90,11 @@ pub async fn run_job() -> i32 {
     let (code, message) = match spec.agent {
         crate::api::AgentKind::Probe => {
             let params = spec.probe.clone().unwrap_or_default();
-            let out = probe::run(&params).await;
+            let attempt = std::env::var(crate::controller::pod::ENV_ATTEMPT)
+                .ok()
+                .and_then(|a| a.parse().ok())
+                .unwrap_or(1);
+            let out = probe::run(&params, attempt).await;
             (out.exit_code, out.message)
         }
         other => (

@@ -29,9 +29,17 @@ pub fn payload(n: usize) -> Vec<u8> {
     out
 }
 
-pub async fn run(params: &ProbeParams) -> ProbeOutcome {
+/// Run the probe as attempt `attempt` (1-based).
+pub async fn run(params: &ProbeParams, attempt: i32) -> ProbeOutcome {
     if params.sleep_ms > 0 {
         tokio::time::sleep(Duration::from_millis(params.sleep_ms as u64)).await;
+    }
+    if attempt <= params.fail_attempts {
+        return ProbeOutcome {
+            exit_code: super::EXIT_TRANSIENT,
+            message: format!("probe: transient failure on attempt {attempt} as asked"),
+            result: Vec::new(),
+        };
     }
     let exit_code = params.exit_code;
     let message = params.message.clone().unwrap_or_else(|| {
@@ -54,16 +62,28 @@ mod tests {
 
     #[tokio::test]
     async fn probe_reports_the_chosen_code_and_size() {
-        let out = run(&ProbeParams {
-            exit_code: 3,
-            result_bytes: 1000,
-            ..Default::default()
-        })
+        let out = run(
+            &ProbeParams {
+                exit_code: 3,
+                result_bytes: 1000,
+                ..Default::default()
+            },
+            1,
+        )
         .await;
         assert_eq!(out.exit_code, 3);
         assert_eq!(out.result.len(), 1000);
         assert!(out.message.contains("code 3"));
         assert_eq!(payload(17), payload(17));
         assert_ne!(payload(16)[..8], payload(16)[8..16]);
+        let flaky = ProbeParams {
+            fail_attempts: 2,
+            ..Default::default()
+        };
+        assert_eq!(
+            run(&flaky, 2).await.exit_code,
+            crate::runner::EXIT_TRANSIENT
+        );
+        assert_eq!(run(&flaky, 3).await.exit_code, 0);
     }
 }

@@ -151,3 +151,113 @@ pub fn uuid_like() -> String {
     h.write_u32(std::process::id());
     format!("{:016x}", h.finish())
 }
+
+/// The image name the node stand-in runs as local processes.
+pub const AGENT_IMAGE: &str = "devagents-agent:e2e";
+
+/// An `agent-operator run` process scoped to one test namespace; killed (SIGKILL) on drop.
+pub struct Operator {
+    pub child: std::process::Child,
+    pub identity: String,
+    pub metrics_port: u16,
+}
+
+impl Operator {
+    /// Start an operator watching `ns` only (its leader and lock Leases live there too).
+    pub fn start(ns: &str, identity: &str, extra: &[&str]) -> Operator {
+        let port = free_port();
+        let log_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/e2e-logs");
+        std::fs::create_dir_all(&log_dir).unwrap();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log_dir.join(format!("{ns}-{identity}.log")))
+            .unwrap();
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_agent-operator"))
+            .args([
+                "run",
+                "--namespace",
+                ns,
+                "--watch-namespace",
+                ns,
+                "--agent-image",
+                AGENT_IMAGE,
+            ])
+            .args([
+                "--identity",
+                identity,
+                "--metrics-addr",
+                &format!("127.0.0.1:{port}"),
+            ])
+            .args(extra)
+            .env("RUST_LOG", "info,kube=warn,devagents=debug")
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("start agent-operator");
+        Operator {
+            child,
+            identity: identity.to_string(),
+            metrics_port: port,
+        }
+    }
+
+    /// kill -9.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// GET /metrics.
+    pub async fn metrics(&self) -> String {
+        let out = tokio::process::Command::new("curl")
+            .args([
+                "-fsS",
+                &format!("http://127.0.0.1:{}/metrics", self.metrics_port),
+            ])
+            .output()
+            .await
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+impl Drop for Operator {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A probe AgentJob.
+pub fn probe_job(
+    name: &str,
+    priority: i32,
+    probe: serde_json::Value,
+    extra_spec: serde_json::Value,
+) -> devagents::api::AgentJob {
+    let mut spec = serde_json::json!({ "agent": "probe", "priority": priority, "probe": probe });
+    if let (Some(s), serde_json::Value::Object(extra)) = (spec.as_object_mut(), extra_spec) {
+        s.extend(extra);
+    }
+    serde_json::from_value(serde_json::json!({
+        "apiVersion": "devagents.io/v1alpha1", "kind": "AgentJob",
+        "metadata": { "name": name }, "spec": spec,
+    }))
+    .unwrap()
+}
+
+pub fn phase(j: &devagents::api::AgentJob) -> Option<devagents::api::Phase> {
+    j.status.as_ref().and_then(|s| s.phase)
+}
+
+pub fn is_terminal(j: Option<&devagents::api::AgentJob>) -> bool {
+    j.and_then(phase).is_some_and(|p| p.is_terminal())
+}
