@@ -153,7 +153,7 @@ async fn ten_jobs_two_slots_priority_order() {
             (j.spec.priority, trace.first_seen(pod).expect("pod seen"))
         })
         .collect();
-    by_prio.sort_by(|a, b| b.0.cmp(&a.0));
+    by_prio.sort_by_key(|x| std::cmp::Reverse(x.0));
     // Jobs admitted in one pass start together (their Pods are created concurrently); each
     // batch runs 1.2 s, so "a later batch" is unambiguous with a 500 ms tolerance.
     for (i, hi) in by_prio.iter().enumerate() {
@@ -177,7 +177,7 @@ async fn ten_jobs_two_slots_priority_order() {
             )
         })
         .collect();
-    started.sort_by(|a, b| b.0.cmp(&a.0));
+    started.sort_by_key(|x| std::cmp::Reverse(x.0));
     for w in started.windows(2) {
         assert!(
             w[0].1 <= w[1].1,
