@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The demo: a real control plane, the devagents CRDs, and a sample AgentJob of every agent.
+# The demo: a real control plane, the devagents CRDs, the operator, and a probe AgentJob that
+# runs to Succeeded. Every sample AgentJob is validated by the apiserver (server-side dry run).
 # The cluster stays up afterwards; `just cluster-down` stops it.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -20,32 +21,36 @@ log "installing the CRDs"
 "$K" apply -f crds/
 "$K" wait --for condition=established --timeout=60s crd/agentjobs.devagents.io crd/agentapprovals.devagents.io
 
-log "applying a sample AgentJob of every agent"
-"$K" apply -f examples/agentjobs/
-"$K" get agentjobs -o wide
+log "every sample AgentJob passes the apiserver's validation (server-side dry run)"
+"$K" apply --dry-run=server -f examples/agentjobs/
 
-log "the node stand-in runs the agent image: agent-runner probe in a Pod"
-"$K" apply -f - <<'POD'
-apiVersion: v1
-kind: Pod
-metadata: {name: probe-pod}
-spec:
-  restartPolicy: Never
-  automountServiceAccountToken: false
-  containers:
-  - {name: agent, image: devagents-agent:dev, command: [agent-runner, probe, --sleep-ms, "300", --message, "devagents is healthy"]}
-POD
+log "starting the operator (agent-operator run)"
+"$K" create namespace devagents-system --dry-run=client -o yaml | "$K" apply -f - >/dev/null
+METRICS_PORT=$(free_port)
+DEVAGENTS_CLUSTER_ID="$(cat "$D/cluster-id")" RUST_LOG=info \
+  "$REPO_ROOT/target/debug/agent-operator" run --namespace devagents-system \
+  --agent-image devagents-agent:demo --metrics-addr "127.0.0.1:$METRICS_PORT" \
+  >"$D/agent-operator.log" 2>&1 &
+echo "$! agent-operator" >>"$D/pids"
+for _ in $(seq 1 100); do curl -fsS "http://127.0.0.1:$METRICS_PORT/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
+
+log "running the probe agent: examples/agentjobs/probe.yaml"
+"$K" apply -f examples/agentjobs/probe.yaml
+phase=""
 for _ in $(seq 1 300); do
-  phase="$("$K" get pod probe-pod -o jsonpath='{.status.phase}')"
-  case "$phase" in Succeeded|Failed) break ;; esac
+  phase="$("$K" get agentjob probe -o jsonpath='{.status.phase}')"
+  case "$phase" in Succeeded|Failed|Cancelled) break ;; esac
   sleep 0.2
 done
-"$K" get pod probe-pod -o jsonpath='{.status.phase}: {.status.containerStatuses[0].state.terminated.message}{"\n"}'
+"$K" get agentjobs -o wide
+"$K" get agentjob probe -o jsonpath='{.status.phase}: {.status.result.summary}{"\n"}'
+[ "$phase" = Succeeded ] || die "the probe job ended $phase (operator log: $D/agent-operator.log)"
 
 cat <<MSG
 
-The control plane is still running. Try:
+The control plane and the operator are still running. Try:
   export KUBECONFIG=$D/kubeconfig
   $K get aj
-Stop it with: just cluster-down
+  curl -s http://127.0.0.1:$METRICS_PORT/metrics | grep devagents_
+Stop everything with: just cluster-down
 MSG
