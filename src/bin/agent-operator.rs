@@ -120,8 +120,10 @@ fn main() -> anyhow::Result<()> {
             });
             let rt = tokio::runtime::Runtime::new()?;
             rt.block_on(async {
-                let client = kube::Client::try_default().await?;
+                let metrics = std::sync::Arc::new(controller::metrics::Metrics::default());
+                let client = controller::counting_client(metrics.clone()).await?;
                 controller::run(
+                    metrics,
                     client,
                     cfg,
                     args.metrics_addr,

@@ -28,6 +28,12 @@ pub struct AgentLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabel {
+    pub verb: String,
+    pub resource: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ErrorLabel {
     pub kind: String,
 }
@@ -46,6 +52,9 @@ pub struct Metrics {
     pub dispatch_latency: Histogram,
     pub reconcile_errors: Family<ErrorLabel, Counter>,
     pub is_leader: Gauge,
+    /// Every request this operator sent to the apiserver, by verb and resource
+    /// (`pods`, `agentjobs/status` …): the write cost of a job lifecycle, measured.
+    pub api_requests: Family<RequestLabel, Counter>,
 }
 
 impl Default for Metrics {
@@ -62,6 +71,12 @@ impl Default for Metrics {
         let dispatch_latency = Histogram::new(exponential_buckets(0.001, 2.0, 20));
         let reconcile_errors = Family::<ErrorLabel, Counter>::default();
         let is_leader = Gauge::default();
+        let api_requests = Family::<RequestLabel, Counter>::default();
+        registry.register(
+            "api_requests",
+            "Requests sent to the Kubernetes API",
+            api_requests.clone(),
+        );
         registry.register("jobs", "AgentJobs by agent and phase", jobs.clone());
         registry.register(
             "jobs_finished",
@@ -110,8 +125,36 @@ impl Default for Metrics {
             dispatch_latency,
             reconcile_errors,
             is_leader,
+            api_requests,
         }
     }
+}
+
+/// `(verb, resource[/subresource])` of a Kubernetes API request path.
+pub fn classify(method: &str, path: &str, query: Option<&str>) -> (String, String) {
+    let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
+    // /api/v1/... or /apis/<group>/<version>/...
+    let rest: &[&str] = match segs.first() {
+        Some(&"api") if segs.len() >= 2 => &segs[2..],
+        Some(&"apis") if segs.len() >= 3 => &segs[3..],
+        _ => &[],
+    };
+    let rest = if rest.first() == Some(&"namespaces") && rest.len() >= 3 {
+        &rest[2..]
+    } else {
+        rest
+    };
+    let resource = match rest {
+        [] => "other".to_string(),
+        [r] | [r, _] => r.to_string(),
+        [r, _, sub, ..] => format!("{r}/{sub}"),
+    };
+    let watch = query.is_some_and(|q| q.split('&').any(|kv| kv == "watch=true" || kv == "watch=1"));
+    let verb = match method {
+        "GET" if watch => "WATCH",
+        m => m,
+    };
+    (verb.to_string(), resource)
 }
 
 impl Metrics {
@@ -160,4 +203,47 @@ pub async fn serve(addr: SocketAddr, state: HttpState) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     tracing::info!(%addr, "serving metrics and health");
     axum::serve(listener, app).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::classify;
+
+    #[test]
+    fn request_paths_are_classified() {
+        let c = |m, p, q| classify(m, p, q);
+        assert_eq!(
+            c("POST", "/api/v1/namespaces/a/pods", None),
+            ("POST".into(), "pods".into())
+        );
+        assert_eq!(
+            c("DELETE", "/api/v1/namespaces/a/pods/p-1", None),
+            ("DELETE".into(), "pods".into())
+        );
+        assert_eq!(
+            c(
+                "PATCH",
+                "/apis/devagents.io/v1alpha1/namespaces/a/agentjobs/j/status",
+                Some("fieldManager=x")
+            ),
+            ("PATCH".into(), "agentjobs/status".into())
+        );
+        assert_eq!(
+            c(
+                "GET",
+                "/apis/devagents.io/v1alpha1/agentjobs",
+                Some("watch=true&timeoutSeconds=290")
+            ),
+            ("WATCH".into(), "agentjobs".into())
+        );
+        assert_eq!(
+            c(
+                "PUT",
+                "/apis/coordination.k8s.io/v1/namespaces/a/leases/l",
+                None
+            ),
+            ("PUT".into(), "leases".into())
+        );
+        assert_eq!(c("GET", "/version", None), ("GET".into(), "other".into()));
+    }
 }

@@ -116,8 +116,26 @@ fn slim<K: Resource>(obj: &mut K) {
     }
 }
 
+/// A client whose every request is counted in `devagents_api_requests_total`.
+pub async fn counting_client(metrics: Arc<Metrics>) -> anyhow::Result<Client> {
+    let config = kube::Config::infer().await?;
+    let layer = tower::util::MapRequestLayer::new(move |req: http::Request<kube::client::Body>| {
+        let (verb, resource) =
+            metrics::classify(req.method().as_str(), req.uri().path(), req.uri().query());
+        metrics
+            .api_requests
+            .get_or_create(&metrics::RequestLabel { verb, resource })
+            .inc();
+        req
+    });
+    Ok(kube::client::ClientBuilder::try_from(config)?
+        .with_layer(&layer)
+        .build())
+}
+
 /// Run the operator until SIGTERM / Ctrl-C, or until leadership is lost.
 pub async fn run(
+    metrics: Arc<Metrics>,
     client: Client,
     cfg: Config,
     metrics_addr: SocketAddr,
@@ -125,7 +143,6 @@ pub async fn run(
     leader_lease_secs: u64,
 ) -> anyhow::Result<()> {
     let cfg = Arc::new(cfg);
-    let metrics = Arc::new(Metrics::default());
     let ready = Arc::new(AtomicBool::new(false));
     tokio::spawn(metrics::serve(
         metrics_addr,
