@@ -30,7 +30,11 @@ unit:
 e2e:
     KUBECONFIG="$(readlink -f target/devagents-cluster)/kubeconfig" cargo nextest run --all-features --test 'e2e_*'
 
-# Control plane + CRDs + sample AgentJobs (the cluster stays up).
+# Dispatch benchmark against the Kubernetes Job controller, and operator RSS (release build).
+bench-dispatch jobs="500" rss_jobs="10000":
+    e2e/bench-dispatch.sh {{jobs}} {{rss_jobs}}
+
+# Control plane + CRDs + operator + a probe AgentJob to Succeeded (the cluster stays up).
 demo:
     e2e/demo.sh
 

@@ -95,7 +95,8 @@ chmod 600 "$D/kubeconfig"
 start kube-controller-manager "$K8S_BIN/kube-controller-manager" --kubeconfig="$D/kubeconfig" \
   --bind-address=127.0.0.1 --secure-port="$KCM_PORT" --port=0 \
   --service-account-private-key-file="$D/sa.key" --root-ca-file="$D/certs/apiserver.crt" \
-  --leader-elect=false --controllers='*,-nodelifecycle,-csrsigning' --v=1
+  --leader-elect=false --controllers='*,-nodelifecycle,-csrsigning' --v=1 \
+  --kube-api-qps="${DEVAGENTS_KCM_QPS:-20}" --kube-api-burst="$(( ${DEVAGENTS_KCM_QPS:-20} * 3 / 2 ))"
 
 start devagents-node env KUBECONFIG="$D/kubeconfig" RUST_LOG="${RUST_LOG:-info}" "$NODE_BIN" \
   --node-name devagents-node --work-dir "$D/node" --agent-bin-dir "$AGENT_BIN_DIR" \

@@ -1,0 +1,511 @@
+//! `devagents-bench`: the e2e benchmarks (run by `just bench-dispatch`, not by the tests).
+//!
+//! - `dispatch`: on one apiserver, creation → Pod-created latency of probe AgentJobs (through
+//!   `agent-operator`) against batch/v1 Jobs running the same Pod (through the real
+//!   kube-controller-manager), raw Pod-create throughput as the floor, and the operator's API
+//!   writes per AgentJob lifecycle (from its own request counter).
+//! - `rss`: the operator's resident memory with N finished AgentJobs in its cache.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use clap::{Parser, Subcommand};
+use futures::{StreamExt, TryStreamExt, stream};
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::{Namespace, Pod};
+use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Client, ResourceExt};
+use serde_json::json;
+
+#[derive(Parser)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    Dispatch {
+        #[arg(long, default_value_t = 500)]
+        jobs: usize,
+        /// Concurrent create calls (the same for every kind).
+        #[arg(long, default_value_t = 16)]
+        concurrency: usize,
+        #[arg(long)]
+        operator: PathBuf,
+    },
+    Rss {
+        #[arg(long, default_value_t = 10_000)]
+        jobs: usize,
+        #[arg(long, default_value_t = 32)]
+        concurrency: usize,
+        #[arg(long)]
+        operator: PathBuf,
+    },
+}
+
+const IMAGE: &str = "devagents-agent:bench";
+
+fn pod_template() -> serde_json::Value {
+    json!({
+        "spec": {
+            "restartPolicy": "Never",
+            "automountServiceAccountToken": false,
+            "containers": [{ "name": "agent", "image": IMAGE, "command": ["agent-runner", "probe"] }]
+        }
+    })
+}
+
+async fn namespace(client: &Client, name: &str) -> anyhow::Result<()> {
+    let api: Api<Namespace> = Api::all(client.clone());
+    let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": name}}))?;
+    api.create(&PostParams::default(), &ns).await?;
+    let sas: Api<k8s_openapi::api::core::v1::ServiceAccount> =
+        Api::namespaced(client.clone(), name);
+    for _ in 0..300 {
+        if sas
+            .get_opt("default")
+            .await?
+            .and_then(|s| s.secrets)
+            .is_some_and(|s| !s.is_empty())
+        {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    anyhow::bail!("namespace {name} has no default ServiceAccount token")
+}
+
+/// First time a watch saw each Pod, keyed by `key(pod)`.
+fn watch_pods(
+    client: &Client,
+    ns: &str,
+    key: fn(&Pod) -> Option<String>,
+) -> Arc<Mutex<HashMap<String, Instant>>> {
+    let seen = Arc::new(Mutex::new(HashMap::new()));
+    let s = seen.clone();
+    let api: Api<Pod> = Api::namespaced(client.clone(), ns);
+    tokio::spawn(async move {
+        let mut w = watcher(api, watcher::Config::default())
+            .default_backoff()
+            .applied_objects()
+            .boxed();
+        while let Some(Ok(p)) = w.next().await {
+            if let Some(k) = key(&p)
+                && let Ok(mut m) = s.lock()
+            {
+                m.entry(k).or_insert_with(Instant::now);
+            }
+        }
+    });
+    seen
+}
+
+fn pct(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i]
+}
+
+async fn wait_seen(
+    seen: &Arc<Mutex<HashMap<String, Instant>>>,
+    n: usize,
+    what: &str,
+) -> anyhow::Result<()> {
+    for _ in 0..6000 {
+        if seen.lock().map(|m| m.len()).unwrap_or(0) >= n {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    anyhow::bail!("{what}: not all pods appeared")
+}
+
+fn latencies(
+    starts: &HashMap<String, Instant>,
+    seen: &Arc<Mutex<HashMap<String, Instant>>>,
+) -> Vec<f64> {
+    let seen = seen.lock().map(|m| m.clone()).unwrap_or_default();
+    let mut v: Vec<f64> = starts
+        .iter()
+        .filter_map(|(k, t0)| {
+            seen.get(k)
+                .map(|t| t.saturating_duration_since(*t0).as_secs_f64() * 1000.0)
+        })
+        .collect();
+    v.sort_by(|a, b| a.total_cmp(b));
+    v
+}
+
+/// Wait until no Pod of `ns` is still running (so one phase's processes don't slow the next).
+async fn drain(client: &Client, ns: &str) -> anyhow::Result<()> {
+    let api: Api<Pod> = Api::namespaced(client.clone(), ns);
+    for _ in 0..1200 {
+        let pods = api.list(&ListParams::default()).await?;
+        if pods.items.iter().all(|p| {
+            p.status
+                .as_ref()
+                .and_then(|s| s.phase.as_deref())
+                .is_some_and(|ph| ph == "Succeeded" || ph == "Failed")
+        }) {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    anyhow::bail!("pods of {ns} did not finish")
+}
+
+struct OperatorProc {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl OperatorProc {
+    fn start(bin: &PathBuf, ns: &str, extra: &[&str]) -> anyhow::Result<Self> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let child = std::process::Command::new(bin)
+            .args([
+                "run",
+                "--namespace",
+                ns,
+                "--watch-namespace",
+                ns,
+                "--agent-image",
+                IMAGE,
+            ])
+            .args([
+                "--metrics-addr",
+                &format!("127.0.0.1:{port}"),
+                "--identity",
+                "bench",
+            ])
+            .args(extra)
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::inherit())
+            .spawn()?;
+        Ok(OperatorProc { child, port })
+    }
+
+    async fn metrics(&self) -> String {
+        let out = tokio::process::Command::new("curl")
+            .args(["-fsS", &format!("http://127.0.0.1:{}/metrics", self.port)])
+            .output()
+            .await;
+        out.map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default()
+    }
+
+    async fn wait_leader(&self) -> anyhow::Result<()> {
+        for _ in 0..600 {
+            if self.metrics().await.contains("devagents_leader 1") {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        anyhow::bail!("operator did not become leader")
+    }
+
+    fn rss_kib(&self) -> Option<u64> {
+        let s = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
+        s.lines()
+            .find(|l| l.starts_with("VmRSS:"))?
+            .split_whitespace()
+            .nth(1)?
+            .parse()
+            .ok()
+    }
+}
+
+impl Drop for OperatorProc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `devagents_api_requests_total{verb,resource}` → count, writes only.
+fn writes(metrics: &str) -> BTreeMap<(String, String), f64> {
+    let mut out = BTreeMap::new();
+    for line in metrics
+        .lines()
+        .filter(|l| l.starts_with("devagents_api_requests_total{"))
+    {
+        let (labels, value) = match line.rsplit_once(' ') {
+            Some(x) => x,
+            None => continue,
+        };
+        let get = |k: &str| {
+            labels
+                .split(&format!("{k}=\""))
+                .nth(1)
+                .and_then(|r| r.split('"').next())
+                .unwrap_or("")
+                .to_string()
+        };
+        let verb = get("verb");
+        if matches!(verb.as_str(), "GET" | "WATCH") {
+            continue;
+        }
+        out.insert((verb, get("resource")), value.parse().unwrap_or(0.0));
+    }
+    out
+}
+
+async fn dispatch(client: Client, n: usize, conc: usize, operator: PathBuf) -> anyhow::Result<()> {
+    let stamp = std::process::id();
+    let (raw_ns, aj_ns, job_ns) = (
+        format!("bench-raw-{stamp}"),
+        format!("bench-aj-{stamp}"),
+        format!("bench-job-{stamp}"),
+    );
+    for ns in [&raw_ns, &aj_ns, &job_ns] {
+        namespace(&client, ns).await?;
+    }
+
+    // 1. The floor: raw Pod creates.
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &raw_ns);
+    let t0 = Instant::now();
+    stream::iter(0..n)
+        .map(|i| {
+            let pods = pods.clone();
+            async move {
+                let mut v = pod_template();
+                v["metadata"] = json!({"name": format!("raw-{i}")});
+                let p: Pod = serde_json::from_value(v)?;
+                pods.create(&PostParams::default(), &p).await?;
+                anyhow::Ok(())
+            }
+        })
+        .buffer_unordered(conc)
+        .try_collect::<Vec<_>>()
+        .await?;
+    let raw_secs = t0.elapsed().as_secs_f64();
+    drain(&client, &raw_ns).await?;
+
+    // 2. AgentJobs through the operator.
+    let op = OperatorProc::start(&operator, &aj_ns, &["--max-running", "100000"])?;
+    op.wait_leader().await?;
+    let before = writes(&op.metrics().await);
+    let seen = watch_pods(&client, &aj_ns, |p| {
+        p.labels().get("devagents.io/job").cloned()
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let jobs: Api<devagents::api::AgentJob> = Api::namespaced(client.clone(), &aj_ns);
+    let starts = Arc::new(Mutex::new(HashMap::new()));
+    stream::iter(0..n)
+        .map(|i| {
+            let (jobs, starts) = (jobs.clone(), starts.clone());
+            async move {
+                let name = format!("aj-{i}");
+                let j: devagents::api::AgentJob = serde_json::from_value(json!({
+                    "apiVersion": "devagents.io/v1alpha1", "kind": "AgentJob",
+                    "metadata": {"name": name}, "spec": {"agent": "probe", "probe": {}}
+                }))?;
+                let t = Instant::now();
+                jobs.create(&PostParams::default(), &j).await?;
+                if let Ok(mut s) = starts.lock() {
+                    s.insert(name, t);
+                }
+                anyhow::Ok(())
+            }
+        })
+        .buffer_unordered(conc)
+        .try_collect::<Vec<_>>()
+        .await?;
+    wait_seen(&seen, n, "agentjobs").await?;
+    // Wait for every lifecycle to finish before counting writes.
+    for _ in 0..2400 {
+        let list = jobs.list(&ListParams::default()).await?;
+        if list.items.iter().all(|j| {
+            j.status
+                .as_ref()
+                .and_then(|s| s.phase)
+                .is_some_and(|p| p.is_terminal())
+        }) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let after = writes(&op.metrics().await);
+    let aj_lat = latencies(&starts.lock().map(|m| m.clone()).unwrap_or_default(), &seen);
+    drop(op);
+    drain(&client, &aj_ns).await?;
+
+    // 3. batch/v1 Jobs through kube-controller-manager.
+    let seen = watch_pods(&client, &job_ns, |p| p.labels().get("job-name").cloned());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let kjobs: Api<Job> = Api::namespaced(client.clone(), &job_ns);
+    let starts = Arc::new(Mutex::new(HashMap::new()));
+    stream::iter(0..n)
+        .map(|i| {
+            let (kjobs, starts) = (kjobs.clone(), starts.clone());
+            async move {
+                let name = format!("job-{i}");
+                let j: Job = serde_json::from_value(json!({
+                    "metadata": {"name": name},
+                    "spec": {"backoffLimit": 0, "template": pod_template()}
+                }))?;
+                let t = Instant::now();
+                kjobs.create(&PostParams::default(), &j).await?;
+                if let Ok(mut s) = starts.lock() {
+                    s.insert(name, t);
+                }
+                anyhow::Ok(())
+            }
+        })
+        .buffer_unordered(conc)
+        .try_collect::<Vec<_>>()
+        .await?;
+    wait_seen(&seen, n, "jobs").await?;
+    let job_lat = latencies(&starts.lock().map(|m| m.clone()).unwrap_or_default(), &seen);
+
+    // Report.
+    println!("dispatch benchmark: {n} each, {conc} concurrent creates, one apiserver");
+    println!(
+        "  raw Pod create throughput (floor): {:.0} pods/s ({n} in {raw_secs:.2}s)",
+        n as f64 / raw_secs
+    );
+    println!("  creation -> Pod created latency (ms):      p50      p99");
+    let (a50, a99, j50, j99) = (
+        pct(&aj_lat, 0.5),
+        pct(&aj_lat, 0.99),
+        pct(&job_lat, 0.5),
+        pct(&job_lat, 0.99),
+    );
+    println!("    AgentJob (devagents operator)      {a50:8.1} {a99:8.1}");
+    println!("    batch/v1 Job (kube-controller-mgr) {j50:8.1} {j99:8.1}");
+    println!(
+        "  ratio AgentJob/Job: p50 {:.2}  p99 {:.2}",
+        a50 / j50,
+        a99 / j99
+    );
+    println!("  operator API writes per AgentJob lifecycle (Events excluded):");
+    let mut total = 0.0;
+    for (k, v) in &after {
+        let d = v - before.get(k).copied().unwrap_or(0.0);
+        if d <= 0.0 || k.1 == "events" {
+            continue;
+        }
+        total += d;
+        println!("    {:6} {:24} {:.2}", k.0, k.1, d / n as f64);
+    }
+    println!(
+        "    total                           {:.2}",
+        total / n as f64
+    );
+    for ns in [&raw_ns, &aj_ns, &job_ns] {
+        let api: Api<Namespace> = Api::all(client.clone());
+        let _ = api.delete(ns, &Default::default()).await;
+    }
+    Ok(())
+}
+
+async fn rss(client: Client, n: usize, conc: usize, operator: PathBuf) -> anyhow::Result<()> {
+    let ns = format!("bench-rss-{}", std::process::id());
+    namespace(&client, &ns).await?;
+    let jobs: Api<devagents::api::AgentJob> = Api::namespaced(client.clone(), &ns);
+    let t0 = Instant::now();
+    stream::iter(0..n)
+        .map(|i| {
+            let jobs = jobs.clone();
+            async move {
+                let name = format!("done-{i}");
+                // As the operator leaves a finished job: finalizer on, status final.
+                let j: devagents::api::AgentJob = serde_json::from_value(json!({
+                    "apiVersion": "devagents.io/v1alpha1", "kind": "AgentJob",
+                    "metadata": {"name": name, "finalizers": [devagents::controller::FINALIZER]},
+                    "spec": {"agent": "probe", "probe": {"sleepMs": 100}}
+                }))?;
+                jobs.create(&PostParams::default(), &j).await?;
+                let now = k8s_openapi::jiff::Timestamp::now();
+                let status = json!({"status": {
+                    "phase": "Succeeded", "reason": "Succeeded", "message": "probe finished after 100 ms",
+                    "startedAt": now, "completedAt": now,
+                    "attempts": [{"attempt": 1, "pod": format!("{name}-1"), "createdAt": now, "startedAt": now,
+                                  "finishedAt": now, "exitCode": 0, "reason": "Succeeded", "message": "probe finished after 100 ms"}],
+                    "conditions": [
+                        {"type": "Admitted", "status": "True", "reason": "PodCreated", "message": "attempt 1", "lastTransitionTime": now},
+                        {"type": "Finished", "status": "True", "reason": "Succeeded", "message": "probe finished", "lastTransitionTime": now}],
+                    "result": {"summary": "probe finished after 100 ms"}
+                }});
+                jobs.patch_status(&name, &PatchParams::default(), &Patch::Merge(&status)).await?;
+                anyhow::Ok(())
+            }
+        })
+        .buffer_unordered(conc)
+        .try_collect::<Vec<_>>()
+        .await?;
+    eprintln!(
+        "created {n} finished AgentJobs in {:.1}s",
+        t0.elapsed().as_secs_f64()
+    );
+    let op = OperatorProc::start(&operator, &ns, &[])?;
+    let idle = op.rss_kib().unwrap_or(0);
+    op.wait_leader().await?;
+    let want = format!("devagents_jobs{{agent=\"probe\",phase=\"Succeeded\"}} {n}");
+    for _ in 0..1200 {
+        if op.metrics().await.contains(&want) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    // Let the initial reconciles of every job finish.
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let m = op.metrics().await;
+    anyhow::ensure!(m.contains(&want), "the operator never saw all {n} jobs");
+    let rss = op.rss_kib().unwrap_or(0);
+    println!(
+        "operator RSS with {n} finished AgentJobs cached: {:.1} MiB (at start: {:.1} MiB)",
+        rss as f64 / 1024.0,
+        idle as f64 / 1024.0
+    );
+    drop(op);
+    let api: Api<Namespace> = Api::all(client.clone());
+    // Finished jobs keep their finalizer; remove it so the namespace can go.
+    let list = jobs.list(&ListParams::default()).await?;
+    stream::iter(list.items)
+        .map(|j| {
+            let jobs = jobs.clone();
+            async move {
+                let _ = jobs
+                    .patch(
+                        &j.name_any(),
+                        &PatchParams::default(),
+                        &Patch::Merge(json!({"metadata": {"finalizers": null}})),
+                    )
+                    .await;
+            }
+        })
+        .buffer_unordered(conc)
+        .collect::<Vec<_>>()
+        .await;
+    let _ = api.delete(&ns, &Default::default()).await;
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let client = Client::try_default().await?;
+    match cli.cmd {
+        Cmd::Dispatch {
+            jobs,
+            concurrency,
+            operator,
+        } => dispatch(client, jobs, concurrency, operator).await,
+        Cmd::Rss {
+            jobs,
+            concurrency,
+            operator,
+        } => rss(client, jobs, concurrency, operator).await,
+    }
+}
