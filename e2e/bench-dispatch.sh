@@ -17,7 +17,9 @@ cargo build --release --all-features --bins --quiet
 D="$(DEVAGENTS_NODE_BIN="$REPO_ROOT/target/release/devagents-node" DEVAGENTS_KCM_QPS=1000 "$REPO_ROOT/e2e/cluster-up.sh")"
 trap '"$REPO_ROOT/e2e/cluster-down.sh" "$D"' EXIT
 export KUBECONFIG="$D/kubeconfig"
+"$K8S_BIN/kubectl" apply -f crds/ >/dev/null
+"$K8S_BIN/kubectl" wait --for condition=established --timeout=60s crd/agentjobs.devagents.io crd/agentapprovals.devagents.io >/dev/null
 BENCH="$REPO_ROOT/target/release/devagents-bench"
 OP="$REPO_ROOT/target/release/agent-operator"
 "$BENCH" dispatch --jobs "$JOBS" --operator "$OP"
-"$BENCH" rss --jobs "$RSS_JOBS" --operator "$OP"
+[ "$RSS_JOBS" = 0 ] || "$BENCH" rss --jobs "$RSS_JOBS" --operator "$OP"

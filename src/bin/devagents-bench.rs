@@ -449,7 +449,6 @@ async fn rss(client: Client, n: usize, conc: usize, operator: PathBuf) -> anyhow
         t0.elapsed().as_secs_f64()
     );
     let op = OperatorProc::start(&operator, &ns, &[])?;
-    let idle = op.rss_kib().unwrap_or(0);
     op.wait_leader().await?;
     let want = format!("devagents_jobs{{agent=\"probe\",phase=\"Succeeded\"}} {n}");
     for _ in 0..1200 {
@@ -464,9 +463,8 @@ async fn rss(client: Client, n: usize, conc: usize, operator: PathBuf) -> anyhow
     anyhow::ensure!(m.contains(&want), "the operator never saw all {n} jobs");
     let rss = op.rss_kib().unwrap_or(0);
     println!(
-        "operator RSS with {n} finished AgentJobs cached: {:.1} MiB (at start: {:.1} MiB)",
-        rss as f64 / 1024.0,
-        idle as f64 / 1024.0
+        "operator RSS with {n} finished AgentJobs cached: {:.1} MiB",
+        rss as f64 / 1024.0
     );
     drop(op);
     let api: Api<Namespace> = Api::all(client.clone());

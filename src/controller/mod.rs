@@ -241,7 +241,7 @@ pub async fn run(
     });
     let controller = kube::runtime::Controller::for_stream(job_stream, jobs_reader)
         .owns_stream(pod_stream)
-        .with_config(kube::runtime::controller::Config::default().concurrency(32))
+        .with_config(kube::runtime::controller::Config::default().concurrency(64))
         .run(reconcile::reconcile, reconcile::error_policy, ctx.clone())
         .for_each(|r| async move {
             if let Err(e) = r {

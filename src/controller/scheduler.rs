@@ -20,7 +20,7 @@ use super::{Context, FINALIZER, locks, pod};
 use crate::api::{AgentJob, Phase};
 
 /// How many admissions run at once.
-const ADMISSION_CONCURRENCY: usize = 16;
+const ADMISSION_CONCURRENCY: usize = 64;
 
 pub async fn run(ctx: Arc<Context>) {
     if let Err(e) = ctx.jobs.wait_until_ready().await {
