@@ -27,9 +27,11 @@ log "every sample AgentJob passes the apiserver's validation (server-side dry ru
 log "starting the operator (agent-operator run)"
 "$K" create namespace devagents-system --dry-run=client -o yaml | "$K" apply -f - >/dev/null
 METRICS_PORT=$(free_port)
+API_PORT=$(free_port)
 DEVAGENTS_CLUSTER_ID="$(cat "$D/cluster-id")" RUST_LOG=info \
   "$REPO_ROOT/target/debug/agent-operator" run --namespace devagents-system \
   --agent-image devagents-agent:demo --metrics-addr "127.0.0.1:$METRICS_PORT" \
+  --agent-api-addr "127.0.0.1:$API_PORT" --agent-api-url "https://127.0.0.1:$API_PORT" \
   >"$D/agent-operator.log" 2>&1 &
 echo "$! agent-operator" >>"$D/pids"
 for _ in $(seq 1 100); do curl -fsS "http://127.0.0.1:$METRICS_PORT/readyz" >/dev/null 2>&1 && break; sleep 0.1; done

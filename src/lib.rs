@@ -1,5 +1,6 @@
 //! devagents: a Kubernetes operator that runs AI development agents as pods.
 
+pub mod agentapi;
 pub mod api;
 pub mod controller;
 #[cfg(feature = "node-standin")]

@@ -73,6 +73,17 @@ struct RunArgs {
     /// Where /metrics, /healthz and /readyz are served.
     #[arg(long, env = "DEVAGENTS_METRICS_ADDR", default_value = "0.0.0.0:8080")]
     metrics_addr: SocketAddr,
+    /// Where the agent API listens (HTTPS); `off` disables it.
+    #[arg(long, env = "DEVAGENTS_AGENT_API_ADDR", default_value = "0.0.0.0:8443")]
+    agent_api_addr: String,
+    /// URL agent Pods use to reach the agent API (default: the operator Service).
+    #[arg(long, env = "DEVAGENTS_AGENT_API_URL")]
+    agent_api_url: Option<String>,
+    /// Serving certificate and key (PEM) for the agent API; self-signed when not given.
+    #[arg(long, env = "DEVAGENTS_TLS_CERT_FILE", requires = "tls_key_file")]
+    tls_cert_file: Option<PathBuf>,
+    #[arg(long, env = "DEVAGENTS_TLS_KEY_FILE")]
+    tls_key_file: Option<PathBuf>,
     /// Identity in the leader election (default: POD_NAME, else host name and pid).
     #[arg(long, env = "POD_NAME")]
     identity: Option<String>,
@@ -118,10 +129,42 @@ fn main() -> anyhow::Result<()> {
                 let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
                 format!("{}-{}", host.trim(), std::process::id())
             });
+            let _ = rustls::crypto::ring::default_provider().install_default();
             let rt = tokio::runtime::Runtime::new()?;
             rt.block_on(async {
                 let metrics = std::sync::Arc::new(controller::metrics::Metrics::default());
                 let client = controller::counting_client(metrics.clone()).await?;
+                let mut cfg = cfg;
+                if args.agent_api_addr != "off" {
+                    let addr: SocketAddr = args.agent_api_addr.parse()?;
+                    let ns = &cfg.namespace;
+                    let tls = match (&args.tls_cert_file, &args.tls_key_file) {
+                        (Some(c), Some(k)) => devagents::agentapi::Tls::from_files(c, k)?,
+                        _ => devagents::agentapi::Tls::self_signed(&[
+                            "localhost".into(),
+                            "127.0.0.1".into(),
+                            "devagents-operator".into(),
+                            format!("devagents-operator.{ns}"),
+                            format!("devagents-operator.{ns}.svc"),
+                        ])?,
+                    };
+                    let url = args.agent_api_url.clone().unwrap_or_else(|| {
+                        format!("https://devagents-operator.{ns}.svc:{}", addr.port())
+                    });
+                    cfg.agent_api = Some(controller::config::AgentApi {
+                        url,
+                        ca_pem: tls.cert_pem.clone(),
+                    });
+                    let app = devagents::agentapi::router(devagents::agentapi::ApiState::new(
+                        client.clone(),
+                    ));
+                    tokio::spawn(async move {
+                        if let Err(e) = devagents::agentapi::serve_tls(addr, &tls, app).await {
+                            tracing::error!(error = %e, "agent API stopped");
+                            std::process::exit(1);
+                        }
+                    });
+                }
                 controller::run(
                     metrics,
                     client,

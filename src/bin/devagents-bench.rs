@@ -167,6 +167,9 @@ struct OperatorProc {
 
 impl OperatorProc {
     fn start(bin: &PathBuf, ns: &str, extra: &[&str]) -> anyhow::Result<Self> {
+        let api_port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
             .port();
@@ -186,6 +189,8 @@ impl OperatorProc {
                 "--identity",
                 "bench",
             ])
+            .args(["--agent-api-addr", &format!("127.0.0.1:{api_port}")])
+            .args(["--agent-api-url", &format!("https://127.0.0.1:{api_port}")])
             .args(extra)
             .env("RUST_LOG", "warn")
             .stdout(std::process::Stdio::null())

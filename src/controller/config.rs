@@ -30,6 +30,16 @@ pub struct Config {
     pub max_backoff: Duration,
     /// UID the agent containers run as.
     pub run_as_user: i64,
+    /// How agent Pods reach the agent API (None: no API; the runner reads its env).
+    pub agent_api: Option<AgentApi>,
+}
+
+#[derive(Clone, Debug)]
+pub struct AgentApi {
+    /// URL agent Pods use, e.g. `https://devagents-operator.devagents-system.svc:8443`.
+    pub url: String,
+    /// PEM of the CA that signed the API's serving certificate (public).
+    pub ca_pem: String,
 }
 
 #[derive(Clone, Debug)]
@@ -67,6 +77,7 @@ impl Default for Config {
             deadline_grace: Duration::from_secs(5),
             max_backoff: Duration::from_secs(3600),
             run_as_user: 65532,
+            agent_api: None,
         }
     }
 }

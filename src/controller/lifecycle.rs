@@ -461,17 +461,15 @@ pub fn ended_status(
     };
     s.message = Some(crate::runner::truncate_message(&message).to_string());
     if phase == Phase::Succeeded {
-        let prev_data = s.result.as_ref().and_then(|r| r.data.clone());
-        let prev_artifacts = s
-            .result
-            .as_ref()
-            .map(|r| r.artifacts.clone())
-            .unwrap_or_default();
-        s.result = Some(JobResult {
-            summary: end.message.clone(),
-            data: prev_data,
-            artifacts: prev_artifacts,
-        });
+        // A result the agent submitted through the agent API wins; otherwise the
+        // termination message is the summary.
+        if s.result.as_ref().is_none_or(|r| r.summary.is_empty()) {
+            let prev = s.result.take().unwrap_or_default();
+            s.result = Some(JobResult {
+                summary: end.message.clone(),
+                ..prev
+            });
+        }
     }
     set_condition(
         &mut s.conditions,

@@ -195,6 +195,11 @@ pub async fn run(
         }
     }
     info!(identity, "became leader");
+    if let Some(api) = &cfg.agent_api
+        && let Err(e) = crate::agentapi::publish_ca(&client, &cfg.namespace, &api.ca_pem).await
+    {
+        warn!(error = %e, "could not publish the agent API CA");
+    }
     metrics.is_leader.set(1);
 
     // The AgentJob and Pod caches and the controller run only on the leader. The Pod cache's

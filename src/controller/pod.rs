@@ -100,7 +100,7 @@ pub fn agent_pod(job: &AgentJob, attempt: i32, cfg: &Config) -> Pod {
     l.insert(LABEL_ATTEMPT.into(), attempt.to_string());
     let spec_json = serde_json::to_string(&job.spec).unwrap_or_default();
     let r = &cfg.resources;
-    serde_json::from_value(json!({
+    let mut pod: serde_json::Value = json!({
         "apiVersion": "v1", "kind": "Pod",
         "metadata": {
             "name": pod_name(&name, attempt),
@@ -160,8 +160,25 @@ pub fn agent_pod(job: &AgentJob, attempt: i32, cfg: &Config) -> Pod {
                 { "name": "workspace", "emptyDir": { "sizeLimit": "4Gi" } },
             ],
         }
-    }))
-    .unwrap_or_default()
+    });
+    if let Some(api) = &cfg.agent_api {
+        // The job's identity towards the agent API: a projected token of its own
+        // ServiceAccount, audience devagents.io, nothing else from the Kubernetes API.
+        let spec = &mut pod["spec"];
+        if let Some(v) = spec["volumes"].as_array_mut() {
+            v.push(json!({ "name": "devagents-token", "projected": { "sources": [{ "serviceAccountToken": {
+                "audience": crate::agentapi::AUDIENCE, "expirationSeconds": 3600, "path": "token" } }] } }));
+        }
+        let c = &mut spec["containers"][0];
+        if let Some(m) = c["volumeMounts"].as_array_mut() {
+            m.push(json!({ "name": "devagents-token", "mountPath": crate::agentapi::TOKEN_DIR, "readOnly": true }));
+        }
+        if let Some(e) = c["env"].as_array_mut() {
+            e.push(json!({ "name": crate::runner::client::ENV_API_URL, "value": api.url }));
+            e.push(json!({ "name": crate::runner::client::ENV_API_CA, "value": api.ca_pem }));
+        }
+    }
+    serde_json::from_value(pod).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -226,6 +243,42 @@ mod tests {
         assert_ne!(pod_name(&long, 1), pod_name(&"b".repeat(253), 1));
         assert_eq!(pod_name("x", 1), "x-1");
         assert!(service_account_name(&long).len() <= 253);
+    }
+
+    #[test]
+    fn agent_api_adds_the_projected_token_and_nothing_else() {
+        let cfg = Config {
+            agent_api: Some(crate::controller::config::AgentApi {
+                url: "https://op:8443".into(),
+                ca_pem: "PEM".into(),
+            }),
+            ..Config::default()
+        };
+        let p = agent_pod(&job("probe"), 1, &cfg);
+        let spec = p.spec.unwrap();
+        assert_eq!(spec.automount_service_account_token, Some(false));
+        let vol = spec
+            .volumes
+            .unwrap()
+            .into_iter()
+            .find(|v| v.name == "devagents-token")
+            .unwrap();
+        let src = &vol.projected.unwrap().sources.unwrap()[0];
+        let tok = src.service_account_token.as_ref().unwrap();
+        assert_eq!(tok.audience.as_deref(), Some("devagents.io"));
+        let c = &spec.containers[0];
+        assert!(
+            c.volume_mounts
+                .iter()
+                .flatten()
+                .any(|m| m.mount_path == crate::agentapi::TOKEN_DIR)
+        );
+        assert!(
+            c.env
+                .iter()
+                .flatten()
+                .any(|e| e.name == "DEVAGENTS_API_URL")
+        );
     }
 
     #[test]

@@ -38,8 +38,27 @@ pub fn error_policy(_job: Arc<AgentJob>, err: &Error, ctx: Arc<Context>) -> Acti
             kind: err.metric_label(),
         })
         .inc();
+    // A conflict means the cache was behind a concurrent write: look again soon.
+    if is_conflict(err) {
+        debug!(error = %err, "reconcile conflict");
+        return Action::requeue(Duration::from_millis(300));
+    }
     warn!(error = %err, "reconcile error");
     Action::requeue(Duration::from_secs(5))
+}
+
+fn is_conflict(err: &Error) -> bool {
+    use kube::runtime::finalizer::Error as F;
+    let kube_err = match err {
+        Error::Kube(e) => Some(e),
+        Error::Finalizer(f) => match f.as_ref() {
+            F::ApplyFailed(Error::Kube(e)) | F::CleanupFailed(Error::Kube(e)) => Some(e),
+            F::AddFinalizer(e) | F::RemoveFinalizer(e) => Some(e),
+            _ => None,
+        },
+        _ => None,
+    };
+    matches!(kube_err, Some(kube::Error::Api(s)) if s.code == 409)
 }
 
 /// Server-side apply of the whole status, with the job's resourceVersion as a precondition

@@ -11,6 +11,7 @@
 //! Whatever the outcome, the runner writes a one-line reason to the container's termination
 //! message file, which the kubelet (or the e2e node stand-in) copies into the Pod status.
 
+pub mod client;
 pub mod probe;
 
 use std::path::{Path, PathBuf};
@@ -63,48 +64,115 @@ pub fn write_termination_message(msg: &str) {
     }
 }
 
-/// `agent-runner run`: read the job from the Pod's environment and run its agent.
-/// Returns the process exit code (see the contract above).
+/// `agent-runner run`: fetch the job (from the agent API when the Pod has one, otherwise
+/// from the Pod's environment) and run its agent. Returns the process exit code.
 pub async fn run_job() -> i32 {
-    let spec = match std::env::var(crate::controller::pod::ENV_JOB_SPEC) {
-        Ok(s) => s,
-        Err(_) => {
-            let msg = format!(
-                "{} is not set: agent-runner run is started by the operator",
-                crate::controller::pod::ENV_JOB_SPEC
-            );
-            eprintln!("agent-runner: {msg}");
-            write_termination_message(&msg);
-            return EXIT_USAGE;
+    let fail = |code: i32, msg: String| {
+        eprintln!("agent-runner: {msg}");
+        write_termination_message(&msg);
+        code
+    };
+    let client = match client::AgentClient::from_env() {
+        Ok(c) => c,
+        Err(e) => return fail(EXIT_USAGE, e.to_string()),
+    };
+    let (spec, attempt) = match &client {
+        Some(c) => match c.job().await {
+            Ok(input) => (input.spec, input.attempt),
+            Err(e @ client::ClientError::Transient(_)) => {
+                return fail(EXIT_TRANSIENT, e.to_string());
+            }
+            Err(e) => return fail(EXIT_AGENT_FAILURE, e.to_string()),
+        },
+        None => {
+            let Ok(raw) = std::env::var(crate::controller::pod::ENV_JOB_SPEC) else {
+                return fail(
+                    EXIT_USAGE,
+                    "neither DEVAGENTS_API_URL nor DEVAGENTS_JOB_SPEC is set: agent-runner run is started by the operator"
+                        .into(),
+                );
+            };
+            match serde_json::from_str::<crate::api::AgentJobSpec>(&raw) {
+                Ok(spec) => {
+                    let attempt = std::env::var(crate::controller::pod::ENV_ATTEMPT)
+                        .ok()
+                        .and_then(|a| a.parse().ok())
+                        .unwrap_or(1);
+                    (spec, attempt)
+                }
+                Err(e) => return fail(EXIT_USAGE, format!("the job spec is not valid: {e}")),
+            }
         }
     };
-    let spec: crate::api::AgentJobSpec = match serde_json::from_str(&spec) {
-        Ok(s) => s,
-        Err(e) => {
-            let msg = format!("the job spec is not valid: {e}");
-            eprintln!("agent-runner: {msg}");
-            write_termination_message(&msg);
-            return EXIT_USAGE;
-        }
-    };
-    let (code, message) = match spec.agent {
+    let outcome = match spec.agent {
         crate::api::AgentKind::Probe => {
-            let params = spec.probe.clone().unwrap_or_default();
-            let attempt = std::env::var(crate::controller::pod::ENV_ATTEMPT)
-                .ok()
-                .and_then(|a| a.parse().ok())
-                .unwrap_or(1);
-            let out = probe::run(&params, attempt).await;
-            (out.exit_code, out.message)
+            run_probe(
+                client.as_ref(),
+                &spec.probe.clone().unwrap_or_default(),
+                attempt,
+            )
+            .await
         }
-        other => (
+        other => Err((
             EXIT_AGENT_FAILURE,
             format!("the {other} agent is not available in this build of agent-runner"),
-        ),
+        )),
     };
-    println!("{message}");
-    write_termination_message(&message);
-    code
+    match outcome {
+        Ok(summary) => {
+            println!("{summary}");
+            write_termination_message(&summary);
+            EXIT_SUCCESS
+        }
+        Err((code, msg)) => fail(code, msg),
+    }
+}
+
+/// Map a client error to the exit-code contract.
+fn api_failure(e: client::ClientError) -> (i32, String) {
+    match e {
+        client::ClientError::Transient(_) => (EXIT_TRANSIENT, e.to_string()),
+        other => (EXIT_AGENT_FAILURE, other.to_string()),
+    }
+}
+
+async fn run_probe(
+    api: Option<&client::AgentClient>,
+    params: &crate::api::ProbeParams,
+    attempt: i32,
+) -> Result<String, (i32, String)> {
+    if let Some(c) = api {
+        c.progress(&[format!("probe: attempt {attempt} started")])
+            .await
+            .map_err(api_failure)?;
+    }
+    let out = probe::run(params, attempt).await;
+    if out.exit_code != 0 {
+        return Err((out.exit_code, out.message));
+    }
+    let Some(c) = api else { return Ok(out.message) };
+    let mut artifacts = Vec::new();
+    if !out.result.is_empty() {
+        let r = c
+            .artifact("result", &out.result)
+            .await
+            .map_err(api_failure)?;
+        c.action("api_call", "probe://result", Some(&r.digest), None)
+            .await
+            .map_err(api_failure)?;
+        artifacts.push(r);
+    }
+    c.progress(&[format!("probe: done ({} result bytes)", out.result.len())])
+        .await
+        .map_err(api_failure)?;
+    c.result(
+        &out.message,
+        Some(serde_json::json!({ "resultBytes": out.result.len() })),
+        &artifacts,
+    )
+    .await
+    .map_err(api_failure)?;
+    Ok(out.message)
 }
 
 #[cfg(test)]

@@ -160,12 +160,16 @@ pub struct Operator {
     pub child: std::process::Child,
     pub identity: String,
     pub metrics_port: u16,
+    /// `https://127.0.0.1:<port>` of its agent API.
+    pub api_url: String,
 }
 
 impl Operator {
     /// Start an operator watching `ns` only (its leader and lock Leases live there too).
     pub fn start(ns: &str, identity: &str, extra: &[&str]) -> Operator {
         let port = free_port();
+        let api_port = free_port();
+        let api_url = format!("https://127.0.0.1:{api_port}");
         let log_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/e2e-logs");
         std::fs::create_dir_all(&log_dir).unwrap();
         let log = std::fs::OpenOptions::new()
@@ -189,6 +193,12 @@ impl Operator {
                 "--metrics-addr",
                 &format!("127.0.0.1:{port}"),
             ])
+            .args([
+                "--agent-api-addr",
+                &format!("127.0.0.1:{api_port}"),
+                "--agent-api-url",
+                &api_url,
+            ])
             .args(extra)
             .env("RUST_LOG", "info,kube=warn,devagents=debug")
             .stdout(log.try_clone().unwrap())
@@ -199,6 +209,7 @@ impl Operator {
             child,
             identity: identity.to_string(),
             metrics_port: port,
+            api_url,
         }
     }
 

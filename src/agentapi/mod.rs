@@ -1,0 +1,605 @@
+//! The agent API: how agent Pods talk to the operator (HTTPS).
+//!
+//! Every request carries the Pod's projected ServiceAccount token (audience
+//! [`AUDIENCE`]). The operator verifies it with a TokenReview and maps the ServiceAccount to
+//! the job it belongs to (the per-job ServiceAccount `agent-<job>`, owned by that job), so a
+//! token of job A can never read or write job B. No shared credential exists.
+//!
+//! Routes, all under `/v1/jobs/{namespace}/{name}`:
+//! - `GET` — the job's input (name, uid, attempt count, spec);
+//! - `POST /progress` `{"lines": [...]}` — progress lines (ConfigMap `<job>-progress`);
+//! - `POST /actions` `{type, target, digest?, requiresApproval?, approval?}` — audit trail;
+//! - `PUT /artifacts/{artifact}` raw body — a large result, chunked into owned ConfigMaps;
+//! - `POST /result` `{summary, data?, artifacts?}` — the final result into `status.result`.
+
+pub mod results;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use k8s_openapi::api::authentication::v1::{TokenReview, TokenReviewSpec};
+use k8s_openapi::api::core::v1::{ConfigMap, ServiceAccount};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{Api, ObjectMeta, Patch, PatchParams, PostParams};
+use kube::{Client, Resource, ResourceExt};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use tokio::sync::Mutex;
+use tracing::{debug, info, warn};
+
+use crate::api::{ActionRecord, AgentJob, AgentJobSpec, AgentJobStatus, ArtifactRef, JobResult};
+use crate::controller::FIELD_MANAGER;
+use crate::controller::pod::{MANAGED_BY, MANAGER, bounded_name, service_account_name};
+
+/// The audience of the agent Pods' projected tokens.
+pub const AUDIENCE: &str = "devagents.io";
+/// Where the projected token is mounted in agent Pods.
+pub const TOKEN_DIR: &str = "/var/run/secrets/devagents.io";
+/// The ConfigMap (operator namespace) that publishes the API's CA certificate.
+pub const CA_CONFIGMAP: &str = "devagents-agent-api-ca";
+/// Progress kept per job (the tail).
+const PROGRESS_MAX: usize = 256 * 1024;
+/// Largest artifact accepted in one upload.
+const ARTIFACT_MAX: usize = 100 * 1024 * 1024;
+
+/// The serving certificate and key.
+#[derive(Clone)]
+pub struct Tls {
+    pub cert_pem: String,
+    cert_der: Vec<u8>,
+    key_der: Vec<u8>,
+}
+
+impl Tls {
+    /// A self-signed certificate for local runs (the chart can mount one from a Secret).
+    pub fn self_signed(names: &[String]) -> anyhow::Result<Tls> {
+        let ck = rcgen::generate_simple_self_signed(names.to_vec())?;
+        Ok(Tls {
+            cert_pem: ck.cert.pem(),
+            cert_der: ck.cert.der().to_vec(),
+            key_der: ck.signing_key.serialize_der(),
+        })
+    }
+
+    /// PEM certificate and PKCS#8 key files.
+    pub fn from_files(cert: &std::path::Path, key: &std::path::Path) -> anyhow::Result<Tls> {
+        use rustls::pki_types::pem::PemObject;
+        let cert_pem = std::fs::read_to_string(cert)?;
+        let cert_der =
+            rustls::pki_types::CertificateDer::from_pem_slice(cert_pem.as_bytes())?.to_vec();
+        let key_der = rustls::pki_types::PrivateKeyDer::from_pem_file(key)?
+            .secret_der()
+            .to_vec();
+        Ok(Tls {
+            cert_pem,
+            cert_der,
+            key_der,
+        })
+    }
+
+    fn server_config(&self) -> anyhow::Result<rustls::ServerConfig> {
+        let key = rustls::pki_types::PrivateKeyDer::try_from(self.key_der.clone())
+            .map_err(anyhow::Error::msg)?;
+        let mut cfg = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![rustls::pki_types::CertificateDer::from(
+                self.cert_der.clone(),
+            )],
+            key,
+        )?;
+        cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Ok(cfg)
+    }
+}
+
+/// Serve `app` over TLS on `addr` until the process ends.
+pub async fn serve_tls(addr: SocketAddr, tls: &Tls, app: Router) -> anyhow::Result<()> {
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls.server_config()?));
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    info!(%addr, "serving the agent API (https)");
+    loop {
+        let (tcp, peer) = match listener.accept().await {
+            Ok(c) => c,
+            Err(e) => {
+                warn!(error = %e, "accept failed");
+                continue;
+            }
+        };
+        let (acceptor, app) = (acceptor.clone(), app.clone());
+        tokio::spawn(async move {
+            let stream = match acceptor.accept(tcp).await {
+                Ok(s) => s,
+                Err(e) => {
+                    debug!(%peer, error = %e, "TLS handshake failed");
+                    return;
+                }
+            };
+            let svc = hyper_util::service::TowerToHyperService::new(app);
+            let _ =
+                hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new())
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
+                    .await;
+        });
+    }
+}
+
+/// Publish the CA certificate for clients (tests, tools) in the operator's namespace.
+pub async fn publish_ca(client: &Client, namespace: &str, cert_pem: &str) -> kube::Result<()> {
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
+    let cm = json!({
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": { "name": CA_CONFIGMAP, "labels": { MANAGED_BY: MANAGER } },
+        "data": { "ca.crt": cert_pem },
+    });
+    api.patch(
+        CA_CONFIGMAP,
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(&cm),
+    )
+    .await?;
+    Ok(())
+}
+
+pub struct ApiState {
+    pub client: Client,
+    /// sha256(token) → (namespace, SA name, expiry) of a successful TokenReview.
+    reviews: Mutex<HashMap<[u8; 32], (String, String, Instant)>>,
+}
+
+impl ApiState {
+    pub fn new(client: Client) -> Arc<ApiState> {
+        Arc::new(ApiState {
+            client,
+            reviews: Mutex::new(HashMap::new()),
+        })
+    }
+}
+
+pub fn router(state: Arc<ApiState>) -> Router {
+    Router::new()
+        .route("/v1/jobs/{ns}/{name}", get(job_input))
+        .route("/v1/jobs/{ns}/{name}/progress", post(progress))
+        .route("/v1/jobs/{ns}/{name}/actions", post(action))
+        .route("/v1/jobs/{ns}/{name}/artifacts/{artifact}", put(artifact))
+        .route("/v1/jobs/{ns}/{name}/result", post(result))
+        .layer(DefaultBodyLimit::max(ARTIFACT_MAX))
+        .with_state(state)
+}
+
+/// An API error as `{"error": "..."}` with its status code.
+#[derive(Debug)]
+pub struct ApiError(StatusCode, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, axum::Json(json!({ "error": self.1 }))).into_response()
+    }
+}
+
+impl From<kube::Error> for ApiError {
+    fn from(e: kube::Error) -> Self {
+        match e {
+            kube::Error::Api(s) if s.code == 404 => ApiError(StatusCode::NOT_FOUND, s.message),
+            other => ApiError(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("kubernetes API: {other}"),
+            ),
+        }
+    }
+}
+
+fn unauthorized(msg: &str) -> ApiError {
+    ApiError(StatusCode::UNAUTHORIZED, msg.into())
+}
+fn forbidden(msg: String) -> ApiError {
+    ApiError(StatusCode::FORBIDDEN, msg)
+}
+
+/// Authenticate the bearer token and check it belongs to job `ns/name`; returns the job.
+async fn authorize(
+    state: &ApiState,
+    headers: &HeaderMap,
+    ns: &str,
+    name: &str,
+) -> Result<AgentJob, ApiError> {
+    let token = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| unauthorized("a bearer token is required"))?;
+    let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+    let cached = state
+        .reviews
+        .lock()
+        .await
+        .get(&key)
+        .filter(|c| c.2 > Instant::now())
+        .cloned();
+    let (sa_ns, sa_name) = match cached {
+        Some((n, s, _)) => (n, s),
+        None => {
+            let reviews: Api<TokenReview> = Api::all(state.client.clone());
+            let review = reviews
+                .create(
+                    &PostParams::default(),
+                    &TokenReview {
+                        spec: TokenReviewSpec {
+                            token: Some(token.to_string()),
+                            audiences: Some(vec![AUDIENCE.into()]),
+                        },
+                        ..TokenReview::default()
+                    },
+                )
+                .await?;
+            let st = review.status.unwrap_or_default();
+            if st.authenticated != Some(true)
+                || !st.audiences.iter().flatten().any(|a| a == AUDIENCE)
+            {
+                return Err(unauthorized(
+                    "the token is not valid for audience devagents.io",
+                ));
+            }
+            let user = st.user.and_then(|u| u.username).unwrap_or_default();
+            let Some(rest) = user.strip_prefix("system:serviceaccount:") else {
+                return Err(forbidden(format!("{user} is not a job's ServiceAccount")));
+            };
+            let (n, s) = rest.split_once(':').unwrap_or((rest, ""));
+            let entry = (n.to_string(), s.to_string());
+            let mut cache = state.reviews.lock().await;
+            if cache.len() > 10_000 {
+                cache.retain(|_, c| c.2 > Instant::now());
+            }
+            cache.insert(
+                key,
+                (
+                    entry.0.clone(),
+                    entry.1.clone(),
+                    Instant::now() + Duration::from_secs(30),
+                ),
+            );
+            entry
+        }
+    };
+    if sa_ns != ns || sa_name != service_account_name(name) {
+        return Err(forbidden(format!(
+            "system:serviceaccount:{sa_ns}:{sa_name} may not act for job {ns}/{name}"
+        )));
+    }
+    let jobs: Api<AgentJob> = Api::namespaced(state.client.clone(), ns);
+    let job = jobs.get(name).await?;
+    // The ServiceAccount must be this job's own (not a leftover of an older job of that name).
+    let sas: Api<ServiceAccount> = Api::namespaced(state.client.clone(), ns);
+    let sa = sas.get(&sa_name).await?;
+    let owned = sa
+        .owner_references()
+        .iter()
+        .any(|o| Some(&o.uid) == job.uid().as_ref() && o.kind == "AgentJob");
+    if !owned {
+        return Err(forbidden(format!(
+            "serviceaccount {sa_name} does not belong to job {ns}/{name}"
+        )));
+    }
+    if job.metadata.deletion_timestamp.is_some()
+        || job
+            .status
+            .as_ref()
+            .and_then(|s| s.phase)
+            .is_some_and(|p| p.is_terminal())
+    {
+        return Err(ApiError(
+            StatusCode::CONFLICT,
+            format!("job {ns}/{name} has ended"),
+        ));
+    }
+    Ok(job)
+}
+
+/// Read-modify-write of the job's status (server-side apply with the resourceVersion as a
+/// precondition; re-read and retry on conflicts with the controller).
+async fn update_status(
+    client: &Client,
+    mut job: AgentJob,
+    f: impl Fn(&mut AgentJobStatus),
+) -> Result<AgentJob, ApiError> {
+    let ns = job.namespace().unwrap_or_default();
+    let api: Api<AgentJob> = Api::namespaced(client.clone(), &ns);
+    for _ in 0..10 {
+        let mut status = job.status.clone().unwrap_or_default();
+        f(&mut status);
+        let patch = json!({
+            "apiVersion": AgentJob::api_version(&()), "kind": AgentJob::kind(&()),
+            "metadata": { "name": job.name_any(), "resourceVersion": job.resource_version() },
+            "status": status,
+        });
+        match api
+            .patch_status(
+                &job.name_any(),
+                &PatchParams::apply(FIELD_MANAGER).force(),
+                &Patch::Apply(&patch),
+            )
+            .await
+        {
+            Ok(j) => return Ok(j),
+            Err(kube::Error::Api(s)) if s.code == 409 => job = api.get(&job.name_any()).await?,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(ApiError(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "status kept changing; retry".into(),
+    ))
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone)]
+#[serde(rename_all = "camelCase")]
+pub struct JobInput {
+    pub name: String,
+    pub namespace: String,
+    pub uid: String,
+    pub attempt: i32,
+    pub spec: AgentJobSpec,
+}
+
+async fn job_input(
+    State(s): State<Arc<ApiState>>,
+    Path((ns, name)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<axum::Json<JobInput>, ApiError> {
+    let job = authorize(&s, &headers, &ns, &name).await?;
+    let attempt = job
+        .status
+        .as_ref()
+        .map(|st| st.attempts.len() as i32)
+        .unwrap_or(0)
+        .max(1);
+    Ok(axum::Json(JobInput {
+        name,
+        namespace: ns,
+        uid: job.uid().unwrap_or_default(),
+        attempt,
+        spec: job.spec,
+    }))
+}
+
+#[derive(Deserialize)]
+pub struct ProgressBody {
+    pub lines: Vec<String>,
+}
+
+pub fn progress_configmap(job: &str) -> String {
+    bounded_name(job, "-progress", 253)
+}
+
+async fn progress(
+    State(s): State<Arc<ApiState>>,
+    Path((ns, name)): Path<(String, String)>,
+    headers: HeaderMap,
+    axum::Json(body): axum::Json<ProgressBody>,
+) -> Result<StatusCode, ApiError> {
+    let job = authorize(&s, &headers, &ns, &name).await?;
+    let api: Api<ConfigMap> = Api::namespaced(s.client.clone(), &ns);
+    let cm_name = progress_configmap(&name);
+    let mut text: String = body
+        .lines
+        .iter()
+        .map(|l| format!("{}\n", l.trim_end()))
+        .collect();
+    for _ in 0..10 {
+        match api.get_opt(&cm_name).await? {
+            None => {
+                let cm = ConfigMap {
+                    metadata: ObjectMeta {
+                        name: Some(cm_name.clone()),
+                        owner_references: job.controller_owner_ref(&()).map(|o| vec![o]),
+                        labels: Some([(MANAGED_BY.to_string(), MANAGER.to_string())].into()),
+                        ..ObjectMeta::default()
+                    },
+                    data: Some([("log".to_string(), tail(&text, PROGRESS_MAX))].into()),
+                    ..ConfigMap::default()
+                };
+                match api.create(&PostParams::default(), &cm).await {
+                    Ok(_) => return Ok(StatusCode::NO_CONTENT),
+                    Err(kube::Error::Api(e)) if e.code == 409 => continue,
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            Some(mut cm) => {
+                let data = cm.data.get_or_insert_with(Default::default);
+                let prev = data.remove("log").unwrap_or_default();
+                text = format!("{prev}{text}");
+                data.insert("log".into(), tail(&text, PROGRESS_MAX));
+                match api.replace(&cm_name, &PostParams::default(), &cm).await {
+                    Ok(_) => return Ok(StatusCode::NO_CONTENT),
+                    Err(kube::Error::Api(e)) if e.code == 409 => {
+                        text = body
+                            .lines
+                            .iter()
+                            .map(|l| format!("{}\n", l.trim_end()))
+                            .collect();
+                        continue;
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+    }
+    Err(ApiError(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "progress kept changing; retry".into(),
+    ))
+}
+
+/// The last `max` bytes of `s`, starting at a line boundary.
+fn tail(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_string();
+    }
+    let mut start = s.len() - max;
+    while !s.is_char_boundary(start) {
+        start += 1;
+    }
+    let cut = &s[start..];
+    cut.find('\n')
+        .map(|i| cut[i + 1..].to_string())
+        .unwrap_or_else(|| cut.to_string())
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ActionBody {
+    #[serde(rename = "type")]
+    pub type_: String,
+    pub target: String,
+    #[serde(default)]
+    pub digest: Option<String>,
+    #[serde(default)]
+    pub requires_approval: bool,
+    #[serde(default)]
+    pub approval: Option<String>,
+}
+
+const ACTION_TYPES: &[&str] = &[
+    "file_create",
+    "file_modify",
+    "file_delete",
+    "git_commit",
+    "git_push",
+    "pr_open",
+    "pr_review",
+    "api_call",
+    "deploy_patch",
+    "rollback",
+    "migration_apply",
+    "notify",
+];
+
+async fn action(
+    State(s): State<Arc<ApiState>>,
+    Path((ns, name)): Path<(String, String)>,
+    headers: HeaderMap,
+    axum::Json(body): axum::Json<ActionBody>,
+) -> Result<StatusCode, ApiError> {
+    let job = authorize(&s, &headers, &ns, &name).await?;
+    if !ACTION_TYPES.contains(&body.type_.as_str()) {
+        return Err(ApiError(
+            StatusCode::BAD_REQUEST,
+            format!("unknown action type {:?}", body.type_),
+        ));
+    }
+    if body.target.is_empty() || body.target.len() > 1024 {
+        return Err(ApiError(
+            StatusCode::BAD_REQUEST,
+            "target must be 1..1024 characters".into(),
+        ));
+    }
+    let record = ActionRecord {
+        type_: body.type_,
+        target: body.target,
+        digest: body.digest,
+        requires_approval: body.requires_approval,
+        approval: body.approval,
+        executed_at: Some(Time(Timestamp::now())),
+    };
+    update_status(&s.client, job, |st| {
+        // Bounded: the audit trail keeps the last 200 actions in status.
+        st.actions.push(record.clone());
+        let n = st.actions.len();
+        if n > 200 {
+            st.actions.drain(..n - 200);
+        }
+    })
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn artifact(
+    State(s): State<Arc<ApiState>>,
+    Path((ns, name, artifact)): Path<(String, String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<axum::Json<ArtifactRef>, ApiError> {
+    let job = authorize(&s, &headers, &ns, &name).await?;
+    if !results::valid_name(&artifact) {
+        return Err(ApiError(
+            StatusCode::BAD_REQUEST,
+            format!("artifact name {artifact:?}: use a-z, 0-9 and -"),
+        ));
+    }
+    let r = results::store(&s.client, &job, &artifact, &body)
+        .await
+        .map_err(|e| match e {
+            results::ResultError::Kube(k) => ApiError::from(k),
+            other => ApiError(StatusCode::INTERNAL_SERVER_ERROR, other.to_string()),
+        })?;
+    Ok(axum::Json(r))
+}
+
+#[derive(Deserialize)]
+pub struct ResultBody {
+    pub summary: String,
+    #[serde(default)]
+    pub data: Option<serde_json::Value>,
+    #[serde(default)]
+    pub artifacts: Vec<ArtifactRef>,
+}
+
+async fn result(
+    State(s): State<Arc<ApiState>>,
+    Path((ns, name)): Path<(String, String)>,
+    headers: HeaderMap,
+    axum::Json(body): axum::Json<ResultBody>,
+) -> Result<StatusCode, ApiError> {
+    let job = authorize(&s, &headers, &ns, &name).await?;
+    let small = serde_json::to_vec(&body.data).map(|v| v.len()).unwrap_or(0);
+    if small > 16 * 1024 {
+        return Err(ApiError(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "result data over 16 KiB: upload it as an artifact and reference it".into(),
+        ));
+    }
+    let summary = crate::runner::truncate_message(&body.summary).to_string();
+    update_status(&s.client, job, |st| {
+        st.result = Some(JobResult {
+            summary: summary.clone(),
+            data: body.data.clone(),
+            artifacts: body.artifacts.clone(),
+        });
+    })
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tail_keeps_whole_lines() {
+        assert_eq!(tail("a\nb\nc\n", 100), "a\nb\nc\n");
+        assert_eq!(tail("aaaa\nbb\ncc\n", 6), "cc\n");
+    }
+
+    #[test]
+    fn self_signed_cert_serves() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let tls = Tls::self_signed(&["localhost".into(), "127.0.0.1".into()]).unwrap();
+        assert!(tls.cert_pem.starts_with("-----BEGIN CERTIFICATE-----"));
+        tls.server_config().unwrap();
+    }
+}

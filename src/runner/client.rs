@@ -1,0 +1,194 @@
+//! The runner's client for the agent API. Every agent uses it. Requests are retried with
+//! exponential backoff while the operator is unreachable or answers 5xx/429 (an operator
+//! restart or a leader change); when it stays unreachable the runner exits with the transient
+//! code, so the attempt is retried rather than failed.
+
+use std::time::Duration;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::agentapi::{JobInput, TOKEN_DIR};
+use crate::api::ArtifactRef;
+
+pub const ENV_API_URL: &str = "DEVAGENTS_API_URL";
+pub const ENV_API_CA: &str = "DEVAGENTS_API_CA";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// Worth retrying the whole attempt (network, operator down, 5xx).
+    #[error("agent API unreachable: {0}")]
+    Transient(String),
+    /// The request itself is wrong or forbidden.
+    #[error("agent API refused the request ({0}): {1}")]
+    Refused(u16, String),
+    #[error("agent API client: {0}")]
+    Setup(String),
+}
+
+pub struct AgentClient {
+    http: reqwest::Client,
+    base: String,
+    token_path: std::path::PathBuf,
+    /// Total time spent retrying one request before giving up.
+    pub patience: Duration,
+}
+
+impl AgentClient {
+    /// From the Pod's environment: `DEVAGENTS_API_URL`, `DEVAGENTS_API_CA` (PEM), the job's
+    /// name and namespace, and the projected token. `None` when no API is configured.
+    pub fn from_env() -> Result<Option<AgentClient>, ClientError> {
+        let Ok(url) = std::env::var(ENV_API_URL) else {
+            return Ok(None);
+        };
+        let ns = std::env::var(crate::controller::pod::ENV_JOB_NAMESPACE)
+            .map_err(|_| ClientError::Setup("DEVAGENTS_JOB_NAMESPACE is not set".into()))?;
+        let name = std::env::var(crate::controller::pod::ENV_JOB_NAME)
+            .map_err(|_| ClientError::Setup("DEVAGENTS_JOB_NAME is not set".into()))?;
+        let ca = std::env::var(ENV_API_CA).ok();
+        let token_path = super::container_path(&format!("{TOKEN_DIR}/token"));
+        Self::new(&url, ca.as_deref(), &ns, &name, token_path).map(Some)
+    }
+
+    pub fn new(
+        url: &str,
+        ca_pem: Option<&str>,
+        ns: &str,
+        name: &str,
+        token_path: std::path::PathBuf,
+    ) -> Result<AgentClient, ClientError> {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let mut b = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(120));
+        if let Some(pem) = ca_pem {
+            let cert = reqwest::Certificate::from_pem(pem.as_bytes())
+                .map_err(|e| ClientError::Setup(format!("CA: {e}")))?;
+            b = b.tls_certs_only([cert]);
+        }
+        let http = b.build().map_err(|e| ClientError::Setup(e.to_string()))?;
+        Ok(AgentClient {
+            http,
+            base: format!("{}/v1/jobs/{ns}/{name}", url.trim_end_matches('/')),
+            token_path,
+            patience: Duration::from_secs(90),
+        })
+    }
+
+    fn token(&self) -> Result<String, ClientError> {
+        // Re-read every time: the kubelet rotates projected tokens.
+        std::fs::read_to_string(&self.token_path)
+            .map(|t| t.trim().to_string())
+            .map_err(|e| ClientError::Setup(format!("token {}: {e}", self.token_path.display())))
+    }
+
+    async fn send<T: DeserializeOwned>(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Body<'_>,
+    ) -> Result<Option<T>, ClientError> {
+        let deadline = tokio::time::Instant::now() + self.patience;
+        let mut wait = Duration::from_millis(200);
+        loop {
+            let mut req = self
+                .http
+                .request(method.clone(), format!("{}{path}", self.base))
+                .bearer_auth(self.token()?);
+            req = match &body {
+                Body::None => req,
+                Body::Json(v) => req.json(v),
+                Body::Bytes(b) => req
+                    .header("content-type", "application/octet-stream")
+                    .body(b.to_vec()),
+            };
+            let outcome = match req.send().await {
+                Ok(resp) if resp.status().is_success() => {
+                    if resp.status() == reqwest::StatusCode::NO_CONTENT {
+                        return Ok(None);
+                    }
+                    return resp
+                        .json::<T>()
+                        .await
+                        .map(Some)
+                        .map_err(|e| ClientError::Transient(e.to_string()));
+                }
+                Ok(resp) => {
+                    let code = resp.status().as_u16();
+                    let text = resp.text().await.unwrap_or_default();
+                    if code >= 500 || code == 429 {
+                        ClientError::Transient(format!("{code}: {text}"))
+                    } else {
+                        return Err(ClientError::Refused(code, text));
+                    }
+                }
+                Err(e) => ClientError::Transient(e.to_string()),
+            };
+            if tokio::time::Instant::now() + wait > deadline {
+                return Err(outcome);
+            }
+            tokio::time::sleep(wait).await;
+            wait = (wait * 2).min(Duration::from_secs(5));
+        }
+    }
+
+    pub async fn job(&self) -> Result<JobInput, ClientError> {
+        self.send(reqwest::Method::GET, "", Body::None)
+            .await?
+            .ok_or_else(|| ClientError::Transient("empty job input".into()))
+    }
+
+    pub async fn progress(&self, lines: &[String]) -> Result<(), ClientError> {
+        self.send::<serde_json::Value>(
+            reqwest::Method::POST,
+            "/progress",
+            Body::Json(serde_json::json!({ "lines": lines })),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    pub async fn action(
+        &self,
+        type_: &str,
+        target: &str,
+        digest: Option<&str>,
+        approval: Option<&str>,
+    ) -> Result<(), ClientError> {
+        let body = serde_json::json!({
+            "type": type_, "target": target, "digest": digest,
+            "requiresApproval": approval.is_some(), "approval": approval,
+        });
+        self.send::<serde_json::Value>(reqwest::Method::POST, "/actions", Body::Json(body))
+            .await
+            .map(|_| ())
+    }
+
+    pub async fn artifact(&self, name: &str, bytes: &[u8]) -> Result<ArtifactRef, ClientError> {
+        self.send(
+            reqwest::Method::PUT,
+            &format!("/artifacts/{name}"),
+            Body::Bytes(bytes),
+        )
+        .await?
+        .ok_or_else(|| ClientError::Transient("empty artifact reference".into()))
+    }
+
+    pub async fn result<D: Serialize>(
+        &self,
+        summary: &str,
+        data: Option<D>,
+        artifacts: &[ArtifactRef],
+    ) -> Result<(), ClientError> {
+        let body = serde_json::json!({ "summary": summary, "data": data, "artifacts": artifacts });
+        self.send::<serde_json::Value>(reqwest::Method::POST, "/result", Body::Json(body))
+            .await
+            .map(|_| ())
+    }
+}
+
+enum Body<'a> {
+    None,
+    Json(serde_json::Value),
+    Bytes(&'a [u8]),
+}

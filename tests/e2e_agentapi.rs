@@ -1,0 +1,225 @@
+//! Acceptance (agent API): per-job identity, results of any size, the audit trail.
+
+mod common;
+
+use common::{Operator, is_terminal, probe_job};
+use devagents::api::{AgentJob, Phase};
+use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
+use k8s_openapi::api::core::v1::{ConfigMap, ServiceAccount};
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use serde_json::json;
+
+async fn api_ca(client: &kube::Client, ns: &str) -> String {
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), ns);
+    let cm = common::wait_for(
+        &cms,
+        devagents::agentapi::CA_CONFIGMAP,
+        60,
+        "published",
+        |c: Option<&ConfigMap>| c.is_some(),
+    )
+    .await;
+    cm.data.unwrap()["ca.crt"].clone()
+}
+
+fn http(ca: &str) -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(ca.as_bytes()).unwrap()])
+        .build()
+        .unwrap()
+}
+
+async fn token(client: &kube::Client, ns: &str, sa: &str, audience: &str) -> String {
+    let sas: Api<ServiceAccount> = Api::namespaced(client.clone(), ns);
+    let req = TokenRequest {
+        spec: TokenRequestSpec {
+            audiences: vec![audience.into()],
+            expiration_seconds: Some(600),
+            bound_object_ref: None,
+        },
+        ..Default::default()
+    };
+    sas.create_token_request(sa, &PostParams::default(), &req)
+        .await
+        .unwrap()
+        .status
+        .unwrap()
+        .token
+}
+
+#[tokio::test]
+async fn a_5mb_result_round_trips_byte_exact_and_the_job_stays_small() {
+    let client = common::client().await;
+    common::ensure_crds(&client).await;
+    let ns = common::namespace(&client, "e2e-result").await;
+    let jobs: Api<AgentJob> = Api::namespaced(client.clone(), &ns);
+    let _op = Operator::start(&ns, "op-a", &[]);
+    let size = 5 * 1024 * 1024;
+    jobs.create(
+        &PostParams::default(),
+        &probe_job(
+            "big",
+            1,
+            json!({"resultBytes": size, "message": "big result"}),
+            json!({}),
+        ),
+    )
+    .await
+    .unwrap();
+    let job = common::wait_for(&jobs, "big", 120, "finished", is_terminal).await;
+    let st = job.status.clone().unwrap();
+    assert_eq!(st.phase, Some(Phase::Succeeded), "{st:#?}");
+    let result = st.result.clone().unwrap();
+    assert_eq!(result.summary, "big result");
+    assert_eq!(result.data.as_ref().unwrap()["resultBytes"], json!(size));
+    let r = &result.artifacts[0];
+    assert_eq!(r.size, size as i64);
+    assert!(
+        r.config_maps.len() >= 2,
+        "5 MiB of incompressible data must span several objects"
+    );
+    let bytes = devagents::agentapi::results::fetch(&client, &ns, r)
+        .await
+        .unwrap();
+    assert_eq!(
+        bytes,
+        devagents::runner::probe::payload(size),
+        "the result is not byte-exact"
+    );
+    let job_size = serde_json::to_vec(&job).unwrap().len();
+    assert!(job_size < 64 * 1024, "the AgentJob is {job_size} bytes");
+
+    // The audit trail lists the recorded action with the artifact's digest.
+    let action = st
+        .actions
+        .iter()
+        .find(|a| a.type_ == "api_call")
+        .expect("action recorded");
+    assert_eq!(action.target, "probe://result");
+    assert_eq!(action.digest.as_deref(), Some(r.digest.as_str()));
+    assert!(action.executed_at.is_some());
+    // Progress lines.
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
+    let progress = cms
+        .get(&devagents::agentapi::progress_configmap("big"))
+        .await
+        .unwrap();
+    let log = progress.data.unwrap()["log"].clone();
+    assert!(
+        log.contains("probe: attempt 1 started") && log.contains("probe: done"),
+        "{log}"
+    );
+    common::delete_namespace(&client, &ns).await;
+}
+
+#[tokio::test]
+async fn a_jobs_token_only_opens_its_own_job() {
+    let client = common::client().await;
+    common::ensure_crds(&client).await;
+    let ns = common::namespace(&client, "e2e-identity").await;
+    let jobs: Api<AgentJob> = Api::namespaced(client.clone(), &ns);
+    let op = Operator::start(&ns, "op-a", &[]);
+    for n in ["job-a", "job-b"] {
+        jobs.create(
+            &PostParams::default(),
+            &probe_job(n, 1, json!({"sleepMs": 60000}), json!({})),
+        )
+        .await
+        .unwrap();
+        common::wait_for(&jobs, n, 60, "Running", |j: Option<&AgentJob>| {
+            j.and_then(common::phase) == Some(Phase::Running)
+        })
+        .await;
+    }
+    let ca = api_ca(&client, &ns).await;
+    let http = http(&ca);
+    let url = |job: &str| format!("{}/v1/jobs/{ns}/{job}", op.api_url);
+    let token_a = token(&client, &ns, "agent-job-a", "devagents.io").await;
+
+    // Its own job: allowed.
+    let r = http
+        .get(url("job-a"))
+        .bearer_auth(&token_a)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let input: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(input["name"], "job-a");
+    assert_eq!(input["spec"]["agent"], "probe");
+
+    // Job B's endpoints with job A's token: refused, reads and writes.
+    let r = http
+        .get(url("job-b"))
+        .bearer_auth(&token_a)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let body = r.text().await.unwrap();
+    assert!(body.contains("may not act for job"), "{body}");
+    let r = http
+        .post(format!("{}/result", url("job-b")))
+        .bearer_auth(&token_a)
+        .json(&json!({"summary": "forged"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+
+    // No token, a token for another audience, garbage: 401.
+    assert_eq!(http.get(url("job-a")).send().await.unwrap().status(), 401);
+    let wrong_audience = token(
+        &client,
+        &ns,
+        "agent-job-a",
+        "https://kubernetes.default.svc",
+    )
+    .await;
+    assert_eq!(
+        http.get(url("job-a"))
+            .bearer_auth(&wrong_audience)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    assert_eq!(
+        http.get(url("job-a"))
+            .bearer_auth("not-a-token")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    // Another ServiceAccount of the namespace (not a job's): 403.
+    let default_sa = token(&client, &ns, "default", "devagents.io").await;
+    assert_eq!(
+        http.get(url("job-a"))
+            .bearer_auth(&default_sa)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        403
+    );
+
+    let b = jobs.get("job-b").await.unwrap();
+    assert!(
+        b.status.unwrap().result.is_none(),
+        "job B's status was written with job A's token"
+    );
+    for n in ["job-a", "job-b"] {
+        jobs.patch(
+            n,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"cancel": true}})),
+        )
+        .await
+        .unwrap();
+    }
+    common::delete_namespace(&client, &ns).await;
+}
