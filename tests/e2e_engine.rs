@@ -571,7 +571,7 @@ async fn kill_9_the_operator_with_20_jobs_in_flight_loses_nothing() {
         list.items.iter().any(|j| !is_terminal(Some(j))),
         "nothing left in flight at the kill: {phases:?}"
     );
-    let _op2 = Operator::start(&ns, "op-b", &["--max-running", "4"]);
+    let _op2 = Operator::start_with_api_port(&ns, "op-b", op.api_port, &["--max-running", "4"]);
     let done = wait_all_terminal(&jobs, &names, 180).await;
     assert_eq!(done.len(), 20);
     assert_no_double_dispatch(&trace, &done);
@@ -606,7 +606,7 @@ async fn two_replicas_one_leader_and_failover() {
         },
     )
     .await;
-    let mut b = Operator::start(&ns, "replica-b", &args);
+    let mut b = Operator::start_with_api_port(&ns, "replica-b", a.api_port, &args);
     let names: Vec<String> = (0..8).map(|i| format!("ha-{i}")).collect();
     for n in &names {
         jobs.create(

@@ -140,13 +140,20 @@ fn main() -> anyhow::Result<()> {
                     let ns = &cfg.namespace;
                     let tls = match (&args.tls_cert_file, &args.tls_key_file) {
                         (Some(c), Some(k)) => devagents::agentapi::Tls::from_files(c, k)?,
-                        _ => devagents::agentapi::Tls::self_signed(&[
-                            "localhost".into(),
-                            "127.0.0.1".into(),
-                            "devagents-operator".into(),
-                            format!("devagents-operator.{ns}"),
-                            format!("devagents-operator.{ns}.svc"),
-                        ])?,
+                        _ => {
+                            devagents::agentapi::Tls::shared(
+                                &client,
+                                ns,
+                                &[
+                                    "localhost".into(),
+                                    "127.0.0.1".into(),
+                                    "devagents-operator".into(),
+                                    format!("devagents-operator.{ns}"),
+                                    format!("devagents-operator.{ns}.svc"),
+                                ],
+                            )
+                            .await?
+                        }
                     };
                     let url = args.agent_api_url.clone().unwrap_or_else(|| {
                         format!("https://devagents-operator.{ns}.svc:{}", addr.port())

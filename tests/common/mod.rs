@@ -162,13 +162,23 @@ pub struct Operator {
     pub metrics_port: u16,
     /// `https://127.0.0.1:<port>` of its agent API.
     pub api_url: String,
+    pub api_port: u16,
 }
 
 impl Operator {
     /// Start an operator watching `ns` only (its leader and lock Leases live there too).
     pub fn start(ns: &str, identity: &str, extra: &[&str]) -> Operator {
+        Self::start_with_api_port(ns, identity, free_port(), extra)
+    }
+
+    /// Replicas and restarts share the agent API port (SO_REUSEPORT), like a Service.
+    pub fn start_with_api_port(
+        ns: &str,
+        identity: &str,
+        api_port: u16,
+        extra: &[&str],
+    ) -> Operator {
         let port = free_port();
-        let api_port = free_port();
         let api_url = format!("https://127.0.0.1:{api_port}");
         let log_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/e2e-logs");
         std::fs::create_dir_all(&log_dir).unwrap();
@@ -210,6 +220,7 @@ impl Operator {
             identity: identity.to_string(),
             metrics_port: port,
             api_url,
+            api_port,
         }
     }
 
