@@ -10,7 +10,9 @@
 //! - `POST /progress` `{"lines": [...]}` — progress lines (ConfigMap `<job>-progress`);
 //! - `POST /actions` `{type, target, digest?, requiresApproval?, approval?}` — audit trail;
 //! - `PUT /artifacts/{artifact}` raw body — a large result, chunked into owned ConfigMaps;
-//! - `POST /result` `{summary, data?, artifacts?}` — the final result into `status.result`.
+//! - `POST /result` `{summary, data?, artifacts?}` — the final result into `status.result`;
+//! - `POST /approvals` `{action, description, pins}` — ask for an AgentApproval (one per
+//!   action and exact pins); `GET /approvals/{name}` — its decision so far.
 
 pub mod results;
 
@@ -227,6 +229,11 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/v1/jobs/{ns}/{name}/actions", post(action))
         .route("/v1/jobs/{ns}/{name}/artifacts/{artifact}", put(artifact))
         .route("/v1/jobs/{ns}/{name}/result", post(result))
+        .route("/v1/jobs/{ns}/{name}/approvals", post(request_approval))
+        .route(
+            "/v1/jobs/{ns}/{name}/approvals/{approval}",
+            get(approval_state),
+        )
         .layer(DefaultBodyLimit::max(ARTIFACT_MAX))
         .with_state(state)
 }
@@ -634,6 +641,92 @@ async fn result(
     })
     .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+pub struct ApprovalRequest {
+    pub action: String,
+    #[serde(default)]
+    pub description: String,
+    pub pins: Vec<crate::api::Pin>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone)]
+#[serde(rename_all = "camelCase")]
+pub struct ApprovalState {
+    pub name: String,
+    pub phase: crate::api::ApprovalPhase,
+    #[serde(default)]
+    pub message: Option<String>,
+    #[serde(default)]
+    pub approved_by: Vec<String>,
+}
+
+fn approval_state_of(a: &crate::api::AgentApproval) -> ApprovalState {
+    let st = a.status.clone().unwrap_or_default();
+    ApprovalState {
+        name: a.name_any(),
+        phase: st.phase.unwrap_or_default(),
+        message: st.message,
+        approved_by: st.approved_by,
+    }
+}
+
+async fn request_approval(
+    State(s): State<Arc<ApiState>>,
+    Path((ns, name)): Path<(String, String)>,
+    headers: HeaderMap,
+    axum::Json(body): axum::Json<ApprovalRequest>,
+) -> Result<axum::Json<ApprovalState>, ApiError> {
+    let job = authorize(&s, &headers, &ns, &name).await?;
+    let action_ok = !body.action.is_empty()
+        && body.action.len() <= 31
+        && body
+            .action
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
+    if !action_ok || body.pins.is_empty() {
+        return Err(ApiError(
+            StatusCode::BAD_REQUEST,
+            "an approval needs an action (a-z0-9_-) and at least one pin".into(),
+        ));
+    }
+    let aname = crate::controller::approval::approval_name(&name, &body.action, &body.pins);
+    let api: Api<crate::api::AgentApproval> = Api::namespaced(s.client.clone(), &ns);
+    if let Some(a) = api.get_opt(&aname).await? {
+        return Ok(axum::Json(approval_state_of(&a)));
+    }
+    let a = crate::controller::approval::build(
+        &job,
+        &aname,
+        &body.action,
+        &body.description,
+        body.pins,
+        Timestamp::now(),
+    );
+    match api.create(&PostParams::default(), &a).await {
+        Ok(a) => Ok(axum::Json(approval_state_of(&a))),
+        Err(kube::Error::Api(e)) if e.code == 409 => {
+            Ok(axum::Json(approval_state_of(&api.get(&aname).await?)))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn approval_state(
+    State(s): State<Arc<ApiState>>,
+    Path((ns, name, approval)): Path<(String, String, String)>,
+    headers: HeaderMap,
+) -> Result<axum::Json<ApprovalState>, ApiError> {
+    let job = authorize(&s, &headers, &ns, &name).await?;
+    let api: Api<crate::api::AgentApproval> = Api::namespaced(s.client.clone(), &ns);
+    let a = api.get(&approval).await?;
+    if a.spec.job_name != name || (a.spec.job_uid.is_some() && a.spec.job_uid != job.uid()) {
+        return Err(forbidden(format!(
+            "approval {approval} does not belong to job {ns}/{name}"
+        )));
+    }
+    Ok(axum::Json(approval_state_of(&a)))
 }
 
 #[cfg(test)]

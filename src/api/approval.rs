@@ -131,7 +131,19 @@ pub struct AgentApprovalStatus {
     pub decided_at: Option<Time>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// Hash of the pins that were approved; if the pins change afterwards, the approval is void.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approved_pins_hash: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     pub conditions: Vec<Condition>,
+}
+
+impl ApprovalPhase {
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            ApprovalPhase::Rejected | ApprovalPhase::Expired | ApprovalPhase::Voided
+        )
+    }
 }

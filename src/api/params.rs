@@ -472,8 +472,22 @@ pub struct ProbeParams {
     #[serde(default)]
     #[schemars(range(min = 0, max = 10))]
     pub fail_attempts: i32,
+    /// Ask for an approval of this pinned action mid-run and wait for the decision.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<ProbeApproval>,
     /// Message to report (summary or failure reason).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 1024))]
     pub message: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ProbeApproval {
+    /// The action to approve (`deploy`, `git_push` …).
+    #[schemars(regex(pattern = r"^[a-z][a-z0-9_-]{0,30}$"))]
+    pub action: String,
+    /// The content digest the approval pins.
+    #[schemars(regex(pattern = patterns::DIGEST))]
+    pub digest: String,
 }

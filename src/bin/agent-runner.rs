@@ -68,6 +68,7 @@ fn main() {
                     result_bytes,
                     message,
                     fail_attempts: 0,
+                    approval: None,
                 };
                 let out = runner::probe::run(&params, 1).await;
                 println!("{}", out.message);

@@ -484,22 +484,32 @@ pub fn ended_status(
 
 /// A job that never started and is cancelled while waiting.
 pub fn cancelled_while_waiting(prev: &AgentJobStatus, now: Timestamp) -> AgentJobStatus {
+    ended_while_waiting(
+        prev,
+        Phase::Cancelled,
+        "Cancelled",
+        "spec.cancel was set before the job started",
+        now,
+    )
+}
+
+/// A job that ends before it started (cancelled, approval rejected or expired).
+pub fn ended_while_waiting(
+    prev: &AgentJobStatus,
+    phase: Phase,
+    reason: &str,
+    message: &str,
+    now: Timestamp,
+) -> AgentJobStatus {
     let mut s = prev.clone();
-    s.phase = Some(Phase::Cancelled);
-    s.reason = Some("Cancelled".into());
-    s.message = Some("spec.cancel was set before the job started".into());
+    s.phase = Some(phase);
+    s.reason = Some(reason.into());
+    s.message = Some(crate::runner::truncate_message(message).into());
     s.queue_position = None;
     s.waiting_for = None;
     s.next_attempt_at = None;
     s.completed_at = Some(Time(now));
-    set_condition(
-        &mut s.conditions,
-        "Finished",
-        true,
-        "Cancelled",
-        "spec.cancel was set",
-        now,
-    );
+    set_condition(&mut s.conditions, "Finished", true, reason, message, now);
     s
 }
 

@@ -10,6 +10,7 @@
 //! scheduler; every replica keeps its caches warm and serves metrics and health.
 
 pub mod admission;
+pub mod approval;
 pub mod config;
 pub mod lifecycle;
 pub mod locks;
@@ -77,6 +78,7 @@ pub struct Context {
     pub jobs: Store<AgentJob>,
     pub pods: Store<Pod>,
     pub leases: Store<Lease>,
+    pub approvals: Store<crate::api::AgentApproval>,
     pub metrics: Arc<Metrics>,
     pub recorder: Recorder,
     /// Wakes the scheduler (a job finished, arrived, or its backoff ended).
@@ -91,6 +93,9 @@ impl Context {
         Api::namespaced(self.client.clone(), ns)
     }
     pub fn pod_api(&self, ns: &str) -> Api<Pod> {
+        Api::namespaced(self.client.clone(), ns)
+    }
+    pub fn approval_api(&self, ns: &str) -> Api<crate::api::AgentApproval> {
         Api::namespaced(self.client.clone(), ns)
     }
     pub fn lease_api(&self) -> Api<Lease> {
@@ -227,12 +232,18 @@ pub async fn run(
         .default_backoff(),
     )
     .applied_objects();
+    let approval_controller = kube::runtime::Controller::new(
+        api_for::<crate::api::AgentApproval>(&client, watch_ns),
+        watcher::Config::default().any_semantic(),
+    );
+    let approvals_reader = approval_controller.store();
     let ctx = Arc::new(Context {
         client: client.clone(),
         cfg: cfg.clone(),
         jobs: jobs_reader.clone(),
         pods: pods_reader.clone(),
         leases: leases_reader.clone(),
+        approvals: approvals_reader,
         metrics: metrics.clone(),
         recorder: Recorder::new(
             client.clone(),
@@ -246,6 +257,10 @@ pub async fn run(
     });
     let controller = kube::runtime::Controller::for_stream(job_stream, jobs_reader)
         .owns_stream(pod_stream)
+        .owns(
+            api_for::<crate::api::AgentApproval>(&client, watch_ns),
+            watcher::Config::default().any_semantic(),
+        )
         .with_config(kube::runtime::controller::Config::default().concurrency(64))
         .run(reconcile::reconcile, reconcile::error_policy, ctx.clone())
         .for_each(|r| async move {
@@ -254,8 +269,21 @@ pub async fn run(
             }
         });
 
+    let approval_controller = approval_controller
+        .run(
+            reconcile::reconcile_approval,
+            reconcile::approval_error_policy,
+            ctx.clone(),
+        )
+        .for_each(|r| async move {
+            if let Err(e) = r {
+                warn!(error = %e, "approval reconcile failed");
+            }
+        });
+
     let result = tokio::select! {
         _ = controller => Err(anyhow::anyhow!("controller stopped")),
+        _ = approval_controller => Err(anyhow::anyhow!("approval controller stopped")),
         _ = scheduler::run(ctx.clone()) => Err(anyhow::anyhow!("scheduler stopped")),
         _ = scheduler::renew_locks(ctx.clone()) => Err(anyhow::anyhow!("lock renewal stopped")),
         r = async { loop { leading.changed().await?; if !*leading.borrow_and_update() { break; } } anyhow::Ok(()) } => {

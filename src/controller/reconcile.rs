@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
-use kube::api::{DeleteParams, Patch, PatchParams, Preconditions};
+use kube::api::{DeleteParams, Patch, PatchParams, PostParams, Preconditions};
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType};
 use kube::runtime::finalizer::{Event as Finalizer, finalizer};
@@ -15,8 +15,8 @@ use tracing::{debug, info, warn};
 
 use super::lifecycle::{self, EndKind, PodObs, Step};
 use super::metrics::{AgentLabel, AgentPhase, ErrorLabel};
-use super::{Context, Error, FIELD_MANAGER, FINALIZER, Result, locks, pod};
-use crate::api::{AgentJob, AgentJobStatus, Phase};
+use super::{Context, Error, FIELD_MANAGER, FINALIZER, Result, approval, locks, pod};
+use crate::api::{AgentApproval, AgentJob, AgentJobStatus, ApprovalPhase, Phase};
 
 pub async fn reconcile(job: Arc<AgentJob>, ctx: Arc<Context>) -> Result<Action> {
     let ns = job.namespace().ok_or(Error::Missing("namespace"))?;
@@ -134,6 +134,55 @@ async fn apply(job: Arc<AgentJob>, ctx: &Context) -> Result<Action> {
             )
             .await;
             return Ok(Action::await_change());
+        }
+        // Before-run approval: make sure it exists; a rejection or expiry ends the job.
+        if status.attempts.is_empty()
+            && let Some((name, pins)) = approval::run_approval(&job)
+        {
+            match ctx.approvals.get(&ObjectRef::new(&name).within(&ns)) {
+                None => {
+                    let a = approval::build(
+                        &job,
+                        &name,
+                        "run",
+                        &format!("run {} job {ns}/{}", job.spec.agent, job.name_any()),
+                        pins,
+                        now,
+                    );
+                    match ctx
+                        .approval_api(&ns)
+                        .create(&PostParams::default(), &a)
+                        .await
+                    {
+                        Ok(_) => {
+                            info!(job = %job.name_any(), approval = %name, "approval requested")
+                        }
+                        Err(kube::Error::Api(s)) if s.code == 409 => {}
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+                Some(a) => {
+                    let ast = a.status.clone().unwrap_or_default();
+                    let ended = match ast.phase {
+                        Some(ApprovalPhase::Rejected) => Some("ApprovalRejected"),
+                        Some(ApprovalPhase::Expired) => Some("ApprovalExpired"),
+                        _ => None,
+                    };
+                    if let Some(reason) = ended {
+                        let msg = format!("approval {name}: {}", ast.message.unwrap_or_default());
+                        let st = lifecycle::ended_while_waiting(
+                            &status,
+                            Phase::Failed,
+                            reason,
+                            &msg,
+                            now,
+                        );
+                        patch_status(ctx, &job, &st).await?;
+                        finished(ctx, &job, Phase::Failed, reason, &msg).await;
+                        return Ok(Action::await_change());
+                    }
+                }
+            }
         }
         // A Pod for the next attempt exists but status does not say so (the operator stopped
         // between creating the Pod and recording it): adopt it.
@@ -336,4 +385,63 @@ async fn cleanup(job: Arc<AgentJob>, ctx: &Context) -> Result<Action> {
     ctx.admitted.lock().await.remove(&uid);
     ctx.wake.notify_one();
     Ok(Action::await_change())
+}
+
+/// AgentApproval reconcile: its status is what its decisions add up to (quorum, rejection,
+/// expiry, voided pins); a change wakes the scheduler and, through ownership, the job.
+pub async fn reconcile_approval(a: Arc<AgentApproval>, ctx: Arc<Context>) -> Result<Action> {
+    let ns = a.namespace().ok_or(Error::Missing("namespace"))?;
+    let now = Timestamp::now();
+    let job = ctx.jobs.get(&ObjectRef::new(&a.spec.job_name).within(&ns));
+    let job = job.filter(|j| a.spec.job_uid.is_none() || j.uid() == a.spec.job_uid);
+    let requester = job
+        .as_ref()
+        .and_then(|j| j.spec.requested_by.as_ref())
+        .map(|r| r.username.clone());
+    // A before-run approval is void once the job's spec no longer matches it.
+    let current = if a.spec.action == "run" {
+        job.as_ref()
+            .and_then(|j| approval::run_approval(j))
+            .map(|(_, p)| p)
+    } else {
+        None
+    };
+    let st = approval::evaluate(&a, requester.as_deref(), current.as_deref(), now);
+    if a.status.as_ref() != Some(&st) {
+        let patch = json!({
+            "apiVersion": AgentApproval::api_version(&()), "kind": AgentApproval::kind(&()),
+            "metadata": { "name": a.name_any(), "resourceVersion": a.resource_version() },
+            "status": st,
+        });
+        ctx.approval_api(&ns)
+            .patch_status(
+                &a.name_any(),
+                &PatchParams::apply(FIELD_MANAGER).force(),
+                &Patch::Apply(&patch),
+            )
+            .await?;
+        info!(approval = %a.name_any(), phase = ?st.phase, "approval status");
+        ctx.wake.notify_one();
+    }
+    let pending = st.phase.is_none_or(|p| p == ApprovalPhase::Pending);
+    match a.spec.expires_at.as_ref().map(|e| e.0) {
+        Some(e) if pending && e > now => {
+            Ok(Action::requeue(until(now, e) + Duration::from_millis(100)))
+        }
+        _ => Ok(Action::await_change()),
+    }
+}
+
+pub fn approval_error_policy(_a: Arc<AgentApproval>, err: &Error, ctx: Arc<Context>) -> Action {
+    ctx.metrics
+        .reconcile_errors
+        .get_or_create(&ErrorLabel {
+            kind: format!("approval_{}", err.metric_label()),
+        })
+        .inc();
+    if is_conflict(err) {
+        return Action::requeue(Duration::from_millis(300));
+    }
+    warn!(error = %err, "approval reconcile error");
+    Action::requeue(Duration::from_secs(5))
 }

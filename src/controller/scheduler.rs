@@ -80,7 +80,14 @@ fn view(ctx: &Context, job: &AgentJob, admitted: &HashMap<String, i32>) -> JobVi
             .unwrap_or_else(Timestamp::now),
         state,
         locks: locks::job_locks(job),
-        pending_approval: None,
+        pending_approval: super::approval::run_approval(job).and_then(|(name, _)| {
+            let approved = ctx
+                .approvals
+                .get(&ObjectRef::new(&name).within(&job.namespace().unwrap_or_default()))
+                .and_then(|a| a.status.as_ref().and_then(|s| s.phase))
+                == Some(crate::api::ApprovalPhase::Approved);
+            (!approved).then_some(name)
+        }),
         not_before: status.next_attempt_at.as_ref().map(|t| t.0),
         has_finalizer: job.finalizers().iter().any(|f| f == FINALIZER),
     }

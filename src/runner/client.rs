@@ -187,6 +187,40 @@ impl AgentClient {
     }
 }
 
+impl AgentClient {
+    /// Ask for an approval of `action` pinned to `pins`, then wait until it is decided (or
+    /// `wait` runs out). Returns the final state: Approved, Rejected, Expired or Voided.
+    pub async fn approval(
+        &self,
+        action: &str,
+        description: &str,
+        pins: &[crate::api::Pin],
+        wait: Duration,
+    ) -> Result<crate::agentapi::ApprovalState, ClientError> {
+        let body =
+            serde_json::json!({ "action": action, "description": description, "pins": pins });
+        let mut st: crate::agentapi::ApprovalState = self
+            .send(reqwest::Method::POST, "/approvals", Body::Json(body))
+            .await?
+            .ok_or_else(|| ClientError::Transient("empty approval".into()))?;
+        let deadline = tokio::time::Instant::now() + wait;
+        while st.phase == crate::api::ApprovalPhase::Pending
+            && tokio::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            st = self
+                .send(
+                    reqwest::Method::GET,
+                    &format!("/approvals/{}", st.name),
+                    Body::None,
+                )
+                .await?
+                .ok_or_else(|| ClientError::Transient("empty approval".into()))?;
+        }
+        Ok(st)
+    }
+}
+
 enum Body<'a> {
     None,
     Json(serde_json::Value),

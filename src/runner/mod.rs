@@ -15,6 +15,7 @@ pub mod client;
 pub mod probe;
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 pub const EXIT_SUCCESS: i32 = 0;
 pub const EXIT_AGENT_FAILURE: i32 = 1;
@@ -145,6 +146,43 @@ async fn run_probe(
         c.progress(&[format!("probe: attempt {attempt} started")])
             .await
             .map_err(api_failure)?;
+    }
+    if let Some(ask) = &params.approval {
+        let Some(c) = api else {
+            return Err((EXIT_AGENT_FAILURE, "approvals need the agent API".into()));
+        };
+        let pins = [crate::api::Pin {
+            name: "digest".into(),
+            value: ask.digest.clone(),
+        }];
+        let st = c
+            .approval(
+                &ask.action,
+                &format!("probe asks to {}", ask.action),
+                &pins,
+                Duration::from_secs(86400),
+            )
+            .await
+            .map_err(api_failure)?;
+        if st.phase != crate::api::ApprovalPhase::Approved {
+            return Err((
+                EXIT_AGENT_FAILURE,
+                format!(
+                    "approval {} {:?}: {}",
+                    st.name,
+                    st.phase,
+                    st.message.unwrap_or_default()
+                ),
+            ));
+        }
+        c.action(
+            "api_call",
+            &format!("probe://{}", ask.action),
+            Some(&ask.digest),
+            Some(&st.name),
+        )
+        .await
+        .map_err(api_failure)?;
     }
     let out = probe::run(params, attempt).await;
     if out.exit_code != 0 {

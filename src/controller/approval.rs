@@ -1,0 +1,319 @@
+//! AgentApprovals, as pure functions: their names, what they pin, and the phase their
+//! decisions add up to. (Who may decide is enforced at admission by the validating webhook;
+//! the evaluation here still ignores the job's requester, as a second line.)
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::jiff::{SignedDuration, Timestamp};
+use kube::{Resource, ResourceExt};
+use sha2::{Digest, Sha256};
+
+use super::pod::{LABEL_JOB_UID, MANAGED_BY, MANAGER, bounded_name, hex};
+use crate::api::{
+    AgentApproval, AgentApprovalSpec, AgentApprovalStatus, AgentJob, ApprovalMode, ApprovalPhase,
+    DecisionKind, Pin,
+};
+
+/// The pin of a before-run approval: the job's spec (minus `cancel`, which must stay usable).
+pub const SPEC_PIN: &str = "specHash";
+
+pub fn pins_hash(pins: &[Pin]) -> String {
+    let mut sorted: Vec<(&str, &str)> = pins
+        .iter()
+        .map(|p| (p.name.as_str(), p.value.as_str()))
+        .collect();
+    sorted.sort();
+    let mut h = Sha256::new();
+    for (k, v) in sorted {
+        h.update(k.as_bytes());
+        h.update([0]);
+        h.update(v.as_bytes());
+        h.update([0]);
+    }
+    format!("sha256:{}", hex(&h.finalize()))
+}
+
+/// Hash of what a before-run approval approves.
+pub fn spec_hash(job: &AgentJob) -> String {
+    let mut spec = job.spec.clone();
+    spec.cancel = false;
+    let bytes = serde_json::to_vec(&spec).unwrap_or_default();
+    format!("sha256:{}", hex(&Sha256::digest(&bytes)))
+}
+
+/// Name of an approval for `action` of `job` with these pins (new pins → a new approval).
+pub fn approval_name(job: &str, action: &str, pins: &[Pin]) -> String {
+    let h = pins_hash(pins);
+    let short = &h["sha256:".len().."sha256:".len() + 8];
+    bounded_name(job, &format!("-{action}-{short}"), 253)
+}
+
+/// The before-run approval a job needs now (None when its policy does not ask for one).
+pub fn run_approval(job: &AgentJob) -> Option<(String, Vec<Pin>)> {
+    let policy = job.spec.approval.as_ref()?;
+    if policy.policy != ApprovalMode::BeforeRun {
+        return None;
+    }
+    let pins = vec![Pin {
+        name: SPEC_PIN.into(),
+        value: spec_hash(job),
+    }];
+    Some((approval_name(&job.name_any(), "run", &pins), pins))
+}
+
+/// A new AgentApproval for `job`, owned by it, with the job's approval policy.
+pub fn build(
+    job: &AgentJob,
+    name: &str,
+    action: &str,
+    description: &str,
+    pins: Vec<Pin>,
+    now: Timestamp,
+) -> AgentApproval {
+    let policy = job.spec.approval.clone();
+    let timeout = policy.as_ref().map(|p| p.timeout_seconds).unwrap_or(86400);
+    let mut a = AgentApproval::new(
+        name,
+        AgentApprovalSpec {
+            job_name: job.name_any(),
+            job_uid: job.uid(),
+            action: action.into(),
+            description: Some(description.into()),
+            pins,
+            approvers: policy
+                .as_ref()
+                .map(|p| p.approvers.clone())
+                .unwrap_or_default(),
+            required: policy.as_ref().map(|p| p.required).unwrap_or(1),
+            expires_at: now
+                .checked_add(SignedDuration::from_secs(timeout))
+                .ok()
+                .map(Time),
+            decisions: Vec::new(),
+        },
+    );
+    a.metadata.namespace = job.namespace();
+    a.metadata.owner_references = job.controller_owner_ref(&()).map(|o| vec![o]);
+    a.metadata.labels = Some(
+        [
+            (MANAGED_BY.to_string(), MANAGER.to_string()),
+            (LABEL_JOB_UID.to_string(), job.uid().unwrap_or_default()),
+        ]
+        .into(),
+    );
+    a
+}
+
+/// The status an approval's decisions add up to.
+/// `requester`: who created the job (their decisions never count);
+/// `current_pins`: for a before-run approval, the pins the job has now (a changed spec voids it).
+pub fn evaluate(
+    a: &AgentApproval,
+    requester: Option<&str>,
+    current_pins: Option<&[Pin]>,
+    now: Timestamp,
+) -> AgentApprovalStatus {
+    let mut st = a.status.clone().unwrap_or_default();
+    let phase = st.phase.unwrap_or_default();
+    if phase.is_final() {
+        return st;
+    }
+    let hash = pins_hash(&a.spec.pins);
+    let void = |st: &mut AgentApprovalStatus, why: &str| {
+        st.phase = Some(ApprovalPhase::Voided);
+        st.message = Some(why.into());
+        st.decided_at = Some(Time(now));
+    };
+    if phase == ApprovalPhase::Approved {
+        if st.approved_pins_hash.as_deref() != Some(hash.as_str()) {
+            void(
+                &mut st,
+                "the pinned content changed after approval; a new approval is needed",
+            );
+        } else if current_pins.is_some_and(|p| pins_hash(p) != hash) {
+            void(
+                &mut st,
+                "the job changed after approval; a new approval is needed",
+            );
+        }
+        return st;
+    }
+    if current_pins.is_some_and(|p| pins_hash(p) != hash) {
+        void(&mut st, "the job changed; this approval no longer applies");
+        return st;
+    }
+    let counted = a
+        .spec
+        .decisions
+        .iter()
+        .filter(|d| Some(d.user.as_str()) != requester);
+    let mut approved_by = Vec::new();
+    for d in counted {
+        match d.decision {
+            DecisionKind::Reject => {
+                st.phase = Some(ApprovalPhase::Rejected);
+                st.rejected_by = Some(d.user.clone());
+                st.message = Some(match &d.comment {
+                    Some(c) if !c.is_empty() => format!("rejected by {}: {c}", d.user),
+                    _ => format!("rejected by {}", d.user),
+                });
+                st.decided_at = Some(Time(now));
+                return st;
+            }
+            DecisionKind::Approve => approved_by.push(d.user.clone()),
+        }
+    }
+    approved_by.sort();
+    approved_by.dedup();
+    st.approved_by = approved_by.clone();
+    if approved_by.len() as i32 >= a.spec.required.max(1) {
+        st.phase = Some(ApprovalPhase::Approved);
+        st.approved_pins_hash = Some(hash);
+        st.message = Some(format!("approved by {}", approved_by.join(", ")));
+        st.decided_at = Some(Time(now));
+        return st;
+    }
+    if a.spec.expires_at.as_ref().is_some_and(|e| e.0 <= now) {
+        st.phase = Some(ApprovalPhase::Expired);
+        st.message = Some("no decision before the approval timed out (expired = rejected)".into());
+        st.decided_at = Some(Time(now));
+        return st;
+    }
+    st.phase = Some(ApprovalPhase::Pending);
+    st.message = Some(format!(
+        "{} of {} approvals",
+        approved_by.len(),
+        a.spec.required.max(1)
+    ));
+    st
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::{AgentJobSpec, AgentKind, ApprovalPolicy, Decision, ProbeParams};
+
+    fn t(s: i64) -> Timestamp {
+        Timestamp::from_second(1_800_000_000 + s).unwrap()
+    }
+
+    fn job() -> AgentJob {
+        let mut spec = AgentJobSpec::new(AgentKind::Probe);
+        spec.probe = Some(ProbeParams::default());
+        spec.approval = Some(ApprovalPolicy {
+            policy: ApprovalMode::BeforeRun,
+            approvers: vec!["alice".into(), "group:leads".into()],
+            required: 2,
+            timeout_seconds: 600,
+        });
+        let mut j = AgentJob::new("deploy", spec);
+        j.metadata.namespace = Some("team".into());
+        j.metadata.uid = Some("uid-1".into());
+        j
+    }
+
+    fn decide(a: &mut AgentApproval, user: &str, kind: DecisionKind, comment: Option<&str>) {
+        a.spec.decisions.push(Decision {
+            user: user.into(),
+            decision: kind,
+            comment: comment.map(Into::into),
+            decided_at: None,
+        });
+    }
+
+    fn approval() -> AgentApproval {
+        let j = job();
+        let (name, pins) = run_approval(&j).unwrap();
+        build(&j, &name, "run", "run the job", pins, t(0))
+    }
+
+    #[test]
+    fn quorum_approves_and_pins_the_hash() {
+        let mut a = approval();
+        assert_eq!(a.spec.required, 2);
+        decide(&mut a, "alice", DecisionKind::Approve, None);
+        let st = evaluate(&a, Some("dave"), None, t(1));
+        assert_eq!(st.phase, Some(ApprovalPhase::Pending));
+        decide(&mut a, "bob", DecisionKind::Approve, None);
+        let st = evaluate(&a, Some("dave"), None, t(2));
+        assert_eq!(st.phase, Some(ApprovalPhase::Approved));
+        assert_eq!(st.approved_by, vec!["alice".to_string(), "bob".to_string()]);
+        assert_eq!(st.approved_pins_hash, Some(pins_hash(&a.spec.pins)));
+    }
+
+    #[test]
+    fn the_requesters_own_decision_never_counts() {
+        let mut a = approval();
+        decide(&mut a, "dave", DecisionKind::Approve, None);
+        decide(&mut a, "alice", DecisionKind::Approve, None);
+        assert_eq!(
+            evaluate(&a, Some("dave"), None, t(1)).phase,
+            Some(ApprovalPhase::Pending)
+        );
+    }
+
+    #[test]
+    fn one_rejection_rejects_with_user_and_comment() {
+        let mut a = approval();
+        decide(&mut a, "alice", DecisionKind::Approve, None);
+        decide(&mut a, "bob", DecisionKind::Reject, Some("not on a Friday"));
+        let st = evaluate(&a, None, None, t(1));
+        assert_eq!(st.phase, Some(ApprovalPhase::Rejected));
+        assert_eq!(st.rejected_by.as_deref(), Some("bob"));
+        assert_eq!(
+            st.message.as_deref(),
+            Some("rejected by bob: not on a Friday")
+        );
+    }
+
+    #[test]
+    fn undecided_approvals_expire() {
+        let a = approval();
+        assert_eq!(
+            evaluate(&a, None, None, t(599)).phase,
+            Some(ApprovalPhase::Pending)
+        );
+        assert_eq!(
+            evaluate(&a, None, None, t(600)).phase,
+            Some(ApprovalPhase::Expired)
+        );
+    }
+
+    #[test]
+    fn changing_the_pins_voids_an_approval() {
+        let mut a = approval();
+        a.spec.required = 1;
+        decide(&mut a, "alice", DecisionKind::Approve, None);
+        a.status = Some(evaluate(&a, None, None, t(1)));
+        assert_eq!(
+            a.status.as_ref().unwrap().phase,
+            Some(ApprovalPhase::Approved)
+        );
+        a.spec.pins[0].value = "sha256:something-else".into();
+        let st = evaluate(&a, None, None, t(2));
+        assert_eq!(st.phase, Some(ApprovalPhase::Voided));
+        // Final phases stay final.
+        a.status = Some(st);
+        assert_eq!(
+            evaluate(&a, None, None, t(3)).phase,
+            Some(ApprovalPhase::Voided)
+        );
+    }
+
+    #[test]
+    fn a_changed_job_spec_voids_its_run_approval_and_needs_a_new_one() {
+        let mut j = job();
+        let (name1, _) = run_approval(&j).unwrap();
+        j.spec.priority = 900;
+        let (name2, pins2) = run_approval(&j).unwrap();
+        assert_ne!(name1, name2);
+        let a = approval();
+        assert_eq!(
+            evaluate(&a, None, Some(&pins2), t(1)).phase,
+            Some(ApprovalPhase::Voided)
+        );
+        // Cancelling does not change what was approved.
+        let mut c = job();
+        c.spec.cancel = true;
+        assert_eq!(run_approval(&c).unwrap().0, name1);
+    }
+}
