@@ -15,6 +15,7 @@
 //!   action and exact pins); `GET /approvals/{name}` — its decision so far.
 
 pub mod results;
+pub mod webhook;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -234,6 +235,8 @@ pub fn router(state: Arc<ApiState>) -> Router {
             "/v1/jobs/{ns}/{name}/approvals/{approval}",
             get(approval_state),
         )
+        .route("/webhooks/mutate", post(webhook::mutate))
+        .route("/webhooks/validate", post(webhook::validate))
         .layer(DefaultBodyLimit::max(ARTIFACT_MAX))
         .with_state(state)
 }

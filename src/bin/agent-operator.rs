@@ -84,6 +84,10 @@ struct RunArgs {
     tls_cert_file: Option<PathBuf>,
     #[arg(long, env = "DEVAGENTS_TLS_KEY_FILE")]
     tls_key_file: Option<PathBuf>,
+    /// Register the admission webhooks with this base URL (e.g. `https://127.0.0.1:8443`) —
+    /// for local runs; the Helm chart installs them with a Service instead.
+    #[arg(long)]
+    register_webhooks: Option<String>,
     /// Identity in the leader election (default: POD_NAME, else host name and pid).
     #[arg(long, env = "POD_NAME")]
     identity: Option<String>,
@@ -165,12 +169,22 @@ fn main() -> anyhow::Result<()> {
                     let app = devagents::agentapi::router(devagents::agentapi::ApiState::new(
                         client.clone(),
                     ));
+                    let ca_pem = tls.cert_pem.clone();
                     tokio::spawn(async move {
                         if let Err(e) = devagents::agentapi::serve_tls(addr, &tls, app).await {
                             tracing::error!(error = %e, "agent API stopped");
                             std::process::exit(1);
                         }
                     });
+                    if let Some(base) = &args.register_webhooks {
+                        devagents::agentapi::webhook::register(
+                            &client,
+                            base,
+                            &ca_pem,
+                            cfg.watch_namespace.as_deref(),
+                        )
+                        .await?;
+                    }
                 }
                 controller::run(
                     metrics,

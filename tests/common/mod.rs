@@ -283,3 +283,33 @@ pub fn phase(j: &devagents::api::AgentJob) -> Option<devagents::api::Phase> {
 pub fn is_terminal(j: Option<&devagents::api::AgentJob>) -> bool {
     j.and_then(phase).is_some_and(|p| p.is_terminal())
 }
+
+/// A kubeconfig for one of the cluster's test users (alice, bob, carol, dave; see
+/// e2e/cluster-up.sh), written next to the admin one.
+pub fn user_kubeconfig(user: &str) -> std::path::PathBuf {
+    let admin = std::path::PathBuf::from(std::env::var("KUBECONFIG").expect("KUBECONFIG"));
+    let dir = admin.parent().unwrap().to_path_buf();
+    let tokens =
+        std::fs::read_to_string(dir.join("tokens.csv")).expect("tokens.csv beside the kubeconfig");
+    let token = tokens
+        .lines()
+        .find_map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            (f.get(1) == Some(&user)).then(|| f[0].to_string())
+        })
+        .unwrap_or_else(|| panic!("no token for {user}"));
+    let mut kc: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(&admin).unwrap()).unwrap();
+    kc["users"][0]["user"]["token"] = serde_yaml::Value::String(token);
+    let path = dir.join(format!("kubeconfig-{user}"));
+    std::fs::write(&path, serde_yaml::to_string(&kc).unwrap()).unwrap();
+    path
+}
+
+pub async fn user_client(user: &str) -> kube::Client {
+    let kc = kube::config::Kubeconfig::read_from(user_kubeconfig(user)).unwrap();
+    let cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default())
+        .await
+        .unwrap();
+    kube::Client::try_from(cfg).unwrap()
+}

@@ -1,0 +1,399 @@
+//! Admission webhooks (served on the agent API's HTTPS port):
+//! - mutating: stamp `spec.requestedBy` on AgentJob creation from the request's userInfo, and
+//!   fill decisions whose user is `self` with the requesting user (what `kubectl agent
+//!   approve` sends);
+//! - validating: AgentJob cross-field rules the schema cannot express, `requestedBy` and
+//!   `agent` immutable; AgentApproval decisions: the decision's user is the requesting user,
+//!   who passes a SubjectAccessReview for verb `approve` on `agentapprovals` (like CSR
+//!   approval), is in the approver list (a user or a `group:` entry), and did not request the
+//!   job; nobody changes another user's decision.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::State;
+use k8s_openapi::api::authorization::v1::{
+    ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec,
+};
+use kube::api::{Api, PostParams};
+use kube::core::DynamicObject;
+use kube::core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview, Operation};
+use serde_json::json;
+use tracing::warn;
+
+use super::ApiState;
+use crate::api::{AgentApproval, AgentJob, AgentJobSpec, AgentKind, ApprovalMode, Decision};
+
+/// The decision user the CLI sends; the mutating webhook replaces it with the caller.
+pub const SELF_USER: &str = "self";
+
+pub async fn mutate(
+    State(s): State<Arc<ApiState>>,
+    Json(review): Json<AdmissionReview<DynamicObject>>,
+) -> Json<AdmissionReview<DynamicObject>> {
+    let _ = &s;
+    let req: AdmissionRequest<DynamicObject> = match review.try_into() {
+        Ok(r) => r,
+        Err(e) => return Json(AdmissionResponse::invalid(e.to_string()).into_review()),
+    };
+    let resp = AdmissionResponse::from(&req);
+    let user = req.user_info.username.clone().unwrap_or_default();
+    let mut ops = Vec::new();
+    match (req.kind.kind.as_str(), &req.operation, &req.object) {
+        ("AgentJob", Operation::Create, Some(_)) => {
+            ops.push(json!({ "op": "add", "path": "/spec/requestedBy", "value": {
+                "username": user,
+                "uid": req.user_info.uid,
+                "groups": req.user_info.groups.clone().unwrap_or_default(),
+            }}));
+        }
+        ("AgentApproval", Operation::Create | Operation::Update, Some(obj)) => {
+            let decisions = obj.data["spec"]["decisions"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            for (i, d) in decisions.iter().enumerate() {
+                if d["user"] == SELF_USER {
+                    ops.push(json!({ "op": "replace", "path": format!("/spec/decisions/{i}/user"), "value": user }));
+                    if d.get("decidedAt").is_none() {
+                        ops.push(json!({ "op": "add", "path": format!("/spec/decisions/{i}/decidedAt"),
+                            "value": k8s_openapi::jiff::Timestamp::now().round(k8s_openapi::jiff::Unit::Second).map(|t| t.to_string()).unwrap_or_default() }));
+                    }
+                }
+            }
+        }
+        _ => {}
+    }
+    if ops.is_empty() {
+        return Json(resp.into_review());
+    }
+    let resp = match serde_json::from_value::<json_patch::Patch>(serde_json::Value::Array(ops)) {
+        Ok(p) => resp
+            .with_patch(p)
+            .unwrap_or_else(|e| AdmissionResponse::invalid(e.to_string())),
+        Err(e) => AdmissionResponse::invalid(e.to_string()),
+    };
+    Json(resp.into_review())
+}
+
+pub async fn validate(
+    State(s): State<Arc<ApiState>>,
+    Json(review): Json<AdmissionReview<DynamicObject>>,
+) -> Json<AdmissionReview<DynamicObject>> {
+    let req: AdmissionRequest<DynamicObject> = match review.try_into() {
+        Ok(r) => r,
+        Err(e) => return Json(AdmissionResponse::invalid(e.to_string()).into_review()),
+    };
+    let resp = AdmissionResponse::from(&req);
+    let verdict = match req.kind.kind.as_str() {
+        "AgentJob" => validate_job(&req),
+        "AgentApproval" => validate_approval(&s, &req).await,
+        _ => Ok(()),
+    };
+    Json(match verdict {
+        Ok(()) => resp.into_review(),
+        Err(msg) => resp.deny(msg).into_review(),
+    })
+}
+
+fn parse<T: serde::de::DeserializeOwned>(o: &Option<DynamicObject>) -> Option<T> {
+    o.as_ref()
+        .and_then(|o| serde_json::to_value(o).ok())
+        .and_then(|v| serde_json::from_value(v).ok())
+}
+
+/// Cross-field rules of a job spec (pure; also unit-tested).
+pub fn check_job_spec(spec: &AgentJobSpec) -> Result<(), String> {
+    let blocks = spec.blocks_present();
+    if blocks != vec![spec.agent] {
+        let names: Vec<&str> = blocks.iter().map(|b| b.params_field()).collect();
+        return Err(format!(
+            "spec.{}: the {} agent needs exactly its own parameter block (found: {})",
+            spec.agent.params_field(),
+            spec.agent,
+            if names.is_empty() {
+                "none".to_string()
+            } else {
+                names.join(", ")
+            }
+        ));
+    }
+    let needs_repo = matches!(
+        spec.agent,
+        AgentKind::Generator
+            | AgentKind::DocSync
+            | AgentKind::TestGen
+            | AgentKind::Migrator
+            | AgentKind::SpecWriter
+    );
+    if needs_repo && spec.repository.is_none() {
+        return Err(format!(
+            "spec.repository is required for the {} agent",
+            spec.agent
+        ));
+    }
+    if let Some(a) = &spec.approval
+        && a.policy != ApprovalMode::Auto
+        && !a.approvers.is_empty()
+        && !a.approvers.iter().any(|x| x.starts_with("group:"))
+        && a.required as usize > a.approvers.len()
+    {
+        return Err(format!(
+            "spec.approval.required ({}) exceeds the number of approvers ({}); it could never be met",
+            a.required,
+            a.approvers.len()
+        ));
+    }
+    Ok(())
+}
+
+fn validate_job(req: &AdmissionRequest<DynamicObject>) -> Result<(), String> {
+    let Some(new) = parse::<AgentJob>(&req.object) else {
+        return Ok(());
+    };
+    match req.operation {
+        Operation::Create => {
+            let user = req.user_info.username.clone().unwrap_or_default();
+            if new
+                .spec
+                .requested_by
+                .as_ref()
+                .is_some_and(|r| r.username != user)
+            {
+                return Err(format!(
+                    "spec.requestedBy is set by the apiserver's user ({user}), not by the client"
+                ));
+            }
+            check_job_spec(&new.spec)
+        }
+        Operation::Update => {
+            let Some(old) = parse::<AgentJob>(&req.old_object) else {
+                return Ok(());
+            };
+            if old.spec.requested_by != new.spec.requested_by {
+                return Err("spec.requestedBy is immutable".into());
+            }
+            if old.spec.agent != new.spec.agent {
+                return Err("spec.agent is immutable".into());
+            }
+            check_job_spec(&new.spec)
+        }
+        _ => Ok(()),
+    }
+}
+
+async fn validate_approval(
+    s: &ApiState,
+    req: &AdmissionRequest<DynamicObject>,
+) -> Result<(), String> {
+    if !matches!(req.operation, Operation::Create | Operation::Update) {
+        return Ok(());
+    }
+    let Some(new) = parse::<AgentApproval>(&req.object) else {
+        return Ok(());
+    };
+    let old: Option<AgentApproval> = parse(&req.old_object);
+    let old_decisions: Vec<Decision> = old.map(|o| o.spec.decisions).unwrap_or_default();
+    let user = req.user_info.username.clone().unwrap_or_default();
+    let groups = req.user_info.groups.clone().unwrap_or_default();
+    let ns = req.namespace.clone().unwrap_or_default();
+    // Nobody removes or rewrites another user's decision.
+    for d in &old_decisions {
+        let same = new.spec.decisions.iter().find(|n| n.user == d.user);
+        if same != Some(d) && d.user != user {
+            return Err(format!(
+                "spec.decisions: the decision of {} can only be changed by {}",
+                d.user, d.user
+            ));
+        }
+    }
+    let added: Vec<&Decision> = new
+        .spec
+        .decisions
+        .iter()
+        .filter(|d| !old_decisions.contains(d))
+        .collect();
+    for d in added {
+        if d.user != user {
+            return Err(format!(
+                "spec.decisions: a decision's user ({:?}) must be the requesting user ({user:?})",
+                d.user
+            ));
+        }
+        let sar = SubjectAccessReview {
+            spec: SubjectAccessReviewSpec {
+                user: Some(user.clone()),
+                groups: Some(groups.clone()),
+                uid: req.user_info.uid.clone(),
+                resource_attributes: Some(ResourceAttributes {
+                    namespace: Some(ns.clone()),
+                    verb: Some("approve".into()),
+                    group: Some("devagents.io".into()),
+                    resource: Some("agentapprovals".into()),
+                    name: new.metadata.name.clone(),
+                    ..ResourceAttributes::default()
+                }),
+                ..SubjectAccessReviewSpec::default()
+            },
+            ..SubjectAccessReview::default()
+        };
+        let api: Api<SubjectAccessReview> = Api::all(s.client.clone());
+        let allowed = match api.create(&PostParams::default(), &sar).await {
+            Ok(r) => r.status.is_some_and(|st| st.allowed),
+            Err(e) => {
+                warn!(error = %e, "SubjectAccessReview failed");
+                return Err("could not check the approve permission; try again".into());
+            }
+        };
+        if !allowed {
+            return Err(format!(
+                "{user} may not decide: the verb \"approve\" on agentapprovals.devagents.io in namespace {ns} is required"
+            ));
+        }
+        let listed = new.spec.approvers.is_empty()
+            || new
+                .spec
+                .approvers
+                .iter()
+                .any(|a| match a.strip_prefix("group:") {
+                    Some(g) => groups.iter().any(|x| x == g),
+                    None => *a == user,
+                });
+        if !listed {
+            return Err(format!(
+                "{user} is not among the approvers of {} ({})",
+                new.metadata.name.clone().unwrap_or_default(),
+                new.spec.approvers.join(", ")
+            ));
+        }
+        let jobs: Api<AgentJob> = Api::namespaced(s.client.clone(), &ns);
+        if let Ok(Some(job)) = jobs.get_opt(&new.spec.job_name).await
+            && job
+                .spec
+                .requested_by
+                .as_ref()
+                .is_some_and(|r| r.username == user)
+        {
+            return Err(format!(
+                "{user} requested job {} and cannot approve it",
+                new.spec.job_name
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Register the webhook configurations (URL clientConfig + caBundle) — for local runs; the
+/// Helm chart ships them with a Service clientConfig instead. With `only_namespace`, the
+/// webhooks apply to that namespace alone (it gets a label to select it by).
+pub async fn register(
+    client: &kube::Client,
+    base_url: &str,
+    ca_pem: &str,
+    only_namespace: Option<&str>,
+) -> kube::Result<()> {
+    use base64::Engine;
+    use k8s_openapi::api::admissionregistration::v1::{
+        MutatingWebhookConfiguration, ValidatingWebhookConfiguration,
+    };
+    use k8s_openapi::api::core::v1::Namespace;
+    use kube::api::{Patch, PatchParams};
+
+    let pp = PatchParams::apply(crate::controller::FIELD_MANAGER).force();
+    let name = match only_namespace {
+        Some(ns) => format!("devagents-{ns}"),
+        None => "devagents".to_string(),
+    };
+    let selector = match only_namespace {
+        Some(ns) => {
+            let nss: Api<Namespace> = Api::all(client.clone());
+            let label = json!({ "apiVersion": "v1", "kind": "Namespace", "metadata": { "name": ns, "labels": { "devagents.io/webhooks": ns } } });
+            nss.patch(ns, &pp, &Patch::Apply(&label)).await?;
+            json!({ "matchLabels": { "devagents.io/webhooks": ns } })
+        }
+        None => json!({}),
+    };
+    let ca = base64::engine::general_purpose::STANDARD.encode(ca_pem.as_bytes());
+    let hook = |path: &str, hook_name: &str, rules: serde_json::Value| {
+        json!({
+            "name": hook_name,
+            "clientConfig": { "url": format!("{}{path}", base_url.trim_end_matches('/')), "caBundle": ca },
+            "rules": rules,
+            "namespaceSelector": selector,
+            "failurePolicy": "Fail",
+            "sideEffects": "None",
+            "admissionReviewVersions": ["v1"],
+            "timeoutSeconds": 10,
+        })
+    };
+    let mutating = json!({
+        "apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingWebhookConfiguration",
+        "metadata": { "name": name },
+        "webhooks": [hook("/webhooks/mutate", "mutate.devagents.io", json!([
+            { "apiGroups": ["devagents.io"], "apiVersions": ["v1alpha1"], "operations": ["CREATE"], "resources": ["agentjobs"] },
+            { "apiGroups": ["devagents.io"], "apiVersions": ["v1alpha1"], "operations": ["CREATE", "UPDATE"], "resources": ["agentapprovals"] },
+        ]))],
+    });
+    let validating = json!({
+        "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingWebhookConfiguration",
+        "metadata": { "name": name },
+        "webhooks": [hook("/webhooks/validate", "validate.devagents.io", json!([
+            { "apiGroups": ["devagents.io"], "apiVersions": ["v1alpha1"], "operations": ["CREATE", "UPDATE"], "resources": ["agentjobs", "agentapprovals"] },
+        ]))],
+    });
+    let m: Api<MutatingWebhookConfiguration> = Api::all(client.clone());
+    m.patch(&name, &pp, &Patch::Apply(&mutating)).await?;
+    let v: Api<ValidatingWebhookConfiguration> = Api::all(client.clone());
+    v.patch(&name, &pp, &Patch::Apply(&validating)).await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::{ApprovalPolicy, ProbeParams, Repository};
+
+    #[test]
+    fn cross_field_rules() {
+        let mut spec = AgentJobSpec::new(AgentKind::Probe);
+        spec.probe = Some(ProbeParams::default());
+        assert!(check_job_spec(&spec).is_ok());
+        spec.approval = Some(ApprovalPolicy {
+            policy: ApprovalMode::BeforeRun,
+            approvers: vec!["alice".into()],
+            required: 2,
+            timeout_seconds: 600,
+        });
+        assert!(
+            check_job_spec(&spec)
+                .unwrap_err()
+                .contains("spec.approval.required (2)")
+        );
+        spec.approval
+            .as_mut()
+            .unwrap()
+            .approvers
+            .push("group:leads".into());
+        assert!(check_job_spec(&spec).is_ok());
+
+        let mut g = AgentJobSpec::new(AgentKind::Generator);
+        g.generator = Some(Default::default());
+        assert_eq!(
+            check_job_spec(&g).unwrap_err(),
+            "spec.repository is required for the generator agent"
+        );
+        g.repository = Some(Repository {
+            url: "https://x/y.git".into(),
+            base_branch: "main".into(),
+            credentials_secret: None,
+            allowed_paths: vec![],
+        });
+        assert!(check_job_spec(&g).is_ok());
+        g.probe = Some(ProbeParams::default());
+        assert!(
+            check_job_spec(&g)
+                .unwrap_err()
+                .contains("found: generator, probe")
+        );
+    }
+}
