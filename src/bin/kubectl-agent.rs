@@ -1,5 +1,5 @@
-//! `kubectl-agent`: the kubectl plugin (`kubectl agent ...`). This build has the approval
-//! commands; the rest of the plugin (run, list, jobs, logs, result …) is its own issue.
+//! `kubectl-agent`: the kubectl plugin (`kubectl agent ...`). This build has `approve`,
+//! `reject` and `result`; the rest of the plugin (run, list, jobs, logs …) is its own issue.
 
 use std::path::PathBuf;
 
@@ -48,6 +48,58 @@ enum Command {
         #[arg(long)]
         comment: Option<String>,
     },
+    /// Print a job's result; reassemble its large artifacts byte-exact.
+    Result {
+        job: String,
+        /// The artifact to write (default: the summary and the list of artifacts).
+        #[arg(long)]
+        artifact: Option<String>,
+        /// Write the artifact here instead of stdout.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
+}
+
+async fn result(
+    k: &KubeArgs,
+    job: &str,
+    artifact: Option<String>,
+    output: Option<PathBuf>,
+) -> anyhow::Result<()> {
+    let (client, ns) = client(k).await?;
+    let api: Api<devagents::api::AgentJob> = Api::namespaced(client.clone(), &ns);
+    let Some(j) = api.get_opt(job).await? else {
+        anyhow::bail!("agentjob {job:?} not found in namespace {ns}")
+    };
+    let st = j.status.unwrap_or_default();
+    let Some(r) = st.result else {
+        anyhow::bail!(
+            "agentjob {job} has no result yet (phase {:?})",
+            st.phase.unwrap_or_default()
+        )
+    };
+    match artifact {
+        None => {
+            println!("{}", r.summary);
+            if let Some(d) = r.data {
+                println!("{}", serde_json::to_string_pretty(&d)?);
+            }
+            for a in &r.artifacts {
+                println!("artifact {}: {} bytes, {}", a.name, a.size, a.digest);
+            }
+        }
+        Some(name) => {
+            let Some(a) = r.artifacts.iter().find(|a| a.name == name) else {
+                anyhow::bail!("agentjob {job} has no artifact {name:?}")
+            };
+            let bytes = devagents::agentapi::results::fetch(&client, &ns, a).await?;
+            match output {
+                Some(p) => std::fs::write(p, &bytes)?,
+                None => std::io::Write::write_all(&mut std::io::stdout(), &bytes)?,
+            }
+        }
+    }
+    Ok(())
 }
 
 async fn client(k: &KubeArgs) -> anyhow::Result<(kube::Client, String)> {
@@ -106,6 +158,11 @@ async fn main() {
     let r = match cli.command {
         Command::Approve { name, comment } => decide(&cli.kube, &name, "Approve", comment).await,
         Command::Reject { name, comment } => decide(&cli.kube, &name, "Reject", comment).await,
+        Command::Result {
+            job,
+            artifact,
+            output,
+        } => result(&cli.kube, &job, artifact, output).await,
     };
     if let Err(e) = r {
         eprintln!("error: {e}");

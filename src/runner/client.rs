@@ -226,3 +226,91 @@ enum Body<'a> {
     Json(serde_json::Value),
     Bytes(&'a [u8]),
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use axum::http::StatusCode;
+    use axum::routing::{get, post};
+
+    use super::*;
+
+    /// A stand-in operator: 503 twice (restarting), then the job; `result` is forbidden.
+    async fn flaky_operator(calls: Arc<AtomicUsize>, refused: Arc<AtomicUsize>) -> String {
+        let app = axum::Router::new()
+            .route(
+                "/v1/jobs/ns/j",
+                get(move |headers: axum::http::HeaderMap| {
+                    let calls = calls.clone();
+                    async move {
+                        assert_eq!(headers["authorization"], "Bearer tok-1");
+                        if calls.fetch_add(1, Ordering::SeqCst) < 2 {
+                            return Err(StatusCode::SERVICE_UNAVAILABLE);
+                        }
+                        Ok(axum::Json(serde_json::json!({
+                            "name": "j", "namespace": "ns", "uid": "u", "attempt": 1,
+                            "spec": {"agent": "probe", "probe": {}}
+                        })))
+                    }
+                }),
+            )
+            .route(
+                "/v1/jobs/ns/j/result",
+                post(move || {
+                    let refused = refused.clone();
+                    async move {
+                        refused.fetch_add(1, Ordering::SeqCst);
+                        StatusCode::FORBIDDEN
+                    }
+                }),
+            );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        format!("http://{addr}")
+    }
+
+    #[tokio::test]
+    async fn retries_while_the_operator_restarts_but_not_refusals() {
+        let (calls, refused) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let url = flaky_operator(calls.clone(), refused.clone()).await;
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("token"), "tok-1\n").unwrap();
+        let c = AgentClient::new(&url, None, "ns", "j", dir.path().join("token")).unwrap();
+        let input = c.job().await.unwrap();
+        assert_eq!(input.name, "j");
+        assert_eq!(calls.load(Ordering::SeqCst), 3, "two 503s, then success");
+        match c.result::<()>("x", None, &[]).await {
+            Err(ClientError::Refused(403, _)) => {}
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+        assert_eq!(
+            refused.load(Ordering::SeqCst),
+            1,
+            "a refusal is final, not retried"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_operator_is_transient() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("token"), "tok").unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut c = AgentClient::new(
+            &format!("http://127.0.0.1:{port}"),
+            None,
+            "ns",
+            "j",
+            dir.path().join("token"),
+        )
+        .unwrap();
+        c.patience = Duration::from_millis(700);
+        assert!(matches!(c.job().await, Err(ClientError::Transient(_))));
+    }
+}

@@ -200,9 +200,6 @@ async fn run_probe(
             .map_err(api_failure)?;
         artifacts.push(r);
     }
-    c.progress(&[format!("probe: done ({} result bytes)", out.result.len())])
-        .await
-        .map_err(api_failure)?;
     c.result(
         &out.message,
         Some(serde_json::json!({ "resultBytes": out.result.len() })),
