@@ -21,5 +21,5 @@ export KUBECONFIG="$D/kubeconfig"
 "$K8S_BIN/kubectl" wait --for condition=established --timeout=60s crd/agentjobs.devagents.io crd/agentapprovals.devagents.io >/dev/null
 BENCH="$REPO_ROOT/target/release/devagents-bench"
 OP="$REPO_ROOT/target/release/agent-operator"
-"$BENCH" dispatch --jobs "$JOBS" --operator "$OP"
+[ "$JOBS" = 0 ] || "$BENCH" dispatch --jobs "$JOBS" --operator "$OP"
 [ "$RSS_JOBS" = 0 ] || "$BENCH" rss --jobs "$RSS_JOBS" --operator "$OP"

@@ -138,6 +138,23 @@ pub async fn counting_client(metrics: Arc<Metrics>) -> anyhow::Result<Client> {
         .build())
 }
 
+/// A finished job is never written again by the controller: its cached copy keeps only what
+/// the queue, the lock release, the TTL and the approvals read (the status history stays on
+/// the API object). Keeps the cache of thousands of finished jobs small.
+fn slim_job(job: &mut AgentJob) {
+    slim(job);
+    if let Some(st) = job.status.as_mut()
+        && st.phase.is_some_and(|p| p.is_terminal())
+    {
+        st.attempts = Vec::new();
+        st.conditions = Vec::new();
+        st.actions = Vec::new();
+        st.result = None;
+        st.message = None;
+        st.llm = None;
+    }
+}
+
 /// Run the operator until SIGTERM / Ctrl-C, or until leadership is lost.
 pub async fn run(
     metrics: Arc<Metrics>,
@@ -228,7 +245,7 @@ pub async fn run(
             api_for::<AgentJob>(&client, watch_ns),
             watcher::Config::default().any_semantic(),
         )
-        .modify(slim)
+        .modify(slim_job)
         .default_backoff(),
     )
     .applied_objects();
