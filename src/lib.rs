@@ -6,3 +6,4 @@ pub mod controller;
 #[cfg(feature = "node-standin")]
 pub mod node;
 pub mod runner;
+pub mod services;

@@ -230,3 +230,74 @@ async fn a_jobs_token_only_opens_its_own_job() {
     }
     common::delete_namespace(&client, &ns).await;
 }
+
+#[tokio::test]
+async fn planted_secrets_never_reach_status_events_progress_or_pods() {
+    let client = common::client().await;
+    common::ensure_crds(&client).await;
+    let ns = common::namespace(&client, "e2e-redact").await;
+    let jobs: Api<AgentJob> = Api::namespaced(client.clone(), &ns);
+    let _op = Operator::start(&ns, "op-a", &[]);
+    let secrets: Vec<String> = devagents::services::redact::planted_secrets()
+        .into_iter()
+        .map(|(_, s)| s)
+        .collect();
+    let message = secrets.join(" | ");
+    assert!(message.len() < 1024);
+    jobs.create(
+        &PostParams::default(),
+        &probe_job("leaky-ok", 1, json!({"message": message}), json!({})),
+    )
+    .await
+    .unwrap();
+    jobs.create(
+        &PostParams::default(),
+        &probe_job(
+            "leaky-fail",
+            1,
+            json!({"message": message, "exitCode": 1}),
+            json!({}),
+        ),
+    )
+    .await
+    .unwrap();
+    let ok = common::wait_for(&jobs, "leaky-ok", 60, "finished", is_terminal).await;
+    let failed = common::wait_for(&jobs, "leaky-fail", 60, "finished", is_terminal).await;
+    assert_eq!(common::phase(&ok), Some(Phase::Succeeded));
+    assert_eq!(common::phase(&failed), Some(Phase::Failed));
+    assert!(
+        failed
+            .status
+            .as_ref()
+            .unwrap()
+            .message
+            .as_deref()
+            .unwrap_or("")
+            .contains("[REDACTED:")
+    );
+
+    // (The spec is the user's own input and holds the secrets; everything written from it is checked.)
+    let mut haystack = serde_json::to_string(&ok.status).unwrap()
+        + &serde_json::to_string(&failed.status).unwrap();
+    // Events (both APIs), progress ConfigMaps, and the Pods' termination messages.
+    let ev: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(client.clone(), &ns);
+    for e in ev.list(&Default::default()).await.unwrap() {
+        haystack += e.note.as_deref().unwrap_or("");
+    }
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
+    for cm in cms.list(&Default::default()).await.unwrap() {
+        haystack += &serde_json::to_string(&cm.data).unwrap();
+    }
+    let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(client.clone(), &ns);
+    for p in pods.list(&Default::default()).await.unwrap() {
+        haystack += &serde_json::to_string(&p.status).unwrap();
+    }
+    assert!(
+        haystack.contains("probe: attempt 1 started"),
+        "the progress line was not collected"
+    );
+    for needle in devagents::services::redact::planted_needles() {
+        assert!(!haystack.contains(needle), "{needle} leaked");
+    }
+    common::delete_namespace(&client, &ns).await;
+}

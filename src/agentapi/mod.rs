@@ -43,6 +43,7 @@ use tracing::{debug, info, warn};
 use crate::api::{ActionRecord, AgentJob, AgentJobSpec, AgentJobStatus, ArtifactRef, JobResult};
 use crate::controller::FIELD_MANAGER;
 use crate::controller::pod::{MANAGED_BY, MANAGER, bounded_name, service_account_name};
+use crate::services::redact::redact;
 
 /// The audience of the agent Pods' projected tokens.
 pub const AUDIENCE: &str = "devagents.io";
@@ -459,7 +460,7 @@ async fn progress(
     let mut text: String = body
         .lines
         .iter()
-        .map(|l| format!("{}\n", l.trim_end()))
+        .map(|l| format!("{}\n", redact(l.trim_end())))
         .collect();
     for _ in 0..10 {
         match api.get_opt(&cm_name).await? {
@@ -491,7 +492,7 @@ async fn progress(
                         text = body
                             .lines
                             .iter()
-                            .map(|l| format!("{}\n", l.trim_end()))
+                            .map(|l| format!("{}\n", redact(l.trim_end())))
                             .collect();
                         continue;
                     }
@@ -571,7 +572,7 @@ async fn action(
     }
     let record = ActionRecord {
         type_: body.type_,
-        target: body.target,
+        target: redact(&body.target).into_owned(),
         digest: body.digest,
         requires_approval: body.requires_approval,
         approval: body.approval,
@@ -634,11 +635,15 @@ async fn result(
             "result data over 16 KiB: upload it as an artifact and reference it".into(),
         ));
     }
-    let summary = crate::runner::truncate_message(&body.summary).to_string();
+    let summary = crate::runner::truncate_message(&redact(&body.summary)).to_string();
+    let mut data = body.data.clone();
+    if let Some(d) = data.as_mut() {
+        crate::services::redact::redact_json(d);
+    }
     update_status(&s.client, job, |st| {
         st.result = Some(JobResult {
             summary: summary.clone(),
-            data: body.data.clone(),
+            data: data.clone(),
             artifacts: body.artifacts.clone(),
         });
     })
@@ -703,7 +708,7 @@ async fn request_approval(
         &job,
         &aname,
         &body.action,
-        &body.description,
+        &redact(&body.description),
         body.pins,
         Timestamp::now(),
     );

@@ -403,6 +403,10 @@ pub fn ended_status(
     now: Timestamp,
     cfg: &Config,
 ) -> (AgentJobStatus, EndKind) {
+    // What agents say (termination messages) is redacted before it reaches status or Events.
+    let mut end = end.clone();
+    end.message = crate::services::redact::redact(&end.message).into_owned();
+    let end = &end;
     let mut s = job.status.clone().unwrap_or_default();
     if let Some(a) = s.attempts.last_mut() {
         a.started_at = a.started_at.clone().or(end.started.map(Time));
@@ -501,6 +505,7 @@ pub fn ended_while_waiting(
     message: &str,
     now: Timestamp,
 ) -> AgentJobStatus {
+    let message = &*crate::services::redact::redact(message);
     let mut s = prev.clone();
     s.phase = Some(phase);
     s.reason = Some(reason.into());

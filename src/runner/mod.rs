@@ -57,7 +57,8 @@ pub fn write_termination_message(msg: &str) {
         &std::env::var("DEVAGENTS_TERMINATION_MESSAGE_PATH")
             .unwrap_or_else(|_| TERMINATION_MESSAGE_PATH.to_string()),
     );
-    if let Err(e) = std::fs::write(&path, truncate_message(msg)) {
+    let msg = crate::services::redact::redact(msg);
+    if let Err(e) = std::fs::write(&path, truncate_message(&msg)) {
         eprintln!(
             "agent-runner: cannot write termination message to {}: {e}",
             path.display()
@@ -69,7 +70,7 @@ pub fn write_termination_message(msg: &str) {
 /// from the Pod's environment) and run its agent. Returns the process exit code.
 pub async fn run_job() -> i32 {
     let fail = |code: i32, msg: String| {
-        eprintln!("agent-runner: {msg}");
+        eprintln!("agent-runner: {}", crate::services::redact::redact(&msg));
         write_termination_message(&msg);
         code
     };
@@ -121,7 +122,7 @@ pub async fn run_job() -> i32 {
     };
     match outcome {
         Ok(summary) => {
-            println!("{summary}");
+            println!("{}", crate::services::redact::redact(&summary));
             write_termination_message(&summary);
             EXIT_SUCCESS
         }
@@ -143,9 +144,16 @@ async fn run_probe(
     attempt: i32,
 ) -> Result<String, (i32, String)> {
     if let Some(c) = api {
-        c.progress(&[format!("probe: attempt {attempt} started")])
-            .await
-            .map_err(api_failure)?;
+        c.progress(&[format!(
+            "probe: attempt {attempt} started{}",
+            params
+                .message
+                .as_deref()
+                .map(|m| format!(": {m}"))
+                .unwrap_or_default()
+        )])
+        .await
+        .map_err(api_failure)?;
     }
     if let Some(ask) = &params.approval {
         let Some(c) = api else {

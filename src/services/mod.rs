@@ -1,0 +1,3 @@
+//! Services shared by the operator and the agents.
+
+pub mod redact;

@@ -1,0 +1,196 @@
+//! Secret redaction, applied to every log line, progress line, status message, Event,
+//! action target and result the project writes: tokens, keys, passwords, private keys and
+//! bearer headers become `[REDACTED:<kind>]`.
+
+use std::borrow::Cow;
+use std::sync::LazyLock;
+
+use regex::Regex;
+
+struct Rule {
+    kind: &'static str,
+    re: Regex,
+    /// Capture group holding the secret (0: the whole match).
+    group: usize,
+}
+
+static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
+    let r = |kind, pattern: &str, group| Rule {
+        kind,
+        re: Regex::new(pattern).expect("redaction pattern"),
+        group,
+    };
+    vec![
+        r(
+            "private-key",
+            r"(?s)-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----.*?(-----END [A-Z0-9 ]*PRIVATE KEY-----|\z)",
+            0,
+        ),
+        r(
+            "bearer",
+            r"(?i)\b(?:authorization:\s*)?bearer\s+([A-Za-z0-9\-._~+/]{8,}=*)",
+            1,
+        ),
+        r(
+            "jwt",
+            r"\beyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}",
+            0,
+        ),
+        r("anthropic-key", r"\bsk-ant-[A-Za-z0-9_-]{10,}", 0),
+        r("openai-key", r"\bsk-(?:proj-)?[A-Za-z0-9_-]{20,}", 0),
+        r(
+            "github-token",
+            r"\b(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,})",
+            0,
+        ),
+        r("slack-token", r"\bxox[abposr]-[A-Za-z0-9-]{10,}", 0),
+        r(
+            "slack-webhook",
+            r"https://hooks\.slack\.com/services/[A-Za-z0-9/_-]+",
+            0,
+        ),
+        r(
+            "notion-token",
+            r"\b(?:secret_[A-Za-z0-9]{30,}|ntn_[A-Za-z0-9]{30,})",
+            0,
+        ),
+        r("aws-key", r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b", 0),
+        r("url-password", r"://[^/\s:@]+:([^/\s@]+)@", 1),
+        r(
+            "password",
+            r#"(?i)\b(?:password|passwd|pwd|secret|api[_-]?key|access[_-]?token|token|client[_-]?secret)\b\s*[:=]\s*["']?([^\s"',;&]{4,})"#,
+            1,
+        ),
+    ]
+});
+
+/// Redact every secret in `s`.
+pub fn redact(s: &str) -> Cow<'_, str> {
+    let mut out: Cow<'_, str> = Cow::Borrowed(s);
+    for rule in RULES.iter() {
+        if !rule.re.is_match(&out) {
+            continue;
+        }
+        let replaced = rule
+            .re
+            .replace_all(&out, |c: &regex::Captures<'_>| {
+                let whole = c.get(0).map(|m| m.as_str()).unwrap_or("");
+                match c.get(rule.group) {
+                    Some(secret) if rule.group != 0 => {
+                        whole.replacen(secret.as_str(), &format!("[REDACTED:{}]", rule.kind), 1)
+                    }
+                    _ => format!("[REDACTED:{}]", rule.kind),
+                }
+            })
+            .into_owned();
+        out = Cow::Owned(replaced);
+    }
+    out
+}
+
+/// Redact every string inside a JSON value.
+pub fn redact_json(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::String(s) => {
+            if let Cow::Owned(r) = redact(s) {
+                *s = r;
+            }
+        }
+        serde_json::Value::Array(a) => a.iter_mut().for_each(redact_json),
+        serde_json::Value::Object(o) => o.values_mut().for_each(redact_json),
+        _ => {}
+    }
+}
+
+/// Ten kinds of planted secrets (used by the tests here and by the e2e tests).
+pub fn planted_secrets() -> Vec<(&'static str, String)> {
+    vec![
+        ("github", format!("ghp_{}", "A1b2C3d4E5".repeat(4))),
+        (
+            "anthropic",
+            format!("sk-ant-api03-{}", "x9Y8z7W6".repeat(5)),
+        ),
+        ("openai", format!("sk-proj-{}", "Q1w2E3r4T5".repeat(3))),
+        ("slack", "xoxb-1234567890-abcdefghijklmnop".to_string()),
+        ("aws", "AKIAIOSFODNN7EXAMPLE".to_string()),
+        (
+            "bearer",
+            "Authorization: Bearer abc.def.ghi-jkl_mno".to_string(),
+        ),
+        ("password", "password=Hunter2Hunter2".to_string()),
+        ("url", "postgres://app:S3cretPass@db:5432/core".to_string()),
+        ("notion", format!("secret_{}", "n0t10nT0k3n".repeat(4))),
+        (
+            "private-key",
+            "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA7hZ\n-----END RSA PRIVATE KEY-----"
+                .to_string(),
+        ),
+    ]
+}
+
+/// The part of each planted secret that must never appear.
+pub fn planted_needles() -> Vec<&'static str> {
+    vec![
+        "A1b2C3d4E5A1b2C3d4E5",
+        "x9Y8z7W6x9Y8z7W6",
+        "Q1w2E3r4T5Q1w2E3r4T5",
+        "abcdefghijklmnop",
+        "IOSFODNN7EXAMPLE",
+        "abc.def.ghi-jkl_mno",
+        "Hunter2Hunter2",
+        "S3cretPass",
+        "n0t10nT0k3nn0t10nT0k3n",
+        "MIIEowIBAAKCAQEA7hZ",
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ten_kinds_of_secrets_are_redacted() {
+        let text: String = planted_secrets()
+            .iter()
+            .map(|(k, s)| format!("{k}: {s}\n"))
+            .collect();
+        let out = redact(&text);
+        for needle in planted_needles() {
+            assert!(!out.contains(needle), "{needle} survived:\n{out}");
+        }
+        assert!(out.contains("[REDACTED:github-token]"));
+        assert!(
+            out.contains("postgres://app:[REDACTED:url-password]@db:5432/core"),
+            "{out}"
+        );
+        assert!(
+            out.contains("Authorization: Bearer [REDACTED:bearer]"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn ordinary_text_is_untouched() {
+        for s in [
+            "probe finished after 700 ms",
+            "entity Department exists; set overwrite: true",
+            "make gen-api: 3 files changed",
+            "tokens used: 1200",
+            "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+        ] {
+            assert_eq!(redact(s), s);
+        }
+    }
+
+    #[test]
+    fn json_strings_are_redacted_everywhere() {
+        let mut v = serde_json::json!({"a": ["token: ghp_AAAAAAAAAAAAAAAAAAAAAAAA"], "b": {"c": "AKIAIOSFODNN7EXAMPLE"}, "n": 1});
+        redact_json(&mut v);
+        let s = v.to_string();
+        assert!(
+            !s.contains("AAAAAAAAAAAAAAAAAAAAAAAA") && !s.contains("IOSFODNN7EXAMPLE"),
+            "{s}"
+        );
+        assert_eq!(v["n"], 1);
+    }
+}
