@@ -3,6 +3,7 @@
 pub mod agentapi;
 pub mod api;
 pub mod controller;
+pub mod llm;
 #[cfg(feature = "node-standin")]
 pub mod node;
 pub mod runner;
