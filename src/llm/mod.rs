@@ -3,6 +3,7 @@
 //! retry policy and the price table.
 
 pub mod cache;
+pub mod gateway;
 pub mod limiter;
 pub mod pricing;
 pub mod retry;
