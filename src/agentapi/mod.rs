@@ -211,14 +211,17 @@ pub async fn publish_ca(client: &Client, namespace: &str, cert_pem: &str) -> kub
 
 pub struct ApiState {
     pub client: Client,
+    /// The LLM gateway (None: no provider configured; LLM steps are skipped, and say so).
+    pub llm: Option<Arc<crate::llm::gateway::Gateway>>,
     /// sha256(token) → (namespace, SA name, expiry) of a successful TokenReview.
     reviews: Mutex<HashMap<[u8; 32], (String, String, Instant)>>,
 }
 
 impl ApiState {
-    pub fn new(client: Client) -> Arc<ApiState> {
+    pub fn new(client: Client, llm: Option<Arc<crate::llm::gateway::Gateway>>) -> Arc<ApiState> {
         Arc::new(ApiState {
             client,
+            llm,
             reviews: Mutex::new(HashMap::new()),
         })
     }
@@ -236,6 +239,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
             "/v1/jobs/{ns}/{name}/approvals/{approval}",
             get(approval_state),
         )
+        .route("/v1/jobs/{ns}/{name}/llm", post(llm))
         .route("/webhooks/mutate", post(webhook::mutate))
         .route("/webhooks/validate", post(webhook::validate))
         .layer(DefaultBodyLimit::max(ARTIFACT_MAX))
@@ -735,6 +739,82 @@ async fn approval_state(
         )));
     }
     Ok(axum::Json(approval_state_of(&a)))
+}
+
+/// What an agent gets back from `POST /llm`.
+#[derive(Serialize, Deserialize, Debug, Clone, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct LlmAnswer {
+    /// Why no completion was made (no provider configured, budget spent).
+    #[serde(default)]
+    pub skipped: Option<String>,
+    #[serde(default)]
+    pub completion: Option<crate::llm::gateway::Completion>,
+}
+
+async fn llm(
+    State(s): State<Arc<ApiState>>,
+    Path((ns, name)): Path<(String, String)>,
+    headers: HeaderMap,
+    axum::Json(req): axum::Json<crate::llm::gateway::CompletionRequest>,
+) -> Result<axum::Json<LlmAnswer>, ApiError> {
+    let job = authorize(&s, &headers, &ns, &name).await?;
+    let skip = |why: String| {
+        let why2 = why.clone();
+        move |st: &mut AgentJobStatus| {
+            st.llm.get_or_insert_with(Default::default).skipped = Some(why2.clone());
+        }
+    };
+    let Some(gw) = s.llm.clone() else {
+        let why = "no LLM provider is configured; LLM steps were skipped".to_string();
+        update_status(&s.client, job, skip(why.clone())).await?;
+        return Ok(axum::Json(LlmAnswer {
+            skipped: Some(why),
+            completion: None,
+        }));
+    };
+    // The job's budget stops LLM use, not the job.
+    let used = job
+        .status
+        .as_ref()
+        .and_then(|st| st.llm.clone())
+        .unwrap_or_default();
+    if let Some(b) = &job.spec.budget {
+        let tokens = used.input_tokens + used.output_tokens;
+        let over = b.max_tokens.is_some_and(|m| tokens >= m)
+            || b.max_cost_usd.is_some_and(|m| used.cost_usd >= m);
+        if over {
+            let why = "the job's LLM budget is spent; LLM steps were skipped".to_string();
+            update_status(&s.client, job, skip(why.clone())).await?;
+            return Ok(axum::Json(LlmAnswer {
+                skipped: Some(why),
+                completion: None,
+            }));
+        }
+    }
+    let key = format!("{ns}/{name}");
+    let c = gw.complete(&key, &req).await.map_err(|e| match e {
+        crate::llm::gateway::LlmError::Limit(l) => {
+            ApiError(StatusCode::TOO_MANY_REQUESTS, l.to_string())
+        }
+        other => ApiError(StatusCode::BAD_GATEWAY, other.to_string()),
+    })?;
+    if !c.from_cache {
+        let c2 = c.clone();
+        update_status(&s.client, job, move |st| {
+            let u = st.llm.get_or_insert_with(Default::default);
+            u.requests += 1;
+            u.input_tokens += c2.input_tokens as i64;
+            u.output_tokens += c2.output_tokens as i64;
+            u.cached_tokens += c2.cached_tokens as i64;
+            u.cost_usd += c2.cost_usd;
+        })
+        .await?;
+    }
+    Ok(axum::Json(LlmAnswer {
+        skipped: None,
+        completion: Some(c),
+    }))
 }
 
 #[cfg(test)]

@@ -472,6 +472,10 @@ pub struct ProbeParams {
     #[serde(default)]
     #[schemars(range(min = 0, max = 10))]
     pub fail_attempts: i32,
+    /// Ask the LLM gateway this (exercises the gateway end to end).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 4000))]
+    pub llm_prompt: Option<String>,
     /// Ask for an approval of this pinned action mid-run and wait for the decision.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approval: Option<ProbeApproval>,

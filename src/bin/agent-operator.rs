@@ -84,6 +84,29 @@ struct RunArgs {
     tls_cert_file: Option<PathBuf>,
     #[arg(long, env = "DEVAGENTS_TLS_KEY_FILE")]
     tls_key_file: Option<PathBuf>,
+    /// LLM provider: `anthropic` or `openai` (any OpenAI-compatible endpoint); none: LLM
+    /// steps are skipped and the results say so.
+    #[arg(long, env = "DEVAGENTS_LLM_PROVIDER", value_parser = ["anthropic", "openai"])]
+    llm_provider: Option<String>,
+    /// Provider base URL (default: Anthropic's; an Ollama/vLLM/llama.cpp server for openai).
+    #[arg(long, env = "DEVAGENTS_LLM_BASE_URL")]
+    llm_base_url: Option<String>,
+    #[arg(long, env = "DEVAGENTS_LLM_MODEL", default_value = "claude-sonnet-4-5")]
+    llm_model: String,
+    /// File holding the provider API key (mounted from a Secret; the key never reaches agents).
+    #[arg(long, env = "DEVAGENTS_LLM_API_KEY_FILE")]
+    llm_api_key_file: Option<PathBuf>,
+    /// Cluster-wide LLM requests per minute (the plan: 50).
+    #[arg(long, default_value_t = 50)]
+    llm_requests_per_minute: usize,
+    #[arg(long, default_value_t = 400_000)]
+    llm_tokens_per_minute: u64,
+    /// How long a request may queue for the rate limit before it fails.
+    #[arg(long, default_value_t = 300)]
+    llm_max_wait_seconds: u64,
+    /// Response cache TTL (the plan: 1 h).
+    #[arg(long, default_value_t = 3600)]
+    llm_cache_ttl_seconds: u64,
     /// Register the admission webhooks with this base URL (e.g. `https://127.0.0.1:8443`) —
     /// for local runs; the Helm chart installs them with a Service instead.
     #[arg(long)]
@@ -91,6 +114,52 @@ struct RunArgs {
     /// Identity in the leader election (default: POD_NAME, else host name and pid).
     #[arg(long, env = "POD_NAME")]
     identity: Option<String>,
+}
+
+fn llm_gateway(
+    args: &RunArgs,
+) -> anyhow::Result<Option<std::sync::Arc<devagents::llm::gateway::Gateway>>> {
+    use devagents::llm::gateway::{Gateway, Provider, ProviderKind};
+    let Some(kind) = args.llm_provider.as_deref() else {
+        return Ok(None);
+    };
+    let kind = if kind == "openai" {
+        ProviderKind::OpenAi
+    } else {
+        ProviderKind::Anthropic
+    };
+    let base_url = match (&args.llm_base_url, kind) {
+        (Some(u), _) => u.clone(),
+        (None, ProviderKind::Anthropic) => "https://api.anthropic.com".into(),
+        (None, ProviderKind::OpenAi) => {
+            anyhow::bail!("--llm-base-url is required for an OpenAI-compatible provider")
+        }
+    };
+    let api_key = match &args.llm_api_key_file {
+        Some(p) => std::fs::read_to_string(p)?.trim().to_string(),
+        None => std::env::var("ANTHROPIC_API_KEY")
+            .or_else(|_| std::env::var("OPENAI_API_KEY"))
+            .unwrap_or_default(),
+    };
+    Ok(Some(std::sync::Arc::new(Gateway::new(
+        Provider {
+            kind,
+            base_url,
+            api_key,
+            model: args.llm_model.clone(),
+        },
+        devagents::llm::limiter::Limiter::per_minute(
+            args.llm_requests_per_minute,
+            args.llm_tokens_per_minute,
+            Duration::from_secs(args.llm_max_wait_seconds),
+        ),
+        devagents::llm::cache::ResponseCache::new(
+            Duration::from_secs(args.llm_cache_ttl_seconds),
+            10_000,
+        ),
+        devagents::llm::retry::RetryPolicy::default(),
+        devagents::llm::pricing::PriceTable::default(),
+    ))))
 }
 
 fn main() -> anyhow::Result<()> {
@@ -112,6 +181,7 @@ fn main() -> anyhow::Result<()> {
                 )
                 .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
                 .init();
+            let llm = llm_gateway(&args)?;
             let cfg = Config {
                 namespace: args.namespace,
                 watch_namespace: args.watch_namespace,
@@ -168,6 +238,7 @@ fn main() -> anyhow::Result<()> {
                     });
                     let app = devagents::agentapi::router(devagents::agentapi::ApiState::new(
                         client.clone(),
+                        llm,
                     ));
                     let ca_pem = tls.cert_pem.clone();
                     tokio::spawn(async move {

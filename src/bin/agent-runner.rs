@@ -69,6 +69,7 @@ fn main() {
                     message,
                     fail_attempts: 0,
                     approval: None,
+                    llm_prompt: None,
                 };
                 let out = runner::probe::run(&params, 1).await;
                 println!("{}", out.message);

@@ -188,6 +188,20 @@ impl AgentClient {
 }
 
 impl AgentClient {
+    /// One LLM completion through the operator's gateway (the runner never holds a key).
+    pub async fn llm(
+        &self,
+        req: &crate::llm::gateway::CompletionRequest,
+    ) -> Result<crate::agentapi::LlmAnswer, ClientError> {
+        self.send(
+            reqwest::Method::POST,
+            "/llm",
+            Body::Json(serde_json::to_value(req).unwrap_or_default()),
+        )
+        .await?
+        .ok_or_else(|| ClientError::Transient("empty LLM answer".into()))
+    }
+
     /// Ask for an approval of `action` pinned to `pins`, then wait until it is decided (or
     /// `wait` runs out). Returns the final state: Approved, Rejected, Expired or Voided.
     pub async fn approval(

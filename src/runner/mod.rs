@@ -192,6 +192,22 @@ async fn run_probe(
         .await
         .map_err(api_failure)?;
     }
+    let mut llm_text = None;
+    if let (Some(prompt), Some(c)) = (&params.llm_prompt, api) {
+        let req = crate::llm::gateway::CompletionRequest {
+            system: Some("You are the devagents probe.".into()),
+            messages: vec![crate::llm::gateway::Message {
+                role: "user".into(),
+                content: prompt.clone(),
+            }],
+            max_tokens: 256,
+        };
+        let answer = c.llm(&req).await.map_err(api_failure)?;
+        llm_text = Some(match (answer.completion, answer.skipped) {
+            (Some(done), _) => done.text,
+            (None, why) => format!("skipped: {}", why.unwrap_or_default()),
+        });
+    }
     let out = probe::run(params, attempt).await;
     if out.exit_code != 0 {
         return Err((out.exit_code, out.message));
@@ -210,7 +226,7 @@ async fn run_probe(
     }
     c.result(
         &out.message,
-        Some(serde_json::json!({ "resultBytes": out.result.len() })),
+        Some(serde_json::json!({ "resultBytes": out.result.len(), "llm": llm_text })),
         &artifacts,
     )
     .await

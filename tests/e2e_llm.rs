@@ -1,0 +1,139 @@
+//! The LLM gateway behind the agent API, end to end: an agent Pod asks, the operator's
+//! gateway calls a local test double of the Anthropic Messages API (never the real service),
+//! and the tokens and cost land in the job's status.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use axum::routing::post;
+use common::{Operator, is_terminal, probe_job};
+use devagents::api::{AgentJob, Phase};
+use kube::api::{Api, PostParams};
+use serde_json::json;
+
+async fn anthropic_double(hits: Arc<AtomicUsize>) -> String {
+    let app = axum::Router::new().route(
+        "/v1/messages",
+        post(move |body: axum::Json<serde_json::Value>| {
+            let hits = hits.clone();
+            async move {
+                hits.fetch_add(1, Ordering::SeqCst);
+                axum::Json(json!({
+                    "id": "msg_1", "type": "message", "role": "assistant", "model": body["model"],
+                    "content": [{"type": "text", "text": "fields: name, parent_id, sort, remark"}],
+                    "stop_reason": "end_turn",
+                    "usage": {"input_tokens": 1000, "output_tokens": 2000, "cache_read_input_tokens": 500}
+                }))
+            }
+        }),
+    );
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
+    format!("http://{addr}")
+}
+
+#[tokio::test]
+async fn llm_use_is_accounted_in_status_and_identical_requests_are_cached() {
+    let client = common::client().await;
+    common::ensure_crds(&client).await;
+    let ns = common::namespace(&client, "e2e-llm").await;
+    let jobs: Api<AgentJob> = Api::namespaced(client.clone(), &ns);
+    let hits = Arc::new(AtomicUsize::new(0));
+    let url = anthropic_double(hits.clone()).await;
+    let key_file = std::env::temp_dir().join(format!("{ns}-llm-key"));
+    std::fs::write(&key_file, "test-key").unwrap();
+    let _op = Operator::start(
+        &ns,
+        "op-a",
+        &[
+            "--llm-provider",
+            "anthropic",
+            "--llm-base-url",
+            &url,
+            "--llm-api-key-file",
+            key_file.to_str().unwrap(),
+        ],
+    );
+    let prompt = json!({"llmPrompt": "Which fields does Department have?"});
+    jobs.create(
+        &PostParams::default(),
+        &probe_job("ask-1", 1, prompt.clone(), json!({})),
+    )
+    .await
+    .unwrap();
+    let j = common::wait_for(&jobs, "ask-1", 60, "finished", is_terminal).await;
+    let st = j.status.unwrap();
+    assert_eq!(st.phase, Some(Phase::Succeeded), "{st:#?}");
+    assert_eq!(
+        st.result.unwrap().data.unwrap()["llm"],
+        "fields: name, parent_id, sort, remark"
+    );
+    let llm = st.llm.expect("status.llm");
+    assert_eq!(
+        (
+            llm.requests,
+            llm.input_tokens,
+            llm.output_tokens,
+            llm.cached_tokens
+        ),
+        (1, 1500, 2000, 500)
+    );
+    assert!((llm.cost_usd - 0.03315).abs() < 1e-9, "{}", llm.cost_usd);
+    assert_eq!(hits.load(Ordering::SeqCst), 1);
+
+    // The identical request from another job is answered from the cache: no provider call.
+    jobs.create(
+        &PostParams::default(),
+        &probe_job("ask-2", 1, prompt, json!({})),
+    )
+    .await
+    .unwrap();
+    let j = common::wait_for(&jobs, "ask-2", 60, "finished", is_terminal).await;
+    let st = j.status.unwrap();
+    assert_eq!(
+        st.result.unwrap().data.unwrap()["llm"],
+        "fields: name, parent_id, sort, remark"
+    );
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        1,
+        "the cached answer reached the provider"
+    );
+    let _ = std::fs::remove_file(key_file);
+    common::delete_namespace(&client, &ns).await;
+}
+
+#[tokio::test]
+async fn without_a_provider_llm_steps_are_skipped_and_say_so() {
+    let client = common::client().await;
+    common::ensure_crds(&client).await;
+    let ns = common::namespace(&client, "e2e-no-llm").await;
+    let jobs: Api<AgentJob> = Api::namespaced(client.clone(), &ns);
+    let _op = Operator::start(&ns, "op-a", &[]);
+    jobs.create(
+        &PostParams::default(),
+        &probe_job("ask", 1, json!({"llmPrompt": "hello?"}), json!({})),
+    )
+    .await
+    .unwrap();
+    let j = common::wait_for(&jobs, "ask", 60, "finished", is_terminal).await;
+    let st = j.status.unwrap();
+    assert_eq!(st.phase, Some(Phase::Succeeded));
+    assert!(
+        st.llm
+            .unwrap()
+            .skipped
+            .unwrap()
+            .contains("no LLM provider is configured")
+    );
+    assert!(
+        st.result.unwrap().data.unwrap()["llm"]
+            .as_str()
+            .unwrap()
+            .starts_with("skipped:")
+    );
+    common::delete_namespace(&client, &ns).await;
+}
