@@ -34,6 +34,10 @@ e2e:
 bench-dispatch jobs="500" rss_jobs="10000":
     e2e/bench-dispatch.sh {{jobs}} {{rss_jobs}}
 
+# LLM gateway overhead and cache-hit latency against a local provider test double.
+bench-llm requests="2000":
+    cargo run --release --all-features --quiet --bin devagents-bench -- llm --requests {{requests}}
+
 # Control plane + CRDs + operator + a probe AgentJob to Succeeded (the cluster stays up).
 demo:
     e2e/demo.sh

@@ -37,6 +37,11 @@ enum Cmd {
         #[arg(long)]
         operator: PathBuf,
     },
+    /// LLM gateway overhead over the provider's own latency, and cache-hit latency.
+    Llm {
+        #[arg(long, default_value_t = 2000)]
+        requests: usize,
+    },
     Rss {
         #[arg(long, default_value_t = 10_000)]
         jobs: usize,
@@ -507,18 +512,108 @@ async fn rss(client: Client, n: usize, conc: usize, operator: PathBuf) -> anyhow
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
-    let client = Client::try_default().await?;
     match cli.cmd {
+        Cmd::Llm { requests } => llm(requests).await,
         Cmd::Dispatch {
             jobs,
             concurrency,
             operator,
-        } => dispatch(client, jobs, concurrency, operator).await,
+        } => dispatch(Client::try_default().await?, jobs, concurrency, operator).await,
         Cmd::Rss {
             jobs,
             concurrency,
             operator,
-        } => rss(client, jobs, concurrency, operator).await,
+        } => rss(Client::try_default().await?, jobs, concurrency, operator).await,
     }
+}
+
+/// A local test double of the Anthropic Messages API answering at once; the same requests
+/// sent directly and through the gateway (unique prompts, so no cache hits), then one prompt
+/// repeated (cache hits).
+async fn llm(n: usize) -> anyhow::Result<()> {
+    use devagents::llm::gateway::{CompletionRequest, Gateway, Message, Provider, ProviderKind};
+    let app = axum::Router::new().route(
+        "/v1/messages",
+        axum::routing::post(|| async {
+            axum::Json(json!({"content": [{"type": "text", "text": "ok"}],
+                "usage": {"input_tokens": 10, "output_tokens": 5}}))
+        }),
+    );
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}", l.local_addr()?);
+    tokio::spawn(async move { axum::serve(l, app).await });
+    let gw = Gateway::new(
+        Provider {
+            kind: ProviderKind::Anthropic,
+            base_url: url.clone(),
+            api_key: "k".into(),
+            model: "m".into(),
+        },
+        devagents::llm::limiter::Limiter::per_minute(
+            usize::MAX / 2,
+            u64::MAX / 4,
+            Duration::from_secs(1),
+        ),
+        devagents::llm::cache::ResponseCache::new(Duration::from_secs(3600), 100_000),
+        devagents::llm::retry::RetryPolicy::default(),
+        devagents::llm::pricing::PriceTable::default(),
+    );
+    let http = reqwest::Client::new();
+    let req = |i: usize| CompletionRequest {
+        system: Some("conventions".into()),
+        messages: vec![Message {
+            role: "user".into(),
+            content: format!("prompt {i}"),
+        }],
+        max_tokens: 64,
+    };
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    let (mut direct, mut through, mut hits) = (Vec::new(), Vec::new(), Vec::new());
+    for i in 0..n {
+        let body = json!({"model": "m", "max_tokens": 64, "messages": [{"role": "user", "content": format!("prompt {i}")}]});
+        let t = Instant::now();
+        http.post(format!("{url}/v1/messages"))
+            .json(&body)
+            .send()
+            .await?
+            .json::<serde_json::Value>()
+            .await?;
+        direct.push(ms(t.elapsed()));
+        let t = Instant::now();
+        gw.complete("bench/job", &req(i)).await?;
+        through.push(ms(t.elapsed()));
+    }
+    for _ in 0..n {
+        let t = Instant::now();
+        let c = gw.complete("bench/job", &req(0)).await?;
+        hits.push(ms(t.elapsed()));
+        anyhow::ensure!(c.from_cache, "expected a cache hit");
+    }
+    for v in [&mut direct, &mut through, &mut hits] {
+        v.sort_by(|a, b| a.total_cmp(b));
+    }
+    println!("LLM gateway, {n} requests each, provider test double on loopback (ms):");
+    println!(
+        "  direct to provider   p50 {:.3}  p99 {:.3}",
+        pct(&direct, 0.5),
+        pct(&direct, 0.99)
+    );
+    println!(
+        "  through the gateway  p50 {:.3}  p99 {:.3}",
+        pct(&through, 0.5),
+        pct(&through, 0.99)
+    );
+    println!(
+        "  gateway overhead     p50 {:.3}  p99 {:.3}",
+        pct(&through, 0.5) - pct(&direct, 0.5),
+        pct(&through, 0.99) - pct(&direct, 0.99)
+    );
+    println!(
+        "  cache hit            p50 {:.3}  p99 {:.3}",
+        pct(&hits, 0.5),
+        pct(&hits, 0.99)
+    );
+    Ok(())
 }
