@@ -7,3 +7,4 @@ pub mod gateway;
 pub mod limiter;
 pub mod pricing;
 pub mod retry;
+pub mod structured;
