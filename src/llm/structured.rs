@@ -120,7 +120,7 @@ mod tests {
                 type_: "uint64".into()
             }
         );
-        let p = prompts.lock().unwrap();
+        let p = prompts.lock().unwrap().clone();
         assert!(p[0].contains("\"required\"") && p[0].contains("JSON schema"));
         assert!(p[1].contains("missing field `type`"), "{}", p[1]);
 
