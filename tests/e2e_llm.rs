@@ -45,7 +45,7 @@ async fn llm_use_is_accounted_in_status_and_identical_requests_are_cached() {
     let url = anthropic_double(hits.clone()).await;
     let key_file = std::env::temp_dir().join(format!("{ns}-llm-key"));
     std::fs::write(&key_file, "test-key").unwrap();
-    let _op = Operator::start(
+    let op = Operator::start(
         &ns,
         "op-a",
         &[
@@ -102,6 +102,14 @@ async fn llm_use_is_accounted_in_status_and_identical_requests_are_cached() {
         1,
         "the cached answer reached the provider"
     );
+    let m = op.metrics().await;
+    for want in [
+        "devagents_llm_cache_hits_total 1",
+        "devagents_llm_tokens_total{kind=\"output\"} 2000",
+        "devagents_llm_latency_seconds_count 1",
+    ] {
+        assert!(m.contains(want), "metrics lack {want}:\n{m}");
+    }
     let _ = std::fs::remove_file(key_file);
     common::delete_namespace(&client, &ns).await;
 }

@@ -118,6 +118,7 @@ struct RunArgs {
 
 fn llm_gateway(
     args: &RunArgs,
+    metrics: std::sync::Arc<controller::metrics::Metrics>,
 ) -> anyhow::Result<Option<std::sync::Arc<devagents::llm::gateway::Gateway>>> {
     use devagents::llm::gateway::{Gateway, Provider, ProviderKind};
     let Some(kind) = args.llm_provider.as_deref() else {
@@ -141,25 +142,28 @@ fn llm_gateway(
             .or_else(|_| std::env::var("OPENAI_API_KEY"))
             .unwrap_or_default(),
     };
-    Ok(Some(std::sync::Arc::new(Gateway::new(
-        Provider {
-            kind,
-            base_url,
-            api_key,
-            model: args.llm_model.clone(),
-        },
-        devagents::llm::limiter::Limiter::per_minute(
-            args.llm_requests_per_minute,
-            args.llm_tokens_per_minute,
-            Duration::from_secs(args.llm_max_wait_seconds),
-        ),
-        devagents::llm::cache::ResponseCache::new(
-            Duration::from_secs(args.llm_cache_ttl_seconds),
-            10_000,
-        ),
-        devagents::llm::retry::RetryPolicy::default(),
-        devagents::llm::pricing::PriceTable::default(),
-    ))))
+    Ok(Some(std::sync::Arc::new(
+        Gateway::new(
+            Provider {
+                kind,
+                base_url,
+                api_key,
+                model: args.llm_model.clone(),
+            },
+            devagents::llm::limiter::Limiter::per_minute(
+                args.llm_requests_per_minute,
+                args.llm_tokens_per_minute,
+                Duration::from_secs(args.llm_max_wait_seconds),
+            ),
+            devagents::llm::cache::ResponseCache::new(
+                Duration::from_secs(args.llm_cache_ttl_seconds),
+                10_000,
+            ),
+            devagents::llm::retry::RetryPolicy::default(),
+            devagents::llm::pricing::PriceTable::default(),
+        )
+        .with_metrics(metrics),
+    )))
 }
 
 fn main() -> anyhow::Result<()> {
@@ -181,7 +185,8 @@ fn main() -> anyhow::Result<()> {
                 )
                 .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
                 .init();
-            let llm = llm_gateway(&args)?;
+            let metrics = std::sync::Arc::new(controller::metrics::Metrics::default());
+            let llm = llm_gateway(&args, metrics.clone())?;
             let cfg = Config {
                 namespace: args.namespace,
                 watch_namespace: args.watch_namespace,
@@ -206,7 +211,6 @@ fn main() -> anyhow::Result<()> {
             let _ = rustls::crypto::ring::default_provider().install_default();
             let rt = tokio::runtime::Runtime::new()?;
             rt.block_on(async {
-                let metrics = std::sync::Arc::new(controller::metrics::Metrics::default());
                 let client = controller::counting_client(metrics.clone()).await?;
                 let mut cfg = cfg;
                 if args.agent_api_addr != "off" {

@@ -55,6 +55,18 @@ pub struct Metrics {
     /// Every request this operator sent to the apiserver, by verb and resource
     /// (`pods`, `agentjobs/status` …): the write cost of a job lifecycle, measured.
     pub api_requests: Family<RequestLabel, Counter>,
+    /// LLM gateway: provider latency (p50/p95/p99 from the buckets), tokens by kind, cost,
+    /// cache hits, time spent waiting for the rate limit.
+    pub llm_latency: Histogram,
+    pub llm_tokens: Family<TokenLabel, Counter>,
+    pub llm_cost_usd: Counter<f64, std::sync::atomic::AtomicU64>,
+    pub llm_cache_hits: Counter,
+    pub llm_rate_limit_wait: Histogram,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TokenLabel {
+    pub kind: String,
 }
 
 impl Default for Metrics {
@@ -114,6 +126,36 @@ impl Default for Metrics {
             "1 when this replica is the leader",
             is_leader.clone(),
         );
+        let llm_latency = Histogram::new(exponential_buckets(0.01, 2.0, 16));
+        let llm_tokens = Family::<TokenLabel, Counter>::default();
+        let llm_cost_usd = Counter::<f64, std::sync::atomic::AtomicU64>::default();
+        let llm_cache_hits = Counter::default();
+        let llm_rate_limit_wait = Histogram::new(exponential_buckets(0.01, 2.0, 16));
+        registry.register(
+            "llm_latency_seconds",
+            "LLM provider call latency",
+            llm_latency.clone(),
+        );
+        registry.register(
+            "llm_tokens",
+            "LLM tokens by kind (input, output, cached)",
+            llm_tokens.clone(),
+        );
+        registry.register(
+            "llm_cost_usd",
+            "LLM cost in US dollars",
+            llm_cost_usd.clone(),
+        );
+        registry.register(
+            "llm_cache_hits",
+            "LLM requests answered from the response cache",
+            llm_cache_hits.clone(),
+        );
+        registry.register(
+            "llm_rate_limit_wait_seconds",
+            "Time LLM requests waited for the rate limit",
+            llm_rate_limit_wait.clone(),
+        );
         Metrics {
             registry,
             jobs,
@@ -126,6 +168,11 @@ impl Default for Metrics {
             reconcile_errors,
             is_leader,
             api_requests,
+            llm_latency,
+            llm_tokens,
+            llm_cost_usd,
+            llm_cache_hits,
+            llm_rate_limit_wait,
         }
     }
 }

@@ -88,6 +88,7 @@ pub struct Gateway {
     pub retry: RetryPolicy,
     pub prices: PriceTable,
     usage: Mutex<HashMap<String, Usage>>,
+    metrics: Option<std::sync::Arc<crate::controller::metrics::Metrics>>,
 }
 
 fn jitter() -> f64 {
@@ -123,7 +124,14 @@ impl Gateway {
             retry,
             prices,
             usage: Mutex::new(HashMap::new()),
+            metrics: None,
         }
+    }
+
+    /// Report latency, tokens, cost, cache hits and rate-limit waits to these metrics.
+    pub fn with_metrics(mut self, m: std::sync::Arc<crate::controller::metrics::Metrics>) -> Self {
+        self.metrics = Some(m);
+        self
     }
 
     /// The provider request body.
@@ -193,6 +201,9 @@ impl Gateway {
         let kind = format!("{:?}", self.provider.kind);
         let k = key(&kind, &self.provider.model, &body);
         if let Some(v) = self.cache.get(&k).await {
+            if let Some(m) = &self.metrics {
+                m.llm_cache_hits.inc();
+            }
             let (text, input, output, cached) = self.parse(&v)?;
             return Ok(Completion {
                 text,
@@ -227,13 +238,20 @@ impl Gateway {
         let mut attempt = 0;
         let v = loop {
             attempt += 1;
-            self.limiter.acquire(estimate).await?;
+            let waited = self.limiter.acquire(estimate).await?;
+            let started = std::time::Instant::now();
+            if let Some(m) = &self.metrics {
+                m.llm_rate_limit_wait.observe(waited.as_secs_f64());
+            }
             let mut r = self.http.post(&url).json(&body);
             for (h, val) in &auth {
                 r = r.header(*h, val);
             }
             let (status, retry_after, err) = match r.send().await {
                 Ok(resp) if resp.status().is_success() => {
+                    if let Some(m) = &self.metrics {
+                        m.llm_latency.observe(started.elapsed().as_secs_f64());
+                    }
                     break resp
                         .json::<serde_json::Value>()
                         .await
@@ -268,6 +286,25 @@ impl Gateway {
         let cost = self
             .prices
             .cost(&self.provider.model, input, output, cached);
+        if let Some(m) = &self.metrics {
+            use crate::controller::metrics::TokenLabel;
+            m.llm_tokens
+                .get_or_create(&TokenLabel {
+                    kind: "input".into(),
+                })
+                .inc_by(input);
+            m.llm_tokens
+                .get_or_create(&TokenLabel {
+                    kind: "output".into(),
+                })
+                .inc_by(output);
+            m.llm_tokens
+                .get_or_create(&TokenLabel {
+                    kind: "cached".into(),
+                })
+                .inc_by(cached);
+            m.llm_cost_usd.inc_by(cost);
+        }
         self.cache.put(k, v).await;
         let mut u = self.usage.lock().await;
         let e = u.entry(job.to_string()).or_default();
