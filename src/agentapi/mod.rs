@@ -461,7 +461,7 @@ async fn progress(
     let job = authorize(&s, &headers, &ns, &name).await?;
     let api: Api<ConfigMap> = Api::namespaced(s.client.clone(), &ns);
     let cm_name = progress_configmap(&name);
-    let mut text: String = body
+    let text: String = body
         .lines
         .iter()
         .map(|l| format!("{}\n", redact(l.trim_end())))
@@ -488,18 +488,10 @@ async fn progress(
             Some(mut cm) => {
                 let data = cm.data.get_or_insert_with(Default::default);
                 let prev = data.remove("log").unwrap_or_default();
-                text = format!("{prev}{text}");
-                data.insert("log".into(), tail(&text, PROGRESS_MAX));
+                data.insert("log".into(), tail(&format!("{prev}{text}"), PROGRESS_MAX));
                 match api.replace(&cm_name, &PostParams::default(), &cm).await {
                     Ok(_) => return Ok(StatusCode::NO_CONTENT),
-                    Err(kube::Error::Api(e)) if e.code == 409 => {
-                        text = body
-                            .lines
-                            .iter()
-                            .map(|l| format!("{}\n", redact(l.trim_end())))
-                            .collect();
-                        continue;
-                    }
+                    Err(kube::Error::Api(e)) if e.code == 409 => continue,
                     Err(e) => return Err(e.into()),
                 }
             }
