@@ -14,24 +14,6 @@ fn before_run(approvers: &[&str], timeout: i64) -> serde_json::Value {
     json!({"approval": {"policy": "before-run", "approvers": approvers, "required": 1, "timeoutSeconds": timeout}})
 }
 
-async fn waiting_approval(jobs: &Api<AgentJob>, name: &str) -> String {
-    let j = common::wait_for(
-        jobs,
-        name,
-        60,
-        "waiting for approval",
-        |j: Option<&AgentJob>| {
-            j.and_then(|j| j.status.as_ref())
-                .is_some_and(|s| s.phase == Some(Phase::WaitingForApproval))
-        },
-    )
-    .await;
-    let w = j.status.unwrap().waiting_for.unwrap();
-    w.strip_prefix("approval:")
-        .expect("waitingFor approval:<name>")
-        .to_string()
-}
-
 async fn decide(api: &Api<AgentApproval>, name: &str, user: &str, decision: &str, comment: &str) {
     let patch =
         json!({"spec": {"decisions": [{"user": user, "decision": decision, "comment": comment}]}});
@@ -69,7 +51,7 @@ async fn before_run_approval_starts_rejection_fails_timeout_rejects() {
     .unwrap();
 
     // Approved by an allowed user → it runs.
-    let a = waiting_approval(&jobs, "approve-me").await;
+    let a = common::waiting_approval(&jobs, "approve-me").await;
     let pending = approvals.get(&a).await.unwrap();
     assert_eq!(pending.spec.action, "run");
     assert_eq!(pending.spec.pins[0].name, "specHash");
@@ -91,7 +73,7 @@ async fn before_run_approval_starts_rejection_fails_timeout_rejects() {
     assert_eq!(a_st.approved_by, vec!["alice".to_string()]);
 
     // Rejected → Failed, with the rejecting user and the comment in status.
-    let r = waiting_approval(&jobs, "reject-me").await;
+    let r = common::waiting_approval(&jobs, "reject-me").await;
     decide(&approvals, &r, "bob", "Reject", "not during the freeze").await;
     let rejected = common::wait_for(&jobs, "reject-me", 60, "finished", is_terminal).await;
     let st = rejected.status.unwrap();
@@ -105,7 +87,7 @@ async fn before_run_approval_starts_rejection_fails_timeout_rejects() {
     assert!(st.attempts.is_empty());
 
     // Nobody decides within timeoutSeconds (60, the minimum) → expired = rejected.
-    waiting_approval(&jobs, "forget-me").await;
+    common::waiting_approval(&jobs, "forget-me").await;
     let expired = common::wait_for(&jobs, "forget-me", 120, "finished", is_terminal).await;
     let st = expired.status.unwrap();
     assert_eq!(

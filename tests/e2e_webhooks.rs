@@ -117,24 +117,7 @@ async fn only_allowed_users_decide_and_identities_cannot_be_forged() {
     );
 
     let jobs: Api<AgentJob> = Api::namespaced(client.clone(), &ns);
-    let waiting = common::wait_for(
-        &jobs,
-        "needs-ok",
-        60,
-        "waiting for approval",
-        |j: Option<&AgentJob>| {
-            j.and_then(|j| j.status.as_ref())
-                .is_some_and(|s| s.phase == Some(Phase::WaitingForApproval))
-        },
-    )
-    .await;
-    let name = waiting
-        .status
-        .unwrap()
-        .waiting_for
-        .unwrap()
-        .trim_start_matches("approval:")
-        .to_string();
+    let name = common::waiting_approval(&jobs, "needs-ok").await;
 
     // The requester cannot approve their own job.
     let (ok, out) = kubectl_agent("alice", &ns, &["approve", &name]);

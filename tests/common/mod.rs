@@ -313,3 +313,22 @@ pub async fn user_client(user: &str) -> kube::Client {
         .unwrap();
     kube::Client::try_from(cfg).unwrap()
 }
+
+/// Wait until the job waits for an approval; returns the AgentApproval's name.
+pub async fn waiting_approval(jobs: &Api<devagents::api::AgentJob>, name: &str) -> String {
+    let j = wait_for(
+        jobs,
+        name,
+        60,
+        "waiting for approval",
+        |j: Option<&devagents::api::AgentJob>| {
+            j.and_then(|j| j.status.as_ref())
+                .is_some_and(|s| s.phase == Some(devagents::api::Phase::WaitingForApproval))
+        },
+    )
+    .await;
+    let w = j.status.unwrap().waiting_for.unwrap();
+    w.strip_prefix("approval:")
+        .expect("waitingFor approval:<name>")
+        .to_string()
+}
