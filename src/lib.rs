@@ -8,3 +8,5 @@ pub mod llm;
 pub mod node;
 pub mod runner;
 pub mod services;
+#[cfg(feature = "testing")]
+pub mod testing;

@@ -13,7 +13,7 @@ use tokio::sync::Mutex;
 use super::cache::{ResponseCache, key};
 use super::limiter::{LimitError, Limiter};
 use super::pricing::PriceTable;
-use super::retry::{RetryPolicy, retryable};
+use super::retry::{RetryPolicy, jitter, retryable};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ProviderKind {
@@ -89,18 +89,6 @@ pub struct Gateway {
     pub prices: PriceTable,
     usage: Mutex<HashMap<String, Usage>>,
     metrics: Option<std::sync::Arc<crate::controller::metrics::Metrics>>,
-}
-
-fn jitter() -> f64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_nanos(),
-    );
-    (h.finish() % 10_000) as f64 / 10_000.0
 }
 
 impl Gateway {

@@ -26,6 +26,19 @@ pub fn retryable(status: u16) -> bool {
     status == 429 || status == 408 || status == 529 || (500..600).contains(&status)
 }
 
+/// A random number in [0, 1) for full jitter (no RNG crate needed for this).
+pub fn jitter() -> f64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos(),
+    );
+    (h.finish() % 10_000) as f64 / 10_000.0
+}
+
 impl RetryPolicy {
     /// The wait before retry `n` (1-based): `retry-after` when the provider sent one (capped),
     /// otherwise a random point in [0, min(cap, base · 2^(n-1))] (full jitter).

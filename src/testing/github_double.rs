@@ -1,0 +1,555 @@
+//! A TEST DOUBLE of GitHub's REST API (a local HTTP server standing in for the third-party
+//! service; no network). It follows the real API's shapes for what the agents use: pull
+//! requests (JSON, and the diff under `Accept: application/vnd.github.diff`), the changed
+//! files with `per_page`/`page` and `Link` pagination, reviews with inline comments (422 when
+//! a comment's line is not part of the diff, as GitHub answers), review comments, issue
+//! comments, check runs, and opening pull requests. Requests need a bearer token.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::{Value, json};
+
+/// A pull request the double serves.
+#[derive(Clone, Debug, Default)]
+pub struct PullFixture {
+    pub title: String,
+    pub body: String,
+    pub head_ref: String,
+    pub head_sha: String,
+    pub base_ref: String,
+    pub base_sha: String,
+    /// The unified diff (`git diff base...head`).
+    pub diff: String,
+    /// The changed files (GitHub's diff-entry objects); derived from `diff` when empty.
+    pub files: Vec<Value>,
+}
+
+#[derive(Default)]
+pub struct GitHubState {
+    pub token: String,
+    /// GitHub caps `per_page` at 100; tests may lower it.
+    pub max_per_page: usize,
+    pub pulls: BTreeMap<(String, u64), PullFixture>,
+    /// Reviews as posted: (repo, PR, request body).
+    pub reviews: Vec<(String, u64, Value)>,
+    /// Inline comments stored from reviews, per (repo, PR).
+    pub review_comments: BTreeMap<(String, u64), Vec<Value>>,
+    pub issue_comments: Vec<(String, u64, String)>,
+    pub check_runs: Vec<(String, Value)>,
+    /// Every request: "METHOD path?query accept".
+    pub requests: Vec<String>,
+    next_id: u64,
+}
+
+pub struct GitHubDouble {
+    pub url: String,
+    pub state: Arc<Mutex<GitHubState>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for GitHubDouble {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+type St = Arc<Mutex<GitHubState>>;
+
+fn lock(s: &St) -> std::sync::MutexGuard<'_, GitHubState> {
+    s.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn gh_error(status: StatusCode, message: &str) -> Response {
+    (
+        status,
+        Json(json!({ "message": message, "documentation_url": "https://docs.github.com/rest" })),
+    )
+        .into_response()
+}
+
+impl GitHubDouble {
+    pub async fn start(token: &str) -> std::io::Result<GitHubDouble> {
+        let state: St = Arc::new(Mutex::new(GitHubState {
+            token: token.into(),
+            max_per_page: 100,
+            next_id: 1000,
+            ..Default::default()
+        }));
+        let app = axum::Router::new()
+            .route("/repos/{o}/{r}/pulls", post(create_pull))
+            .route("/repos/{o}/{r}/pulls/{n}", get(get_pull))
+            .route("/repos/{o}/{r}/pulls/{n}/files", get(pull_files))
+            .route(
+                "/repos/{o}/{r}/pulls/{n}/reviews",
+                post(create_review).get(list_reviews),
+            )
+            .route(
+                "/repos/{o}/{r}/pulls/{n}/comments",
+                get(list_review_comments),
+            )
+            .route("/repos/{o}/{r}/issues/{n}/comments", post(issue_comment))
+            .route("/repos/{o}/{r}/check-runs", post(check_run))
+            .layer(axum::middleware::from_fn_with_state(state.clone(), auth))
+            .with_state(state.clone());
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let url = format!("http://{}", l.local_addr()?);
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(l, app).await;
+        });
+        Ok(GitHubDouble { url, state, task })
+    }
+
+    /// Serve `pr` as pull request `number` of `owner/repo`.
+    pub fn add_pull(&self, repo: &str, number: u64, pr: PullFixture) {
+        lock(&self.state).pulls.insert((repo.into(), number), pr);
+    }
+
+    pub fn with<R>(&self, f: impl FnOnce(&mut GitHubState) -> R) -> R {
+        f(&mut lock(&self.state))
+    }
+}
+
+async fn auth(
+    State(s): State<St>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let h = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let accept = req
+        .headers()
+        .get("accept")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let ok = {
+        let mut st = lock(&s);
+        st.requests.push(format!(
+            "{} {} {accept}",
+            req.method(),
+            req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("")
+        ));
+        h == format!("Bearer {}", st.token) || h == format!("token {}", st.token)
+    };
+    if !ok {
+        return gh_error(StatusCode::UNAUTHORIZED, "Bad credentials");
+    }
+    next.run(req).await
+}
+
+fn user() -> Value {
+    json!({
+        "login": "devagents-bot", "id": 1, "node_id": "MDQ6VXNlcjE=", "type": "Bot", "site_admin": false,
+        "avatar_url": "https://avatars.example/u/1", "gravatar_id": "",
+        "url": "https://api.github.example/users/devagents-bot", "html_url": "https://github.example/devagents-bot",
+        "followers_url": "https://api.github.example/users/devagents-bot/followers",
+        "following_url": "https://api.github.example/users/devagents-bot/following{/other_user}",
+        "gists_url": "https://api.github.example/users/devagents-bot/gists{/gist_id}",
+        "starred_url": "https://api.github.example/users/devagents-bot/starred{/owner}{/repo}",
+        "subscriptions_url": "https://api.github.example/users/devagents-bot/subscriptions",
+        "organizations_url": "https://api.github.example/users/devagents-bot/orgs",
+        "repos_url": "https://api.github.example/users/devagents-bot/repos",
+        "events_url": "https://api.github.example/users/devagents-bot/events{/privacy}",
+        "received_events_url": "https://api.github.example/users/devagents-bot/received_events"
+    })
+}
+
+fn pull_json(o: &str, r: &str, n: u64, p: &PullFixture) -> Value {
+    let api = format!("https://api.github.example/repos/{o}/{r}");
+    let html = format!("https://github.example/{o}/{r}/pull/{n}");
+    json!({
+        "url": format!("{api}/pulls/{n}"), "id": 10_000 + n, "node_id": format!("PR_{n}"),
+        "html_url": html, "diff_url": format!("{html}.diff"), "patch_url": format!("{html}.patch"),
+        "issue_url": format!("{api}/issues/{n}"), "commits_url": format!("{api}/pulls/{n}/commits"),
+        "review_comments_url": format!("{api}/pulls/{n}/comments"),
+        "review_comment_url": format!("{api}/pulls/comments{{/number}}"),
+        "comments_url": format!("{api}/issues/{n}/comments"),
+        "statuses_url": format!("{api}/statuses/{}", p.head_sha),
+        "number": n, "state": "open", "locked": false, "title": p.title, "user": user(), "body": p.body,
+        "labels": [], "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z",
+        "closed_at": null, "merged_at": null, "merge_commit_sha": null, "draft": false,
+        "head": { "label": format!("{o}:{}", p.head_ref), "ref": p.head_ref, "sha": p.head_sha, "user": user() },
+        "base": { "label": format!("{o}:{}", p.base_ref), "ref": p.base_ref, "sha": p.base_sha, "user": user() },
+        "author_association": "OWNER", "merged": false, "mergeable": true, "comments": 0,
+        "review_comments": 0, "commits": 1, "additions": 0, "deletions": 0, "changed_files": 0
+    })
+}
+
+async fn get_pull(
+    State(s): State<St>,
+    Path((o, r, n)): Path<(String, String, u64)>,
+    headers: HeaderMap,
+) -> Response {
+    let st = lock(&s);
+    let Some(p) = st.pulls.get(&(format!("{o}/{r}"), n)) else {
+        return gh_error(StatusCode::NOT_FOUND, "Not Found");
+    };
+    let accept = headers
+        .get("accept")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if accept.contains("application/vnd.github.diff")
+        || accept.contains("application/vnd.github.v3.diff")
+    {
+        return (
+            [("content-type", "application/vnd.github.diff; charset=utf-8")],
+            p.diff.clone(),
+        )
+            .into_response();
+    }
+    Json(pull_json(&o, &r, n, p)).into_response()
+}
+
+/// GitHub's diff-entry objects for a unified diff.
+pub fn files_of_diff(diff: &str) -> Vec<Value> {
+    let mut out: Vec<Value> = Vec::new();
+    for section in diff.split("diff --git ").skip(1) {
+        let mut lines = section.lines();
+        let header = lines.next().unwrap_or("");
+        let (old, new) = header
+            .split_once(" b/")
+            .map(|(a, b)| (a.trim_start_matches("a/").to_string(), b.to_string()))
+            .unwrap_or_default();
+        let (mut adds, mut dels, mut status) = (0u64, 0u64, "modified");
+        let mut patch = Vec::new();
+        let mut binary = false;
+        let mut in_hunks = false;
+        for l in lines {
+            if l.starts_with("new file mode") {
+                status = "added";
+            } else if l.starts_with("deleted file mode") {
+                status = "removed";
+            } else if l.starts_with("rename from") {
+                status = "renamed";
+            } else if l.starts_with("Binary files") {
+                binary = true;
+            }
+            if l.starts_with("@@") {
+                in_hunks = true;
+            }
+            if in_hunks {
+                if l.starts_with('+') {
+                    adds += 1;
+                } else if l.starts_with('-') {
+                    dels += 1;
+                }
+                patch.push(l);
+            }
+        }
+        let mut f = json!({
+            "sha": "0000000000000000000000000000000000000000", "filename": new, "status": status,
+            "additions": adds, "deletions": dels, "changes": adds + dels,
+            "blob_url": format!("https://github.example/blob/{new}"),
+            "raw_url": format!("https://github.example/raw/{new}"),
+            "contents_url": format!("https://api.github.example/contents/{new}"),
+        });
+        if !binary {
+            f["patch"] = json!(patch.join("\n"));
+        }
+        if status == "renamed" {
+            f["previous_filename"] = json!(old);
+        }
+        out.push(f);
+    }
+    out
+}
+
+/// The (path, new-side line) pairs a review comment may sit on: lines inside the hunks.
+pub fn commentable_lines(diff: &str) -> BTreeSet<(String, u64)> {
+    let mut out = BTreeSet::new();
+    let mut path = String::new();
+    let mut line = 0u64;
+    for l in diff.lines() {
+        if let Some(p) = l.strip_prefix("+++ ") {
+            path = p.trim_start_matches("b/").to_string();
+        } else if l.starts_with("--- ") || l.starts_with("diff --git") {
+            continue;
+        } else if let Some(h) = l.strip_prefix("@@ ") {
+            // @@ -a,b +c,d @@
+            line = h
+                .split_whitespace()
+                .find_map(|t| t.strip_prefix('+'))
+                .and_then(|t| t.split(',').next())
+                .and_then(|t| t.parse().ok())
+                .unwrap_or(0);
+        } else if l.starts_with('+') || l.starts_with(' ') {
+            out.insert((path.clone(), line));
+            line += 1;
+        }
+    }
+    out
+}
+
+#[derive(serde::Deserialize)]
+struct PageQuery {
+    per_page: Option<usize>,
+    page: Option<usize>,
+}
+
+/// One page of `items` with GitHub's `Link` header.
+fn paginate(url_path: &str, items: &[Value], q: &PageQuery, max: usize) -> Response {
+    let per = q.per_page.unwrap_or(30).clamp(1, max.max(1));
+    let page = q.page.unwrap_or(1).max(1);
+    let last = items.len().div_ceil(per).max(1);
+    let slice: Vec<Value> = items
+        .iter()
+        .skip((page - 1) * per)
+        .take(per)
+        .cloned()
+        .collect();
+    let mut links = Vec::new();
+    let link = |p: usize, rel: &str| format!("<{url_path}?per_page={per}&page={p}>; rel=\"{rel}\"");
+    if page < last {
+        links.push(link(page + 1, "next"));
+        links.push(link(last, "last"));
+    }
+    if page > 1 {
+        links.push(link(1, "first"));
+        links.push(link(page - 1, "prev"));
+    }
+    let mut r = Json(slice).into_response();
+    if !links.is_empty()
+        && let Ok(v) = links.join(", ").parse()
+    {
+        r.headers_mut().insert("link", v);
+    }
+    r
+}
+
+async fn pull_files(
+    State(s): State<St>,
+    Path((o, r, n)): Path<(String, String, u64)>,
+    Query(q): Query<PageQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let st = lock(&s);
+    let Some(p) = st.pulls.get(&(format!("{o}/{r}"), n)) else {
+        return gh_error(StatusCode::NOT_FOUND, "Not Found");
+    };
+    let files = if p.files.is_empty() {
+        files_of_diff(&p.diff)
+    } else {
+        p.files.clone()
+    };
+    let host = headers
+        .get("host")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("127.0.0.1");
+    paginate(
+        &format!("http://{host}/repos/{o}/{r}/pulls/{n}/files"),
+        &files,
+        &q,
+        st.max_per_page,
+    )
+}
+
+async fn create_pull(
+    State(s): State<St>,
+    Path((o, r)): Path<(String, String)>,
+    Json(b): Json<Value>,
+) -> Response {
+    let (Some(title), Some(head), Some(base)) =
+        (b["title"].as_str(), b["head"].as_str(), b["base"].as_str())
+    else {
+        return gh_error(StatusCode::UNPROCESSABLE_ENTITY, "Validation Failed");
+    };
+    if head == base {
+        return gh_error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Validation Failed: No commits between base and head",
+        );
+    }
+    let mut st = lock(&s);
+    let repo = format!("{o}/{r}");
+    let n = st
+        .pulls
+        .keys()
+        .filter(|(rr, _)| *rr == repo)
+        .map(|(_, n)| *n)
+        .max()
+        .unwrap_or(0)
+        + 1;
+    let p = PullFixture {
+        title: title.into(),
+        body: b["body"].as_str().unwrap_or("").into(),
+        head_ref: head.into(),
+        base_ref: base.into(),
+        ..Default::default()
+    };
+    let v = pull_json(&o, &r, n, &p);
+    st.pulls.insert((repo, n), p);
+    (StatusCode::CREATED, Json(v)).into_response()
+}
+
+async fn create_review(
+    State(s): State<St>,
+    Path((o, r, n)): Path<(String, String, u64)>,
+    Json(b): Json<Value>,
+) -> Response {
+    let repo = format!("{o}/{r}");
+    let mut st = lock(&s);
+    let Some(p) = st.pulls.get(&(repo.clone(), n)) else {
+        return gh_error(StatusCode::NOT_FOUND, "Not Found");
+    };
+    let state = match b["event"].as_str() {
+        Some("COMMENT") => "COMMENTED",
+        Some("REQUEST_CHANGES") => "CHANGES_REQUESTED",
+        Some("APPROVE") => "APPROVED",
+        None => "PENDING",
+        Some(_) => return gh_error(StatusCode::UNPROCESSABLE_ENTITY, "Validation Failed: event"),
+    };
+    if state != "APPROVED" && state != "PENDING" && b["body"].as_str().unwrap_or("").is_empty() {
+        return gh_error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Unprocessable Entity: Review Comment body is required",
+        );
+    }
+    let lines = commentable_lines(&p.diff);
+    let head_sha = p.head_sha.clone();
+    let comments = b["comments"].as_array().cloned().unwrap_or_default();
+    for c in &comments {
+        let (Some(path), Some(line)) = (c["path"].as_str(), c["line"].as_u64()) else {
+            return gh_error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "Unprocessable Entity: comments need path and line",
+            );
+        };
+        if !lines.contains(&(path.to_string(), line)) {
+            return gh_error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "Unprocessable Entity: \"Pull request review thread line must be part of the diff\"",
+            );
+        }
+    }
+    st.next_id += 1;
+    let id = st.next_id;
+    let html = format!("https://github.example/{o}/{r}/pull/{n}#pullrequestreview-{id}");
+    for c in &comments {
+        st.next_id += 1;
+        let cid = st.next_id;
+        let stored = json!({
+            "id": cid, "pull_request_review_id": id, "path": c["path"], "line": c["line"],
+            "side": c["side"], "body": c["body"], "commit_id": b["commit_id"].as_str().unwrap_or(&head_sha),
+            "user": user(),
+            "html_url": format!("https://github.example/{o}/{r}/pull/{n}#discussion_r{cid}"),
+        });
+        st.review_comments
+            .entry((repo.clone(), n))
+            .or_default()
+            .push(stored);
+    }
+    st.reviews.push((repo, n, b.clone()));
+    Json(json!({
+        "id": id, "node_id": format!("PRR_{id}"), "user": user(), "body": b["body"], "state": state,
+        "html_url": html, "commit_id": b["commit_id"].as_str().unwrap_or(&head_sha),
+        "pull_request_url": format!("https://api.github.example/repos/{o}/{r}/pulls/{n}"),
+        "submitted_at": "2026-01-01T00:00:00Z", "author_association": "NONE",
+        "_links": { "html": { "href": html }, "pull_request": { "href": format!("https://api.github.example/repos/{o}/{r}/pulls/{n}") } }
+    }))
+    .into_response()
+}
+
+async fn list_reviews(
+    State(s): State<St>,
+    Path((o, r, n)): Path<(String, String, u64)>,
+) -> Response {
+    let repo = format!("{o}/{r}");
+    let st = lock(&s);
+    let v: Vec<Value> = st
+        .reviews
+        .iter()
+        .filter(|(rr, nn, _)| *rr == repo && *nn == n)
+        .map(|(_, _, b)| json!({ "body": b["body"], "event": b["event"] }))
+        .collect();
+    Json(v).into_response()
+}
+
+async fn list_review_comments(
+    State(s): State<St>,
+    Path((o, r, n)): Path<(String, String, u64)>,
+    Query(q): Query<PageQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let st = lock(&s);
+    let items = st
+        .review_comments
+        .get(&(format!("{o}/{r}"), n))
+        .cloned()
+        .unwrap_or_default();
+    let host = headers
+        .get("host")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("127.0.0.1");
+    paginate(
+        &format!("http://{host}/repos/{o}/{r}/pulls/{n}/comments"),
+        &items,
+        &q,
+        st.max_per_page,
+    )
+}
+
+async fn issue_comment(
+    State(s): State<St>,
+    Path((o, r, n)): Path<(String, String, u64)>,
+    Json(b): Json<Value>,
+) -> Response {
+    let Some(body) = b["body"].as_str().filter(|s| !s.is_empty()) else {
+        return gh_error(StatusCode::UNPROCESSABLE_ENTITY, "Validation Failed: body");
+    };
+    let mut st = lock(&s);
+    st.next_id += 1;
+    let id = st.next_id;
+    st.issue_comments
+        .push((format!("{o}/{r}"), n, body.to_string()));
+    (
+        StatusCode::CREATED,
+        Json(json!({
+            "id": id, "node_id": format!("IC_{id}"), "body": body, "user": user(),
+            "html_url": format!("https://github.example/{o}/{r}/pull/{n}#issuecomment-{id}"),
+            "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z"
+        })),
+    )
+        .into_response()
+}
+
+async fn check_run(
+    State(s): State<St>,
+    Path((o, r)): Path<(String, String)>,
+    Json(b): Json<Value>,
+) -> Response {
+    if b["name"].as_str().is_none() || b["head_sha"].as_str().is_none() {
+        return gh_error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Validation Failed: name, head_sha",
+        );
+    }
+    if b["status"] == "completed" && b["conclusion"].is_null() {
+        return gh_error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Validation Failed: conclusion is required when status is completed",
+        );
+    }
+    let mut st = lock(&s);
+    st.next_id += 1;
+    let id = st.next_id;
+    st.check_runs.push((format!("{o}/{r}"), b.clone()));
+    (
+        StatusCode::CREATED,
+        Json(json!({
+            "id": id, "name": b["name"], "head_sha": b["head_sha"], "status": b["status"],
+            "conclusion": b["conclusion"],
+            "html_url": format!("https://github.example/{o}/{r}/runs/{id}")
+        })),
+    )
+        .into_response()
+}

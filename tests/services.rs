@@ -1,0 +1,478 @@
+//! The agents' shared services against real and stand-in peers: the git workspace against a
+//! real git server on loopback (`git http-backend` with Basic auth, real bare repositories),
+//! and the GitHub, Slack and Notion clients against local TEST DOUBLES of those services.
+
+use std::path::Path;
+use std::time::Duration;
+
+use devagents::llm::retry::RetryPolicy;
+use devagents::services::git::{
+    AllowedPaths, Credentials, GitError, Identity, Workspace, WorkspaceOptions,
+};
+use devagents::services::github::{
+    CheckOutput, CheckRun, GitHub, GitHubError, InlineComment, ReviewEvent,
+};
+use devagents::services::notion::{self, Notion};
+use devagents::services::slack::{Message, Slack};
+use devagents::testing::git_server::{GitServer, bare_repo_with, git};
+use devagents::testing::github_double::{GitHubDouble, PullFixture};
+use devagents::testing::saas_doubles::{NotionDouble, SlackDouble};
+use serde_json::json;
+
+const TOKEN: &str = "s3cret-git-token";
+
+fn options(creds: Option<Credentials>) -> WorkspaceOptions {
+    WorkspaceOptions {
+        base_branch: "main".into(),
+        allowed_paths: AllowedPaths::new(&["rpc/**".to_string(), "api/**".to_string()]).unwrap(),
+        credentials: creds,
+        identity: Identity::agent("generator"),
+    }
+}
+
+fn creds() -> Option<Credentials> {
+    Some(Credentials {
+        username: "x-access-token".into(),
+        token: TOKEN.into(),
+    })
+}
+
+fn remote_ref(bare: &Path, r: &str) -> Option<String> {
+    git(bare, &["rev-parse", "--verify", "-q", r]).ok()
+}
+
+// The git calls block; the server they talk to runs on the other worker thread.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn git_workspace_refuses_the_base_branch_and_paths_outside_allowed_paths() {
+    let root = tempfile::tempdir().unwrap();
+    let bare = bare_repo_with(
+        root.path(),
+        "acme/core",
+        "main",
+        &[
+            ("README.md", "# core\n"),
+            ("rpc/a.go", "package rpc\n"),
+            ("Makefile", "all:\n"),
+        ],
+    )
+    .unwrap();
+    let server = GitServer::start(root.path(), Some(("x-access-token", TOKEN)))
+        .await
+        .unwrap();
+    let url = server.url("acme/core");
+    let main_before = remote_ref(&bare, "refs/heads/main").unwrap();
+
+    let work = tempfile::tempdir().unwrap();
+    let (url2, dir, main2) = (url.clone(), work.path().to_path_buf(), main_before.clone());
+    tokio::task::spawn_blocking(move || {
+        // No credentials: a clear error, not a prompt or a hang.
+        let e = Workspace::clone(&url2, &dir.join("anon"), options(None))
+            .err()
+            .expect("anonymous clone must fail");
+        assert!(e.to_string().contains("credentialsSecret"), "{e}");
+        // Wrong credentials.
+        let wrong = Some(Credentials {
+            username: "x".into(),
+            token: "nope".into(),
+        });
+        let e = Workspace::clone(&url2, &dir.join("wrong"), options(wrong))
+            .err()
+            .expect("wrong token must fail");
+        assert!(
+            e.to_string()
+                .contains("rejected the repository credentials"),
+            "{e}"
+        );
+
+        let ws = Workspace::clone(&url2, &dir.join("ws"), options(creds())).unwrap();
+        assert_eq!(ws.head_sha().unwrap(), main2);
+
+        // The base branch: never a branch of the agent's, never pushed.
+        assert!(matches!(
+            ws.create_branch("main"),
+            Err(GitError::BaseBranch(_))
+        ));
+        let e = ws.push("main").unwrap_err();
+        assert!(matches!(e, GitError::BaseBranch(_)));
+        assert!(
+            e.to_string()
+                .contains("refusing to push to the base branch \"main\""),
+            "{e}"
+        );
+
+        // A normal branch push works.
+        ws.create_branch("agents/generator/department-1a2b")
+            .unwrap();
+        std::fs::create_dir_all(ws.path().join("rpc/ent/schema")).unwrap();
+        std::fs::write(
+            ws.path().join("rpc/ent/schema/department.go"),
+            "package schema\n",
+        )
+        .unwrap();
+        std::fs::create_dir_all(ws.path().join("api")).unwrap();
+        std::fs::write(ws.path().join("api/x.api"), "syntax = \"v1\"\n").unwrap();
+        let sha = ws.commit_all("feat: Department module").unwrap();
+        ws.push("agents/generator/department-1a2b").unwrap();
+        sha
+    })
+    .await
+    .map(|sha| {
+        assert_eq!(
+            remote_ref(&bare, "refs/heads/agents/generator/department-1a2b").as_deref(),
+            Some(sha.as_str()),
+            "the branch reached the server"
+        );
+        let author = git(&bare, &["log", "-1", "--format=%an <%ae>", &sha]).unwrap();
+        assert_eq!(
+            author,
+            "devagents generator <generator@agents.devagents.io>"
+        );
+        let files = git(&bare, &["show", "--name-only", "--format=", &sha]).unwrap();
+        assert_eq!(files, "api/x.api\nrpc/ent/schema/department.go");
+    })
+    .unwrap();
+
+    // A change outside allowedPaths: refused at commit time, nothing committed.
+    let dir = work.path().join("ws");
+    let ws = Workspace::open(&dir, options(creds())).unwrap();
+    let head = ws.head_sha().unwrap();
+    std::fs::write(dir.join("Makefile"), "all:\n\techo changed\n").unwrap();
+    std::fs::write(dir.join("rpc/b.go"), "package rpc\n").unwrap();
+    let e = ws.commit_all("touch the Makefile").unwrap_err();
+    assert!(
+        matches!(&e, GitError::OutsideAllowedPaths { paths, .. } if paths == &vec!["Makefile".to_string()]),
+        "{e}"
+    );
+    assert!(
+        e.to_string().contains(
+            "refusing changes outside repository.allowedPaths [rpc/**, api/**]: Makefile"
+        ),
+        "{e}"
+    );
+    assert_eq!(ws.head_sha().unwrap(), head, "nothing was committed");
+
+    // Committed behind the workspace's back (plain git): the push still refuses it.
+    git(&dir, &["add", "-A"]).unwrap();
+    git(&dir, &["commit", "-q", "-m", "sneak"]).unwrap();
+    let e = ws.push("agents/generator/department-1a2b").unwrap_err();
+    assert!(matches!(e, GitError::OutsideAllowedPaths { .. }), "{e}");
+    assert_eq!(
+        remote_ref(&bare, "refs/heads/agents/generator/department-1a2b").as_deref(),
+        Some(head.as_str()),
+        "the remote branch did not move"
+    );
+    assert_eq!(
+        remote_ref(&bare, "refs/heads/main").unwrap(),
+        main_before,
+        "main never moved"
+    );
+
+    // The remote's own refusal (a non-fast-forward) is reported, not swallowed.
+    git(&dir, &["reset", "-q", "--hard", &main_before]).unwrap();
+    std::fs::write(dir.join("rpc/c.go"), "package rpc\n").unwrap();
+    ws.commit_all("diverge").unwrap();
+    let e = ws.push("agents/generator/department-1a2b").unwrap_err();
+    assert!(e.to_string().contains("department-1a2b"), "{e}");
+}
+
+fn diff_fixture() -> String {
+    [
+        "diff --git a/rpc/a.go b/rpc/a.go",
+        "index 1111111..2222222 100644",
+        "--- a/rpc/a.go",
+        "+++ b/rpc/a.go",
+        "@@ -1,3 +1,4 @@",
+        " package rpc",
+        " ",
+        "+var password = \"hunter2\"",
+        " func A() {}",
+        "diff --git a/api/new.api b/api/new.api",
+        "new file mode 100644",
+        "index 0000000..3333333",
+        "--- /dev/null",
+        "+++ b/api/new.api",
+        "@@ -0,0 +1,2 @@",
+        "+syntax = \"v1\"",
+        "+type X {}",
+        "",
+    ]
+    .join("\n")
+}
+
+#[tokio::test]
+async fn github_client_against_the_rest_test_double() {
+    let gh = GitHubDouble::start("ghp_testtoken").await.unwrap();
+    gh.add_pull(
+        "acme/core",
+        7,
+        PullFixture {
+            title: "Add Department".into(),
+            body: "body".into(),
+            head_ref: "feature".into(),
+            head_sha: "a".repeat(40),
+            base_ref: "main".into(),
+            base_sha: "b".repeat(40),
+            diff: diff_fixture(),
+            files: vec![],
+        },
+    );
+    let many: Vec<_> = (0..250)
+        .map(|i| json!({"sha": "0", "filename": format!("pkg/f{i:03}.go"), "status": "modified", "additions": 1,
+                        "deletions": 0, "changes": 1, "blob_url": "https://x/b", "raw_url": "https://x/r",
+                        "contents_url": "https://x/c", "patch": "@@ -1 +1 @@\n-a\n+b"}))
+        .collect();
+    gh.add_pull(
+        "acme/core",
+        8,
+        PullFixture {
+            files: many,
+            head_sha: "c".repeat(40),
+            ..Default::default()
+        },
+    );
+
+    let client = GitHub::new(&gh.url, "ghp_testtoken", "acme", "core").unwrap();
+    let pr = client.pull(7).await.unwrap();
+    assert_eq!(
+        (
+            pr.number,
+            pr.title.as_str(),
+            pr.head_ref.as_str(),
+            pr.base_ref.as_str()
+        ),
+        (7, "Add Department", "feature", "main")
+    );
+    assert_eq!(pr.head_sha, "a".repeat(40));
+
+    // The diff media type.
+    assert_eq!(client.pull_diff(7).await.unwrap(), diff_fixture());
+    assert!(gh.with(|s| {
+        s.requests
+            .iter()
+            .any(|r| r.starts_with("GET /repos/acme/core/pulls/7 ") && r.contains("diff"))
+    }));
+
+    let files = client.pull_files(7).await.unwrap();
+    assert_eq!(
+        files
+            .iter()
+            .map(|f| (f.filename.as_str(), f.status.as_str()))
+            .collect::<Vec<_>>(),
+        vec![("rpc/a.go", "modified"), ("api/new.api", "added")]
+    );
+    assert_eq!(files[1].additions, 2);
+
+    // Pagination: 250 files, 100 per page, three requests following Link rel="next".
+    let before = gh.with(|s| s.requests.len());
+    let files = client.pull_files(8).await.unwrap();
+    assert_eq!(files.len(), 250);
+    assert_eq!(files[249].filename, "pkg/f249.go");
+    let pages = gh.with(|s| {
+        s.requests[before..]
+            .iter()
+            .filter(|r| r.contains("/pulls/8/files"))
+            .count()
+    });
+    assert_eq!(pages, 3);
+
+    // A review with inline comments on diff lines.
+    let review = client
+        .create_review(
+            7,
+            &pr.head_sha,
+            ReviewEvent::RequestChanges,
+            "2 findings",
+            &[
+                InlineComment::new("rpc/a.go", 3, "hard-coded credential"),
+                InlineComment::new("api/new.api", 2, "empty type"),
+            ],
+        )
+        .await
+        .unwrap();
+    assert!(
+        review.html_url.contains("pullrequestreview-"),
+        "{}",
+        review.html_url
+    );
+    let posted = gh.with(|s| s.reviews[0].2.clone());
+    assert_eq!(posted["event"], "REQUEST_CHANGES");
+    assert_eq!(
+        posted["comments"][0],
+        json!({"path": "rpc/a.go", "line": 3, "side": "RIGHT", "body": "hard-coded credential"})
+    );
+    let existing = client.review_comments(7).await.unwrap();
+    assert_eq!(existing.len(), 2);
+    assert_eq!(
+        (existing[0].path.as_str(), existing[0].line),
+        ("rpc/a.go", Some(3))
+    );
+
+    // A comment on a line outside the diff: GitHub's 422, reported clearly.
+    let e = client
+        .create_review(
+            7,
+            &pr.head_sha,
+            ReviewEvent::Comment,
+            "x",
+            &[InlineComment::new("rpc/a.go", 40, "far away")],
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(e, GitHubError::Api { status: 422, .. }), "{e}");
+    assert!(e.to_string().contains("must be part of the diff"), "{e}");
+
+    // Issue comment, check run, a new pull request.
+    let c = client.comment(7, "summary").await.unwrap();
+    assert!(c.html_url.contains("issuecomment-"));
+    let run = client
+        .create_check_run(&CheckRun {
+            name: "devagents/reviewer".into(),
+            head_sha: pr.head_sha.clone(),
+            status: "completed".into(),
+            conclusion: Some("neutral".into()),
+            output: CheckOutput {
+                title: "2 findings".into(),
+                summary: "…".into(),
+            },
+        })
+        .await
+        .unwrap();
+    assert!(run.id > 0);
+    let new_pr = client
+        .create_pull(
+            "feat: Department",
+            "agents/generator/department-1a2b",
+            "main",
+            "files…",
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (new_pr.number, new_pr.head_ref.as_str()),
+        (9, "agents/generator/department-1a2b")
+    );
+
+    // Missing PR and bad credentials.
+    let e = client.pull(404).await.unwrap_err();
+    assert!(e.is_not_found(), "{e}");
+    assert_eq!(
+        e.to_string(),
+        "GitHub: pull request #404 of acme/core not found (404)"
+    );
+    let bad = GitHub::new(&gh.url, "ghp_wrong", "acme", "core").unwrap();
+    let e = bad.pull(7).await.unwrap_err();
+    assert!(
+        matches!(e, GitHubError::Api { status: 401, .. })
+            && e.to_string().contains("Bad credentials"),
+        "{e}"
+    );
+}
+
+fn quick_retries() -> RetryPolicy {
+    RetryPolicy {
+        max_attempts: 4,
+        base: Duration::from_millis(20),
+        cap: Duration::from_secs(2),
+    }
+}
+
+#[tokio::test]
+async fn slack_webhook_retries_rate_limits_and_reports_errors() {
+    let d = SlackDouble::start().await.unwrap();
+    d.with(|s| s.failures.extend([(429, Some(1)), (503, None)]));
+    let mut slack = Slack::new(&d.webhook_url());
+    slack.retry = quick_retries();
+    let t0 = std::time::Instant::now();
+    slack
+        .post(&Message {
+            summary: "Deployed v1.7.2 to staging".into(),
+            details: vec!["api ok".into()],
+            link: None,
+        })
+        .await
+        .unwrap();
+    assert!(
+        t0.elapsed() >= Duration::from_secs(1),
+        "retry-after was not honoured"
+    );
+    d.with(|s| {
+        assert_eq!(s.attempts, 3);
+        assert_eq!(s.messages.len(), 1);
+        assert_eq!(s.messages[0]["text"], "Deployed v1.7.2 to staging");
+    });
+    // A wrong webhook (404 no_service) is not retried and says so.
+    let mut wrong = Slack::new(&format!("{}/services/T0/B0", d.url));
+    wrong.retry = quick_retries();
+    let e = wrong
+        .post(&Message {
+            summary: "x".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.status(), Some(404), "{e}");
+}
+
+#[tokio::test]
+async fn notion_pages_rows_blocks_and_queries_respect_the_api_limits() {
+    let d = NotionDouble::start("secret_notion").await.unwrap();
+    let mut n = Notion::new(&d.url, "secret_notion");
+    n.retry = quick_retries();
+    let blocks: Vec<_> = (0..150)
+        .map(|i| notion::bullet(&format!("task {i}")))
+        .collect();
+    let mut with_long = blocks.clone();
+    with_long.push(notion::code(&"x".repeat(5000), "go"));
+    let page = n
+        .create_page("parent-page", "Department API", &with_long)
+        .await
+        .unwrap();
+    assert!(page.url.starts_with("https://www.notion.so/"));
+    d.with(|s| {
+        assert_eq!(s.pages.len(), 1);
+        assert_eq!(s.pages[0].1["children"].as_array().unwrap().len(), 100);
+        assert_eq!(
+            s.pages[0].1["properties"]["title"]["title"][0]["text"]["content"],
+            "Department API"
+        );
+        assert_eq!(s.appended.len(), 1);
+        assert_eq!(s.appended[0].0, page.id);
+        assert_eq!(s.appended[0].1.len(), 51);
+    });
+
+    let row = n
+        .create_row("db-1", json!({"Name": notion::title_property("Implement Department"), "Status": {"select": {"name": "Todo"}}}), &[])
+        .await
+        .unwrap();
+    n.update_page(&row.id, json!({"Status": {"select": {"name": "Done"}}}))
+        .await
+        .unwrap();
+    d.with(|s| {
+        assert_eq!(s.pages[1].1["parent"]["database_id"], "db-1");
+        assert_eq!(s.updates[0].1["Status"]["select"]["name"], "Done");
+        s.rows.insert(
+            "db-2".into(),
+            (0..130)
+                .map(|i| json!({"object": "page", "id": format!("row-{i}"), "url": "u"}))
+                .collect(),
+        );
+    });
+    let rows = n
+        .query_database(
+            "db-2",
+            Some(json!({"property": "Status", "select": {"equals": "Todo"}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 130);
+    assert_eq!(rows[129].id, "row-129");
+
+    let bad = Notion::new(&d.url, "wrong");
+    let e = bad.create_page("p", "t", &[]).await.unwrap_err();
+    assert!(
+        e.to_string().contains("401") && e.to_string().contains("API token is invalid"),
+        "{e}"
+    );
+    let e = n.update_page("missing", json!({})).await.unwrap_err();
+    assert!(e.to_string().contains("object_not_found"), "{e}");
+}
