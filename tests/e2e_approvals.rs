@@ -50,6 +50,8 @@ async fn before_run_approval_starts_rejection_fails_timeout_rejects() {
     .await
     .unwrap();
 
+    // All three wait (forget-me is checked now: its 60 s run out while the others proceed).
+    common::waiting_approval(&jobs, "forget-me").await;
     // Approved by an allowed user → it runs.
     let a = common::waiting_approval(&jobs, "approve-me").await;
     let pending = approvals.get(&a).await.unwrap();
@@ -87,7 +89,6 @@ async fn before_run_approval_starts_rejection_fails_timeout_rejects() {
     assert!(st.attempts.is_empty());
 
     // Nobody decides within timeoutSeconds (60, the minimum) → expired = rejected.
-    common::waiting_approval(&jobs, "forget-me").await;
     let expired = common::wait_for(&jobs, "forget-me", 120, "finished", is_terminal).await;
     let st = expired.status.unwrap();
     assert_eq!(

@@ -7,6 +7,7 @@ mod common;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use axum::response::IntoResponse;
 use axum::routing::post;
 use common::{Operator, is_terminal, probe_job};
 use devagents::api::{AgentJob, Phase};
@@ -20,12 +21,29 @@ async fn anthropic_double(hits: Arc<AtomicUsize>) -> String {
             let hits = hits.clone();
             async move {
                 hits.fetch_add(1, Ordering::SeqCst);
+                if body["stream"] == true {
+                    // Anthropic's streaming shape: server-sent events.
+                    let mut sse = String::new();
+                    let mut ev = |name: &str, data: serde_json::Value| {
+                        sse.push_str(&format!("event: {name}\ndata: {data}\n\n"));
+                    };
+                    ev("message_start", json!({"type": "message_start", "message": {"id": "msg_s",
+                        "usage": {"input_tokens": 100, "output_tokens": 1}}}));
+                    for w in ["a ", "tree ", "of ", "departments"] {
+                        ev("content_block_delta", json!({"type": "content_block_delta", "index": 0,
+                            "delta": {"type": "text_delta", "text": w}}));
+                    }
+                    ev("message_delta", json!({"type": "message_delta", "usage": {"output_tokens": 20}}));
+                    ev("message_stop", json!({"type": "message_stop"}));
+                    return ([("content-type", "text/event-stream")], sse).into_response();
+                }
                 axum::Json(json!({
                     "id": "msg_1", "type": "message", "role": "assistant", "model": body["model"],
                     "content": [{"type": "text", "text": "fields: name, parent_id, sort, remark"}],
                     "stop_reason": "end_turn",
                     "usage": {"input_tokens": 1000, "output_tokens": 2000, "cache_read_input_tokens": 500}
                 }))
+                .into_response()
             }
         }),
     );
@@ -105,11 +123,49 @@ async fn llm_use_is_accounted_in_status_and_identical_requests_are_cached() {
     let m = op.metrics().await;
     for want in [
         "devagents_llm_cache_hits_total 1",
-        "devagents_llm_tokens_total{kind=\"output\"} 2000",
+        "devagents_llm_tokens_total{agent=\"probe\",kind=\"output\"} 2000",
         "devagents_llm_latency_seconds_count 1",
     ] {
         assert!(m.contains(want), "metrics lack {want}:\n{m}");
     }
+
+    // Streaming: the provider's stream reaches the agent chunk by chunk through the
+    // operator, and is accounted like any other call.
+    jobs.create(
+        &PostParams::default(),
+        &probe_job(
+            "ask-stream",
+            1,
+            json!({"llmPrompt": "Describe the Department tree", "llmStream": true}),
+            json!({}),
+        ),
+    )
+    .await
+    .unwrap();
+    let j = common::wait_for(&jobs, "ask-stream", 60, "finished", is_terminal).await;
+    let st = j.status.unwrap();
+    assert_eq!(st.phase, Some(Phase::Succeeded), "{st:#?}");
+    assert_eq!(
+        st.result.unwrap().data.unwrap()["llm"],
+        "a tree of departments"
+    );
+    let llm = st.llm.expect("status.llm");
+    assert_eq!(
+        (llm.requests, llm.input_tokens, llm.output_tokens),
+        (1, 100, 20)
+    );
+    assert_eq!(hits.load(Ordering::SeqCst), 2);
+    let cms: Api<k8s_openapi::api::core::v1::ConfigMap> = Api::namespaced(client.clone(), &ns);
+    let progress = cms
+        .get(&devagents::agentapi::progress_configmap("ask-stream"))
+        .await
+        .unwrap();
+    let log = progress.data.unwrap()["log"].clone();
+    assert!(
+        log.contains("the answer arrived in 4 streamed chunks"),
+        "{log}"
+    );
+
     let _ = std::fs::remove_file(key_file);
     common::delete_namespace(&client, &ns).await;
 }

@@ -108,7 +108,10 @@ async fn anthropic_429_and_503_are_retried_and_identical_requests_are_cached() {
         anthropic_double(hits.clone()).await,
     );
     let t0 = std::time::Instant::now();
-    let c = g.complete("team/job-1", &request()).await.unwrap();
+    let c = g
+        .complete("team/job-1", "generator", &request())
+        .await
+        .unwrap();
     assert!(
         t0.elapsed() >= Duration::from_secs(1),
         "retry-after: 1 was not honoured"
@@ -123,7 +126,10 @@ async fn anthropic_429_and_503_are_retried_and_identical_requests_are_cached() {
     assert!((c.cost_usd - (1000.0 * 3.0 + 500.0 * 0.3 + 2000.0 * 15.0) / 1e6).abs() < 1e-12);
     assert!(!c.from_cache);
 
-    let again = g.complete("team/job-1", &request()).await.unwrap();
+    let again = g
+        .complete("team/job-1", "generator", &request())
+        .await
+        .unwrap();
     assert!(again.from_cache);
     assert_eq!(again.text, c.text);
     assert_eq!(
@@ -142,10 +148,204 @@ async fn anthropic_429_and_503_are_retried_and_identical_requests_are_cached() {
 async fn openai_compatible_endpoints_work_too() {
     let hits = Arc::new(AtomicUsize::new(0));
     let g = gateway(ProviderKind::OpenAi, openai_double(hits.clone()).await);
-    let c = g.complete("team/job-2", &request()).await.unwrap();
+    let c = g
+        .complete("team/job-2", "reviewer", &request())
+        .await
+        .unwrap();
     assert_eq!(
         (c.text.as_str(), c.input_tokens, c.output_tokens),
         ("ok", 10, 5)
     );
     assert_eq!(hits.load(Ordering::SeqCst), 1);
+}
+
+/// Anthropic's streaming shape: server-sent events, the text in `content_block_delta`s.
+async fn anthropic_streaming_double(hits: Arc<AtomicUsize>) -> String {
+    let app = axum::Router::new().route(
+        "/v1/messages",
+        post(move |body: axum::Json<serde_json::Value>| {
+            let hits = hits.clone();
+            async move {
+                hits.fetch_add(1, Ordering::SeqCst);
+                assert_eq!(body["stream"], true);
+                let mut sse = String::new();
+                let mut ev = |name: &str, data: serde_json::Value| {
+                    sse.push_str(&format!("event: {name}\ndata: {data}\n\n"));
+                };
+                ev("message_start", json!({"type": "message_start", "message": {"id": "msg_s", "type": "message",
+                    "role": "assistant", "content": [], "model": body["model"],
+                    "usage": {"input_tokens": 40, "output_tokens": 1, "cache_read_input_tokens": 10}}}));
+                ev("content_block_start", json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}));
+                ev("ping", json!({"type": "ping"}));
+                for w in ["Department ", "has ", "a ", "tree."] {
+                    ev("content_block_delta", json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": w}}));
+                }
+                ev("content_block_stop", json!({"type": "content_block_stop", "index": 0}));
+                ev("message_delta", json!({"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 12}}));
+                ev("message_stop", json!({"type": "message_stop"}));
+                // Sent in small pieces, as a network would.
+                let pieces: Vec<Result<String, std::convert::Infallible>> = sse
+                    .as_bytes()
+                    .chunks(37)
+                    .map(|c| Ok(String::from_utf8_lossy(c).into_owned()))
+                    .collect();
+                ([("content-type", "text/event-stream")], axum::body::Body::from_stream(futures::stream::iter(pieces)))
+            }
+        }),
+    );
+    serve(app).await
+}
+
+#[tokio::test]
+async fn anthropic_streams_pass_through_and_are_accounted_and_cached() {
+    let hits = Arc::new(AtomicUsize::new(0));
+    let g = gateway(
+        ProviderKind::Anthropic,
+        anthropic_streaming_double(hits.clone()).await,
+    );
+    let mut deltas = Vec::new();
+    let c = g
+        .stream("team/job-3", "generator", &request(), |d| {
+            deltas.push(d.to_string())
+        })
+        .await
+        .unwrap();
+    assert_eq!(deltas, vec!["Department ", "has ", "a ", "tree."]);
+    assert_eq!(c.text, "Department has a tree.");
+    assert_eq!(
+        (c.input_tokens, c.output_tokens, c.cached_tokens),
+        (50, 12, 10)
+    );
+    assert!((c.cost_usd - (40.0 * 3.0 + 10.0 * 0.3 + 12.0 * 15.0) / 1e6).abs() < 1e-12);
+    assert_eq!(g.usage("team/job-3").await.requests, 1);
+    // The same request again, streamed or not, comes from the cache.
+    let again = g
+        .complete("team/job-3", "generator", &request())
+        .await
+        .unwrap();
+    assert!(again.from_cache);
+    assert_eq!(again.text, c.text);
+    let mut one = Vec::new();
+    let s = g
+        .stream("team/job-3", "generator", &request(), |d| {
+            one.push(d.to_string())
+        })
+        .await
+        .unwrap();
+    assert!(s.from_cache);
+    assert_eq!(one, vec!["Department has a tree."]);
+    assert_eq!(hits.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn openai_streams_pass_through() {
+    let app = axum::Router::new().route(
+        "/v1/chat/completions",
+        post(|body: axum::Json<serde_json::Value>| async move {
+            assert_eq!(body["stream"], true);
+            assert_eq!(body["stream_options"]["include_usage"], true);
+            let mut sse = String::new();
+            for w in ["o", "k"] {
+                sse.push_str(&format!(
+                    "data: {}\n\n",
+                    json!({"id": "c", "object": "chat.completion.chunk",
+                    "choices": [{"index": 0, "delta": {"content": w}, "finish_reason": null}]})
+                ));
+            }
+            sse.push_str(&format!(
+                "data: {}\n\n",
+                json!({"id": "c", "object": "chat.completion.chunk", "choices": [],
+                "usage": {"prompt_tokens": 10, "completion_tokens": 2, "total_tokens": 12}})
+            ));
+            sse.push_str("data: [DONE]\n\n");
+            ([("content-type", "text/event-stream")], sse)
+        }),
+    );
+    let g = gateway(ProviderKind::OpenAi, serve(app).await);
+    let mut deltas = String::new();
+    let c = g
+        .stream("team/job-4", "reviewer", &request(), |d| deltas.push_str(d))
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            deltas.as_str(),
+            c.text.as_str(),
+            c.input_tokens,
+            c.output_tokens
+        ),
+        ("ok", "ok", 10, 2)
+    );
+}
+
+/// 120 different requests submitted at once against a limit of 50 per window (the plan's
+/// 50/min, with the window shortened to 2 s so the test runs in seconds): all are answered,
+/// none early — no window of the provider's own receive times holds more than 50 — and the
+/// whole run takes about two windows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_hundred_twenty_requests_at_fifty_per_window_through_the_provider_double() {
+    let received = Arc::new(std::sync::Mutex::new(Vec::<std::time::Instant>::new()));
+    let r2 = received.clone();
+    let app = axum::Router::new().route(
+        "/v1/messages",
+        post(move |body: axum::Json<serde_json::Value>| {
+            let r2 = r2.clone();
+            async move {
+                r2.lock().unwrap().push(std::time::Instant::now());
+                axum::Json(json!({
+                    "id": "m", "type": "message", "role": "assistant", "model": body["model"],
+                    "content": [{"type": "text", "text": body["messages"][0]["content"]}],
+                    "stop_reason": "end_turn", "usage": {"input_tokens": 10, "output_tokens": 5}
+                }))
+            }
+        }),
+    );
+    let window = Duration::from_secs(2);
+    let g = Arc::new(Gateway::new(
+        Provider {
+            kind: ProviderKind::Anthropic,
+            base_url: serve(app).await,
+            api_key: "test-key".into(),
+            model: "m".into(),
+        },
+        Limiter::new(window, 50, 1_000_000, Duration::from_secs(30)),
+        ResponseCache::new(Duration::from_secs(3600), 1000),
+        RetryPolicy::default(),
+        PriceTable::default(),
+    ));
+    let t0 = std::time::Instant::now();
+    let handles: Vec<_> = (0..120)
+        .map(|i| {
+            let g = g.clone();
+            tokio::spawn(async move {
+                let mut r = request();
+                r.messages[0].content = format!("request {i}");
+                g.complete("team/burst", "generator", &r)
+                    .await
+                    .unwrap()
+                    .text
+            })
+        })
+        .collect();
+    for (i, h) in handles.into_iter().enumerate() {
+        assert_eq!(h.await.unwrap(), format!("request {i}"));
+    }
+    let total = t0.elapsed();
+    let mut times = received.lock().unwrap().clone();
+    times.sort();
+    assert_eq!(times.len(), 120, "every request reached the provider once");
+    for (i, t) in times.iter().enumerate() {
+        let in_window = times[i..].iter().take_while(|u| **u < *t + window).count();
+        assert!(
+            in_window <= 50,
+            "{in_window} requests within one window from request {i}"
+        );
+    }
+    // 50 at once, 50 after one window, 20 after two.
+    assert!(total >= 2 * window, "finished early: {total:?}");
+    assert!(
+        total < 2 * window + Duration::from_secs(2),
+        "took too long: {total:?}"
+    );
+    assert_eq!(g.usage("team/burst").await.requests, 120);
 }

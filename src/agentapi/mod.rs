@@ -240,6 +240,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
             get(approval_state),
         )
         .route("/v1/jobs/{ns}/{name}/llm", post(llm))
+        .route("/v1/jobs/{ns}/{name}/llm/stream", post(llm_stream))
         .route("/webhooks/mutate", post(webhook::mutate))
         .route("/webhooks/validate", post(webhook::validate))
         .layer(DefaultBodyLimit::max(ARTIFACT_MAX))
@@ -744,69 +745,164 @@ pub struct LlmAnswer {
     pub completion: Option<crate::llm::gateway::Completion>,
 }
 
+/// Authorize an LLM call of job `ns/name` and decide whether it may reach the provider:
+/// `Err(answer)` when it is skipped (no provider configured, budget spent), recorded in the
+/// job's status.
+async fn llm_gate(
+    s: &ApiState,
+    headers: &HeaderMap,
+    ns: &str,
+    name: &str,
+) -> Result<Result<(AgentJob, Arc<crate::llm::gateway::Gateway>), LlmAnswer>, ApiError> {
+    let job = authorize(s, headers, ns, name).await?;
+    let why = match s.llm.clone() {
+        None => "no LLM provider is configured; LLM steps were skipped",
+        Some(gw) => {
+            // The job's budget stops LLM use, not the job.
+            let used = job
+                .status
+                .as_ref()
+                .and_then(|st| st.llm.clone())
+                .unwrap_or_default();
+            let tokens = used.input_tokens + used.output_tokens;
+            let over = job.spec.budget.as_ref().is_some_and(|b| {
+                b.max_tokens.is_some_and(|m| tokens >= m)
+                    || b.max_cost_usd.is_some_and(|m| used.cost_usd >= m)
+            });
+            if !over {
+                return Ok(Ok((job, gw)));
+            }
+            "the job's LLM budget is spent; LLM steps were skipped"
+        }
+    };
+    update_status(&s.client, job, move |st| {
+        st.llm.get_or_insert_with(Default::default).skipped = Some(why.to_string());
+    })
+    .await?;
+    Ok(Err(LlmAnswer {
+        skipped: Some(why.into()),
+        completion: None,
+    }))
+}
+
+fn llm_error(e: crate::llm::gateway::LlmError) -> ApiError {
+    match e {
+        crate::llm::gateway::LlmError::Limit(l) => {
+            ApiError(StatusCode::TOO_MANY_REQUESTS, l.to_string())
+        }
+        other => ApiError(StatusCode::BAD_GATEWAY, other.to_string()),
+    }
+}
+
+/// Add a provider call's tokens and cost to the job's `status.llm`.
+async fn account(
+    client: &Client,
+    job: AgentJob,
+    c: &crate::llm::gateway::Completion,
+) -> Result<(), ApiError> {
+    if c.from_cache {
+        return Ok(());
+    }
+    let c2 = c.clone();
+    update_status(client, job, move |st| {
+        let u = st.llm.get_or_insert_with(Default::default);
+        u.requests += 1;
+        u.input_tokens += c2.input_tokens as i64;
+        u.output_tokens += c2.output_tokens as i64;
+        u.cached_tokens += c2.cached_tokens as i64;
+        u.cost_usd += c2.cost_usd;
+    })
+    .await
+    .map(|_| ())
+}
+
 async fn llm(
     State(s): State<Arc<ApiState>>,
     Path((ns, name)): Path<(String, String)>,
     headers: HeaderMap,
     axum::Json(req): axum::Json<crate::llm::gateway::CompletionRequest>,
 ) -> Result<axum::Json<LlmAnswer>, ApiError> {
-    let job = authorize(&s, &headers, &ns, &name).await?;
-    let skip = |why: String| {
-        let why2 = why.clone();
-        move |st: &mut AgentJobStatus| {
-            st.llm.get_or_insert_with(Default::default).skipped = Some(why2.clone());
-        }
+    let (job, gw) = match llm_gate(&s, &headers, &ns, &name).await? {
+        Ok(go) => go,
+        Err(skipped) => return Ok(axum::Json(skipped)),
     };
-    let Some(gw) = s.llm.clone() else {
-        let why = "no LLM provider is configured; LLM steps were skipped".to_string();
-        update_status(&s.client, job, skip(why.clone())).await?;
-        return Ok(axum::Json(LlmAnswer {
-            skipped: Some(why),
-            completion: None,
-        }));
-    };
-    // The job's budget stops LLM use, not the job.
-    let used = job
-        .status
-        .as_ref()
-        .and_then(|st| st.llm.clone())
-        .unwrap_or_default();
-    if let Some(b) = &job.spec.budget {
-        let tokens = used.input_tokens + used.output_tokens;
-        let over = b.max_tokens.is_some_and(|m| tokens >= m)
-            || b.max_cost_usd.is_some_and(|m| used.cost_usd >= m);
-        if over {
-            let why = "the job's LLM budget is spent; LLM steps were skipped".to_string();
-            update_status(&s.client, job, skip(why.clone())).await?;
-            return Ok(axum::Json(LlmAnswer {
-                skipped: Some(why),
-                completion: None,
-            }));
-        }
-    }
-    let key = format!("{ns}/{name}");
-    let c = gw.complete(&key, &req).await.map_err(|e| match e {
-        crate::llm::gateway::LlmError::Limit(l) => {
-            ApiError(StatusCode::TOO_MANY_REQUESTS, l.to_string())
-        }
-        other => ApiError(StatusCode::BAD_GATEWAY, other.to_string()),
-    })?;
-    if !c.from_cache {
-        let c2 = c.clone();
-        update_status(&s.client, job, move |st| {
-            let u = st.llm.get_or_insert_with(Default::default);
-            u.requests += 1;
-            u.input_tokens += c2.input_tokens as i64;
-            u.output_tokens += c2.output_tokens as i64;
-            u.cached_tokens += c2.cached_tokens as i64;
-            u.cost_usd += c2.cost_usd;
-        })
-        .await?;
-    }
+    let c = gw
+        .complete(&format!("{ns}/{name}"), job.spec.agent.as_str(), &req)
+        .await
+        .map_err(llm_error)?;
+    account(&s.client, job, &c).await?;
     Ok(axum::Json(LlmAnswer {
         skipped: None,
         completion: Some(c),
     }))
+}
+
+/// One line of the streaming answer (NDJSON): text deltas as they arrive, then either the
+/// final answer or the error.
+#[derive(Serialize, Deserialize, Debug, Clone)]
+#[serde(rename_all = "camelCase")]
+pub enum StreamLine {
+    Delta(String),
+    Done(LlmAnswer),
+    Error { status: u16, message: String },
+}
+
+fn ndjson(line: &StreamLine) -> Bytes {
+    let mut v = serde_json::to_vec(line).unwrap_or_default();
+    v.push(b'\n');
+    Bytes::from(v)
+}
+
+/// `POST /llm/stream`: the provider's stream passed through as NDJSON lines.
+async fn llm_stream(
+    State(s): State<Arc<ApiState>>,
+    Path((ns, name)): Path<(String, String)>,
+    headers: HeaderMap,
+    axum::Json(req): axum::Json<crate::llm::gateway::CompletionRequest>,
+) -> Result<Response, ApiError> {
+    let body = match llm_gate(&s, &headers, &ns, &name).await? {
+        Err(skipped) => axum::body::Body::from(ndjson(&StreamLine::Done(skipped))),
+        Ok((job, gw)) => {
+            let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Bytes>();
+            let client = s.client.clone();
+            tokio::spawn(async move {
+                let key = format!("{ns}/{name}");
+                let agent = job.spec.agent.as_str();
+                let r = gw
+                    .stream(&key, agent, &req, |d| {
+                        let _ = tx.send(ndjson(&StreamLine::Delta(d.to_string())));
+                    })
+                    .await;
+                let last = match r {
+                    Ok(c) => match account(&client, job, &c).await {
+                        Ok(()) => StreamLine::Done(LlmAnswer {
+                            skipped: None,
+                            completion: Some(c),
+                        }),
+                        Err(ApiError(code, message)) => StreamLine::Error {
+                            status: code.as_u16(),
+                            message,
+                        },
+                    },
+                    Err(e) => {
+                        let ApiError(code, message) = llm_error(e);
+                        StreamLine::Error {
+                            status: code.as_u16(),
+                            message,
+                        }
+                    }
+                };
+                let _ = tx.send(ndjson(&last));
+            });
+            let lines = futures::stream::unfold(rx, |mut rx| async move {
+                rx.recv()
+                    .await
+                    .map(|b| (Ok::<Bytes, std::convert::Infallible>(b), rx))
+            });
+            axum::body::Body::from_stream(lines)
+        }
+    };
+    Ok(([("content-type", "application/x-ndjson")], body).into_response())
 }
 
 #[cfg(test)]

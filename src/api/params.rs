@@ -476,6 +476,9 @@ pub struct ProbeParams {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 4000))]
     pub llm_prompt: Option<String>,
+    /// Ask `llmPrompt` through the streaming endpoint (the provider's stream passed through).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub llm_stream: bool,
     /// Ask for an approval of this pinned action mid-run and wait for the decision.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approval: Option<ProbeApproval>,

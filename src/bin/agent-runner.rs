@@ -67,9 +67,7 @@ fn main() {
                     exit_code,
                     result_bytes,
                     message,
-                    fail_attempts: 0,
-                    approval: None,
-                    llm_prompt: None,
+                    ..ProbeParams::default()
                 };
                 let out = runner::probe::run(&params, 1).await;
                 println!("{}", out.message);

@@ -582,12 +582,12 @@ async fn llm(n: usize) -> anyhow::Result<()> {
             .await?;
         direct.push(ms(t.elapsed()));
         let t = Instant::now();
-        gw.complete("bench/job", &req(i)).await?;
+        gw.complete("bench/job", "probe", &req(i)).await?;
         through.push(ms(t.elapsed()));
     }
     for _ in 0..n {
         let t = Instant::now();
-        let c = gw.complete("bench/job", &req(0)).await?;
+        let c = gw.complete("bench/job", "probe", &req(0)).await?;
         hits.push(ms(t.elapsed()));
         anyhow::ensure!(c.from_cache, "expected a cache hit");
     }

@@ -23,11 +23,6 @@ pub struct AgentPhase {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct AgentLabel {
-    pub agent: String,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabel {
     pub verb: String,
     pub resource: String,
@@ -59,14 +54,20 @@ pub struct Metrics {
     /// cache hits, time spent waiting for the rate limit.
     pub llm_latency: Histogram,
     pub llm_tokens: Family<TokenLabel, Counter>,
-    pub llm_cost_usd: Counter<f64, std::sync::atomic::AtomicU64>,
+    pub llm_cost_usd: Family<AgentLabel, Counter<f64, std::sync::atomic::AtomicU64>>,
     pub llm_cache_hits: Counter,
     pub llm_rate_limit_wait: Histogram,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct TokenLabel {
+    pub agent: String,
     pub kind: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AgentLabel {
+    pub agent: String,
 }
 
 impl Default for Metrics {
@@ -128,7 +129,8 @@ impl Default for Metrics {
         );
         let llm_latency = Histogram::new(exponential_buckets(0.01, 2.0, 16));
         let llm_tokens = Family::<TokenLabel, Counter>::default();
-        let llm_cost_usd = Counter::<f64, std::sync::atomic::AtomicU64>::default();
+        let llm_cost_usd =
+            Family::<AgentLabel, Counter<f64, std::sync::atomic::AtomicU64>>::default();
         let llm_cache_hits = Counter::default();
         let llm_rate_limit_wait = Histogram::new(exponential_buckets(0.01, 2.0, 16));
         registry.register(
@@ -138,12 +140,12 @@ impl Default for Metrics {
         );
         registry.register(
             "llm_tokens",
-            "LLM tokens by kind (input, output, cached)",
+            "LLM tokens by agent and kind (input, output, cached)",
             llm_tokens.clone(),
         );
         registry.register(
             "llm_cost_usd",
-            "LLM cost in US dollars",
+            "LLM cost in US dollars, by agent",
             llm_cost_usd.clone(),
         );
         registry.register(

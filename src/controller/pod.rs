@@ -161,6 +161,24 @@ pub fn agent_pod(job: &AgentJob, attempt: i32, cfg: &Config) -> Pod {
             ],
         }
     });
+    if let Some(secret) = job
+        .spec
+        .repository
+        .as_ref()
+        .and_then(|r| r.credentials_secret.as_ref())
+    {
+        // The git/GitHub token the agent clones and pushes with: a read-only file, never an
+        // environment variable (those end up in process listings and crash dumps).
+        let spec = &mut pod["spec"];
+        if let Some(v) = spec["volumes"].as_array_mut() {
+            v.push(json!({ "name": "repository-credentials", "secret": {
+                "secretName": secret, "defaultMode": 0o440 } }));
+        }
+        if let Some(m) = spec["containers"][0]["volumeMounts"].as_array_mut() {
+            m.push(json!({ "name": "repository-credentials",
+                "mountPath": crate::services::git::CREDENTIALS_DIR, "readOnly": true }));
+        }
+    }
     if let Some(api) = &cfg.agent_api {
         // The job's identity towards the agent API: a projected token of its own
         // ServiceAccount, audience devagents.io, nothing else from the Kubernetes API.
@@ -278,6 +296,54 @@ mod tests {
                 .iter()
                 .flatten()
                 .any(|e| e.name == "DEVAGENTS_API_URL")
+        );
+    }
+
+    #[test]
+    fn repository_credentials_are_a_read_only_secret_volume() {
+        let mut j = job("gen");
+        assert!(
+            agent_pod(&j, 1, &Config::default())
+                .spec
+                .unwrap()
+                .volumes
+                .unwrap()
+                .iter()
+                .all(|v| v.secret.is_none())
+        );
+        j.spec.repository = Some(crate::api::Repository {
+            url: "https://github.com/acme/core.git".into(),
+            base_branch: "main".into(),
+            credentials_secret: Some("github-token".into()),
+            allowed_paths: vec![],
+        });
+        let spec = agent_pod(&j, 1, &Config::default()).spec.unwrap();
+        let vol = spec
+            .volumes
+            .unwrap()
+            .into_iter()
+            .find(|v| v.name == "repository-credentials")
+            .unwrap();
+        assert_eq!(
+            vol.secret.unwrap().secret_name.as_deref(),
+            Some("github-token")
+        );
+        let m = spec.containers[0]
+            .volume_mounts
+            .iter()
+            .flatten()
+            .find(|m| m.name == "repository-credentials")
+            .unwrap()
+            .clone();
+        assert_eq!(m.mount_path, crate::services::git::CREDENTIALS_DIR);
+        assert_eq!(m.read_only, Some(true));
+        assert!(
+            spec.containers[0]
+                .env
+                .iter()
+                .flatten()
+                .all(|e| e.value_from.is_none()),
+            "no secret in the environment"
         );
     }
 

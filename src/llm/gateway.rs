@@ -179,72 +179,47 @@ impl Gateway {
         }
     }
 
-    /// One completion for `job`: cached, rate-limited, retried, accounted.
-    pub async fn complete(
-        &self,
-        job: &str,
-        req: &CompletionRequest,
-    ) -> Result<Completion, LlmError> {
-        let body = self.body(req);
-        let kind = format!("{:?}", self.provider.kind);
-        let k = key(&kind, &self.provider.model, &body);
-        if let Some(v) = self.cache.get(&k).await {
-            if let Some(m) = &self.metrics {
-                m.llm_cache_hits.inc();
-            }
-            let (text, input, output, cached) = self.parse(&v)?;
-            return Ok(Completion {
-                text,
-                input_tokens: input,
-                output_tokens: output,
-                cached_tokens: cached,
-                cost_usd: 0.0,
-                from_cache: true,
-            });
-        }
-        // Rough token estimate for the tokens-per-minute limit: 4 characters a token.
-        let estimate = body.to_string().len() as u64 / 4 + req.max_tokens as u64;
-        let (url, auth): (String, Vec<(&str, String)>) = match self.provider.kind {
+    /// The provider's endpoint and authentication headers.
+    fn endpoint(&self) -> (String, Vec<(&'static str, String)>) {
+        let base = self.provider.base_url.trim_end_matches('/');
+        match self.provider.kind {
             ProviderKind::Anthropic => (
-                format!(
-                    "{}/v1/messages",
-                    self.provider.base_url.trim_end_matches('/')
-                ),
+                format!("{base}/v1/messages"),
                 vec![
                     ("x-api-key", self.provider.api_key.clone()),
                     ("anthropic-version", "2023-06-01".into()),
                 ],
             ),
             ProviderKind::OpenAi => (
-                format!(
-                    "{}/v1/chat/completions",
-                    self.provider.base_url.trim_end_matches('/')
-                ),
+                format!("{base}/v1/chat/completions"),
                 vec![("authorization", format!("Bearer {}", self.provider.api_key))],
             ),
-        };
+        }
+    }
+
+    /// POST `body` to the provider under the rate limit, retrying 429/5xx/transport errors
+    /// with backoff (honouring `retry-after`); returns the first successful response.
+    async fn send(
+        &self,
+        body: &serde_json::Value,
+        estimate: u64,
+    ) -> Result<reqwest::Response, LlmError> {
+        let (url, auth) = self.endpoint();
         let mut attempt = 0;
-        let v = loop {
+        loop {
             attempt += 1;
-            let waited = self.limiter.acquire(estimate).await?;
-            let started = std::time::Instant::now();
+            let permit = self.limiter.acquire(estimate).await?;
             if let Some(m) = &self.metrics {
-                m.llm_rate_limit_wait.observe(waited.as_secs_f64());
+                m.llm_rate_limit_wait.observe(permit.waited.as_secs_f64());
             }
-            let mut r = self.http.post(&url).json(&body);
+            let mut r = self.http.post(&url).json(body);
             for (h, val) in &auth {
                 r = r.header(*h, val);
             }
-            let (status, retry_after, err) = match r.send().await {
-                Ok(resp) if resp.status().is_success() => {
-                    if let Some(m) = &self.metrics {
-                        m.llm_latency.observe(started.elapsed().as_secs_f64());
-                    }
-                    break resp
-                        .json::<serde_json::Value>()
-                        .await
-                        .map_err(|e| LlmError::Decode(e.to_string()))?;
-                }
+            let sent = r.send().await;
+            self.limiter.settle(permit);
+            let (status, retry_after, err) = match sent {
+                Ok(resp) if resp.status().is_success() => return Ok(resp),
                 Ok(resp) => {
                     let status = resp.status().as_u16();
                     let ra = resp
@@ -269,31 +244,60 @@ impl Gateway {
                 return Err(err);
             }
             tokio::time::sleep(self.retry.delay(attempt, retry_after.as_deref(), jitter())).await;
+        }
+    }
+
+    /// A cached answer as a completion (no provider call, no cost).
+    async fn cached(&self, key: &[u8; 32]) -> Result<Option<Completion>, LlmError> {
+        let Some(v) = self.cache.get(key).await else {
+            return Ok(None);
         };
+        if let Some(m) = &self.metrics {
+            m.llm_cache_hits.inc();
+        }
+        let (text, input, output, cached) = self.parse(&v)?;
+        Ok(Some(Completion {
+            text,
+            input_tokens: input,
+            output_tokens: output,
+            cached_tokens: cached,
+            cost_usd: 0.0,
+            from_cache: true,
+        }))
+    }
+
+    /// Account a provider answer to `job` (and its agent in the metrics), cache it, and
+    /// return it as a completion.
+    async fn finish(
+        &self,
+        job: &str,
+        agent: &str,
+        key: [u8; 32],
+        v: serde_json::Value,
+        started: std::time::Instant,
+    ) -> Result<Completion, LlmError> {
         let (text, input, output, cached) = self.parse(&v)?;
         let cost = self
             .prices
             .cost(&self.provider.model, input, output, cached);
         if let Some(m) = &self.metrics {
-            use crate::controller::metrics::TokenLabel;
-            m.llm_tokens
-                .get_or_create(&TokenLabel {
-                    kind: "input".into(),
+            use crate::controller::metrics::{AgentLabel, TokenLabel};
+            m.llm_latency.observe(started.elapsed().as_secs_f64());
+            for (kind, n) in [("input", input), ("output", output), ("cached", cached)] {
+                m.llm_tokens
+                    .get_or_create(&TokenLabel {
+                        agent: agent.into(),
+                        kind: kind.into(),
+                    })
+                    .inc_by(n);
+            }
+            m.llm_cost_usd
+                .get_or_create(&AgentLabel {
+                    agent: agent.into(),
                 })
-                .inc_by(input);
-            m.llm_tokens
-                .get_or_create(&TokenLabel {
-                    kind: "output".into(),
-                })
-                .inc_by(output);
-            m.llm_tokens
-                .get_or_create(&TokenLabel {
-                    kind: "cached".into(),
-                })
-                .inc_by(cached);
-            m.llm_cost_usd.inc_by(cost);
+                .inc_by(cost);
         }
-        self.cache.put(k, v).await;
+        self.cache.put(key, v).await;
         let mut u = self.usage.lock().await;
         let e = u.entry(job.to_string()).or_default();
         e.requests += 1;
@@ -311,6 +315,92 @@ impl Gateway {
         })
     }
 
+    /// The cache key and the tokens-per-minute estimate (4 characters a token) of a request.
+    fn key_and_estimate(
+        &self,
+        body: &serde_json::Value,
+        req: &CompletionRequest,
+    ) -> ([u8; 32], u64) {
+        let kind = format!("{:?}", self.provider.kind);
+        let k = key(&kind, &self.provider.model, body);
+        (k, body.to_string().len() as u64 / 4 + req.max_tokens as u64)
+    }
+
+    /// One completion for `job` of `agent`: cached, rate-limited, retried, accounted.
+    pub async fn complete(
+        &self,
+        job: &str,
+        agent: &str,
+        req: &CompletionRequest,
+    ) -> Result<Completion, LlmError> {
+        let body = self.body(req);
+        let (k, estimate) = self.key_and_estimate(&body, req);
+        if let Some(c) = self.cached(&k).await? {
+            return Ok(c);
+        }
+        let started = std::time::Instant::now();
+        let v = self
+            .send(&body, estimate)
+            .await?
+            .json::<serde_json::Value>()
+            .await
+            .map_err(|e| LlmError::Decode(e.to_string()))?;
+        self.finish(job, agent, k, v, started).await
+    }
+
+    /// A streamed completion: the provider's text deltas are handed to `on_delta` as they
+    /// arrive, then the whole completion is accounted and cached like [`Self::complete`]. A
+    /// cached answer arrives as one delta. Failures before the first byte are retried; a
+    /// stream that breaks off is an error (a retry would repeat text already passed on).
+    pub async fn stream(
+        &self,
+        job: &str,
+        agent: &str,
+        req: &CompletionRequest,
+        mut on_delta: impl FnMut(&str),
+    ) -> Result<Completion, LlmError> {
+        let body = self.body(req);
+        let (k, estimate) = self.key_and_estimate(&body, req);
+        if let Some(c) = self.cached(&k).await? {
+            on_delta(&c.text);
+            return Ok(c);
+        }
+        let mut streaming = body.clone();
+        streaming["stream"] = json!(true);
+        if self.provider.kind == ProviderKind::OpenAi {
+            streaming["stream_options"] = json!({ "include_usage": true });
+        }
+        let started = std::time::Instant::now();
+        let mut resp = self.send(&streaming, estimate).await?;
+        let mut parser = super::sse::SseParser::default();
+        let mut acc = StreamAccumulator::default();
+        loop {
+            let chunk = resp
+                .chunk()
+                .await
+                .map_err(|e| LlmError::Transport(format!("the stream broke off: {e}")))?;
+            let events = match &chunk {
+                Some(c) => parser.push(c),
+                None => parser.finish().into_iter().collect(),
+            };
+            for e in events {
+                if let Some(d) = acc.apply(self.provider.kind, &e)? {
+                    on_delta(&d);
+                }
+            }
+            if chunk.is_none() {
+                break;
+            }
+        }
+        if !acc.done {
+            return Err(LlmError::Transport(
+                "the stream ended before the provider finished the message".into(),
+            ));
+        }
+        let v = acc.into_response(self.provider.kind);
+        self.finish(job, agent, k, v, started).await
+    }
+
     pub async fn usage(&self, job: &str) -> Usage {
         self.usage
             .lock()
@@ -318,5 +408,94 @@ impl Gateway {
             .get(job)
             .cloned()
             .unwrap_or_default()
+    }
+}
+
+/// What a streamed answer adds up to.
+#[derive(Default)]
+struct StreamAccumulator {
+    text: String,
+    input: u64,
+    output: u64,
+    cached: u64,
+    done: bool,
+}
+
+impl StreamAccumulator {
+    /// Apply one event; returns the text delta it carried.
+    fn apply(
+        &mut self,
+        kind: ProviderKind,
+        e: &super::sse::Event,
+    ) -> Result<Option<String>, LlmError> {
+        let n = |x: &serde_json::Value| x.as_u64().unwrap_or(0);
+        if kind == ProviderKind::OpenAi && e.data.trim() == "[DONE]" {
+            self.done = true;
+            return Ok(None);
+        }
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(&e.data) else {
+            return Ok(None);
+        };
+        match kind {
+            ProviderKind::Anthropic => match v["type"].as_str().unwrap_or_default() {
+                "message_start" => {
+                    let u = &v["message"]["usage"];
+                    self.input = n(&u["input_tokens"]);
+                    self.cached = n(&u["cache_read_input_tokens"]);
+                    self.output = n(&u["output_tokens"]);
+                }
+                "content_block_delta" if v["delta"]["type"] == "text_delta" => {
+                    let d = v["delta"]["text"].as_str().unwrap_or_default().to_string();
+                    self.text.push_str(&d);
+                    return Ok(Some(d));
+                }
+                "message_delta" => {
+                    let u = &v["usage"];
+                    if !u["output_tokens"].is_null() {
+                        self.output = n(&u["output_tokens"]);
+                    }
+                }
+                "message_stop" => self.done = true,
+                "error" => {
+                    return Err(LlmError::Provider(
+                        529,
+                        crate::services::redact::redact(&v["error"].to_string()).into_owned(),
+                    ));
+                }
+                _ => {}
+            },
+            ProviderKind::OpenAi => {
+                if let Some(d) = v["choices"][0]["delta"]["content"].as_str() {
+                    self.text.push_str(d);
+                    if !d.is_empty() {
+                        return Ok(Some(d.to_string()));
+                    }
+                }
+                let u = &v["usage"];
+                if u.is_object() {
+                    self.input = n(&u["prompt_tokens"]);
+                    self.output = n(&u["completion_tokens"]);
+                    self.cached = n(&u["prompt_tokens_details"]["cached_tokens"]);
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// The answer in the provider's non-streaming shape (what the cache and `parse` hold).
+    fn into_response(self, kind: ProviderKind) -> serde_json::Value {
+        match kind {
+            ProviderKind::Anthropic => json!({
+                "type": "message", "role": "assistant",
+                "content": [{ "type": "text", "text": self.text }],
+                "usage": { "input_tokens": self.input, "output_tokens": self.output,
+                           "cache_read_input_tokens": self.cached },
+            }),
+            ProviderKind::OpenAi => json!({
+                "choices": [{ "index": 0, "message": { "role": "assistant", "content": self.text } }],
+                "usage": { "prompt_tokens": self.input, "completion_tokens": self.output,
+                           "prompt_tokens_details": { "cached_tokens": self.cached } },
+            }),
+        }
     }
 }

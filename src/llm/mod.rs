@@ -1,10 +1,11 @@
-//! The LLM gateway's building blocks (the gateway itself, its providers and its wiring into
-//! the agent API are the next step): the cluster-wide rate limiter, the response cache, the
-//! retry policy and the price table.
+//! The LLM gateway (in the operator; agents reach it through the agent API): providers
+//! (Anthropic Messages, OpenAI-compatible), the cluster-wide rate limiter, the response cache,
+//! retries, streaming (server-sent events), the price table and the structured-output helper.
 
 pub mod cache;
 pub mod gateway;
 pub mod limiter;
 pub mod pricing;
 pub mod retry;
+pub mod sse;
 pub mod structured;

@@ -82,12 +82,14 @@ impl AgentClient {
             .map_err(|e| ClientError::Setup(format!("token {}: {e}", self.token_path.display())))
     }
 
-    async fn send<T: DeserializeOwned>(
+    /// Send with retries while the operator is unreachable or answers 5xx/429; returns the
+    /// first successful response.
+    async fn respond(
         &self,
         method: reqwest::Method,
         path: &str,
-        body: Body<'_>,
-    ) -> Result<Option<T>, ClientError> {
+        body: &Body<'_>,
+    ) -> Result<reqwest::Response, ClientError> {
         let deadline = tokio::time::Instant::now() + self.patience;
         let mut wait = Duration::from_millis(200);
         loop {
@@ -95,7 +97,7 @@ impl AgentClient {
                 .http
                 .request(method.clone(), format!("{}{path}", self.base))
                 .bearer_auth(self.token()?);
-            req = match &body {
+            req = match body {
                 Body::None => req,
                 Body::Json(v) => req.json(v),
                 Body::Bytes(b) => req
@@ -103,16 +105,7 @@ impl AgentClient {
                     .body(b.to_vec()),
             };
             let outcome = match req.send().await {
-                Ok(resp) if resp.status().is_success() => {
-                    if resp.status() == reqwest::StatusCode::NO_CONTENT {
-                        return Ok(None);
-                    }
-                    return resp
-                        .json::<T>()
-                        .await
-                        .map(Some)
-                        .map_err(|e| ClientError::Transient(e.to_string()));
-                }
+                Ok(resp) if resp.status().is_success() => return Ok(resp),
                 Ok(resp) => {
                     let code = resp.status().as_u16();
                     let text = resp.text().await.unwrap_or_default();
@@ -130,6 +123,22 @@ impl AgentClient {
             tokio::time::sleep(wait).await;
             wait = (wait * 2).min(Duration::from_secs(5));
         }
+    }
+
+    async fn send<T: DeserializeOwned>(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Body<'_>,
+    ) -> Result<Option<T>, ClientError> {
+        let resp = self.respond(method, path, &body).await?;
+        if resp.status() == reqwest::StatusCode::NO_CONTENT {
+            return Ok(None);
+        }
+        resp.json::<T>()
+            .await
+            .map(Some)
+            .map_err(|e| ClientError::Transient(e.to_string()))
     }
 
     pub async fn job(&self) -> Result<JobInput, ClientError> {
@@ -200,6 +209,56 @@ impl AgentClient {
         )
         .await?
         .ok_or_else(|| ClientError::Transient("empty LLM answer".into()))
+    }
+
+    /// A streamed LLM completion: `on_delta` gets the text as the provider produces it; the
+    /// final answer (or why it was skipped) is returned at the end.
+    pub async fn llm_stream(
+        &self,
+        req: &crate::llm::gateway::CompletionRequest,
+        mut on_delta: impl FnMut(&str),
+    ) -> Result<crate::agentapi::LlmAnswer, ClientError> {
+        use crate::agentapi::StreamLine;
+        let body = Body::Json(serde_json::to_value(req).unwrap_or_default());
+        let mut resp = self
+            .respond(reqwest::Method::POST, "/llm/stream", &body)
+            .await?;
+        let mut buf: Vec<u8> = Vec::new();
+        loop {
+            let chunk = resp
+                .chunk()
+                .await
+                .map_err(|e| ClientError::Transient(format!("LLM stream: {e}")))?;
+            if let Some(c) = &chunk {
+                buf.extend_from_slice(c);
+            } else if !buf.is_empty() {
+                buf.push(b'\n');
+            }
+            while let Some(i) = buf.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = buf.drain(..=i).collect();
+                if line.iter().all(u8::is_ascii_whitespace) {
+                    continue;
+                }
+                match serde_json::from_slice::<StreamLine>(&line) {
+                    Ok(StreamLine::Delta(d)) => on_delta(&d),
+                    Ok(StreamLine::Done(answer)) => return Ok(answer),
+                    Ok(StreamLine::Error { status, message }) if status >= 500 || status == 429 => {
+                        return Err(ClientError::Transient(format!("{status}: {message}")));
+                    }
+                    Ok(StreamLine::Error { status, message }) => {
+                        return Err(ClientError::Refused(status, message));
+                    }
+                    Err(e) => {
+                        return Err(ClientError::Transient(format!("LLM stream line: {e}")));
+                    }
+                }
+            }
+            if chunk.is_none() {
+                return Err(ClientError::Transient(
+                    "the LLM stream ended without an answer".into(),
+                ));
+            }
+        }
     }
 
     /// Ask for an approval of `action` pinned to `pins`, then wait until it is decided (or

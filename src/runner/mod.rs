@@ -202,7 +202,21 @@ async fn run_probe(
             }],
             max_tokens: 256,
         };
-        let answer = c.llm(&req).await.map_err(api_failure)?;
+        let answer = if params.llm_stream {
+            let mut chunks = 0usize;
+            let a = c
+                .llm_stream(&req, |_| chunks += 1)
+                .await
+                .map_err(api_failure)?;
+            c.progress(&[format!(
+                "llm: the answer arrived in {chunks} streamed chunks"
+            )])
+            .await
+            .map_err(api_failure)?;
+            a
+        } else {
+            c.llm(&req).await.map_err(api_failure)?
+        };
         llm_text = Some(match (answer.completion, answer.skipped) {
             (Some(done), _) => done.text,
             (None, why) => format!("skipped: {}", why.unwrap_or_default()),
