@@ -107,6 +107,10 @@ struct RunArgs {
     /// Response cache TTL (the plan: 1 h).
     #[arg(long, default_value_t = 3600)]
     llm_cache_ttl_seconds: u64,
+    /// Prices in US dollars per million tokens, `MODEL=IN/OUT[/CACHED],…` (`*`: every other
+    /// model). Default: the plan's $3 / $15, cache reads $0.30.
+    #[arg(long, env = "DEVAGENTS_LLM_PRICES", default_value = "*=3/15/0.3")]
+    llm_prices: devagents::llm::pricing::PriceTable,
     /// Register the admission webhooks with this base URL (e.g. `https://127.0.0.1:8443`) —
     /// for local runs; the Helm chart installs them with a Service instead.
     #[arg(long)]
@@ -160,7 +164,7 @@ fn llm_gateway(
                 10_000,
             ),
             devagents::llm::retry::RetryPolicy::default(),
-            devagents::llm::pricing::PriceTable::default(),
+            args.llm_prices.clone(),
         )
         .with_metrics(metrics),
     )))
@@ -183,7 +187,8 @@ fn main() -> anyhow::Result<()> {
                     tracing_subscriber::EnvFilter::try_from_default_env()
                         .unwrap_or_else(|_| "info,kube=warn".into()),
                 )
-                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+                .with_writer(devagents::services::redact::Redacting(std::io::stdout))
                 .init();
             let metrics = std::sync::Arc::new(controller::metrics::Metrics::default());
             let llm = llm_gateway(&args, metrics.clone())?;

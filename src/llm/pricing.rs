@@ -43,9 +43,73 @@ impl PriceTable {
     }
 }
 
+impl std::str::FromStr for PriceTable {
+    type Err = String;
+
+    /// `MODEL=IN/OUT[/CACHED],…` in US dollars per million tokens; `*` sets the default for
+    /// every other model. Without CACHED, cache reads cost a tenth of IN.
+    fn from_str(s: &str) -> Result<PriceTable, String> {
+        let mut t = PriceTable::default();
+        for entry in s.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+            let (model, prices) = entry
+                .split_once('=')
+                .ok_or_else(|| format!("price {entry:?}: expected MODEL=IN/OUT[/CACHED]"))?;
+            let n: Vec<f64> = prices
+                .split('/')
+                .map(|p| {
+                    p.trim()
+                        .parse::<f64>()
+                        .ok()
+                        .filter(|v| *v >= 0.0 && v.is_finite())
+                })
+                .collect::<Option<_>>()
+                .ok_or_else(|| format!("price {entry:?}: prices must be non-negative numbers"))?;
+            let price = match n[..] {
+                [input, output] => Price {
+                    input,
+                    output,
+                    cached_input: input / 10.0,
+                },
+                [input, output, cached_input] => Price {
+                    input,
+                    output,
+                    cached_input,
+                },
+                _ => return Err(format!("price {entry:?}: expected MODEL=IN/OUT[/CACHED]")),
+            };
+            match model.trim() {
+                "*" => t.default = price,
+                m => {
+                    t.by_model.insert(m.to_string(), price);
+                }
+            }
+        }
+        Ok(t)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn prices_from_a_flag() {
+        let t: PriceTable = "*=1/2, gpt-4o=2.5/10/1.25".parse().unwrap();
+        assert_eq!(
+            t.default,
+            Price {
+                input: 1.0,
+                output: 2.0,
+                cached_input: 0.1
+            }
+        );
+        assert_eq!(t.by_model["gpt-4o"].cached_input, 1.25);
+        assert!((t.cost("gpt-4o", 1_000_000, 1_000_000, 0) - 12.5).abs() < 1e-9);
+        for bad in ["gpt-4o", "gpt-4o=1", "x=1/-2", "x=a/b", "x=1/2/3/4"] {
+            let e = bad.parse::<PriceTable>().unwrap_err();
+            assert!(e.contains(bad.split('=').next().unwrap()), "{e}");
+        }
+    }
 
     #[test]
     fn the_plans_numbers() {

@@ -144,6 +144,56 @@ pub fn planted_needles() -> Vec<&'static str> {
     ]
 }
 
+/// A `tracing` writer that redacts every log line before it reaches the inner writer:
+/// `tracing_subscriber::fmt().with_writer(Redacting(std::io::stdout))`. The formatter writes
+/// one event per writer, so a secret is never split across two redactions.
+pub struct Redacting<M>(pub M);
+
+impl<'a, M: tracing_subscriber::fmt::MakeWriter<'a>> tracing_subscriber::fmt::MakeWriter<'a>
+    for Redacting<M>
+{
+    type Writer = RedactingWriter<M::Writer>;
+    fn make_writer(&'a self) -> Self::Writer {
+        RedactingWriter {
+            buf: Vec::new(),
+            inner: self.0.make_writer(),
+        }
+    }
+}
+
+pub struct RedactingWriter<W: std::io::Write> {
+    buf: Vec<u8>,
+    inner: W,
+}
+
+impl<W: std::io::Write> RedactingWriter<W> {
+    fn emit(&mut self) -> std::io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let text = String::from_utf8_lossy(&self.buf).into_owned();
+        self.buf.clear();
+        self.inner.write_all(redact(&text).as_bytes())?;
+        self.inner.flush()
+    }
+}
+
+impl<W: std::io::Write> std::io::Write for RedactingWriter<W> {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.emit()
+    }
+}
+
+impl<W: std::io::Write> Drop for RedactingWriter<W> {
+    fn drop(&mut self) {
+        let _ = self.emit();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -192,5 +242,45 @@ mod tests {
             "{s}"
         );
         assert_eq!(v["n"], 1);
+    }
+
+    #[test]
+    fn log_lines_are_redacted() {
+        use std::sync::{Arc, Mutex};
+        #[derive(Clone, Default)]
+        struct Sink(Arc<Mutex<Vec<u8>>>);
+        impl std::io::Write for Sink {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(b);
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let sink = Sink::default();
+        let s2 = sink.clone();
+        let sub = tracing_subscriber::fmt()
+            .with_writer(Redacting(move || s2.clone()))
+            .with_ansi(false)
+            .finish();
+        tracing::subscriber::with_default(sub, || {
+            for (kind, secret) in planted_secrets() {
+                tracing::info!(kind, "the agent printed {secret}");
+            }
+        });
+        let out = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
+        assert_eq!(
+            out.matches(" INFO ").count(),
+            planted_secrets().len(),
+            "{out}"
+        );
+        for needle in planted_needles() {
+            assert!(
+                !out.contains(needle),
+                "{needle} leaked into the log:\n{out}"
+            );
+        }
+        assert!(out.contains("[REDACTED:"));
     }
 }
