@@ -5,7 +5,7 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 PKGS=(golang-go etcd-server etcd-client rsync openssl golang-github-modern-go-reflect2-dev
-      make git pkg-config libssl-dev ca-certificates python3)
+      make git pkg-config libssl-dev ca-certificates python3 protobuf-compiler)
 
 missing=()
 for p in "${PKGS[@]}"; do

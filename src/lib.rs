@@ -1,6 +1,7 @@
 //! devagents: a Kubernetes operator that runs AI development agents as pods.
 
 pub mod agentapi;
+pub mod agents;
 pub mod api;
 pub mod controller;
 pub mod llm;

@@ -1,0 +1,3 @@
+//! The agents that run inside the runner, one folder each.
+
+pub mod generator;
