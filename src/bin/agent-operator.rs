@@ -111,6 +111,9 @@ struct RunArgs {
     /// model). Default: the plan's $3 / $15, cache reads $0.30.
     #[arg(long, env = "DEVAGENTS_LLM_PRICES", default_value = "*=3/15/0.3")]
     llm_prices: devagents::llm::pricing::PriceTable,
+    /// The GitHub REST API agents use (GitHub Enterprise: `https://<host>/api/v3`).
+    #[arg(long, env = "DEVAGENTS_GITHUB_API_URL", default_value = devagents::services::github::DEFAULT_API_URL)]
+    github_api_url: String,
     /// Register the admission webhooks with this base URL (e.g. `https://127.0.0.1:8443`) —
     /// for local runs; the Helm chart installs them with a Service instead.
     #[arg(long)]
@@ -196,6 +199,7 @@ fn main() -> anyhow::Result<()> {
                 namespace: args.namespace,
                 watch_namespace: args.watch_namespace,
                 agent_image: args.agent_image,
+                github_api_url: args.github_api_url.clone(),
                 image_pull_policy: args.image_pull_policy,
                 max_running: args.max_running,
                 agent_limits: parse_agent_limits(&args.agent_limits).map_err(anyhow::Error::msg)?,

@@ -32,6 +32,9 @@ pub struct Config {
     pub run_as_user: i64,
     /// How agent Pods reach the agent API (None: no API; the runner reads its env).
     pub agent_api: Option<AgentApi>,
+    /// The GitHub REST API agents use (`https://api.github.com`, a GitHub Enterprise
+    /// Server's `https://<host>/api/v3`).
+    pub github_api_url: String,
 }
 
 #[derive(Clone, Debug)]
@@ -78,6 +81,7 @@ impl Default for Config {
             max_backoff: Duration::from_secs(3600),
             run_as_user: 65532,
             agent_api: None,
+            github_api_url: crate::services::github::DEFAULT_API_URL.into(),
         }
     }
 }

@@ -77,6 +77,9 @@ fn labels(job: &AgentJob) -> BTreeMap<String, String> {
     l
 }
 
+/// The GitHub REST API the agents use.
+pub const ENV_GITHUB_API_URL: &str = "DEVAGENTS_GITHUB_API_URL";
+
 /// The per-job ServiceAccount: owned by the job, no token automounted.
 pub fn service_account(job: &AgentJob) -> ServiceAccount {
     serde_json::from_value(json!({
@@ -136,6 +139,7 @@ pub fn agent_pod(job: &AgentJob, attempt: i32, cfg: &Config) -> Pod {
                     { "name": ENV_ATTEMPT, "value": attempt.to_string() },
                     { "name": ENV_JOB_SPEC, "value": spec_json },
                     { "name": "HOME", "value": "/tmp" },
+                    { "name": ENV_GITHUB_API_URL, "value": cfg.github_api_url },
                 ],
                 "resources": {
                     "requests": { "cpu": r.cpu_request, "memory": r.memory_request },

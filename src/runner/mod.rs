@@ -115,6 +115,7 @@ pub async fn run_job() -> i32 {
             )
             .await
         }
+        crate::api::AgentKind::Generator => run_generator(client.as_ref(), &spec).await,
         other => Err((
             EXIT_AGENT_FAILURE,
             format!("the {other} agent is not available in this build of agent-runner"),
@@ -246,6 +247,82 @@ async fn run_probe(
     .await
     .map_err(api_failure)?;
     Ok(out.message)
+}
+
+/// The agent API as the generator's host.
+impl crate::agents::generator::run::Host for client::AgentClient {
+    async fn progress(&self, line: &str) -> Result<(), String> {
+        client::AgentClient::progress(self, &[line.to_string()])
+            .await
+            .map_err(|e| e.to_string())
+    }
+    async fn action(&self, kind: &str, target: &str, digest: Option<&str>) -> Result<(), String> {
+        client::AgentClient::action(self, kind, target, digest, None)
+            .await
+            .map_err(|e| e.to_string())
+    }
+    async fn llm(
+        &self,
+        req: &crate::llm::gateway::CompletionRequest,
+    ) -> Result<Result<String, String>, String> {
+        let a = client::AgentClient::llm(self, req)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(match (a.completion, a.skipped) {
+            (Some(c), _) => Ok(c.text),
+            (None, why) => Err(why.unwrap_or_else(|| "no answer".into())),
+        })
+    }
+}
+
+async fn run_generator(
+    api: Option<&client::AgentClient>,
+    spec: &crate::api::AgentJobSpec,
+) -> Result<String, (i32, String)> {
+    use crate::agents::generator::run;
+    let Some(c) = api else {
+        return Err((EXIT_USAGE, "the generator needs the agent API".into()));
+    };
+    let (Some(repo), Some(params)) = (&spec.repository, &spec.generator) else {
+        return Err((
+            EXIT_AGENT_FAILURE,
+            "the generator needs spec.repository and spec.generator".into(),
+        ));
+    };
+    let credentials = crate::services::git::Credentials::from_dir(&container_path(
+        crate::services::git::CREDENTIALS_DIR,
+    ))
+    .map_err(|e| (EXIT_AGENT_FAILURE, e.to_string()))?;
+    let uid = std::env::var(crate::controller::pod::ENV_JOB_UID).unwrap_or_default();
+    let setup = run::Setup {
+        workdir: container_path("/workspace/repo"),
+        github_api: std::env::var(crate::controller::pod::ENV_GITHUB_API_URL)
+            .unwrap_or_else(|_| crate::services::github::DEFAULT_API_URL.into()),
+        credentials,
+        short_id: uid.replace('-', "").chars().take(8).collect(),
+    };
+    match run::run(c, repo, params, &setup).await {
+        Ok(out) => {
+            c.result(&out.summary, Some(&out), &[])
+                .await
+                .map_err(api_failure)?;
+            Ok(out.summary)
+        }
+        Err(f) => {
+            // What ran (with its output) is kept in the result, then the job fails.
+            let data = serde_json::json!({ "commands": f.commands });
+            let first_line = f.message.lines().next().unwrap_or_default().to_string();
+            c.result(&first_line, Some(data), &[])
+                .await
+                .map_err(api_failure)?;
+            let code = if f.transient {
+                EXIT_TRANSIENT
+            } else {
+                EXIT_AGENT_FAILURE
+            };
+            Err((code, f.message))
+        }
+    }
 }
 
 #[cfg(test)]

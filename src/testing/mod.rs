@@ -3,6 +3,7 @@
 //! incoming webhooks and the Notion API. Used by the tests and the demo; never by the
 //! operator or the agents.
 
+pub mod fixtures;
 pub mod git_server;
 pub mod github_double;
 pub mod saas_doubles;
