@@ -247,7 +247,7 @@ async fn explicit_fields_end_in_a_pushed_branch_and_a_pull_request() {
     let actions = h.actions.lock().unwrap().clone();
     assert_eq!(
         actions.iter().map(|a| a.0.as_str()).collect::<Vec<_>>(),
-        vec!["git_push", "pull_request"]
+        vec!["git_push", "pr_open"]
     );
     let zh = git(
         &f.bare,

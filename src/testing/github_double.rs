@@ -82,7 +82,7 @@ impl GitHubDouble {
             ..Default::default()
         }));
         let app = axum::Router::new()
-            .route("/repos/{o}/{r}/pulls", post(create_pull))
+            .route("/repos/{o}/{r}/pulls", post(create_pull).get(list_pulls))
             .route("/repos/{o}/{r}/pulls/{n}", get(get_pull))
             .route("/repos/{o}/{r}/pulls/{n}/files", get(pull_files))
             .route(
@@ -351,6 +351,18 @@ async fn pull_files(
         &q,
         st.max_per_page,
     )
+}
+
+async fn list_pulls(State(s): State<St>, Path((o, r)): Path<(String, String)>) -> Response {
+    let repo = format!("{o}/{r}");
+    let st = lock(&s);
+    let v: Vec<Value> = st
+        .pulls
+        .iter()
+        .filter(|((rr, _), _)| *rr == repo)
+        .map(|((_, n), p)| pull_json(&o, &r, *n, p))
+        .collect();
+    Json(v).into_response()
 }
 
 async fn create_pull(

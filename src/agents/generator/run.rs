@@ -389,7 +389,7 @@ pub async fn run<H: Host>(
             commands: runs.clone(),
         })?;
     report(
-        host.action("pull_request", &pr.html_url, Some(&commit))
+        host.action("pr_open", &pr.html_url, Some(&commit))
             .await,
     )?;
     Ok(Outcome {
