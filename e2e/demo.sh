@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The demo: a real control plane, the devagents CRDs, the operator, and a probe AgentJob that
-# runs to Succeeded. Every sample AgentJob is validated by the apiserver (server-side dry run).
+# The demo: a real control plane, the devagents CRDs, the operator, a probe AgentJob that
+# runs to Succeeded, and a generator AgentJob that writes a Department module into a fixture
+# repository on a local git server and opens a pull request (GitHub test double). Every sample AgentJob is validated by the apiserver (server-side dry run).
 # The cluster stays up afterwards; `just cluster-down` stops it.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -24,6 +25,17 @@ log "installing the CRDs"
 log "every sample AgentJob passes the apiserver's validation (server-side dry run)"
 "$K" apply --dry-run=server -f examples/agentjobs/
 
+log "starting the fixture repository (a real git server on loopback) and the GitHub test double"
+TOKEN="demo-$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"
+DEVAGENTS_CLUSTER_ID="$(cat "$D/cluster-id")" \
+  "$REPO_ROOT/target/debug/devagents-fixtures" --dir "$D/repos" --token "$TOKEN" \
+  >"$D/fixtures.out" 2>"$D/fixtures.log" &
+echo "$! devagents-fixtures" >>"$D/pids"
+for _ in $(seq 1 100); do grep -q '^GITHUB_URL=' "$D/fixtures.out" 2>/dev/null && break; sleep 0.1; done
+GIT_URL="$(sed -n 's/^GIT_URL=//p' "$D/fixtures.out")"
+GITHUB_URL="$(sed -n 's/^GITHUB_URL=//p' "$D/fixtures.out")"
+[ -n "$GIT_URL" ] && [ -n "$GITHUB_URL" ] || die "the fixtures did not start ($D/fixtures.log)"
+
 log "starting the operator (agent-operator run)"
 "$K" create namespace devagents-system --dry-run=client -o yaml | "$K" apply -f - >/dev/null
 METRICS_PORT=$(free_port)
@@ -32,6 +44,7 @@ DEVAGENTS_CLUSTER_ID="$(cat "$D/cluster-id")" RUST_LOG=info \
   "$REPO_ROOT/target/debug/agent-operator" run --namespace devagents-system \
   --agent-image devagents-agent:demo --metrics-addr "127.0.0.1:$METRICS_PORT" \
   --agent-api-addr "127.0.0.1:$API_PORT" --agent-api-url "https://127.0.0.1:$API_PORT" \
+  --github-api-url "$GITHUB_URL" \
   >"$D/agent-operator.log" 2>&1 &
 echo "$! agent-operator" >>"$D/pids"
 for _ in $(seq 1 100); do curl -fsS "http://127.0.0.1:$METRICS_PORT/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
@@ -47,6 +60,29 @@ done
 "$K" get agentjobs -o wide
 "$K" get agentjob probe -o jsonpath='{.status.phase}: {.status.result.summary}{"\n"}'
 [ "$phase" = Succeeded ] || die "the probe job ended $phase (operator log: $D/agent-operator.log)"
+
+wait_job() {
+  local phase=""
+  for _ in $(seq 1 900); do
+    phase="$("$K" get agentjob "$1" -o jsonpath='{.status.phase}')"
+    case "$phase" in Succeeded|Failed|Cancelled) break ;; esac
+    sleep 0.2
+  done
+  "$K" get agentjob "$1" -o jsonpath='{.status.phase}: {.status.result.summary}{"\n"}'
+  [ "$phase" = Succeeded ] || die "$1 ended ${phase:-unfinished}: $("$K" get agentjob "$1" -o jsonpath='{.status.message}') (operator log: $D/agent-operator.log)"
+}
+
+log "running the generator: examples/agentjobs/generator.yaml against the fixture repository"
+"$K" create secret generic github-token --from-literal=token="$TOKEN" --dry-run=client -o yaml | "$K" apply -f - >/dev/null
+sed "s#url: https://github.com/acme/simple-admin-core.git#url: $GIT_URL#" examples/agentjobs/generator.yaml |
+  "$K" apply -f -
+wait_job generate-department
+BRANCH="$("$K" get agentjob generate-department -o jsonpath='{.status.result.data.branch}')"
+log "branch $BRANCH on the git server, against main:"
+git --git-dir "$D/repos/acme/core.git" diff --stat main "$BRANCH"
+log "the pull request (GitHub test double):"
+curl -fsS -H "Authorization: Bearer $TOKEN" "$GITHUB_URL/repos/acme/core/pulls" |
+  python3 -c 'import json,sys; [print("  #%d %s  %s -> %s" % (p["number"], p["title"], p["head"]["ref"], p["base"]["ref"])) for p in json.load(sys.stdin)]'
 
 cat <<MSG
 
