@@ -38,6 +38,10 @@ bench-dispatch jobs="500" rss_jobs="10000":
 bench-llm requests="2000":
     cargo run --release --all-features --quiet --bin devagents-bench -- llm --requests {{requests}}
 
+# Generator rendering benchmark (criterion): one module, no LLM, no I/O.
+bench-generator:
+    cargo bench --bench generator
+
 # Control plane + CRDs + operator + a probe AgentJob to Succeeded (the cluster stays up).
 demo:
     e2e/demo.sh

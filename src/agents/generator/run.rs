@@ -388,10 +388,7 @@ pub async fn run<H: Host>(
             transient: false,
             commands: runs.clone(),
         })?;
-    report(
-        host.action("pr_open", &pr.html_url, Some(&commit))
-            .await,
-    )?;
+    report(host.action("pr_open", &pr.html_url, Some(&commit)).await)?;
     Ok(Outcome {
         summary: format!(
             "{} module: {} files on {branch}, pull request #{}",
