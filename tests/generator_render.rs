@@ -338,3 +338,40 @@ fn snapshots_pin_the_naming_rules() {
         snapshot(name, &files);
     }
 }
+
+#[test]
+fn a_template_in_the_target_repository_wins() {
+    let p = example_params();
+    let m = model::module(&p, &p.fields).unwrap();
+    let repo = tempfile::tempdir().unwrap();
+    let dir = repo.path().join(render::OVERRIDE_DIR);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("proto.jinja"),
+        "syntax = \"proto3\";\n// house style for {{ m.name }} ({{ m.table }})\n",
+    )
+    .unwrap();
+    let files = render::render(&m, &render::Target::default(), &[], Some(&dir)).unwrap();
+    assert_eq!(
+        files["rpc/desc/department.proto"],
+        "syntax = \"proto3\";\n// house style for Department (sys_departments)\n"
+    );
+    // The others still come from the built-in templates.
+    assert!(files["rpc/ent/schema/department.go"].contains("mixins.SortMixin{},"));
+    // A broken override is a clear error naming the template.
+    std::fs::write(dir.join("api.jinja"), "{% if %}").unwrap();
+    let e = render::render(&m, &render::Target::default(), &[], Some(&dir)).unwrap_err();
+    assert!(e.to_string().starts_with("template api.jinja:"), "{e}");
+    // Only the kinds asked for.
+    let only = render::render(
+        &m,
+        &render::Target::default(),
+        &[devagents::api::GeneratedFileKind::Ent],
+        None,
+    )
+    .unwrap();
+    assert_eq!(
+        only.keys().collect::<Vec<_>>(),
+        vec!["rpc/ent/schema/department.go"]
+    );
+}
