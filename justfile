@@ -42,6 +42,10 @@ bench-llm requests="2000":
 bench-generator:
     cargo bench --bench generator
 
+# Reviewer benchmark (criterion): the deterministic checks on a 20,000-line diff.
+bench-reviewer:
+    cargo bench --bench reviewer
+
 # Control plane + CRDs + operator + a probe AgentJob to Succeeded (the cluster stays up).
 demo:
     e2e/demo.sh

@@ -167,7 +167,9 @@ async fn ten_jobs_two_slots_priority_order() {
             );
         }
     }
-    // The status timestamps say the same (second resolution).
+    // The status timestamps say the same, at their second resolution: jobs of one admission
+    // pass get their startedAt in separate status writes, which may fall on either side of a
+    // second boundary (the precise order is asserted above, from the watch).
     let mut started: Vec<(i32, k8s_openapi::jiff::Timestamp)> = done
         .iter()
         .map(|j| {
@@ -180,7 +182,7 @@ async fn ten_jobs_two_slots_priority_order() {
     started.sort_by_key(|x| std::cmp::Reverse(x.0));
     for w in started.windows(2) {
         assert!(
-            w[0].1 <= w[1].1,
+            w[0].1 <= w[1].1 + k8s_openapi::jiff::SignedDuration::from_secs(1),
             "status.startedAt: priority {} after {}",
             w[0].0,
             w[1].0
