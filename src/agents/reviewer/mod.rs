@@ -6,5 +6,7 @@
 pub mod diff;
 pub mod finding;
 pub mod i18n;
+pub mod linters;
+pub mod review;
 pub mod security;
 pub mod tests_check;
