@@ -8,15 +8,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::diff::FileDiff;
-
-#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord, Hash)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    Info,
-    Warning,
-    Error,
-    Critical,
-}
+pub use crate::api::{FilterMode, Severity};
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
@@ -87,20 +79,6 @@ pub fn dedup(findings: Vec<Finding>) -> Vec<Finding> {
         }
     }
     order.into_iter().filter_map(|k| best.remove(&k)).collect()
-}
-
-#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum FilterMode {
-    /// Only lines the pull request adds (the default).
-    #[default]
-    Added,
-    /// Lines the diff shows (added or context).
-    DiffContext,
-    /// Anywhere in a changed file.
-    File,
-    /// Everything.
-    Nofilter,
 }
 
 /// Split findings into those that may be inline comments (kept by the mode) and the rest
