@@ -249,8 +249,8 @@ async fn run_probe(
     Ok(out.message)
 }
 
-/// The agent API as the generator's host.
-impl crate::agents::generator::run::Host for client::AgentClient {
+/// The agent API as the agents' host.
+impl crate::agents::Host for client::AgentClient {
     async fn progress(&self, line: &str) -> Result<(), String> {
         client::AgentClient::progress(self, &[line.to_string()])
             .await

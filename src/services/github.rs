@@ -303,6 +303,26 @@ impl GitHub {
         self.crab.all_pages(first).await.map_err(self.err(&what))
     }
 
+    /// The bodies of the reviews already on the pull request (all pages).
+    pub async fn review_bodies(&self, number: u64) -> Result<Vec<String>, GitHubError> {
+        #[derive(Deserialize)]
+        struct ReviewBody {
+            #[serde(default)]
+            body: Option<String>,
+        }
+        let what = format!("the reviews of pull request #{number}");
+        let first: octocrab::Page<ReviewBody> = self
+            .crab
+            .get(
+                self.route(&format!("pulls/{number}/reviews")),
+                Some(&[("per_page", 100)]),
+            )
+            .await
+            .map_err(self.err(&what))?;
+        let all = self.crab.all_pages(first).await.map_err(self.err(&what))?;
+        Ok(all.into_iter().filter_map(|r| r.body).collect())
+    }
+
     /// A comment on the pull request's conversation (an issue comment).
     pub async fn comment(&self, number: u64, body: &str) -> Result<Created, GitHubError> {
         self.crab

@@ -481,7 +481,12 @@ async fn list_reviews(
         .reviews
         .iter()
         .filter(|(rr, nn, _)| *rr == repo && *nn == n)
-        .map(|(_, _, b)| json!({ "body": b["body"], "event": b["event"] }))
+        .enumerate()
+        .map(|(i, (_, _, b))| {
+            json!({ "id": i + 1, "node_id": format!("PRR_{}", i + 1), "user": user(), "body": b["body"],
+                    "state": match b["event"].as_str() { Some("REQUEST_CHANGES") => "CHANGES_REQUESTED", Some("APPROVE") => "APPROVED", _ => "COMMENTED" },
+                    "commit_id": b["commit_id"], "html_url": format!("https://github.example/{o}/{r}/pull/{n}#pullrequestreview-{}", i + 1) })
+        })
         .collect();
     Json(v).into_response()
 }

@@ -4,7 +4,6 @@
 //! configured commands (a failing one fails the job and nothing is pushed), then commit on a
 //! branch of its own, push, and open a pull request.
 
-use std::future::Future;
 use std::path::{Path, PathBuf};
 
 use schemars::JsonSchema;
@@ -21,21 +20,7 @@ pub const DEFAULT_COMMANDS: [&str; 4] =
 /// Lines of a command's output kept in the result.
 const TAIL_LINES: usize = 40;
 
-/// What the generator needs from its surroundings (the agent API in a Pod; stand-ins in tests).
-pub trait Host {
-    fn progress(&self, line: &str) -> impl Future<Output = Result<(), String>> + Send;
-    fn action(
-        &self,
-        kind: &str,
-        target: &str,
-        digest: Option<&str>,
-    ) -> impl Future<Output = Result<(), String>> + Send;
-    /// One completion: `Ok(Ok(text))`, or `Ok(Err(why))` when LLM steps are skipped.
-    fn llm(
-        &self,
-        req: &CompletionRequest,
-    ) -> impl Future<Output = Result<Result<String, String>, String>> + Send;
-}
+pub use crate::agents::Host;
 
 /// Where the run happens.
 #[derive(Clone, Debug)]

@@ -8,5 +8,6 @@ pub mod finding;
 pub mod i18n;
 pub mod linters;
 pub mod review;
+pub mod run;
 pub mod security;
 pub mod tests_check;
