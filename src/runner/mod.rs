@@ -116,6 +116,7 @@ pub async fn run_job() -> i32 {
             .await
         }
         crate::api::AgentKind::Generator => run_generator(client.as_ref(), &spec).await,
+        crate::api::AgentKind::Reviewer => run_reviewer(client.as_ref(), &spec).await,
         other => Err((
             EXIT_AGENT_FAILURE,
             format!("the {other} agent is not available in this build of agent-runner"),
@@ -272,6 +273,61 @@ impl crate::agents::Host for client::AgentClient {
             (Some(c), _) => Ok(c.text),
             (None, why) => Err(why.unwrap_or_else(|| "no answer".into())),
         })
+    }
+}
+
+/// Findings above this size go to an artifact instead of `status.result.data`.
+const INLINE_RESULT_MAX: usize = 64 * 1024;
+
+async fn run_reviewer(
+    api: Option<&client::AgentClient>,
+    spec: &crate::api::AgentJobSpec,
+) -> Result<String, (i32, String)> {
+    use crate::agents::reviewer::run;
+    let Some(c) = api else {
+        return Err((EXIT_USAGE, "the reviewer needs the agent API".into()));
+    };
+    let Some(params) = &spec.reviewer else {
+        return Err((
+            EXIT_AGENT_FAILURE,
+            "the reviewer needs spec.reviewer".into(),
+        ));
+    };
+    let credentials = crate::services::git::Credentials::from_dir(&container_path(
+        crate::services::git::CREDENTIALS_DIR,
+    ))
+    .map_err(|e| (EXIT_AGENT_FAILURE, e.to_string()))?;
+    let setup = run::Setup {
+        workdir: container_path("/workspace/repo"),
+        github_api: std::env::var(crate::controller::pod::ENV_GITHUB_API_URL)
+            .unwrap_or_else(|_| crate::services::github::DEFAULT_API_URL.into()),
+        credentials,
+    };
+    match run::run(c, spec.repository.as_ref(), params, &setup).await {
+        Ok(mut out) => {
+            let mut artifacts = Vec::new();
+            let findings = serde_json::to_vec(&out.findings).unwrap_or_default();
+            if findings.len() > INLINE_RESULT_MAX {
+                artifacts.push(
+                    c.artifact("findings", &findings)
+                        .await
+                        .map_err(api_failure)?,
+                );
+                out.findings.clear();
+            }
+            c.result(&out.summary, Some(&out), &artifacts)
+                .await
+                .map_err(api_failure)?;
+            Ok(out.summary)
+        }
+        Err(f) => Err((
+            if f.transient {
+                EXIT_TRANSIENT
+            } else {
+                EXIT_AGENT_FAILURE
+            },
+            f.message,
+        )),
     }
 }
 
