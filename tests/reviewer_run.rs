@@ -9,26 +9,71 @@ use std::sync::Mutex;
 use devagents::agents::Host;
 use devagents::agents::reviewer::{diff, run};
 use devagents::api::{Repository, ReviewCheck, ReviewerParams};
-use devagents::llm::gateway::CompletionRequest;
+use std::time::Duration;
+
+use devagents::llm::cache::ResponseCache;
+use devagents::llm::gateway::{CompletionRequest, Gateway, Provider, ProviderKind};
+use devagents::llm::limiter::Limiter;
+use devagents::llm::pricing::PriceTable;
+use devagents::llm::retry::RetryPolicy;
 use devagents::services::git::Credentials;
 use devagents::testing::git_server::{GitServer, bare_repo_with, git};
 use devagents::testing::github_double::{GitHubDouble, PullFixture};
 
 const TOKEN: &str = "ghp_reviewertesttoken0123456789ab";
 
-struct TestHost(Mutex<Vec<String>>);
+/// The agent API stand-in; LLM calls go through a real gateway to a provider test double.
+struct TestHost(Option<Gateway>);
 
 impl Host for TestHost {
-    async fn progress(&self, line: &str) -> Result<(), String> {
-        self.0.lock().unwrap().push(line.into());
+    async fn progress(&self, _line: &str) -> Result<(), String> {
         Ok(())
     }
     async fn action(&self, _k: &str, _t: &str, _d: Option<&str>) -> Result<(), String> {
         Ok(())
     }
-    async fn llm(&self, _r: &CompletionRequest) -> Result<Result<String, String>, String> {
-        Ok(Err("no LLM provider is configured".into()))
+    async fn llm(&self, r: &CompletionRequest) -> Result<Result<String, String>, String> {
+        match &self.0 {
+            None => Ok(Err("no LLM provider is configured".into())),
+            Some(g) => g
+                .complete("team/review", "reviewer", r)
+                .await
+                .map(|c| Ok(c.text))
+                .map_err(|e| e.to_string()),
+        }
     }
+}
+
+/// A test double of the Anthropic Messages API that always answers `text`.
+async fn anthropic_double(text: String) -> Gateway {
+    let app = axum::Router::new().route(
+        "/v1/messages",
+        axum::routing::post(move |body: axum::Json<serde_json::Value>| {
+            let text = text.clone();
+            async move {
+                axum::Json(serde_json::json!({
+                    "id": "msg", "type": "message", "role": "assistant", "model": body["model"],
+                    "content": [{"type": "text", "text": text}], "stop_reason": "end_turn",
+                    "usage": {"input_tokens": 10, "output_tokens": 10}
+                }))
+            }
+        }),
+    );
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", l.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
+    Gateway::new(
+        Provider {
+            kind: ProviderKind::Anthropic,
+            base_url: url,
+            api_key: "k".into(),
+            model: "m".into(),
+        },
+        Limiter::per_minute(50, 1_000_000, Duration::from_secs(60)),
+        ResponseCache::new(Duration::from_secs(1), 10),
+        RetryPolicy::default(),
+        PriceTable::default(),
+    )
 }
 
 const STORE_BASE: &str =
@@ -191,6 +236,14 @@ impl Fixture {
     }
 
     async fn review(&self, p: ReviewerParams) -> Result<run::Outcome, run::Failure> {
+        self.review_with(&TestHost(None), p).await
+    }
+
+    async fn review_with(
+        &self,
+        host: &TestHost,
+        p: ReviewerParams,
+    ) -> Result<run::Outcome, run::Failure> {
         let i = {
             let mut r = self.runs.lock().unwrap();
             *r += 1;
@@ -210,7 +263,7 @@ impl Fixture {
                 token: TOKEN.into(),
             }),
         };
-        run::run(&TestHost(Mutex::default()), Some(&repo), &p, &setup).await
+        run::run(host, Some(&repo), &p, &setup).await
     }
 }
 
@@ -381,4 +434,60 @@ async fn bad_input_ends_with_a_clear_result() {
         .await
         .unwrap_or_else(|e| panic!("{}", e.message));
     assert!(out.summary.starts_with("#3: 0 findings"), "{}", out.summary);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn llm_findings_merge_duplicates_drop_and_off_diff_ones_go_to_the_summary() {
+    let f = Fixture::new().await;
+    f.push_pr(9, "feature", &[("pkg/store/store.go", STORE_PR)]);
+    let answer = serde_json::json!([
+        // New: on an added line.
+        {"file": "pkg/store/store.go", "line": 31, "severity": "error", "category": "error_handling",
+         "message": "the error of os.Create is discarded", "suggestion": "check err"},
+        // The same line the insecure-tls check reports: dropped.
+        {"file": "pkg/store/store.go", "line": 27, "severity": "warning", "category": "security",
+         "message": "InsecureSkipVerify disables verification"},
+        // An unchanged line: summary only.
+        {"file": "pkg/store/store.go", "line": 14, "severity": "info", "category": "style",
+         "message": "Count is trivial"}
+    ]);
+    let host = TestHost(Some(
+        anthropic_double(format!("Here are the issues:\n{answer}")).await,
+    ));
+    let mut p = params(9);
+    p.checks.push(ReviewCheck::Llm);
+    let out = f
+        .review_with(&host, p)
+        .await
+        .unwrap_or_else(|e| panic!("{}", e.message));
+    let llm: Vec<(u32, &str)> = out
+        .findings
+        .iter()
+        .filter(|x| x.source == "llm")
+        .map(|x| (x.line, x.category.as_str()))
+        .collect();
+    assert_eq!(
+        llm,
+        vec![(31, "error_handling"), (14, "style")],
+        "{:?}",
+        out.notes
+    );
+    assert_eq!(
+        out.findings.iter().filter(|x| x.line == 27).count(),
+        1,
+        "the duplicate was kept"
+    );
+    let review = f.github.with(|s| s.reviews.last().unwrap().2.clone());
+    let inline: Vec<u64> = review["comments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["line"].as_u64().unwrap())
+        .collect();
+    assert!(inline.contains(&31) && !inline.contains(&14), "{inline:?}");
+    let body = review["body"].as_str().unwrap();
+    assert!(
+        body.contains("#### Not on the changed lines") && body.contains("Count is trivial"),
+        "{body}"
+    );
 }

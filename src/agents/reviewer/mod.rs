@@ -7,6 +7,7 @@ pub mod diff;
 pub mod finding;
 pub mod i18n;
 pub mod linters;
+pub mod llm;
 pub mod review;
 pub mod run;
 pub mod security;

@@ -14,6 +14,9 @@ use crate::api::{Repository, ReviewCheck, ReviewerParams};
 use crate::services::git::{AllowedPaths, Credentials, Identity, Workspace, WorkspaceOptions};
 use crate::services::github::{GitHub, repo_of};
 
+/// The repository's own review conventions, given to the LLM when present.
+pub const CONVENTIONS_FILE: &str = ".devagents/review-conventions.md";
+
 #[derive(Clone, Debug)]
 pub struct Setup {
     /// An empty directory for the checkout.
@@ -270,8 +273,12 @@ pub async fn run<H: Host>(
         all.extend(security::check(&files));
     }
     if enabled(p, ReviewCheck::Llm) {
-        out.notes
-            .push("the LLM pass is not available in this build yet".into());
+        report(host.progress("asking the LLM").await)?;
+        let covered = all.iter().map(|f| (f.file.clone(), f.line)).collect();
+        let conventions = std::fs::read_to_string(root.join(CONVENTIONS_FILE)).unwrap_or_default();
+        let (found, notes) = super::llm::review(host, &text, &conventions, &covered).await;
+        all.extend(found);
+        out.notes.extend(notes);
     }
     // Fingerprints from the head's text of each line.
     let mut cache: BTreeMap<String, Vec<String>> = BTreeMap::new();
