@@ -187,10 +187,9 @@ mod tests {
         assert!(small.iter().all(|c| c.starts_with("diff --git ")));
         assert_eq!(small.concat(), d);
         // One file over the limit: cut between its hunks, the header repeated.
-        let big = format!(
-            "diff --git a/x b/x\n--- a/x\n+++ b/x\n@@ -1 +1 @@\n-a\n+b\n@@ -9 +9 @@\n-c\n+d\n"
-        );
-        let parts = chunks(&big, 45);
+        let big =
+            "diff --git a/x b/x\n--- a/x\n+++ b/x\n@@ -1 +1 @@\n-a\n+b\n@@ -9 +9 @@\n-c\n+d\n";
+        let parts = chunks(big, 45);
         assert_eq!(parts.len(), 2, "{parts:?}");
         assert!(
             parts
