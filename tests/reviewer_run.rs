@@ -334,6 +334,14 @@ async fn seeded_defects_are_found_once_and_fixed_ones_are_listed() {
         out.notes
     );
     assert!(out.findings.len() >= 11);
+    // Coverage of the changed packages that have tests (real go test -cover).
+    assert_eq!(
+        out.coverage.keys().collect::<Vec<_>>(),
+        vec!["example.com/shop/pkg/store"],
+        "{:?}",
+        out.notes
+    );
+    assert!(out.coverage["example.com/shop/pkg/store"] > 0.0);
     assert!(out.review_url.is_some());
 
     // Every inline comment sits on a line the pull request adds.

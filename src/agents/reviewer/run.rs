@@ -40,6 +40,8 @@ pub struct Outcome {
     pub findings: Vec<Finding>,
     /// Sources that could not run, and why (a linter missing, a package not building).
     pub notes: Vec<String>,
+    /// `go test -cover` of the changed packages: package → percent of statements.
+    pub coverage: BTreeMap<String, f64>,
 }
 
 #[derive(Debug)]
@@ -268,6 +270,32 @@ pub async fn run<H: Host>(
     }
     if enabled(p, ReviewCheck::Tests) {
         all.extend(tests_check::check(&files, &tree(&root)));
+        let pkgs = linters::touched_packages(&files);
+        if !pkgs.is_empty() && root.join("go.mod").exists() {
+            // go vet runs separately (lint); its findings must not stop the coverage run.
+            let mut args = vec![
+                "test".to_string(),
+                "-vet=off".to_string(),
+                "-cover".to_string(),
+            ];
+            args.extend(pkgs);
+            match tool(&root, "go", &args).await {
+                Some((code, stdout, _)) => {
+                    out.coverage = tests_check::parse_cover(&stdout);
+                    if code != 0 {
+                        out.notes.push(format!(
+                            "go test -cover failed: {}",
+                            stdout
+                                .lines()
+                                .filter(|l| l.starts_with("FAIL"))
+                                .collect::<Vec<_>>()
+                                .join("; ")
+                        ));
+                    }
+                }
+                None => out.notes.push("go test -cover: Go is not installed".into()),
+            }
+        }
     }
     if enabled(p, ReviewCheck::Security) {
         all.extend(security::check(&files));

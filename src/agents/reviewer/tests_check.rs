@@ -57,9 +57,41 @@ pub fn check(files: &[FileDiff], head_paths: &BTreeSet<String>) -> Vec<Finding> 
     out
 }
 
+/// `go test -cover` output → package → percent of statements covered. Packages without
+/// test files or that failed to build are left out.
+pub fn parse_cover(output: &str) -> std::collections::BTreeMap<String, f64> {
+    output
+        .lines()
+        .filter(|l| l.starts_with("ok"))
+        .filter_map(|l| {
+            let mut parts = l.split_whitespace();
+            parts.next()?;
+            let pkg = parts.next()?.to_string();
+            let pct = l
+                .split("coverage: ")
+                .nth(1)?
+                .split('%')
+                .next()?
+                .trim()
+                .parse::<f64>()
+                .ok()?;
+            Some((pkg, pct))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn coverage_lines() {
+        let out = "ok  \texample.com/shop/pkg/store\t0.003s\tcoverage: 42.9% of statements\n?   \texample.com/shop/pkg/auth\t[no test files]\nok  \texample.com/shop/pkg/x\t(cached)\tcoverage: 100.0% of statements\nFAIL\texample.com/shop/pkg/y [build failed]\n";
+        let c = parse_cover(out);
+        assert_eq!(c.len(), 2);
+        assert_eq!(c["example.com/shop/pkg/store"], 42.9);
+        assert_eq!(c["example.com/shop/pkg/x"], 100.0);
+    }
 
     #[test]
     fn packages_without_tests() {
