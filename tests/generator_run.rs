@@ -3,20 +3,16 @@
 //! and the LLM through the gateway and an Anthropic Messages TEST DOUBLE. The fixture's
 //! Makefile runs real local tools (gofmt, protoc, python3).
 
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::Mutex;
 
 use devagents::agents::generator::run::{self, Failure, Host, Outcome, Setup};
 use devagents::api::{AgentJob, GeneratorParams, Repository};
-use devagents::llm::cache::ResponseCache;
-use devagents::llm::gateway::{CompletionRequest, Gateway, Provider, ProviderKind};
-use devagents::llm::limiter::Limiter;
-use devagents::llm::pricing::PriceTable;
-use devagents::llm::retry::RetryPolicy;
+use devagents::llm::gateway::{CompletionRequest, Gateway};
 use devagents::services::git::Credentials;
 use devagents::testing::fixtures::simple_admin_repo;
 use devagents::testing::git_server::{GitServer, bare_repo_with, git};
 use devagents::testing::github_double::GitHubDouble;
+use devagents::testing::saas_doubles::AnthropicDouble;
 use serde_json::json;
 
 const TOKEN: &str = "ghp_generatortesttoken0123456789";
@@ -50,51 +46,6 @@ impl Host for TestHost {
                 .map_err(|e| e.to_string()),
         }
     }
-}
-
-/// A test double of the Anthropic Messages API answering `answers` in turn.
-async fn anthropic_double(answers: Vec<String>) -> String {
-    let answers = Arc::new(Mutex::new(answers));
-    let app = axum::Router::new().route(
-        "/v1/messages",
-        axum::routing::post(move |body: axum::Json<serde_json::Value>| {
-            let answers = answers.clone();
-            async move {
-                let text = {
-                    let mut a = answers.lock().unwrap();
-                    if a.len() > 1 {
-                        a.remove(0)
-                    } else {
-                        a[0].clone()
-                    }
-                };
-                axum::Json(json!({
-                    "id": "msg", "type": "message", "role": "assistant", "model": body["model"],
-                    "content": [{"type": "text", "text": text}], "stop_reason": "end_turn",
-                    "usage": {"input_tokens": 900, "output_tokens": 300}
-                }))
-            }
-        }),
-    );
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = l.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
-    format!("http://{addr}")
-}
-
-fn gateway(url: String) -> Gateway {
-    Gateway::new(
-        Provider {
-            kind: ProviderKind::Anthropic,
-            base_url: url,
-            api_key: "k".into(),
-            model: "m".into(),
-        },
-        Limiter::per_minute(50, 1_000_000, Duration::from_secs(60)),
-        ResponseCache::new(Duration::from_secs(1), 10),
-        RetryPolicy::default(),
-        PriceTable::default(),
-    )
 }
 
 struct Fixture {
@@ -282,8 +233,10 @@ async fn the_same_module_from_the_description_alone() {
         "edges": [{"name": "children", "type": "to", "target": "Department", "inverse": "parent", "field": "parent_id", "unique": true}],
         "mixins": []
     });
-    let url = anthropic_double(vec![format!("Here is the schema:\n```json\n{answer}\n```")]).await;
-    let h = host(Some(gateway(url)));
+    let llm = AnthropicDouble::start(vec![format!("Here is the schema:\n```json\n{answer}\n```")])
+        .await
+        .unwrap();
+    let h = host(Some(llm.gateway()));
     let mut p = department();
     p.fields.clear();
     p.edges.clear();
@@ -314,8 +267,10 @@ async fn the_same_module_from_the_description_alone() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invalid_json_twice_fails_clearly_and_pushes_nothing() {
     let f = fixture(&[]).await;
-    let url = anthropic_double(vec!["I think a department has a name.".into()]).await;
-    let h = host(Some(gateway(url)));
+    let llm = AnthropicDouble::start(vec!["I think a department has a name.".into()])
+        .await
+        .unwrap();
+    let h = host(Some(llm.gateway()));
     let mut p = department();
     p.fields.clear();
     let e = go(&f, &h, &p, &[], "x1").await.unwrap_err();

@@ -9,16 +9,11 @@ use std::sync::Mutex;
 use devagents::agents::Host;
 use devagents::agents::reviewer::{diff, run};
 use devagents::api::{Repository, ReviewCheck, ReviewerParams};
-use std::time::Duration;
-
-use devagents::llm::cache::ResponseCache;
-use devagents::llm::gateway::{CompletionRequest, Gateway, Provider, ProviderKind};
-use devagents::llm::limiter::Limiter;
-use devagents::llm::pricing::PriceTable;
-use devagents::llm::retry::RetryPolicy;
+use devagents::llm::gateway::{CompletionRequest, Gateway};
 use devagents::services::git::Credentials;
 use devagents::testing::git_server::{GitServer, bare_repo_with, git};
 use devagents::testing::github_double::{GitHubDouble, PullFixture};
+use devagents::testing::saas_doubles::AnthropicDouble;
 
 const TOKEN: &str = "ghp_reviewertesttoken0123456789ab";
 
@@ -42,38 +37,6 @@ impl Host for TestHost {
                 .map_err(|e| e.to_string()),
         }
     }
-}
-
-/// A test double of the Anthropic Messages API that always answers `text`.
-async fn anthropic_double(text: String) -> Gateway {
-    let app = axum::Router::new().route(
-        "/v1/messages",
-        axum::routing::post(move |body: axum::Json<serde_json::Value>| {
-            let text = text.clone();
-            async move {
-                axum::Json(serde_json::json!({
-                    "id": "msg", "type": "message", "role": "assistant", "model": body["model"],
-                    "content": [{"type": "text", "text": text}], "stop_reason": "end_turn",
-                    "usage": {"input_tokens": 10, "output_tokens": 10}
-                }))
-            }
-        }),
-    );
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", l.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
-    Gateway::new(
-        Provider {
-            kind: ProviderKind::Anthropic,
-            base_url: url,
-            api_key: "k".into(),
-            model: "m".into(),
-        },
-        Limiter::per_minute(50, 1_000_000, Duration::from_secs(60)),
-        ResponseCache::new(Duration::from_secs(1), 10),
-        RetryPolicy::default(),
-        PriceTable::default(),
-    )
 }
 
 const STORE_BASE: &str =
@@ -459,9 +422,10 @@ async fn llm_findings_merge_duplicates_drop_and_off_diff_ones_go_to_the_summary(
         {"file": "pkg/store/store.go", "line": 14, "severity": "info", "category": "style",
          "message": "Count is trivial"}
     ]);
-    let host = TestHost(Some(
-        anthropic_double(format!("Here are the issues:\n{answer}")).await,
-    ));
+    let llm = AnthropicDouble::start(vec![format!("Here are the issues:\n{answer}")])
+        .await
+        .unwrap();
+    let host = TestHost(Some(llm.gateway()));
     let mut p = params(9);
     p.checks.push(ReviewCheck::Llm);
     let out = f

@@ -302,3 +302,68 @@ async fn query(
     }))
     .into_response()
 }
+
+/// A TEST DOUBLE of the Anthropic Messages API that answers the given texts in turn (the
+/// last one again once they run out), and a gateway in front of it — what agent tests use
+/// for their LLM steps.
+pub struct AnthropicDouble {
+    pub url: String,
+    /// Requests received.
+    pub hits: Arc<Mutex<usize>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for AnthropicDouble {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl AnthropicDouble {
+    pub async fn start(answers: Vec<String>) -> std::io::Result<AnthropicDouble> {
+        let answers = Arc::new(Mutex::new(VecDeque::from(answers)));
+        let hits = Arc::new(Mutex::new(0usize));
+        let h2 = hits.clone();
+        let app = axum::Router::new().route(
+            "/v1/messages",
+            post(move |body: Json<Value>| {
+                let (answers, hits) = (answers.clone(), h2.clone());
+                async move {
+                    *lock(&hits) += 1;
+                    let text = {
+                        let mut a = lock(&answers);
+                        if a.len() > 1 {
+                            a.pop_front().unwrap_or_default()
+                        } else {
+                            a.front().cloned().unwrap_or_default()
+                        }
+                    };
+                    Json(json!({
+                        "id": "msg", "type": "message", "role": "assistant", "model": body["model"],
+                        "content": [{"type": "text", "text": text}], "stop_reason": "end_turn",
+                        "usage": {"input_tokens": 900, "output_tokens": 300}
+                    }))
+                }
+            }),
+        );
+        let (url, task) = serve(app).await?;
+        Ok(AnthropicDouble { url, hits, task })
+    }
+
+    /// A gateway in front of this double (50 requests a minute, 1 s cache).
+    pub fn gateway(&self) -> crate::llm::gateway::Gateway {
+        use std::time::Duration;
+        crate::llm::gateway::Gateway::new(
+            crate::llm::gateway::Provider {
+                kind: crate::llm::gateway::ProviderKind::Anthropic,
+                base_url: self.url.clone(),
+                api_key: "test-key".into(),
+                model: "test-model".into(),
+            },
+            crate::llm::limiter::Limiter::per_minute(50, 1_000_000, Duration::from_secs(60)),
+            crate::llm::cache::ResponseCache::new(Duration::from_secs(1), 10),
+            crate::llm::retry::RetryPolicy::default(),
+            crate::llm::pricing::PriceTable::default(),
+        )
+    }
+}
