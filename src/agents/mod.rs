@@ -5,6 +5,7 @@ use std::future::Future;
 
 use crate::llm::gateway::CompletionRequest;
 
+pub mod deployer;
 pub mod generator;
 pub mod reviewer;
 
