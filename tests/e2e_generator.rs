@@ -11,7 +11,6 @@ use devagents::api::{AgentJob, Phase};
 use devagents::testing::fixtures::simple_admin_repo;
 use devagents::testing::git_server::{GitServer, bare_repo_with, git};
 use devagents::testing::github_double::GitHubDouble;
-use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, PostParams};
 use serde_json::json;
 
@@ -55,17 +54,7 @@ async fn a_generator_job_pushes_a_branch_and_opens_a_pull_request() {
         .await
         .unwrap();
     let github = GitHubDouble::start(TOKEN).await.unwrap();
-    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
-    secrets
-        .create(
-            &PostParams::default(),
-            &serde_json::from_value(
-                json!({"metadata": {"name": "github-token"}, "stringData": {"token": TOKEN}}),
-            )
-            .unwrap(),
-        )
-        .await
-        .unwrap();
+    common::token_secret(&client, &ns, "github-token", TOKEN).await;
     let _op = Operator::start(&ns, "op-a", &["--github-api-url", &github.url]);
     let jobs: Api<AgentJob> = Api::namespaced(client.clone(), &ns);
     jobs.create(

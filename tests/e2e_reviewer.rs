@@ -9,7 +9,6 @@ use common::{Operator, is_terminal};
 use devagents::api::{AgentJob, Phase};
 use devagents::testing::git_server::{GitServer, bare_repo_with, git};
 use devagents::testing::github_double::{GitHubDouble, PullFixture};
-use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, PostParams};
 use serde_json::json;
 
@@ -69,17 +68,7 @@ async fn a_reviewer_job_posts_one_review() {
             ..Default::default()
         },
     );
-    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
-    secrets
-        .create(
-            &PostParams::default(),
-            &serde_json::from_value(
-                json!({"metadata": {"name": "github-token"}, "stringData": {"token": TOKEN}}),
-            )
-            .unwrap(),
-        )
-        .await
-        .unwrap();
+    common::token_secret(&client, &ns, "github-token", TOKEN).await;
     let _op = Operator::start(&ns, "op-a", &["--github-api-url", &github.url]);
     let jobs: Api<AgentJob> = Api::namespaced(client.clone(), &ns);
     jobs.create(

@@ -17,7 +17,7 @@ use tokio::io::AsyncWriteExt;
 pub struct GitServer {
     pub addr: SocketAddr,
     pub root: PathBuf,
-    task: tokio::task::JoinHandle<()>,
+    _served: super::Served,
 }
 
 struct Front {
@@ -37,27 +37,17 @@ impl GitServer {
             .fallback(handle)
             .with_state(front)
             .layer(axum::extract::DefaultBodyLimit::disable());
-        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let addr = l.local_addr()?;
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(l, app).await;
-        });
+        let served = super::serve(app).await?;
         Ok(GitServer {
-            addr,
+            addr: served.addr,
             root: root.to_path_buf(),
-            task,
+            _served: served,
         })
     }
 
     /// The clone URL of `<root>/<name>.git`.
     pub fn url(&self, name: &str) -> String {
         format!("http://{}/{name}.git", self.addr)
-    }
-}
-
-impl Drop for GitServer {
-    fn drop(&mut self) {
-        self.task.abort();
     }
 }
 

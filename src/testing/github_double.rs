@@ -50,13 +50,7 @@ pub struct GitHubState {
 pub struct GitHubDouble {
     pub url: String,
     pub state: Arc<Mutex<GitHubState>>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for GitHubDouble {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
+    _served: super::Served,
 }
 
 type St = Arc<Mutex<GitHubState>>;
@@ -97,12 +91,12 @@ impl GitHubDouble {
             .route("/repos/{o}/{r}/check-runs", post(check_run))
             .layer(axum::middleware::from_fn_with_state(state.clone(), auth))
             .with_state(state.clone());
-        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let url = format!("http://{}", l.local_addr()?);
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(l, app).await;
-        });
-        Ok(GitHubDouble { url, state, task })
+        let served = super::serve(app).await?;
+        Ok(GitHubDouble {
+            url: served.url(),
+            state,
+            _served: served,
+        })
     }
 
     /// Serve `pr` as pull request `number` of `owner/repo`.

@@ -7,3 +7,31 @@ pub mod fixtures;
 pub mod git_server;
 pub mod github_double;
 pub mod saas_doubles;
+
+/// A local HTTP server of the test support, stopped when dropped.
+pub struct Served {
+    pub addr: std::net::SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Served {
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Serve `app` on a free loopback port.
+pub async fn serve(app: axum::Router) -> std::io::Result<Served> {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = l.local_addr()?;
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(l, app).await;
+    });
+    Ok(Served { addr, task })
+}

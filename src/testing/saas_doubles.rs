@@ -16,15 +16,6 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-async fn serve(app: axum::Router) -> std::io::Result<(String, tokio::task::JoinHandle<()>)> {
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let url = format!("http://{}", l.local_addr()?);
-    let task = tokio::spawn(async move {
-        let _ = axum::serve(l, app).await;
-    });
-    Ok((url, task))
-}
-
 #[derive(Default)]
 pub struct SlackState {
     /// Messages accepted, as posted.
@@ -38,13 +29,7 @@ pub struct SlackState {
 pub struct SlackDouble {
     pub url: String,
     pub state: Arc<Mutex<SlackState>>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for SlackDouble {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
+    _served: super::Served,
 }
 
 impl SlackDouble {
@@ -53,8 +38,12 @@ impl SlackDouble {
         let app = axum::Router::new()
             .route("/services/{t}/{b}/{secret}", post(slack_post))
             .with_state(state.clone());
-        let (url, task) = serve(app).await?;
-        Ok(SlackDouble { url, state, task })
+        let served = super::serve(app).await?;
+        Ok(SlackDouble {
+            url: served.url(),
+            state,
+            _served: served,
+        })
     }
 
     pub fn webhook_url(&self) -> String {
@@ -112,13 +101,7 @@ pub struct NotionState {
 pub struct NotionDouble {
     pub url: String,
     pub state: Arc<Mutex<NotionState>>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for NotionDouble {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
+    _served: super::Served,
 }
 
 type Ns = Arc<Mutex<NotionState>>;
@@ -201,8 +184,12 @@ impl NotionDouble {
             .route("/v1/blocks/{id}/children", patch(append))
             .route("/v1/databases/{id}/query", post(query))
             .with_state(state.clone());
-        let (url, task) = serve(app).await?;
-        Ok(NotionDouble { url, state, task })
+        let served = super::serve(app).await?;
+        Ok(NotionDouble {
+            url: served.url(),
+            state,
+            _served: served,
+        })
     }
 
     pub fn with<R>(&self, f: impl FnOnce(&mut NotionState) -> R) -> R {
@@ -310,13 +297,7 @@ pub struct AnthropicDouble {
     pub url: String,
     /// Requests received.
     pub hits: Arc<Mutex<usize>>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for AnthropicDouble {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
+    _served: super::Served,
 }
 
 impl AnthropicDouble {
@@ -346,8 +327,12 @@ impl AnthropicDouble {
                 }
             }),
         );
-        let (url, task) = serve(app).await?;
-        Ok(AnthropicDouble { url, hits, task })
+        let served = super::serve(app).await?;
+        Ok(AnthropicDouble {
+            url: served.url(),
+            hits,
+            _served: served,
+        })
     }
 
     /// A gateway in front of this double (50 requests a minute, 1 s cache).

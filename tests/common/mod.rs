@@ -332,3 +332,18 @@ pub async fn waiting_approval(jobs: &Api<devagents::api::AgentJob>, name: &str) 
         .expect("waitingFor approval:<name>")
         .to_string()
 }
+
+/// The Secret `name` with key `token`, as a job's `repository.credentialsSecret`.
+pub async fn token_secret(client: &Client, ns: &str, name: &str, token: &str) {
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(client.clone(), ns);
+    secrets
+        .create(
+            &kube::api::PostParams::default(),
+            &serde_json::from_value(
+                serde_json::json!({"metadata": {"name": name}, "stringData": {"token": token}}),
+            )
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+}
