@@ -46,6 +46,20 @@ pub struct CompletionRequest {
     pub max_tokens: u32,
 }
 
+impl CompletionRequest {
+    /// One user message under a system prompt.
+    pub fn user(system: &str, prompt: String, max_tokens: u32) -> CompletionRequest {
+        CompletionRequest {
+            system: Some(system.into()),
+            messages: vec![Message {
+                role: "user".into(),
+                content: prompt,
+            }],
+            max_tokens,
+        }
+    }
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct Completion {

@@ -196,14 +196,11 @@ async fn run_probe(
     }
     let mut llm_text = None;
     if let (Some(prompt), Some(c)) = (&params.llm_prompt, api) {
-        let req = crate::llm::gateway::CompletionRequest {
-            system: Some("You are the devagents probe.".into()),
-            messages: vec![crate::llm::gateway::Message {
-                role: "user".into(),
-                content: prompt.clone(),
-            }],
-            max_tokens: 256,
-        };
+        let req = crate::llm::gateway::CompletionRequest::user(
+            "You are the devagents probe.",
+            prompt.clone(),
+            256,
+        );
         let answer = if params.llm_stream {
             let mut chunks = 0usize;
             let a = c
@@ -276,6 +273,18 @@ impl crate::agents::Host for client::AgentClient {
     }
 }
 
+/// What every agent Pod gets besides its job: the repository credentials (a mounted Secret,
+/// if the job names one) and the GitHub API to use.
+fn agent_env() -> Result<(Option<crate::services::git::Credentials>, String), (i32, String)> {
+    let credentials = crate::services::git::Credentials::from_dir(&container_path(
+        crate::services::git::CREDENTIALS_DIR,
+    ))
+    .map_err(|e| (EXIT_AGENT_FAILURE, e.to_string()))?;
+    let github_api = std::env::var(crate::controller::pod::ENV_GITHUB_API_URL)
+        .unwrap_or_else(|_| crate::services::github::DEFAULT_API_URL.into());
+    Ok((credentials, github_api))
+}
+
 /// Findings above this size go to an artifact instead of `status.result.data`.
 const INLINE_RESULT_MAX: usize = 64 * 1024;
 
@@ -293,14 +302,10 @@ async fn run_reviewer(
             "the reviewer needs spec.reviewer".into(),
         ));
     };
-    let credentials = crate::services::git::Credentials::from_dir(&container_path(
-        crate::services::git::CREDENTIALS_DIR,
-    ))
-    .map_err(|e| (EXIT_AGENT_FAILURE, e.to_string()))?;
+    let (credentials, github_api) = agent_env()?;
     let setup = run::Setup {
         workdir: container_path("/workspace/repo"),
-        github_api: std::env::var(crate::controller::pod::ENV_GITHUB_API_URL)
-            .unwrap_or_else(|_| crate::services::github::DEFAULT_API_URL.into()),
+        github_api,
         credentials,
     };
     match run::run(c, spec.repository.as_ref(), params, &setup).await {
@@ -345,15 +350,11 @@ async fn run_generator(
             "the generator needs spec.repository and spec.generator".into(),
         ));
     };
-    let credentials = crate::services::git::Credentials::from_dir(&container_path(
-        crate::services::git::CREDENTIALS_DIR,
-    ))
-    .map_err(|e| (EXIT_AGENT_FAILURE, e.to_string()))?;
+    let (credentials, github_api) = agent_env()?;
     let uid = std::env::var(crate::controller::pod::ENV_JOB_UID).unwrap_or_default();
     let setup = run::Setup {
         workdir: container_path("/workspace/repo"),
-        github_api: std::env::var(crate::controller::pod::ENV_GITHUB_API_URL)
-            .unwrap_or_else(|_| crate::services::github::DEFAULT_API_URL.into()),
+        github_api,
         credentials,
         short_id: uid.replace('-', "").chars().take(8).collect(),
     };

@@ -106,12 +106,12 @@ impl Notion {
         serde_json::from_value(v).map_err(|e| NotionError::Decode(e.to_string()))
     }
 
-    /// A page under `parent_page_id` with `title` and `blocks` (more than 100 are appended
-    /// in further requests).
-    pub async fn create_page(
+    /// A page under `parent` with `properties` and `blocks` (more than 100 are appended in
+    /// further requests).
+    async fn create(
         &self,
-        parent_page_id: &str,
-        title: &str,
+        parent: Value,
+        properties: Value,
         blocks: &[Value],
     ) -> Result<Page, NotionError> {
         let first = &blocks[..blocks.len().min(BLOCKS_PER_REQUEST)];
@@ -119,11 +119,7 @@ impl Notion {
             .call(
                 reqwest::Method::POST,
                 "/v1/pages",
-                &json!({
-                    "parent": { "page_id": parent_page_id },
-                    "properties": { "title": title_property(title) },
-                    "children": first,
-                }),
+                &json!({ "parent": parent, "properties": properties, "children": first }),
             )
             .await?;
         let page = Self::page_of(v)?;
@@ -133,6 +129,21 @@ impl Notion {
         Ok(page)
     }
 
+    /// A page under `parent_page_id` with `title` and `blocks`.
+    pub async fn create_page(
+        &self,
+        parent_page_id: &str,
+        title: &str,
+        blocks: &[Value],
+    ) -> Result<Page, NotionError> {
+        self.create(
+            json!({ "page_id": parent_page_id }),
+            json!({ "title": title_property(title) }),
+            blocks,
+        )
+        .await
+    }
+
     /// A row in `database_id`; `properties` in Notion's property-value shape.
     pub async fn create_row(
         &self,
@@ -140,23 +151,8 @@ impl Notion {
         properties: Value,
         blocks: &[Value],
     ) -> Result<Page, NotionError> {
-        let first = &blocks[..blocks.len().min(BLOCKS_PER_REQUEST)];
-        let v = self
-            .call(
-                reqwest::Method::POST,
-                "/v1/pages",
-                &json!({
-                    "parent": { "database_id": database_id },
-                    "properties": properties,
-                    "children": first,
-                }),
-            )
-            .await?;
-        let page = Self::page_of(v)?;
-        if blocks.len() > first.len() {
-            self.append_blocks(&page.id, &blocks[first.len()..]).await?;
-        }
-        Ok(page)
+        self.create(json!({ "database_id": database_id }), properties, blocks)
+            .await
     }
 
     /// Change a page's (or row's) properties.

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{i18n, model, render};
 use crate::api::{EntityEdge, EntityField, GeneratorParams, Mixin, Repository};
-use crate::llm::gateway::{CompletionRequest, Message};
+use crate::llm::gateway::CompletionRequest;
 use crate::services::git::{AllowedPaths, Credentials, Identity, Workspace, WorkspaceOptions};
 use crate::services::github::{GitHub, repo_of};
 
@@ -122,14 +122,7 @@ async fn fields_from_description<H: Host>(
     let instruction =
         format!("Entity {entity}: {description}\nDescribe its fields, edges and mixins.");
     let ask = |prompt: String| async move {
-        let req = CompletionRequest {
-            system: Some(SYSTEM.into()),
-            messages: vec![Message {
-                role: "user".into(),
-                content: prompt,
-            }],
-            max_tokens: 2048,
-        };
+        let req = CompletionRequest::user(SYSTEM, prompt, 2048);
         match host.llm(&req).await {
             Ok(Ok(text)) => Ok(text),
             Ok(Err(skipped)) => Err(format!(

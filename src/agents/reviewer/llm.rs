@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use super::finding::{Finding, Severity};
 use crate::agents::Host;
-use crate::llm::gateway::{CompletionRequest, Message};
+use crate::llm::gateway::CompletionRequest;
 
 /// Characters of diff per LLM request (about 15k tokens).
 pub const CHUNK_CHARS: usize = 60_000;
@@ -123,14 +123,7 @@ pub async fn review<H: Host>(
             parts.len()
         );
         let ask = |prompt: String| async move {
-            let req = CompletionRequest {
-                system: Some(SYSTEM.into()),
-                messages: vec![Message {
-                    role: "user".into(),
-                    content: prompt,
-                }],
-                max_tokens: 4096,
-            };
+            let req = CompletionRequest::user(SYSTEM, prompt, 4096);
             match host.llm(&req).await {
                 Ok(Ok(t)) => Ok(t),
                 Ok(Err(skipped)) => Err(format!("skipped: {skipped}")),
