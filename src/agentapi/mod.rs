@@ -703,6 +703,7 @@ async fn request_approval(
     }
     let a = crate::controller::approval::build(
         &job,
+        None,
         &aname,
         &body.action,
         &redact(&body.description),

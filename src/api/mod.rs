@@ -2,6 +2,7 @@
 
 pub mod agentjob;
 pub mod approval;
+pub mod environment;
 pub mod params;
 pub mod patterns;
 

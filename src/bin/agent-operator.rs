@@ -114,6 +114,10 @@ struct RunArgs {
     /// The GitHub REST API agents use (GitHub Enterprise: `https://<host>/api/v3`).
     #[arg(long, env = "DEVAGENTS_GITHUB_API_URL", default_value = devagents::services::github::DEFAULT_API_URL)]
     github_api_url: String,
+    /// The deployer's environments (YAML: `environments: [...]`; the Helm chart mounts its
+    /// `environments` value here).
+    #[arg(long, env = "DEVAGENTS_ENVIRONMENTS_FILE")]
+    environments: Option<std::path::PathBuf>,
     /// Register the admission webhooks with this base URL (e.g. `https://127.0.0.1:8443`) —
     /// for local runs; the Helm chart installs them with a Service instead.
     #[arg(long)]
@@ -200,6 +204,14 @@ fn main() -> anyhow::Result<()> {
                 watch_namespace: args.watch_namespace,
                 agent_image: args.agent_image,
                 github_api_url: args.github_api_url.clone(),
+                environments: std::sync::Arc::new(match &args.environments {
+                    Some(p) => devagents::api::environment::Environments::parse(
+                        &std::fs::read_to_string(p)
+                            .map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?,
+                    )
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?,
+                    None => Default::default(),
+                }),
                 image_pull_policy: args.image_pull_policy,
                 max_running: args.max_running,
                 agent_limits: parse_agent_limits(&args.agent_limits).map_err(anyhow::Error::msg)?,

@@ -27,6 +27,12 @@ struct Cli {
     /// Regex on the image: these Pods never become Ready.
     #[arg(long, default_value = r":broken(-.*)?$")]
     broken_image: String,
+    /// Regex on the image: these Pods run to completion (exit 0; exit 1 if also broken).
+    #[arg(
+        long,
+        default_value = r"^(.*/)?(kaniko-project/executor|devagents-smoke)(:.*)?$"
+    )]
+    complete_image: String,
 }
 
 #[tokio::main]
@@ -43,8 +49,20 @@ async fn main() -> anyhow::Result<()> {
         agent_bin_dir: std::path::absolute(&cli.agent_bin_dir)?,
         agent_image: Regex::new(&cli.agent_image)?,
         broken_image: Regex::new(&cli.broken_image)?,
+        complete_image: Regex::new(&cli.complete_image)?,
+        api_server: None,
     };
-    let client = kube::Client::try_default().await?;
+    let kube_cfg = kube::Config::infer().await?;
+    let cfg = NodeConfig {
+        api_server: kube_cfg.cluster_url.host().map(|h| {
+            (
+                h.to_string(),
+                kube_cfg.cluster_url.port_u16().unwrap_or(443),
+            )
+        }),
+        ..cfg
+    };
+    let client = kube::Client::try_from(kube_cfg)?;
     serve(client, cfg).await?;
     Ok(())
 }

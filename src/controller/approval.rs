@@ -8,9 +8,10 @@ use kube::{Resource, ResourceExt};
 use sha2::{Digest, Sha256};
 
 use super::pod::{LABEL_JOB_UID, MANAGED_BY, MANAGER, bounded_name, hex};
+use crate::api::environment::{Environment, Environments};
 use crate::api::{
-    AgentApproval, AgentApprovalSpec, AgentApprovalStatus, AgentJob, ApprovalMode, ApprovalPhase,
-    DecisionKind, Pin,
+    AgentApproval, AgentApprovalSpec, AgentApprovalStatus, AgentJob, AgentKind, ApprovalMode,
+    ApprovalPhase, DecisionKind, Pin,
 };
 
 /// The pin of a before-run approval: the job's spec (minus `cancel`, which must stay usable).
@@ -47,22 +48,49 @@ pub fn approval_name(job: &str, action: &str, pins: &[Pin]) -> String {
     bounded_name(job, &format!("-{action}-{short}"), 253)
 }
 
-/// The before-run approval a job needs now (None when its policy does not ask for one).
-pub fn run_approval(job: &AgentJob) -> Option<(String, Vec<Pin>)> {
-    let policy = job.spec.approval.as_ref()?;
-    if policy.policy != ApprovalMode::BeforeRun {
+/// The environment of a deployer job whose environment requires approval.
+pub fn deploy_environment<'a>(job: &AgentJob, envs: &'a Environments) -> Option<&'a Environment> {
+    if job.spec.agent != AgentKind::Deployer {
         return None;
     }
-    let pins = vec![Pin {
+    let env = envs.get(&job.spec.deployer.as_ref()?.environment)?;
+    env.requires_approval().then_some(env)
+}
+
+/// The before-run approval a job needs now (None when neither its policy nor its deploy
+/// environment asks for one). A deploy's approval also pins the exact images
+/// (`image/<service>`), so another version needs another approval.
+pub fn run_approval(job: &AgentJob, envs: &Environments) -> Option<(String, Vec<Pin>)> {
+    let by_policy = job
+        .spec
+        .approval
+        .as_ref()
+        .is_some_and(|p| p.policy == ApprovalMode::BeforeRun);
+    let env = deploy_environment(job, envs);
+    if !by_policy && env.is_none() {
+        return None;
+    }
+    let mut pins = vec![Pin {
         name: SPEC_PIN.into(),
         value: spec_hash(job),
     }];
-    Some((approval_name(&job.name_any(), "run", &pins), pins))
+    if let (Some(env), Some(d)) = (env, &job.spec.deployer) {
+        for (service, image) in env.images(&d.services, &d.version).unwrap_or_default() {
+            pins.push(Pin {
+                name: format!("image/{service}"),
+                value: image,
+            });
+        }
+    }
+    let action = if env.is_some() { "deploy" } else { "run" };
+    Some((approval_name(&job.name_any(), action, &pins), pins))
 }
 
-/// A new AgentApproval for `job`, owned by it, with the job's approval policy.
+/// A new AgentApproval for `job`, owned by it, with the job's approval policy (for a deploy
+/// whose job has none: the environment's approvers and quorum).
 pub fn build(
     job: &AgentJob,
+    env: Option<&Environment>,
     name: &str,
     action: &str,
     description: &str,
@@ -71,6 +99,16 @@ pub fn build(
 ) -> AgentApproval {
     let policy = job.spec.approval.clone();
     let timeout = policy.as_ref().map(|p| p.timeout_seconds).unwrap_or(86400);
+    let approvers = match (&policy, env) {
+        (Some(p), _) if !p.approvers.is_empty() => p.approvers.clone(),
+        (_, Some(e)) => e.approvers.clone(),
+        _ => Vec::new(),
+    };
+    let required = match (&policy, env) {
+        (Some(p), _) if p.policy == ApprovalMode::BeforeRun || env.is_none() => p.required,
+        (_, Some(e)) => e.required_approvals.unwrap_or(1),
+        _ => 1,
+    };
     let mut a = AgentApproval::new(
         name,
         AgentApprovalSpec {
@@ -79,11 +117,8 @@ pub fn build(
             action: action.into(),
             description: Some(description.into()),
             pins,
-            approvers: policy
-                .as_ref()
-                .map(|p| p.approvers.clone())
-                .unwrap_or_default(),
-            required: policy.as_ref().map(|p| p.required).unwrap_or(1),
+            approvers,
+            required,
             expires_at: now
                 .checked_add(SignedDuration::from_secs(timeout))
                 .ok()
@@ -222,8 +257,8 @@ mod tests {
 
     fn approval() -> AgentApproval {
         let j = job();
-        let (name, pins) = run_approval(&j).unwrap();
-        build(&j, &name, "run", "run the job", pins, t(0))
+        let (name, pins) = run_approval(&j, &Environments::default()).unwrap();
+        build(&j, None, &name, "run", "run the job", pins, t(0))
     }
 
     #[test]
@@ -300,11 +335,58 @@ mod tests {
     }
 
     #[test]
+    fn a_deploy_to_an_environment_that_requires_approval_pins_its_images() {
+        use crate::api::DeployerParams;
+        let envs = Environments::parse(
+            "environments:\n- {name: production, namespace: shop, approvers: [group:sre], requiredApprovals: 2, services: [{name: api, image: r/api}, {name: rpc, image: r/rpc}]}\n- {name: staging, namespace: shop-st, services: [{name: api, image: r/api}]}",
+        )
+        .unwrap();
+        let mut spec = AgentJobSpec::new(AgentKind::Deployer);
+        spec.deployer = Some(DeployerParams {
+            environment: "production".into(),
+            version: "v2".into(),
+            ..Default::default()
+        });
+        let mut j = AgentJob::new("ship", spec);
+        j.metadata.namespace = Some("team".into());
+        let (name, pins) = run_approval(&j, &envs).unwrap();
+        assert!(name.starts_with("ship-deploy-"), "{name}");
+        let images: Vec<(&str, &str)> = pins
+            .iter()
+            .filter(|p| p.name.starts_with("image/"))
+            .map(|p| (p.name.as_str(), p.value.as_str()))
+            .collect();
+        assert_eq!(
+            images,
+            vec![("image/api", "r/api:v2"), ("image/rpc", "r/rpc:v2")]
+        );
+        let a = build(
+            &j,
+            deploy_environment(&j, &envs),
+            &name,
+            "deploy",
+            "d",
+            pins,
+            t(0),
+        );
+        assert_eq!(a.spec.approvers, vec!["group:sre".to_string()]);
+        assert_eq!(a.spec.required, 2);
+        // Another version: other pins, another approval.
+        j.spec.deployer.as_mut().unwrap().version = "v3".into();
+        let (name3, pins3) = run_approval(&j, &envs).unwrap();
+        assert_ne!(name3, name);
+        assert!(pins3.iter().any(|p| p.value == "r/api:v3"));
+        // Staging needs none.
+        j.spec.deployer.as_mut().unwrap().environment = "staging".into();
+        assert!(run_approval(&j, &envs).is_none());
+    }
+
+    #[test]
     fn a_changed_job_spec_voids_its_run_approval_and_needs_a_new_one() {
         let mut j = job();
-        let (name1, _) = run_approval(&j).unwrap();
+        let (name1, _) = run_approval(&j, &Environments::default()).unwrap();
         j.spec.priority = 900;
-        let (name2, pins2) = run_approval(&j).unwrap();
+        let (name2, pins2) = run_approval(&j, &Environments::default()).unwrap();
         assert_ne!(name1, name2);
         let a = approval();
         assert_eq!(
@@ -314,6 +396,6 @@ mod tests {
         // Cancelling does not change what was approved.
         let mut c = job();
         c.spec.cancel = true;
-        assert_eq!(run_approval(&c).unwrap().0, name1);
+        assert_eq!(run_approval(&c, &Environments::default()).unwrap().0, name1);
     }
 }

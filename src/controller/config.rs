@@ -35,6 +35,8 @@ pub struct Config {
     /// The GitHub REST API agents use (`https://api.github.com`, a GitHub Enterprise
     /// Server's `https://<host>/api/v3`).
     pub github_api_url: String,
+    /// The deployer's environments.
+    pub environments: std::sync::Arc<crate::api::environment::Environments>,
 }
 
 #[derive(Clone, Debug)]
@@ -82,6 +84,7 @@ impl Default for Config {
             run_as_user: 65532,
             agent_api: None,
             github_api_url: crate::services::github::DEFAULT_API_URL.into(),
+            environments: Default::default(),
         }
     }
 }

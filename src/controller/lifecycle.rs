@@ -9,7 +9,7 @@ use k8s_openapi::jiff::{SignedDuration, Timestamp};
 
 use super::config::Config;
 use crate::api::{AgentJob, AgentJobStatus, Attempt, JobResult, Phase};
-use crate::runner::EXIT_TRANSIENT;
+use crate::runner::{EXIT_ROLLED_BACK, EXIT_TRANSIENT};
 
 /// What the current attempt's Pod looks like.
 #[derive(Clone, Debug, PartialEq)]
@@ -256,6 +256,9 @@ pub fn step(job: &AgentJob, pod: &PodObs, now: Timestamp, cfg: &Config) -> Step 
                 (_, Some(code), _) if *code == EXIT_TRANSIENT => {
                     ("TransientFailure", true, message.clone())
                 }
+                (_, Some(code), _) if *code == EXIT_ROLLED_BACK => {
+                    ("RolledBack", false, message.clone())
+                }
                 (_, Some(code), _) => (
                     "AgentFailed",
                     false,
@@ -277,7 +280,11 @@ pub fn step(job: &AgentJob, pod: &PodObs, now: Timestamp, cfg: &Config) -> Step 
                     reason: reason.into(),
                     message: msg,
                     retryable,
-                    phase: Phase::Failed,
+                    phase: if *exit_code == Some(EXIT_ROLLED_BACK) {
+                        Phase::RolledBack
+                    } else {
+                        Phase::Failed
+                    },
                     started: *started,
                     finished: *finished,
                 },
@@ -575,6 +582,25 @@ mod tests {
         assert_eq!(s.message.as_deref(), Some("entity Department exists"));
         assert_eq!(s.attempts[0].exit_code, Some(1));
         assert!(s.completed_at.is_some());
+    }
+
+    #[test]
+    fn a_deploy_that_rolled_back_ends_rolled_back_with_its_reason() {
+        let job = running_job(3);
+        let (end, _) = end_of(step(
+            &job,
+            &failed(
+                EXIT_ROLLED_BACK,
+                "api: deployment \"api\" exceeded its progress deadline",
+            ),
+            t(3),
+            &Config::default(),
+        ));
+        assert!(!end.retryable);
+        assert_eq!(end.reason, "RolledBack");
+        let (s, kind) = ended_status(&job, &end, t(3), &Config::default());
+        assert_eq!(kind, EndKind::Final(Phase::RolledBack));
+        assert!(s.message.unwrap().contains("progress deadline"));
     }
 
     #[test]

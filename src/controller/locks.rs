@@ -17,20 +17,26 @@ use sha2::{Digest, Sha256};
 
 use super::admission::LockHolder;
 use super::pod::{MANAGED_BY, MANAGER, hex};
+use crate::api::environment::Environments;
 use crate::api::{AgentJob, AgentKind};
 
 pub const LABEL_LOCK: &str = "devagents.io/lock";
 pub const ANNOTATION_LOCK: &str = "devagents.io/lock-name";
 
 /// The locks a job needs: `spec.locks` scoped to its namespace, plus the agent's own
-/// (the deployer's `deploy/<namespace>/<environment>`).
-pub fn job_locks(job: &AgentJob) -> Vec<String> {
+/// (the deployer's `deploy/<namespace>/<environment>`, with the environment's target namespace,
+/// so deploys of one environment never overlap whichever namespace their jobs live in).
+pub fn job_locks(job: &AgentJob, envs: &Environments) -> Vec<String> {
     let ns = job.namespace().unwrap_or_default();
     let mut out: Vec<String> = job.spec.locks.iter().map(|l| format!("{ns}/{l}")).collect();
     if job.spec.agent == AgentKind::Deployer
         && let Some(d) = &job.spec.deployer
     {
-        out.push(format!("deploy/{ns}/{}", d.environment));
+        let target = envs
+            .get(&d.environment)
+            .map(|e| e.namespace.clone())
+            .unwrap_or(ns);
+        out.push(format!("deploy/{target}/{}", d.environment));
     }
     out.sort();
     out.dedup();
@@ -197,12 +203,18 @@ mod tests {
         let mut job = AgentJob::new("d", spec);
         job.metadata.namespace = Some("team-a".into());
         assert_eq!(
-            job_locks(&job),
+            job_locks(&job, &Environments::default()),
             vec![
                 "deploy/team-a/staging".to_string(),
                 "team-a/repo/core".to_string()
             ]
         );
+        // With the environment configured, the lock is on its target namespace.
+        let envs = Environments::parse(
+            "environments: [{name: staging, namespace: shop, services: [{name: api, image: r/api}]}]",
+        )
+        .unwrap();
+        assert_eq!(job_locks(&job, &envs)[0], "deploy/shop/staging");
     }
 
     #[test]

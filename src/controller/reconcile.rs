@@ -95,7 +95,7 @@ fn until(now: Timestamp, t: Timestamp) -> Duration {
 async fn release_locks(ctx: &Context, job: &AgentJob) -> Result<()> {
     let uid = job.uid().unwrap_or_default();
     let api = ctx.lease_api();
-    for key in locks::job_locks(job) {
+    for key in locks::job_locks(job, &ctx.cfg.environments) {
         let cached = ctx
             .leases
             .get(&ObjectRef::new(&locks::lease_name(&key)).within(&ctx.cfg.namespace));
@@ -116,6 +116,7 @@ async fn apply(job: Arc<AgentJob>, ctx: &Context) -> Result<Action> {
 
     if phase.is_terminal() {
         release_locks(ctx, &job).await?;
+        revoke_deploy_role(ctx, &job).await?;
         // Its slot and locks are free now that the cache shows it finished.
         ctx.wake.notify_one();
         return ttl(ctx, &job, now).await;
@@ -135,20 +136,43 @@ async fn apply(job: Arc<AgentJob>, ctx: &Context) -> Result<Action> {
             .await;
             return Ok(Action::await_change());
         }
+        if status.attempts.is_empty()
+            && let Some(msg) = deploy_problem(&job, &ctx.cfg.environments)
+        {
+            let st =
+                lifecycle::ended_while_waiting(&status, Phase::Failed, "InvalidSpec", &msg, now);
+            patch_status(ctx, &job, &st).await?;
+            finished(ctx, &job, Phase::Failed, "InvalidSpec", &msg).await;
+            return Ok(Action::await_change());
+        }
         // Before-run approval: make sure it exists; a rejection or expiry ends the job.
         if status.attempts.is_empty()
-            && let Some((name, pins)) = approval::run_approval(&job)
+            && let Some((name, pins)) = approval::run_approval(&job, &ctx.cfg.environments)
         {
             match ctx.approvals.get(&ObjectRef::new(&name).within(&ns)) {
                 None => {
-                    let a = approval::build(
-                        &job,
-                        &name,
-                        "run",
-                        &format!("run {} job {ns}/{}", job.spec.agent, job.name_any()),
-                        pins,
-                        now,
-                    );
+                    let env = approval::deploy_environment(&job, &ctx.cfg.environments);
+                    let (action, what) = match (env, &job.spec.deployer) {
+                        (Some(e), Some(d)) => (
+                            "deploy",
+                            format!(
+                                "deploy {} to {} ({})",
+                                d.version,
+                                e.name,
+                                e.images(&d.services, &d.version)
+                                    .unwrap_or_default()
+                                    .into_iter()
+                                    .map(|(_, i)| i)
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            ),
+                        ),
+                        _ => (
+                            "run",
+                            format!("run {} job {ns}/{}", job.spec.agent, job.name_any()),
+                        ),
+                    };
+                    let a = approval::build(&job, env, &name, action, &what, pins, now);
                     match ctx
                         .approval_api(&ns)
                         .create(&PostParams::default(), &a)
@@ -374,12 +398,48 @@ async fn ttl(ctx: &Context, job: &AgentJob, now: Timestamp) -> Result<Action> {
     ))
 }
 
+/// A finished or deleted deployer job keeps no permission in its environment's namespace.
+async fn revoke_deploy_role(ctx: &Context, job: &AgentJob) -> Result<()> {
+    if let Some(env) = super::deploy_rbac::environment(job, &ctx.cfg.environments)
+        && super::deploy_rbac::revoke(&ctx.client, job, env).await?
+    {
+        info!(job = %job.name_any(), namespace = %env.namespace, "deploy role removed");
+    }
+    Ok(())
+}
+
+/// Why a deployer job cannot run with the operator's environments (None: it can).
+fn deploy_problem(job: &AgentJob, envs: &crate::api::environment::Environments) -> Option<String> {
+    if job.spec.agent != crate::api::AgentKind::Deployer {
+        return None;
+    }
+    let d = job.spec.deployer.as_ref()?;
+    let env = match envs.resolve(&d.environment) {
+        Ok(e) => e,
+        Err(e) => return Some(e),
+    };
+    if let Err(e) = env.selected(&d.services) {
+        return Some(e);
+    }
+    if d.mode == crate::api::DeployMode::Gitops && env.gitops.is_none() {
+        return Some(format!(
+            "spec.deployer.mode: gitops, but environment {:?} has no gitops configuration",
+            env.name
+        ));
+    }
+    if d.build.as_ref().is_some_and(|b| b.enabled) && job.spec.repository.is_none() {
+        return Some("spec.deployer.build needs spec.repository (the source to build)".into());
+    }
+    None
+}
+
 /// The job is being deleted: give its locks back (Pods and the ServiceAccount are owned and
 /// garbage-collected).
 async fn cleanup(job: Arc<AgentJob>, ctx: &Context) -> Result<Action> {
+    revoke_deploy_role(ctx, &job).await?;
     let uid = job.uid().unwrap_or_default();
     let api = ctx.lease_api();
-    for key in locks::job_locks(&job) {
+    for key in locks::job_locks(&job, &ctx.cfg.environments) {
         locks::release(&api, &key, &uid).await?;
     }
     ctx.admitted.lock().await.remove(&uid);
@@ -401,7 +461,7 @@ pub async fn reconcile_approval(a: Arc<AgentApproval>, ctx: Arc<Context>) -> Res
     // A before-run approval is void once the job's spec no longer matches it.
     let current = if a.spec.action == "run" {
         job.as_ref()
-            .and_then(|j| approval::run_approval(j))
+            .and_then(|j| approval::run_approval(j, &ctx.cfg.environments))
             .map(|(_, p)| p)
     } else {
         None

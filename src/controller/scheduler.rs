@@ -79,15 +79,17 @@ fn view(ctx: &Context, job: &AgentJob, admitted: &HashMap<String, i32>) -> JobVi
             .map(|t| t.0)
             .unwrap_or_else(Timestamp::now),
         state,
-        locks: locks::job_locks(job),
-        pending_approval: super::approval::run_approval(job).and_then(|(name, _)| {
-            let approved = ctx
-                .approvals
-                .get(&ObjectRef::new(&name).within(&job.namespace().unwrap_or_default()))
-                .and_then(|a| a.status.as_ref().and_then(|s| s.phase))
-                == Some(crate::api::ApprovalPhase::Approved);
-            (!approved).then_some(name)
-        }),
+        locks: locks::job_locks(job, &ctx.cfg.environments),
+        pending_approval: super::approval::run_approval(job, &ctx.cfg.environments).and_then(
+            |(name, _)| {
+                let approved = ctx
+                    .approvals
+                    .get(&ObjectRef::new(&name).within(&job.namespace().unwrap_or_default()))
+                    .and_then(|a| a.status.as_ref().and_then(|s| s.phase))
+                    == Some(crate::api::ApprovalPhase::Approved);
+                (!approved).then_some(name)
+            },
+        ),
         not_before: status.next_attempt_at.as_ref().map(|t| t.0),
         has_finalizer: job.finalizers().iter().any(|f| f == FINALIZER),
     }
@@ -215,7 +217,7 @@ async fn admit(ctx: &Context, job: &AgentJob, attempt: i32) -> super::Result<()>
     let name = job.name_any();
     let uid = job.uid().ok_or(super::Error::Missing("uid"))?;
     let lease_api = ctx.lease_api();
-    let keys = locks::job_locks(job);
+    let keys = locks::job_locks(job, &ctx.cfg.environments);
     let mut taken = Vec::new();
     for k in &keys {
         let seen: Option<Arc<Lease>> = ctx
@@ -252,6 +254,15 @@ async fn admit(ctx: &Context, job: &AgentJob, attempt: i32) -> super::Result<()>
     let pod = pod::agent_pod(job, attempt, &ctx.cfg);
     if attempt == 1 {
         create_service_account(ctx, job, &ns).await?;
+    }
+    if let Some(env) = super::deploy_rbac::environment(job, &ctx.cfg.environments)
+        && let Err(e) = super::deploy_rbac::grant(&ctx.client, job, env).await
+    {
+        for t in &taken {
+            let _ = locks::release(&lease_api, t, &uid).await;
+        }
+        ctx.admitted.lock().await.remove(&uid);
+        return Err(e.into());
     }
     match pods.create(&PostParams::default(), &pod).await {
         Ok(_) => {}

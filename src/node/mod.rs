@@ -9,6 +9,8 @@
 //!   (tokens come from the TokenRequest API), reports Running, then the real exit code and
 //!   termination message; enforces `activeDeadlineSeconds`; kills the process when the Pod
 //!   is deleted;
+//! - run-to-completion images (build and smoke-test Pods): Running, then Succeeded with exit
+//!   code 0 — or Failed with exit code 1 when the image also matches the "broken" pattern;
 //! - any other image: Running + Ready, except images matching the "broken" pattern, which
 //!   stay in ImagePullBackOff and never become Ready (so a Deployment rollout really stalls).
 //!
@@ -45,6 +47,12 @@ pub struct NodeConfig {
     pub agent_image: Regex,
     /// Images that never become Ready.
     pub broken_image: Regex,
+    /// Images that run to completion (build and smoke-test Pods): Succeeded with exit 0, or
+    /// Failed with exit 1 when the image also matches `broken_image`.
+    pub complete_image: Regex,
+    /// The apiserver's address, given to agent processes as KUBERNETES_SERVICE_HOST/PORT
+    /// (what the kubelet gives every container).
+    pub api_server: Option<(String, u16)>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -202,6 +210,11 @@ impl NodeStandIn {
                 running: self.running.clone(),
             };
             tokio::spawn(ctx.run(rx));
+        } else if self.cfg.complete_image.is_match(&image) {
+            if !started_before {
+                let broken = self.cfg.broken_image.is_match(&image);
+                status::report_completed(&api, &pod, broken).await?;
+            }
         } else if !started_before {
             let broken = self.cfg.broken_image.is_match(&image);
             status::report_app_pod(&api, &pod, broken).await?;

@@ -259,6 +259,10 @@ impl PodRun {
             .stderr(Stdio::from(log2))
             .kill_on_drop(true)
             .process_group(0);
+        if let Some((host, port)) = &self.cfg.api_server {
+            cmd.env("KUBERNETES_SERVICE_HOST", host)
+                .env("KUBERNETES_SERVICE_PORT", port.to_string());
+        }
         // The harness marker (see e2e/cluster-down.sh) follows the process.
         if let Ok(id) = std::env::var("DEVAGENTS_CLUSTER_ID") {
             cmd.env("DEVAGENTS_CLUSTER_ID", id);

@@ -182,6 +182,33 @@ pub async fn report_app_pod(api: &Api<Pod>, pod: &Pod, broken: bool) -> Result<(
     .await
 }
 
+/// A run-to-completion Pod (image build, smoke test): it ran and exited 0, or 1 when broken.
+pub async fn report_completed(api: &Api<Pod>, pod: &Pod, broken: bool) -> Result<()> {
+    let now = chrono_now();
+    let (code, reason, message) = if broken {
+        (
+            1,
+            "Error",
+            "the stand-in's broken-image rule: this image exits 1",
+        )
+    } else {
+        (0, "Completed", "")
+    };
+    report_terminated(
+        api,
+        pod,
+        Termination {
+            started_at: &now,
+            exit_code: code,
+            reason,
+            message,
+            pod_reason: None,
+            pod_message: None,
+        },
+    )
+    .await
+}
+
 /// An agent Pod whose process was lost when the stand-in restarted.
 pub async fn report_lost(api: &Api<Pod>, pod: &Pod) -> Result<()> {
     let started = pod

@@ -5,6 +5,8 @@
 //! - [`EXIT_AGENT_FAILURE`] (1): the agent failed for a reason of its own (bad input, failing
 //!   checks) — final, never retried;
 //! - [`EXIT_USAGE`] (2): the runner was started wrongly (unknown agent, bad flags) — final;
+//! - [`EXIT_ROLLED_BACK`] (3): the deployer failed and restored the previous version — final,
+//!   the job ends `RolledBack`;
 //! - [`EXIT_TRANSIENT`] (75, `EX_TEMPFAIL`): a transient failure (operator unreachable, network)
 //!   — retried with backoff when the job allows retries.
 //!
@@ -20,6 +22,7 @@ use std::time::Duration;
 pub const EXIT_SUCCESS: i32 = 0;
 pub const EXIT_AGENT_FAILURE: i32 = 1;
 pub const EXIT_USAGE: i32 = 2;
+pub const EXIT_ROLLED_BACK: i32 = 3;
 pub const EXIT_TRANSIENT: i32 = 75;
 
 /// Where the kubelet expects the termination message (`terminationMessagePath`'s default).
@@ -117,6 +120,7 @@ pub async fn run_job() -> i32 {
         }
         crate::api::AgentKind::Generator => run_generator(client.as_ref(), &spec).await,
         crate::api::AgentKind::Reviewer => run_reviewer(client.as_ref(), &spec).await,
+        crate::api::AgentKind::Deployer => run_deployer(client.as_ref(), &spec).await,
         other => Err((
             EXIT_AGENT_FAILURE,
             format!("the {other} agent is not available in this build of agent-runner"),
@@ -379,6 +383,85 @@ async fn run_generator(
             };
             Err((code, f.message))
         }
+    }
+}
+
+async fn run_deployer(
+    api: Option<&client::AgentClient>,
+    spec: &crate::api::AgentJobSpec,
+) -> Result<String, (i32, String)> {
+    use crate::agents::deployer::{cluster, run};
+    use crate::controller::pod::{
+        ENV_DEPLOY_ENVIRONMENT, ENV_JOB_NAME, GITOPS_DIR, NOTION_DIR, SLACK_DIR,
+    };
+    let Some(c) = api else {
+        return Err((EXIT_USAGE, "the deployer needs the agent API".into()));
+    };
+    let Some(params) = &spec.deployer else {
+        return Err((
+            EXIT_AGENT_FAILURE,
+            "the deployer needs spec.deployer".into(),
+        ));
+    };
+    let env: crate::api::environment::Environment =
+        match std::env::var(ENV_DEPLOY_ENVIRONMENT).map(|v| serde_json::from_str(&v)) {
+            Ok(Ok(e)) => e,
+            Ok(Err(e)) => return Err((EXIT_USAGE, format!("{ENV_DEPLOY_ENVIRONMENT}: {e}"))),
+            Err(_) => {
+                return Err((
+                    EXIT_AGENT_FAILURE,
+                    format!(
+                        "environment {:?} is not configured in the operator",
+                        params.environment
+                    ),
+                ));
+            }
+        };
+    let client = cluster::in_cluster_client()
+        .await
+        .map_err(|e| (EXIT_AGENT_FAILURE, e))?;
+    let (credentials, github_api) = agent_env()?;
+    let gitops_credentials =
+        crate::services::git::Credentials::from_dir(&container_path(GITOPS_DIR))
+            .map_err(|e| (EXIT_AGENT_FAILURE, e.to_string()))?;
+    let notifications = env.notifications.clone().unwrap_or_default();
+    let slack = notifications.slack_secret.as_ref().and_then(|_| {
+        crate::services::slack::Slack::from_file(&container_path(&format!(
+            "{SLACK_DIR}/webhook-url"
+        )))
+        .ok()
+    });
+    let notion = notifications.notion.as_ref().and_then(|n| {
+        let token = std::fs::read_to_string(container_path(&format!("{NOTION_DIR}/token"))).ok()?;
+        Some((
+            crate::services::notion::Notion::new(
+                n.api_url.as_deref().unwrap_or("https://api.notion.com"),
+                token.trim(),
+            ),
+            n.database_id.clone(),
+        ))
+    });
+    let setup = run::Setup {
+        client,
+        env,
+        job_name: std::env::var(ENV_JOB_NAME).unwrap_or_else(|_| "deploy".into()),
+        repository: spec.repository.clone(),
+        credentials,
+        gitops_credentials,
+        github_api,
+        slack,
+        notion,
+        workdir: container_path("/workspace"),
+    };
+    let report = run::run(c, params, &setup).await;
+    let summary = report.summary();
+    c.result(&summary, Some(&report), &[])
+        .await
+        .map_err(api_failure)?;
+    match report.outcome {
+        run::Verdict::Succeeded => Ok(summary),
+        run::Verdict::RolledBack => Err((EXIT_ROLLED_BACK, summary)),
+        run::Verdict::Failed => Err((EXIT_AGENT_FAILURE, summary)),
     }
 }
 

@@ -208,6 +208,36 @@ fn callbacks(creds: Option<&Credentials>) -> RemoteCallbacks<'_> {
     cb
 }
 
+/// The commit a remote ref points at (`git ls-remote URL REF`), tags peeled; `git_ref` may be
+/// a full ref (`refs/tags/v1`) or a short branch or tag name.
+pub fn remote_sha(
+    url: &str,
+    credentials: Option<&Credentials>,
+    git_ref: &str,
+) -> Result<String, GitError> {
+    let mut remote = git2::Remote::create_detached(url)?;
+    let conn = remote.connect_auth(git2::Direction::Fetch, Some(callbacks(credentials)), None)?;
+    let wanted = [
+        git_ref.to_string(),
+        format!("refs/tags/{git_ref}"),
+        format!("refs/heads/{git_ref}"),
+    ];
+    let heads = conn.list()?;
+    for w in &wanted {
+        // An annotated tag's peeled entry (`^{}`) names the commit.
+        let peeled = format!("{w}^{{}}");
+        if let Some(h) = heads.iter().find(|h| h.name() == peeled) {
+            return Ok(h.oid().to_string());
+        }
+        if let Some(h) = heads.iter().find(|h| h.name() == w) {
+            return Ok(h.oid().to_string());
+        }
+    }
+    Err(GitError::Git(format!(
+        "{git_ref:?} is neither a branch nor a tag of the repository"
+    )))
+}
+
 impl Workspace {
     /// Clone `url` (its base branch) into `dir`.
     pub fn clone(url: &str, dir: &Path, opts: WorkspaceOptions) -> Result<Workspace, GitError> {
@@ -361,6 +391,40 @@ impl Workspace {
         self.opts
             .allowed_paths
             .check(&self.paths_changed_since_base(short)?)?;
+        self.push_ref(short)
+    }
+
+    /// Push the base branch itself — only for GitOps environments configured for direct
+    /// commits (`gitops.push: direct`); still only changes inside allowedPaths, compared
+    /// with the remote's base branch.
+    pub fn push_base_direct(&self) -> Result<(), GitError> {
+        let base = self.opts.base_branch.clone();
+        let remote = self
+            .repo
+            .find_reference(&format!("refs/remotes/origin/{base}"))?
+            .peel_to_tree()?;
+        let local = self
+            .repo
+            .find_branch(&base, BranchType::Local)?
+            .get()
+            .peel_to_tree()?;
+        let diff = self
+            .repo
+            .diff_tree_to_tree(Some(&remote), Some(&local), None)?;
+        let mut changed = Vec::new();
+        for d in diff.deltas() {
+            for f in [d.old_file().path(), d.new_file().path()]
+                .into_iter()
+                .flatten()
+            {
+                changed.push(f.to_string_lossy().into_owned());
+            }
+        }
+        self.opts.allowed_paths.check(&changed)?;
+        self.push_ref(&base)
+    }
+
+    fn push_ref(&self, short: &str) -> Result<(), GitError> {
         let mut rejected: Option<(String, String)> = None;
         {
             let mut cb = callbacks(self.opts.credentials.as_ref());

@@ -1,5 +1,9 @@
-//! `deployer`: native rollouts with smoke tests and automatic rollback. So far: judging a
-//! rollout as `kubectl rollout status` does. The rollout itself, smoke tests, rollback, image
-//! builds, GitOps mode and the job-scoped RBAC are the next steps.
+//! `deployer`: native rollouts with smoke tests and automatic rollback, optional image builds,
+//! and a GitOps mode.
 
+pub mod build;
+pub mod cluster;
+pub mod gitops;
 pub mod rollout;
+pub mod run;
+pub mod smoke;

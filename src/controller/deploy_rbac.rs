@@ -1,0 +1,219 @@
+//! The deployer's job-scoped permissions: a Role in the environment's namespace allowing
+//! exactly what the rollout needs, bound to the job's ServiceAccount only while the job runs.
+//! A namespaced object cannot be owned by a job in another namespace, so the operator removes
+//! both when the job ends (and again when the job is deleted).
+
+use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
+use kube::api::{Api, DeleteParams, ObjectMeta, Patch, PatchParams};
+use kube::{Client, ResourceExt};
+
+use super::pod::{LABEL_JOB_UID, MANAGED_BY, MANAGER, bounded_name, service_account_name};
+use crate::api::environment::{Environment, Environments};
+use crate::api::{AgentJob, AgentKind, DeployMode};
+
+pub const ANNOTATION_JOB_REF: &str = "devagents.io/job";
+
+/// Name of the Role and RoleBinding of a job (unique per job UID).
+pub fn name(job: &AgentJob) -> String {
+    let uid = job.uid().unwrap_or_default().replace('-', "");
+    let short: String = uid.chars().take(8).collect();
+    bounded_name(
+        &format!("devagents-deploy-{}", job.name_any()),
+        &format!("-{short}"),
+        63,
+    )
+}
+
+/// The environment a deployer job works on (None for other jobs or an unknown environment).
+pub fn environment<'a>(job: &AgentJob, envs: &'a Environments) -> Option<&'a Environment> {
+    if job.spec.agent != AgentKind::Deployer {
+        return None;
+    }
+    envs.get(&job.spec.deployer.as_ref()?.environment)
+}
+
+fn rule(group: &str, resources: &[&str], verbs: &[&str], names: &[String]) -> PolicyRule {
+    PolicyRule {
+        api_groups: Some(vec![group.to_string()]),
+        resources: Some(resources.iter().map(|r| r.to_string()).collect()),
+        verbs: verbs.iter().map(|v| v.to_string()).collect(),
+        resource_names: (!names.is_empty()).then(|| names.to_vec()),
+        ..PolicyRule::default()
+    }
+}
+
+/// What the rollout needs (pure): read Deployments and their ReplicaSets; patch the
+/// environment's Deployments (by name when every service names one) in native mode; run
+/// build and smoke-test Pods only when the environment or the job uses them.
+pub fn rules(job: &AgentJob, env: &Environment) -> Vec<PolicyRule> {
+    let params = job.spec.deployer.clone().unwrap_or_default();
+    let mut out = vec![
+        rule("apps", &["deployments"], &["get", "list", "watch"], &[]),
+        rule("apps", &["replicasets"], &["get", "list"], &[]),
+    ];
+    if params.mode == DeployMode::Native {
+        let services = env.selected(&params.services).unwrap_or_default();
+        let names: Vec<String> = if services.iter().all(|s| s.selector.is_none()) {
+            services
+                .iter()
+                .map(|s| s.deployment.clone().unwrap_or_else(|| s.name.clone()))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        out.push(rule("apps", &["deployments"], &["patch"], &names));
+    }
+    let smoke_pod = env.smoke_test.as_ref().is_some_and(|t| t.pod.is_some())
+        || env
+            .services
+            .iter()
+            .any(|s| s.smoke_test.as_ref().is_some_and(|t| t.pod.is_some()));
+    let build = params.build.as_ref().is_some_and(|b| b.enabled);
+    if smoke_pod || build {
+        out.push(rule(
+            "",
+            &["pods"],
+            &["create", "get", "list", "watch", "delete"],
+            &[],
+        ));
+        out.push(rule("", &["pods/log"], &["get"], &[]));
+    }
+    out
+}
+
+fn meta(job: &AgentJob, env: &Environment) -> ObjectMeta {
+    ObjectMeta {
+        name: Some(name(job)),
+        namespace: Some(env.namespace.clone()),
+        labels: Some(
+            [
+                (MANAGED_BY.to_string(), MANAGER.to_string()),
+                (LABEL_JOB_UID.to_string(), job.uid().unwrap_or_default()),
+            ]
+            .into(),
+        ),
+        annotations: Some(
+            [(
+                ANNOTATION_JOB_REF.to_string(),
+                format!("{}/{}", job.namespace().unwrap_or_default(), job.name_any()),
+            )]
+            .into(),
+        ),
+        ..ObjectMeta::default()
+    }
+}
+
+pub fn role(job: &AgentJob, env: &Environment) -> Role {
+    Role {
+        metadata: meta(job, env),
+        rules: Some(rules(job, env)),
+    }
+}
+
+pub fn binding(job: &AgentJob, env: &Environment) -> RoleBinding {
+    RoleBinding {
+        metadata: meta(job, env),
+        role_ref: RoleRef {
+            api_group: "rbac.authorization.k8s.io".into(),
+            kind: "Role".into(),
+            name: name(job),
+        },
+        subjects: Some(vec![Subject {
+            kind: "ServiceAccount".into(),
+            name: service_account_name(&job.name_any()),
+            namespace: job.namespace(),
+            ..Subject::default()
+        }]),
+    }
+}
+
+/// Create (or update) the Role and its binding before the deployer's Pod starts.
+pub async fn grant(client: &Client, job: &AgentJob, env: &Environment) -> kube::Result<()> {
+    let pp = PatchParams::apply(MANAGER).force();
+    let roles: Api<Role> = Api::namespaced(client.clone(), &env.namespace);
+    let mut r = role(job, env);
+    r.metadata.managed_fields = None;
+    let mut v = serde_json::to_value(&r).unwrap_or_default();
+    v["apiVersion"] = "rbac.authorization.k8s.io/v1".into();
+    v["kind"] = "Role".into();
+    roles.patch(&name(job), &pp, &Patch::Apply(v)).await?;
+    let bindings: Api<RoleBinding> = Api::namespaced(client.clone(), &env.namespace);
+    let mut v = serde_json::to_value(binding(job, env)).unwrap_or_default();
+    v["apiVersion"] = "rbac.authorization.k8s.io/v1".into();
+    v["kind"] = "RoleBinding".into();
+    bindings.patch(&name(job), &pp, &Patch::Apply(v)).await?;
+    Ok(())
+}
+
+/// Remove the binding, then the Role; missing objects are fine.
+pub async fn revoke(client: &Client, job: &AgentJob, env: &Environment) -> kube::Result<bool> {
+    let mut removed = false;
+    let bindings: Api<RoleBinding> = Api::namespaced(client.clone(), &env.namespace);
+    match bindings.delete(&name(job), &DeleteParams::default()).await {
+        Ok(_) => removed = true,
+        Err(kube::Error::Api(s)) if s.code == 404 => {}
+        Err(e) => return Err(e),
+    }
+    let roles: Api<Role> = Api::namespaced(client.clone(), &env.namespace);
+    match roles.delete(&name(job), &DeleteParams::default()).await {
+        Ok(_) => removed = true,
+        Err(kube::Error::Api(s)) if s.code == 404 => {}
+        Err(e) => return Err(e),
+    }
+    Ok(removed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::{AgentJobSpec, DeployerParams};
+
+    fn setup(mode: DeployMode) -> (AgentJob, Environments) {
+        let envs = Environments::parse(
+            "environments: [{name: staging, namespace: shop, services: [{name: api, image: r/api}, {name: rpc, deployment: shop-rpc, image: r/rpc}]}]",
+        )
+        .unwrap();
+        let mut spec = AgentJobSpec::new(AgentKind::Deployer);
+        spec.deployer = Some(DeployerParams {
+            environment: "staging".into(),
+            version: "v2".into(),
+            mode,
+            ..Default::default()
+        });
+        let mut job = AgentJob::new("ship", spec);
+        job.metadata.namespace = Some("team".into());
+        job.metadata.uid = Some("0123abcd-0000".into());
+        (job, envs)
+    }
+
+    #[test]
+    fn native_mode_may_patch_exactly_the_environments_deployments() {
+        let (job, envs) = setup(DeployMode::Native);
+        let env = environment(&job, &envs).unwrap();
+        let r = rules(&job, env);
+        let patch = r.iter().find(|r| r.verbs == ["patch"]).unwrap();
+        assert_eq!(
+            patch.resource_names.as_deref(),
+            Some(&["api".to_string(), "shop-rpc".to_string()][..])
+        );
+        // No Pods, Secrets or anything else without a smoke Pod or a build.
+        assert!(r.iter().all(|r| r.resources.as_ref().unwrap()[0] != "pods"));
+        assert!(r.iter().all(|r| !r.verbs.iter().any(|v| v == "*")));
+        let b = binding(&job, env);
+        assert_eq!(b.metadata.namespace.as_deref(), Some("shop"));
+        let s = &b.subjects.unwrap()[0];
+        assert_eq!(s.namespace.as_deref(), Some("team"));
+        assert_eq!(name(&job), "devagents-deploy-ship-0123abcd");
+    }
+
+    #[test]
+    fn gitops_mode_only_reads() {
+        let (job, envs) = setup(DeployMode::Gitops);
+        let r = rules(&job, environment(&job, &envs).unwrap());
+        assert!(r.iter().all(|r| {
+            r.verbs
+                .iter()
+                .all(|v| ["get", "list", "watch"].contains(&v.as_str()))
+        }));
+    }
+}
