@@ -543,6 +543,7 @@ const ACTION_TYPES: &[&str] = &[
     "pr_review",
     "api_call",
     "deploy_patch",
+    "image_build",
     "rollback",
     "migration_apply",
     "notify",

@@ -48,6 +48,19 @@ pub fn approval_name(job: &str, action: &str, pins: &[Pin]) -> String {
     bounded_name(job, &format!("-{action}-{short}"), 253)
 }
 
+/// The pin naming a service's image (pin names are alphanumeric): `user-rpc` → `imageUserRpc`.
+pub fn image_pin(service: &str) -> String {
+    let mut out = String::from("image");
+    for part in service.split('-').filter(|p| !p.is_empty()) {
+        let mut c = part.chars();
+        if let Some(f) = c.next() {
+            out.extend(f.to_uppercase());
+            out.push_str(c.as_str());
+        }
+    }
+    out
+}
+
 /// The environment of a deployer job whose environment requires approval.
 pub fn deploy_environment<'a>(job: &AgentJob, envs: &'a Environments) -> Option<&'a Environment> {
     if job.spec.agent != AgentKind::Deployer {
@@ -59,7 +72,7 @@ pub fn deploy_environment<'a>(job: &AgentJob, envs: &'a Environments) -> Option<
 
 /// The before-run approval a job needs now (None when neither its policy nor its deploy
 /// environment asks for one). A deploy's approval also pins the exact images
-/// (`image/<service>`), so another version needs another approval.
+/// (`image<Service>`), so another version needs another approval.
 pub fn run_approval(job: &AgentJob, envs: &Environments) -> Option<(String, Vec<Pin>)> {
     let by_policy = job
         .spec
@@ -77,7 +90,7 @@ pub fn run_approval(job: &AgentJob, envs: &Environments) -> Option<(String, Vec<
     if let (Some(env), Some(d)) = (env, &job.spec.deployer) {
         for (service, image) in env.images(&d.services, &d.version).unwrap_or_default() {
             pins.push(Pin {
-                name: format!("image/{service}"),
+                name: image_pin(&service),
                 value: image,
             });
         }
@@ -353,12 +366,12 @@ mod tests {
         assert!(name.starts_with("ship-deploy-"), "{name}");
         let images: Vec<(&str, &str)> = pins
             .iter()
-            .filter(|p| p.name.starts_with("image/"))
+            .filter(|p| p.name.starts_with("image"))
             .map(|p| (p.name.as_str(), p.value.as_str()))
             .collect();
         assert_eq!(
             images,
-            vec![("image/api", "r/api:v2"), ("image/rpc", "r/rpc:v2")]
+            vec![("imageApi", "r/api:v2"), ("imageRpc", "r/rpc:v2")]
         );
         let a = build(
             &j,
@@ -376,6 +389,7 @@ mod tests {
         let (name3, pins3) = run_approval(&j, &envs).unwrap();
         assert_ne!(name3, name);
         assert!(pins3.iter().any(|p| p.value == "r/api:v3"));
+        assert_eq!(image_pin("user-rpc"), "imageUserRpc");
         // Staging needs none.
         j.spec.deployer.as_mut().unwrap().environment = "staging".into();
         assert!(run_approval(&j, &envs).is_none());

@@ -255,6 +255,21 @@ pub async fn run(
         watcher::Config::default().any_semantic(),
     );
     let approvals_reader = approval_controller.store();
+    // A job's spec change can void its before-run approval: re-evaluate the job's approvals.
+    let approvals_of_job = approvals_reader.clone();
+    let approval_controller = approval_controller.watches(
+        api_for::<AgentJob>(&client, watch_ns),
+        watcher::Config::default().any_semantic(),
+        move |job: AgentJob| {
+            let uid = kube::ResourceExt::uid(&job);
+            approvals_of_job
+                .state()
+                .into_iter()
+                .filter(|a| uid.is_some() && a.spec.job_uid == uid)
+                .map(|a| kube::runtime::reflector::ObjectRef::from_obj(&*a))
+                .collect::<Vec<_>>()
+        },
+    );
     let ctx = Arc::new(Context {
         client: client.clone(),
         cfg: cfg.clone(),

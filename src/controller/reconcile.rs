@@ -458,8 +458,11 @@ pub async fn reconcile_approval(a: Arc<AgentApproval>, ctx: Arc<Context>) -> Res
         .as_ref()
         .and_then(|j| j.spec.requested_by.as_ref())
         .map(|r| r.username.clone());
-    // A before-run approval is void once the job's spec no longer matches it.
-    let current = if a.spec.action == "run" {
+    // A before-run approval (the operator's: `run`, or `deploy` pinned to the images) is void
+    // once the job's spec no longer matches it.
+    let before_run = matches!(a.spec.action.as_str(), "run" | "deploy")
+        && a.spec.pins.iter().any(|p| p.name == approval::SPEC_PIN);
+    let current = if before_run {
         job.as_ref()
             .and_then(|j| approval::run_approval(j, &ctx.cfg.environments))
             .map(|(_, p)| p)

@@ -104,6 +104,7 @@ pub async fn wait_synced(
     container: &str,
     image: &str,
     timeout: Duration,
+    configured_secs: u64,
 ) -> Result<Deployment, String> {
     let cfg = watcher::Config::default().fields(&format!("metadata.name={name}"));
     let mut stream = Box::pin(
@@ -137,8 +138,7 @@ pub async fn wait_synced(
     match tokio::time::timeout(timeout, wait).await {
         Ok(r) => r,
         Err(_) => Err(format!(
-            "the cluster did not match the manifests within {}s ({seen}); is Argo CD / Flux syncing the environment?",
-            timeout.as_secs()
+            "the cluster did not match the manifests within {configured_secs}s ({seen}); is Argo CD / Flux syncing the environment?"
         )),
     }
 }

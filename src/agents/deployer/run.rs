@@ -340,17 +340,17 @@ impl<H: Host> Deploy<'_, H> {
                 self.say(&format!("{}: already runs {to_image}", svc.name))
                     .await;
             } else {
-                let _ = self
-                    .host
+                self.host
                     .action(
-                        "patch",
+                        "deploy_patch",
                         &format!(
                             "deployment/{}/{dep_name}#{container}",
                             self.setup.env.namespace
                         ),
                         Some(&to_image),
                     )
-                    .await;
+                    .await
+                    .map_err(|e| failed(format!("recording the patch in the audit trail: {e}")))?;
                 self.report.services[i].state = "Failed".into();
                 if let Err(e) =
                     cluster::set_image(&self.deployments, &dep_name, &container, &to_image).await
@@ -491,7 +491,7 @@ impl<H: Host> Deploy<'_, H> {
                 }
             }
             .await;
-            let _ = self
+            if let Err(e) = self
                 .host
                 .action(
                     "rollback",
@@ -501,7 +501,13 @@ impl<H: Host> Deploy<'_, H> {
                     ),
                     Some(&r.from_image),
                 )
-                .await;
+                .await
+            {
+                problems.push(format!(
+                    "{}: rollback not recorded in the audit trail: {e}",
+                    r.name
+                ));
+            }
             let outcome = match restored {
                 Err(e) => Err(e),
                 Ok(()) => {
@@ -649,14 +655,14 @@ impl<H: Host> Deploy<'_, H> {
                     report.pull_request = Some(pr.html_url.clone());
                 }
             }
-            let _ = self
-                .host
+            self.host
                 .action(
-                    "commit",
+                    "git_commit",
                     &format!("{}#{}", g.repository, g.file),
                     report.commit.as_deref(),
                 )
-                .await;
+                .await
+                .map_err(|e| failed(format!("recording the commit in the audit trail: {e}")))?;
             self.say(&format!(
                 "committed {} to {} ({}); waiting for the cluster to sync",
                 g.file,
@@ -666,8 +672,8 @@ impl<H: Host> Deploy<'_, H> {
             .await;
         }
         self.report.gitops = Some(report);
-        let deadline =
-            Instant::now() + Duration::from_secs(g.sync_timeout_seconds.unwrap_or(600).max(1));
+        let sync_secs = g.sync_timeout_seconds.unwrap_or(600).max(1);
+        let deadline = Instant::now() + Duration::from_secs(sync_secs);
         for i in 0..self.report.services.len() {
             let r = self.report.services[i].clone();
             let left = deadline.saturating_duration_since(Instant::now());
@@ -678,6 +684,7 @@ impl<H: Host> Deploy<'_, H> {
                 &r.container,
                 &r.to_image,
                 left,
+                sync_secs,
             )
             .await
             {

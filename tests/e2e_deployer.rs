@@ -1,0 +1,837 @@
+//! The deployer end to end on the real control plane: real Deployments rolled out by the real
+//! kube-controller-manager (the node stand-in marks application Pods Ready, keeps `:broken*`
+//! tags in ImagePullBackOff, and runs build/smoke Pods to completion), through the operator
+//! and an agent Pod that talks to the apiserver with its job's ServiceAccount token.
+//! Smoke-test endpoints are local HTTP servers; Slack is a TEST DOUBLE.
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use axum::extract::{Path, State};
+use common::{Operator, is_terminal};
+use devagents::agents::deployer::rollout::{self, Rollout};
+use devagents::api::{AgentApproval, AgentJob, ApprovalPhase, Phase};
+use devagents::testing::git_server::{GitServer, bare_repo_with, git};
+use devagents::testing::saas_doubles::SlackDouble;
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::authorization::v1::SubjectAccessReview;
+use k8s_openapi::api::rbac::v1::RoleBinding;
+use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
+use kube::{Client, ResourceExt};
+use serde_json::{Value, json};
+use tokio::sync::watch;
+
+const REGISTRY: &str = "registry.local/shop";
+
+/// An application Deployment at `version` (two replicas, a short progress deadline).
+async fn app(client: &Client, ns: &str, name: &str, version: &str) {
+    let api: Api<Deployment> = Api::namespaced(client.clone(), ns);
+    let d: Deployment = serde_json::from_value(json!({
+        "metadata": {"name": name, "labels": {"app": name}},
+        "spec": {
+            "replicas": 2, "progressDeadlineSeconds": 4, "revisionHistoryLimit": 10,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {"metadata": {"labels": {"app": name}},
+                "spec": {"containers": [{"name": name, "image": format!("{REGISTRY}/{name}:{version}")}]}},
+        }
+    }))
+    .unwrap();
+    api.create(&PostParams::default(), &d).await.unwrap();
+    rolled_out(client, ns, name).await;
+}
+
+/// Wait until `name`'s rollout is complete (as kubectl rollout status judges it).
+async fn rolled_out(client: &Client, ns: &str, name: &str) -> Deployment {
+    let api: Api<Deployment> = Api::namespaced(client.clone(), ns);
+    common::wait_for(&api, name, 60, "rolled out", |d: Option<&Deployment>| {
+        d.is_some_and(|d| matches!(rollout::status(d), Rollout::Done(_)))
+    })
+    .await
+}
+
+fn image_of(d: &Deployment) -> String {
+    d.spec
+        .as_ref()
+        .unwrap()
+        .template
+        .spec
+        .as_ref()
+        .unwrap()
+        .containers[0]
+        .image
+        .clone()
+        .unwrap()
+}
+
+/// ReplicaSets of a Deployment: (revision, image), by revision.
+async fn history(client: &Client, ns: &str, app: &str) -> Vec<(i64, String)> {
+    let api: Api<ReplicaSet> = Api::namespaced(client.clone(), ns);
+    let mut out: Vec<(i64, String)> = api
+        .list(&ListParams::default().labels(&format!("app={app}")))
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|rs| {
+            let rev = rs.annotations()["deployment.kubernetes.io/revision"]
+                .parse()
+                .unwrap();
+            let image = rs.spec.unwrap().template.unwrap().spec.unwrap().containers[0]
+                .image
+                .clone()
+                .unwrap();
+            (rev, image)
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+fn deploy_job(name: &str, env: &str, version: &str, extra: Value) -> AgentJob {
+    let mut deployer = json!({"environment": env, "version": version});
+    if let (Some(d), Value::Object(e)) = (deployer.as_object_mut(), extra) {
+        d.extend(e);
+    }
+    serde_json::from_value(json!({
+        "apiVersion": "devagents.io/v1alpha1", "kind": "AgentJob", "metadata": {"name": name},
+        "spec": {"agent": "deployer", "timeoutSeconds": 300, "deployer": deployer}
+    }))
+    .unwrap()
+}
+
+/// Write the operator's environments file.
+fn environments(dir: &std::path::Path, envs: Value) -> String {
+    let path = dir.join("environments.yaml");
+    std::fs::write(
+        &path,
+        serde_yaml::to_string(&json!({ "environments": envs })).unwrap(),
+    )
+    .unwrap();
+    path.to_string_lossy().into_owned()
+}
+
+fn services() -> Value {
+    json!([
+        {"name": "api", "image": format!("{REGISTRY}/api")},
+        {"name": "rpc", "image": format!("{REGISTRY}/rpc")},
+    ])
+}
+
+/// A local smoke-test endpoint: `/{service}/health` answers the status set for the service
+/// (200 by default); while `gate` is closed, answers wait; every request is announced on `hits`.
+#[derive(Clone)]
+struct Smoke {
+    status: Arc<Mutex<HashMap<String, u16>>>,
+    gate: watch::Receiver<bool>,
+    hits: tokio::sync::mpsc::UnboundedSender<String>,
+}
+
+async fn health(
+    State(s): State<Smoke>,
+    Path(service): Path<String>,
+) -> (axum::http::StatusCode, String) {
+    let _ = s.hits.send(service.clone());
+    let mut gate = s.gate.clone();
+    let _ = gate.wait_for(|open| *open).await;
+    let code = s
+        .status
+        .lock()
+        .unwrap()
+        .get(&service)
+        .copied()
+        .unwrap_or(200);
+    (
+        axum::http::StatusCode::from_u16(code).unwrap(),
+        format!(
+            "{{\"service\":\"{service}\",\"status\":\"{}\"}}",
+            if code == 200 { "ok" } else { "down" }
+        ),
+    )
+}
+
+struct SmokeServer {
+    served: devagents::testing::Served,
+    status: Arc<Mutex<HashMap<String, u16>>>,
+    gate: watch::Sender<bool>,
+    hits: tokio::sync::mpsc::UnboundedReceiver<String>,
+}
+
+async fn smoke_server(open: bool) -> SmokeServer {
+    let (gate_tx, gate_rx) = watch::channel(open);
+    let (hits_tx, hits_rx) = tokio::sync::mpsc::unbounded_channel();
+    let status = Arc::new(Mutex::new(HashMap::new()));
+    let app = axum::Router::new()
+        .route("/{service}/health", axum::routing::get(health))
+        .with_state(Smoke {
+            status: status.clone(),
+            gate: gate_rx,
+            hits: hits_tx,
+        });
+    SmokeServer {
+        served: devagents::testing::serve(app).await.unwrap(),
+        status,
+        gate: gate_tx,
+        hits: hits_rx,
+    }
+}
+
+/// Whether `user` may `verb` `resource` (group `group`) in `ns`, asked as the admin.
+async fn may(
+    client: &Client,
+    user: &str,
+    verb: &str,
+    group: &str,
+    resource: &str,
+    ns: &str,
+) -> bool {
+    may_on(client, user, verb, group, resource, ns, "").await
+}
+
+/// The same for the object `name`.
+async fn may_on(
+    client: &Client,
+    user: &str,
+    verb: &str,
+    group: &str,
+    resource: &str,
+    ns: &str,
+    name: &str,
+) -> bool {
+    let api: Api<SubjectAccessReview> = Api::all(client.clone());
+    let sar: SubjectAccessReview = serde_json::from_value(json!({
+        "apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
+        "spec": {"user": user, "groups": ["system:serviceaccounts", "system:authenticated"],
+                 "resourceAttributes": {"namespace": ns, "verb": verb, "group": group, "resource": resource, "name": name}}
+    }))
+    .unwrap();
+    api.create(&PostParams::default(), &sar)
+        .await
+        .unwrap()
+        .status
+        .unwrap()
+        .allowed
+}
+
+fn data(j: &AgentJob) -> Value {
+    j.status
+        .as_ref()
+        .unwrap()
+        .result
+        .as_ref()
+        .unwrap()
+        .data
+        .clone()
+        .unwrap()
+}
+
+/// Acceptance 1, 2 and 5: v1 → v2 on two services; the job's identity may patch Deployments in
+/// the environment's namespace during the job and nothing elsewhere, nothing afterwards; a
+/// broken v3 stalls, ProgressDeadlineExceeded rolls it back, the job ends RolledBack.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_services_roll_out_and_a_broken_version_rolls_back() {
+    let client = common::client().await;
+    common::ensure_crds(&client).await;
+    let ns = common::namespace(&client, "e2e-deploy").await;
+    let app_ns = common::namespace(&client, "e2e-shop").await;
+    app(&client, &app_ns, "api", "v1").await;
+    app(&client, &app_ns, "rpc", "v1").await;
+    // The smoke test holds the v2 deploy until the permission checks below are done.
+    let mut smoke = smoke_server(false).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = environments(
+        dir.path(),
+        json!([{
+            "name": "staging", "namespace": app_ns, "services": services(),
+            "rolloutTimeoutSeconds": 60,
+            "smokeTest": {"http": [{"url": format!("{}/{{service}}/health", smoke.served.url()),
+                                     "bodyContains": "\"ok\"", "timeoutSeconds": 60, "retries": 1}]},
+        }]),
+    );
+    let _op = Operator::start(&ns, "op-a", &["--environments", &file]);
+    let jobs: Api<AgentJob> = Api::namespaced(client.clone(), &ns);
+    jobs.create(
+        &PostParams::default(),
+        &deploy_job("to-v2", "staging", "v2", json!({})),
+    )
+    .await
+    .unwrap();
+
+    // During the job (its smoke test of api is waiting on us):
+    assert_eq!(smoke.hits.recv().await.as_deref(), Some("api"));
+    let user = format!(
+        "system:serviceaccount:{ns}:{}",
+        devagents::controller::pod::service_account_name("to-v2")
+    );
+    for d in ["api", "rpc"] {
+        assert!(may_on(&client, &user, "patch", "apps", "deployments", &app_ns, d).await);
+    }
+    // Only the environment's Deployments, and only in its namespace.
+    assert!(
+        !may_on(
+            &client,
+            &user,
+            "patch",
+            "apps",
+            "deployments",
+            &app_ns,
+            "web"
+        )
+        .await
+    );
+    assert!(!may_on(&client, &user, "patch", "apps", "deployments", &ns, "api").await);
+    assert!(may(&client, &user, "get", "apps", "deployments", &app_ns).await);
+    for (verb, group, resource, in_ns) in [
+        ("patch", "apps", "deployments", ns.as_str()),
+        ("patch", "apps", "deployments", "default"),
+        ("delete", "apps", "deployments", app_ns.as_str()),
+        ("create", "apps", "deployments", app_ns.as_str()),
+        ("get", "", "secrets", app_ns.as_str()),
+        ("create", "", "pods", app_ns.as_str()),
+        ("patch", "apps", "daemonsets", app_ns.as_str()),
+        ("update", "devagents.io", "agentjobs", ns.as_str()),
+    ] {
+        assert!(
+            !may(&client, &user, verb, group, resource, in_ns).await,
+            "{verb} {resource} in {in_ns} must be denied"
+        );
+    }
+    // The Role is bound now, in the environment's namespace.
+    let bindings: Api<RoleBinding> = Api::namespaced(client.clone(), &app_ns);
+    let binding = bindings
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .find(|b| b.name_any().starts_with("devagents-deploy-to-v2-"))
+        .expect("the job's RoleBinding exists during the job");
+    smoke.gate.send(true).unwrap();
+
+    let j = common::wait_for(&jobs, "to-v2", 120, "finished", is_terminal).await;
+    let st = j.status.clone().unwrap();
+    assert_eq!(st.phase, Some(Phase::Succeeded), "{st:#?}");
+    let d = data(&j);
+    for (i, svc) in ["api", "rpc"].iter().enumerate() {
+        let s = &d["services"][i];
+        assert_eq!(s["name"], *svc);
+        assert_eq!(s["fromImage"], format!("{REGISTRY}/{svc}:v1"));
+        assert_eq!(s["toImage"], format!("{REGISTRY}/{svc}:v2"));
+        assert_eq!(
+            (s["fromRevision"].as_i64(), s["toRevision"].as_i64()),
+            (Some(1), Some(2))
+        );
+        assert_eq!(s["state"], "RolledOut");
+        assert_eq!(
+            history(&client, &app_ns, svc).await,
+            vec![
+                (1, format!("{REGISTRY}/{svc}:v1")),
+                (2, format!("{REGISTRY}/{svc}:v2"))
+            ]
+        );
+    }
+    assert_eq!(d["smokeTests"].as_array().unwrap().len(), 2);
+    let patches: Vec<&str> = st
+        .actions
+        .iter()
+        .filter(|a| a.type_ == "deploy_patch")
+        .map(|a| a.target.as_str())
+        .collect();
+    assert_eq!(
+        patches,
+        vec![
+            format!("deployment/{app_ns}/api#api"),
+            format!("deployment/{app_ns}/rpc#rpc")
+        ]
+    );
+
+    // Afterwards: the binding is gone and the identity can do nothing.
+    common::wait_gone(&bindings, &binding.name_any(), &binding.uid().unwrap(), 30).await;
+    assert!(
+        !may_on(
+            &client,
+            &user,
+            "patch",
+            "apps",
+            "deployments",
+            &app_ns,
+            "api"
+        )
+        .await
+    );
+    assert!(!may(&client, &user, "get", "apps", "deployments", &app_ns).await);
+
+    // A broken v3: api stalls, its progress deadline passes, the deployer rolls it back.
+    jobs.create(
+        &PostParams::default(),
+        &deploy_job("to-v3", "staging", "broken-v3", json!({})),
+    )
+    .await
+    .unwrap();
+    let j = common::wait_for(&jobs, "to-v3", 120, "finished", is_terminal).await;
+    let st = j.status.clone().unwrap();
+    assert_eq!(st.phase, Some(Phase::RolledBack), "{st:#?}");
+    assert_eq!(st.reason.as_deref(), Some("RolledBack"));
+    let msg = st.message.clone().unwrap();
+    assert!(
+        msg.contains("api: deployment \"api\" exceeded its progress deadline"),
+        "{msg}"
+    );
+    let d = data(&j);
+    assert_eq!(d["outcome"], "RolledBack");
+    assert_eq!(d["services"][0]["state"], "RolledBack");
+    assert_eq!(
+        d["services"][1]["state"], "Pending",
+        "rpc was never touched"
+    );
+    let api_now = rolled_out(&client, &app_ns, "api").await;
+    assert_eq!(image_of(&api_now), format!("{REGISTRY}/api:v2"));
+    let dep = devagents::agents::deployer::rollout::status(&api_now);
+    assert!(matches!(dep, Rollout::Done(_)), "{dep:?}");
+    assert_eq!(api_now.status.unwrap().available_replicas, Some(2));
+    // kubectl rollout undo semantics: v2's ReplicaSet is current again, with a new revision.
+    let h = history(&client, &app_ns, "api").await;
+    assert_eq!(
+        h.last().unwrap(),
+        &(4, format!("{REGISTRY}/api:v2")),
+        "{h:?}"
+    );
+    assert!(
+        st.actions
+            .iter()
+            .any(|a| a.type_ == "rollback" && a.target == format!("deployment/{app_ns}/api#api"))
+    );
+    common::delete_namespace(&client, &ns).await;
+    common::delete_namespace(&client, &app_ns).await;
+}
+
+/// Acceptance 3: a failing HTTP smoke test of service 2 of 2 rolls back both services; Slack
+/// (test double) hears about it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_smoke_test_of_the_second_service_rolls_back_both() {
+    let client = common::client().await;
+    common::ensure_crds(&client).await;
+    let ns = common::namespace(&client, "e2e-deploy").await;
+    let app_ns = common::namespace(&client, "e2e-shop").await;
+    app(&client, &app_ns, "api", "v1").await;
+    app(&client, &app_ns, "rpc", "v1").await;
+    let smoke = smoke_server(true).await;
+    smoke.status.lock().unwrap().insert("rpc".into(), 500);
+    let slack = SlackDouble::start().await.unwrap();
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(client.clone(), &ns);
+    secrets
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": "slack"}, "stringData": {"webhook-url": slack.webhook_url()}})).unwrap(),
+        )
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = environments(
+        dir.path(),
+        json!([{
+            "name": "staging", "namespace": app_ns, "services": services(),
+            "smokeTest": {"http": [{"url": format!("{}/{{service}}/health", smoke.served.url()),
+                                     "retries": 2, "intervalSeconds": 0}]},
+            "notifications": {"slackSecret": "slack"},
+        }]),
+    );
+    let _op = Operator::start(&ns, "op-a", &["--environments", &file]);
+    let jobs: Api<AgentJob> = Api::namespaced(client.clone(), &ns);
+    jobs.create(
+        &PostParams::default(),
+        &deploy_job("to-v2", "staging", "v2", json!({})),
+    )
+    .await
+    .unwrap();
+    let j = common::wait_for(&jobs, "to-v2", 120, "finished", is_terminal).await;
+    let st = j.status.clone().unwrap();
+    assert_eq!(st.phase, Some(Phase::RolledBack), "{st:#?}");
+    let msg = st.message.clone().unwrap();
+    assert!(msg.contains("rpc: smoke test failed: GET "), "{msg}");
+    assert!(msg.contains("answered 500, expected 200"), "{msg}");
+    let d = data(&j);
+    assert_eq!(d["services"][0]["state"], "RolledBack");
+    assert_eq!(d["services"][1]["state"], "RolledBack");
+    for svc in ["api", "rpc"] {
+        let now = rolled_out(&client, &app_ns, svc).await;
+        assert_eq!(
+            image_of(&now),
+            format!("{REGISTRY}/{svc}:v1"),
+            "{svc} is back on v1"
+        );
+    }
+    // rpc rolled back before api (last changed, first restored).
+    let rollbacks: Vec<&str> = st
+        .actions
+        .iter()
+        .filter(|a| a.type_ == "rollback")
+        .map(|a| a.target.as_str())
+        .collect();
+    assert_eq!(
+        rollbacks,
+        vec![
+            format!("deployment/{app_ns}/rpc#rpc"),
+            format!("deployment/{app_ns}/api#api")
+        ]
+    );
+    let posted = slack.with(|s| s.messages.clone());
+    assert_eq!(posted.len(), 1, "{posted:?}");
+    let text = posted[0]["text"].as_str().unwrap();
+    assert!(text.contains("rolled back v2 to staging"), "{text}");
+    assert_eq!(d["notifications"][0], "slack: sent");
+    common::delete_namespace(&client, &ns).await;
+    common::delete_namespace(&client, &app_ns).await;
+}
+
+/// Acceptance 4: two deploys of one environment never overlap; production waits for an
+/// approval pinned to its images, and another version voids it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deploys_never_overlap_and_production_waits_for_an_approval_of_its_images() {
+    let client = common::client().await;
+    common::ensure_crds(&client).await;
+    let ns = common::namespace(&client, "e2e-deploy").await;
+    let app_ns = common::namespace(&client, "e2e-shop").await;
+    let prod_ns = common::namespace(&client, "e2e-prod").await;
+    app(&client, &app_ns, "api", "v1").await;
+    app(&client, &prod_ns, "api", "v1").await;
+    let mut smoke = smoke_server(false).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = environments(
+        dir.path(),
+        json!([
+            {"name": "staging", "namespace": app_ns, "services": [services()[0].clone()],
+             "smokeTest": {"http": [{"url": format!("{}/{{service}}/health", smoke.served.url()), "timeoutSeconds": 60, "retries": 1}]}},
+            {"name": "production", "namespace": prod_ns, "services": [services()[0].clone()], "approvers": ["alice"]},
+        ]),
+    );
+    let _op = Operator::start(&ns, "op-a", &["--environments", &file]);
+    let jobs: Api<AgentJob> = Api::namespaced(client.clone(), &ns);
+    jobs.create(
+        &PostParams::default(),
+        &deploy_job("first", "staging", "v2", json!({})),
+    )
+    .await
+    .unwrap();
+    // The first deploy is in its smoke test (holding the environment's lock) ...
+    assert_eq!(smoke.hits.recv().await.as_deref(), Some("api"));
+    jobs.create(
+        &PostParams::default(),
+        &deploy_job("second", "staging", "v3", json!({})),
+    )
+    .await
+    .unwrap();
+    // ... so the second waits for the lock, and says so.
+    let waiting = common::wait_for(
+        &jobs,
+        "second",
+        60,
+        "waiting for the lock",
+        |j: Option<&AgentJob>| {
+            j.and_then(|j| j.status.as_ref())
+                .and_then(|s| s.waiting_for.as_deref())
+                .is_some_and(|w| w.contains("deploy/"))
+        },
+    )
+    .await;
+    let w = waiting.status.clone().unwrap().waiting_for.unwrap();
+    assert!(w.contains(&format!("deploy/{app_ns}/staging")), "{w}");
+    assert!(
+        waiting
+            .status
+            .as_ref()
+            .is_none_or(|s| s.attempts.is_empty())
+    );
+    smoke.gate.send(true).unwrap();
+    let first = common::wait_for(&jobs, "first", 120, "finished", is_terminal).await;
+    let second = common::wait_for(&jobs, "second", 120, "finished", is_terminal).await;
+    assert_eq!(common::phase(&first), Some(Phase::Succeeded));
+    assert_eq!(common::phase(&second), Some(Phase::Succeeded));
+    let first_done = first.status.unwrap().completed_at.unwrap().0;
+    let second_start = second.status.clone().unwrap().attempts[0]
+        .created_at
+        .clone()
+        .unwrap()
+        .0;
+    assert!(second_start >= first_done, "{second_start} < {first_done}");
+    assert_eq!(
+        image_of(&rolled_out(&client, &app_ns, "api").await),
+        format!("{REGISTRY}/api:v3")
+    );
+
+    // Production: an approval pinned to the exact image.
+    jobs.create(
+        &PostParams::default(),
+        &deploy_job("prod", "production", "v2", json!({})),
+    )
+    .await
+    .unwrap();
+    let a1 = common::waiting_approval(&jobs, "prod").await;
+    let approvals: Api<AgentApproval> = Api::namespaced(client.clone(), &ns);
+    let a = common::wait_for(
+        &approvals,
+        &a1,
+        60,
+        "created",
+        |a: Option<&AgentApproval>| a.is_some(),
+    )
+    .await;
+    assert_eq!(a.spec.action, "deploy");
+    assert!(
+        a.spec
+            .pins
+            .iter()
+            .any(|p| p.name == "imageApi" && p.value == format!("{REGISTRY}/api:v2")),
+        "{:?}",
+        a.spec.pins
+    );
+    assert_eq!(a.spec.approvers, vec!["alice".to_string()]);
+    // Nothing happened in production yet.
+    assert_eq!(
+        image_of(&rolled_out(&client, &prod_ns, "api").await),
+        format!("{REGISTRY}/api:v1")
+    );
+    // Changing the requested version voids that approval and asks for a new one.
+    jobs.patch(
+        "prod",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"deployer": {"version": "v3"}}})),
+    )
+    .await
+    .unwrap();
+    common::wait_for(
+        &approvals,
+        &a1,
+        60,
+        "voided",
+        |a: Option<&AgentApproval>| {
+            a.and_then(|a| a.status.as_ref()).and_then(|s| s.phase) == Some(ApprovalPhase::Voided)
+        },
+    )
+    .await;
+    let a2 = common::wait_for(
+        &jobs,
+        "prod",
+        60,
+        "waiting for a new approval",
+        |j: Option<&AgentJob>| {
+            j.and_then(|j| j.status.as_ref())
+                .and_then(|s| s.waiting_for.as_deref())
+                .is_some_and(|w| w.starts_with("approval:") && !w.ends_with(&a1))
+        },
+    )
+    .await
+    .status
+    .unwrap()
+    .waiting_for
+    .unwrap()
+    .trim_start_matches("approval:")
+    .to_string();
+    let a = common::wait_for(
+        &approvals,
+        &a2,
+        60,
+        "created",
+        |a: Option<&AgentApproval>| a.is_some(),
+    )
+    .await;
+    assert!(
+        a.spec
+            .pins
+            .iter()
+            .any(|p| p.value == format!("{REGISTRY}/api:v3"))
+    );
+    approvals
+        .patch(
+            &a2,
+            &PatchParams::default(),
+            &Patch::Merge(
+                json!({"spec": {"decisions": [{"user": "alice", "decision": "Approve"}]}}),
+            ),
+        )
+        .await
+        .unwrap();
+    let j = common::wait_for(&jobs, "prod", 120, "finished", is_terminal).await;
+    assert_eq!(common::phase(&j), Some(Phase::Succeeded), "{:#?}", j.status);
+    assert_eq!(
+        image_of(&rolled_out(&client, &prod_ns, "api").await),
+        format!("{REGISTRY}/api:v3")
+    );
+    for n in [&ns, &app_ns, &prod_ns] {
+        common::delete_namespace(&client, n).await;
+    }
+}
+
+/// Acceptance 6 and the image build: GitOps mode commits the tag to a real bare repository;
+/// with a test that plays Argo CD's sync the job completes, without it the job times out.
+/// A build Pod runs before a rollout; a failing build stops the job before anything changes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gitops_commits_the_tag_and_waits_for_the_sync_and_builds_come_first() {
+    const TOKEN: &str = "ghp_e2edeployertoken0123456789abcdef";
+    let client = common::client().await;
+    common::ensure_crds(&client).await;
+    let ns = common::namespace(&client, "e2e-deploy").await;
+    let app_ns = common::namespace(&client, "e2e-shop").await;
+    app(&client, &app_ns, "api", "v1").await;
+    let root = tempfile::tempdir().unwrap();
+    let kustomization =
+        format!("resources:\n- deployment.yaml\nimages:\n- name: {REGISTRY}/api\n  newTag: v1\n");
+    let manifests = bare_repo_with(
+        root.path(),
+        "acme/manifests",
+        "main",
+        &[
+            ("envs/staging/kustomization.yaml", kustomization.as_str()),
+            ("envs/qa/kustomization.yaml", kustomization.as_str()),
+        ],
+    )
+    .unwrap();
+    let source = bare_repo_with(
+        root.path(),
+        "acme/shop",
+        "main",
+        &[("Dockerfile", "FROM scratch\n")],
+    )
+    .unwrap();
+    git(&source, &["tag", "v2", "main"]).unwrap();
+    let server = GitServer::start(root.path(), Some(("x-access-token", TOKEN)))
+        .await
+        .unwrap();
+    common::token_secret(&client, &ns, "git", TOKEN).await;
+    let dir = tempfile::tempdir().unwrap();
+    let gitops = |env: &str, timeout: u64| {
+        json!({"repository": server.url("acme/manifests"), "credentialsSecret": "git",
+               "file": format!("envs/{env}/kustomization.yaml"), "syncTimeoutSeconds": timeout})
+    };
+    let file = environments(
+        dir.path(),
+        json!([
+            {"name": "staging", "namespace": app_ns, "services": [services()[0].clone()], "gitops": gitops("staging", 120)},
+            {"name": "qa", "namespace": app_ns, "services": [services()[0].clone()], "gitops": gitops("qa", 3)},
+            {"name": "build", "namespace": app_ns, "services": [services()[0].clone()]},
+            {"name": "build-broken", "namespace": app_ns, "services": [services()[0].clone()],
+             "build": {"builderImage": "gcr.io/kaniko-project/executor:broken"}},
+        ]),
+    );
+    let _op = Operator::start(&ns, "op-a", &["--environments", &file]);
+    let jobs: Api<AgentJob> = Api::namespaced(client.clone(), &ns);
+    jobs.create(
+        &PostParams::default(),
+        &deploy_job("gitops", "staging", "v2", json!({"mode": "gitops"})),
+    )
+    .await
+    .unwrap();
+    // Play Argo CD: once the job has committed, apply what the repository now says.
+    let committed = common::wait_for(&jobs, "gitops", 120, "committed", |j: Option<&AgentJob>| {
+        j.and_then(|j| j.status.as_ref())
+            .is_some_and(|s| s.actions.iter().any(|a| a.type_ == "git_commit"))
+    })
+    .await;
+    let sha = committed
+        .status
+        .unwrap()
+        .actions
+        .iter()
+        .find(|a| a.type_ == "git_commit")
+        .unwrap()
+        .digest
+        .clone()
+        .unwrap();
+    assert_eq!(git(&manifests, &["rev-parse", "main"]).unwrap(), sha);
+    let text = git(
+        &manifests,
+        &["show", "main:envs/staging/kustomization.yaml"],
+    )
+    .unwrap();
+    let k: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+    let tag = k["images"][0]["newTag"].as_str().unwrap().to_string();
+    assert_eq!(tag, "v2");
+    assert_eq!(
+        git(&manifests, &["log", "-1", "--format=%an", "main"]).unwrap(),
+        "devagents deployer"
+    );
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), &app_ns);
+    deployments
+        .patch("api", &PatchParams::apply("argocd-test-sync").force(), &Patch::Apply(json!({
+            "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "api"},
+            "spec": {"template": {"spec": {"containers": [{"name": "api", "image": format!("{REGISTRY}/api:{tag}")}]}}}
+        })))
+        .await
+        .unwrap();
+    let j = common::wait_for(&jobs, "gitops", 120, "finished", is_terminal).await;
+    assert_eq!(common::phase(&j), Some(Phase::Succeeded), "{:#?}", j.status);
+    assert_eq!(data(&j)["services"][0]["state"], "Synced");
+    assert!(
+        j.status
+            .unwrap()
+            .actions
+            .iter()
+            .all(|a| a.type_ != "deploy_patch"),
+        "GitOps mode never patches"
+    );
+
+    // Without a sync: a clear timeout.
+    jobs.create(
+        &PostParams::default(),
+        &deploy_job("no-sync", "qa", "v3", json!({"mode": "gitops"})),
+    )
+    .await
+    .unwrap();
+    let j = common::wait_for(&jobs, "no-sync", 120, "finished", is_terminal).await;
+    let st = j.status.unwrap();
+    assert_eq!(st.phase, Some(Phase::Failed));
+    let msg = st.message.unwrap();
+    assert!(
+        msg.contains("did not match the manifests within 3s"),
+        "{msg}"
+    );
+    assert!(
+        git(&manifests, &["show", "main:envs/qa/kustomization.yaml"])
+            .unwrap()
+            .contains("newTag: v3")
+    );
+
+    // A build before the rollout: a build Pod tagging version, git SHA and latest.
+    let repo =
+        json!({"url": server.url("acme/shop"), "baseBranch": "main", "credentialsSecret": "git"});
+    let mut job = deploy_job("built", "build", "v2", json!({"build": {"enabled": true}}));
+    job.spec.repository = Some(serde_json::from_value(repo.clone()).unwrap());
+    jobs.create(&PostParams::default(), &job).await.unwrap();
+    let j = common::wait_for(&jobs, "built", 120, "finished", is_terminal).await;
+    assert_eq!(common::phase(&j), Some(Phase::Succeeded), "{:#?}", j.status);
+    let b = &data(&j)["builds"][0];
+    let tag_sha = git(&source, &["rev-parse", "v2^{commit}"]).unwrap();
+    assert_eq!(b["gitSha"], tag_sha.as_str());
+    assert_eq!(
+        b["tags"],
+        json!([
+            format!("{REGISTRY}/api:v2"),
+            format!("{REGISTRY}/api:{}", &tag_sha[..12]),
+            format!("{REGISTRY}/api:latest")
+        ])
+    );
+    // A failing build stops the job before anything is touched.
+    let before = deployments.get("api").await.unwrap();
+    let mut job = deploy_job(
+        "build-fails",
+        "build-broken",
+        "v3",
+        json!({"build": {"enabled": true, "gitRef": "v2"}}),
+    );
+    job.spec.repository = Some(serde_json::from_value(repo).unwrap());
+    jobs.create(&PostParams::default(), &job).await.unwrap();
+    let j = common::wait_for(&jobs, "build-fails", 120, "finished", is_terminal).await;
+    let st = j.status.unwrap();
+    assert_eq!(st.phase, Some(Phase::Failed));
+    let msg = st.message.unwrap();
+    assert!(
+        msg.contains("the image build of api failed, nothing was deployed"),
+        "{msg}"
+    );
+    let after = deployments.get("api").await.unwrap();
+    assert_eq!(after.metadata.generation, before.metadata.generation);
+    assert!(st.actions.iter().all(|a| a.type_ != "deploy_patch"));
+    common::delete_namespace(&client, &ns).await;
+    common::delete_namespace(&client, &app_ns).await;
+}
