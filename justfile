@@ -34,6 +34,10 @@ e2e:
 bench-dispatch jobs="500" rss_jobs="10000":
     e2e/bench-dispatch.sh {{jobs}} {{rss_jobs}}
 
+# Deployer: AgentJob creation → rollout confirmed (median, p90) against a direct patch (release build).
+bench-deploy jobs="20":
+    e2e/bench-deploy.sh {{jobs}}
+
 # LLM gateway overhead and cache-hit latency against a local provider test double.
 bench-llm requests="2000":
     cargo run --release --all-features --quiet --bin devagents-bench -- llm --requests {{requests}}

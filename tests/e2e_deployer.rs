@@ -249,7 +249,7 @@ async fn two_services_roll_out_and_a_broken_version_rolls_back() {
                                      "bodyContains": "\"ok\"", "timeoutSeconds": 60, "retries": 1}]},
         }]),
     );
-    let _op = Operator::start(&ns, "op-a", &["--environments", &file]);
+    let op = Operator::start(&ns, "op-a", &["--environments", &file]);
     let jobs: Api<AgentJob> = Api::namespaced(client.clone(), &ns);
     jobs.create(
         &PostParams::default(),
@@ -402,6 +402,15 @@ async fn two_services_roll_out_and_a_broken_version_rolls_back() {
             .iter()
             .any(|a| a.type_ == "rollback" && a.target == format!("deployment/{app_ns}/api#api"))
     );
+    // Metrics: deploys by environment and outcome, rollout durations.
+    let m = op.metrics().await;
+    for line in [
+        "devagents_deploys_total{environment=\"staging\",outcome=\"Succeeded\"} 1",
+        "devagents_deploys_total{environment=\"staging\",outcome=\"RolledBack\"} 1",
+        "devagents_deploy_rollout_seconds_count{environment=\"staging\"} 2",
+    ] {
+        assert!(m.contains(line), "{line} not in:\n{m}");
+    }
     common::delete_namespace(&client, &ns).await;
     common::delete_namespace(&client, &app_ns).await;
 }

@@ -5,6 +5,9 @@
 //!   kube-controller-manager), raw Pod-create throughput as the floor, and the operator's API
 //!   writes per AgentJob lifecycle (from its own request counter).
 //! - `rss`: the operator's resident memory with N finished AgentJobs in its cache.
+//! - `deploy`: the deployer's time from AgentJob creation to rollout confirmed (median, p90)
+//!   against the same image change patched directly and followed until the rollout is done
+//!   (what `kubectl set image` + `kubectl rollout status` would take on the same apiserver).
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -41,6 +44,15 @@ enum Cmd {
     Llm {
         #[arg(long, default_value_t = 2000)]
         requests: usize,
+    },
+    /// Deployer: creation → rollout confirmed, against a direct patch + rollout watch.
+    Deploy {
+        #[arg(long, default_value_t = 20)]
+        jobs: usize,
+        #[arg(long, default_value_t = 2)]
+        replicas: i32,
+        #[arg(long)]
+        operator: PathBuf,
     },
     Rss {
         #[arg(long, default_value_t = 10_000)]
@@ -521,6 +533,11 @@ async fn main() -> anyhow::Result<()> {
             concurrency,
             operator,
         } => dispatch(Client::try_default().await?, jobs, concurrency, operator).await,
+        Cmd::Deploy {
+            jobs,
+            replicas,
+            operator,
+        } => deploy(Client::try_default().await?, jobs, replicas, operator).await,
         Cmd::Rss {
             jobs,
             concurrency,
@@ -614,6 +631,141 @@ async fn llm(n: usize) -> anyhow::Result<()> {
         "  cache hit            p50 {:.3}  p99 {:.3}",
         pct(&hits, 0.5),
         pct(&hits, 0.99)
+    );
+    Ok(())
+}
+
+/// Wait until Deployment `name` runs `image` and its rollout is done (kubectl's judgement).
+async fn rollout_done(
+    api: &Api<k8s_openapi::api::apps::v1::Deployment>,
+    name: &str,
+    image: &str,
+) -> anyhow::Result<()> {
+    use devagents::agents::deployer::rollout::{Rollout, status};
+    let cond = |d: Option<&k8s_openapi::api::apps::v1::Deployment>| {
+        d.is_some_and(|d| {
+            let runs = d
+                .spec
+                .as_ref()
+                .and_then(|s| s.template.spec.as_ref())
+                .and_then(|s| s.containers.first())
+                .and_then(|c| c.image.as_deref())
+                == Some(image);
+            runs && matches!(status(d), Rollout::Done(_))
+        })
+    };
+    tokio::time::timeout(
+        Duration::from_secs(120),
+        kube::runtime::wait::await_condition(api.clone(), name, cond),
+    )
+    .await??;
+    Ok(())
+}
+
+async fn deploy(client: Client, n: usize, replicas: i32, operator: PathBuf) -> anyhow::Result<()> {
+    use devagents::api::AgentJob;
+    use k8s_openapi::api::apps::v1::Deployment;
+    let suffix = format!("{:x}", std::process::id());
+    let ns = format!("bench-deploy-{suffix}");
+    let app_ns = format!("bench-shop-{suffix}");
+    namespace(&client, &ns).await?;
+    namespace(&client, &app_ns).await?;
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), &app_ns);
+    let image = |v: &str| format!("registry.local/shop/api:{v}");
+    let d: Deployment = serde_json::from_value(json!({
+        "metadata": {"name": "api"},
+        "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": "api"}},
+            "template": {"metadata": {"labels": {"app": "api"}},
+                "spec": {"containers": [{"name": "api", "image": image("v0")}]}}}
+    }))?;
+    deployments.create(&PostParams::default(), &d).await?;
+    rollout_done(&deployments, "api", &image("v0")).await?;
+
+    // Baseline: the same change patched directly, followed until the rollout is done.
+    let mut direct = Vec::new();
+    for i in 1..=n {
+        let v = format!("d{i}");
+        let t0 = Instant::now();
+        deployments
+            .patch(
+                "api",
+                &PatchParams::apply("bench").force(),
+                &Patch::Apply(json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "api"},
+                    "spec": {"template": {"spec": {"containers": [{"name": "api", "image": image(&v)}]}}}})),
+            )
+            .await?;
+        rollout_done(&deployments, "api", &image(&v)).await?;
+        direct.push(t0.elapsed().as_secs_f64() * 1000.0);
+    }
+
+    let dir = std::env::temp_dir().join(format!("devagents-bench-{suffix}"));
+    std::fs::create_dir_all(&dir)?;
+    let envs = dir.join("environments.yaml");
+    std::fs::write(
+        &envs,
+        format!(
+            "environments:\n- name: bench\n  namespace: {app_ns}\n  services:\n  - name: api\n    image: registry.local/shop/api\n"
+        ),
+    )?;
+    let op = OperatorProc::start(
+        &operator,
+        &ns,
+        &["--environments", envs.to_str().unwrap_or_default()],
+    )?;
+    op.wait_leader().await?;
+    let jobs: Api<AgentJob> = Api::namespaced(client.clone(), &ns);
+    let mut through = Vec::new();
+    for i in 1..=n {
+        let name = format!("deploy-{i}");
+        let job: AgentJob = serde_json::from_value(json!({
+            "apiVersion": "devagents.io/v1alpha1", "kind": "AgentJob", "metadata": {"name": name},
+            "spec": {"agent": "deployer", "deployer": {"environment": "bench", "version": format!("v{i}")}}
+        }))?;
+        let created = k8s_openapi::jiff::Timestamp::now();
+        jobs.create(&PostParams::default(), &job).await?;
+        let done = tokio::time::timeout(
+            Duration::from_secs(120),
+            kube::runtime::wait::await_condition(jobs.clone(), &name, |j: Option<&AgentJob>| {
+                j.and_then(|j| j.status.as_ref())
+                    .and_then(|s| s.phase)
+                    .is_some_and(|p| p.is_terminal())
+            }),
+        )
+        .await??
+        .ok_or_else(|| anyhow::anyhow!("{name} deleted"))?;
+        let st = done.status.unwrap_or_default();
+        let confirmed = st
+            .result
+            .as_ref()
+            .and_then(|r| r.data.as_ref())
+            .and_then(|d| d.get("confirmedAt"))
+            .and_then(|v| v.as_str())
+            .and_then(|s| s.parse::<k8s_openapi::jiff::Timestamp>().ok())
+            .ok_or_else(|| anyhow::anyhow!("{name} ended {:?}: {:?}", st.phase, st.message))?;
+        through.push(created.duration_until(confirmed).as_secs_f64() * 1000.0);
+    }
+    drop(op);
+    let _ = std::fs::remove_dir_all(&dir);
+    let api_ns: Api<Namespace> = Api::all(client.clone());
+    for n in [&ns, &app_ns] {
+        let _ = api_ns.delete(n, &Default::default()).await;
+    }
+    direct.sort_by(f64::total_cmp);
+    through.sort_by(f64::total_cmp);
+    println!("deploy benchmark: {n} deploys of one Deployment ({replicas} replicas), ms");
+    println!(
+        "  direct patch → rollout done          median {:8.1}  p90 {:8.1}",
+        pct(&direct, 0.5),
+        pct(&direct, 0.9)
+    );
+    println!(
+        "  AgentJob created → rollout confirmed median {:8.1}  p90 {:8.1}",
+        pct(&through, 0.5),
+        pct(&through, 0.9)
+    );
+    println!(
+        "  ratio (deployer / direct)            median {:8.2}",
+        pct(&through, 0.5) / pct(&direct, 0.5).max(0.001)
     );
     Ok(())
 }

@@ -57,6 +57,21 @@ pub struct Metrics {
     pub llm_cost_usd: Family<AgentLabel, Counter<f64, std::sync::atomic::AtomicU64>>,
     pub llm_cache_hits: Counter,
     pub llm_rate_limit_wait: Histogram,
+    /// Deploys by environment and outcome (Succeeded, RolledBack, Failed …).
+    pub deploys: Family<DeployLabel, Counter>,
+    /// A deploy's duration from its start to every rollout confirmed (or rolled back).
+    pub deploy_duration: Family<EnvironmentLabel, Histogram>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DeployLabel {
+    pub environment: String,
+    pub outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EnvironmentLabel {
+    pub environment: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -158,7 +173,23 @@ impl Default for Metrics {
             "Time LLM requests waited for the rate limit",
             llm_rate_limit_wait.clone(),
         );
+        let deploys = Family::<DeployLabel, Counter>::default();
+        let deploy_duration = Family::<EnvironmentLabel, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.5, 2.0, 14))
+        });
+        registry.register(
+            "deploys",
+            "Deployer jobs by environment and outcome",
+            deploys.clone(),
+        );
+        registry.register(
+            "deploy_rollout_seconds",
+            "Deploy duration until every rollout was confirmed or rolled back, by environment",
+            deploy_duration.clone(),
+        );
         Metrics {
+            deploys,
+            deploy_duration,
             registry,
             jobs,
             jobs_finished,

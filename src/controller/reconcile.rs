@@ -332,6 +332,32 @@ async fn apply(job: Arc<AgentJob>, ctx: &Context) -> Result<Action> {
 
 /// Metrics and the Event of a job that reached a final phase.
 async fn finished(ctx: &Context, job: &AgentJob, phase: Phase, reason: &str, message: &str) {
+    if let Some(d) = job.spec.deployer.as_ref()
+        && job.spec.agent == crate::api::AgentKind::Deployer
+    {
+        ctx.metrics
+            .deploys
+            .get_or_create(&super::metrics::DeployLabel {
+                environment: d.environment.clone(),
+                outcome: format!("{phase:?}"),
+            })
+            .inc();
+        let seconds = job
+            .status
+            .as_ref()
+            .and_then(|s| s.result.as_ref())
+            .and_then(|r| r.data.as_ref())
+            .and_then(|d| d.get("rolloutSeconds"))
+            .and_then(|v| v.as_f64());
+        if let Some(s) = seconds {
+            ctx.metrics
+                .deploy_duration
+                .get_or_create(&super::metrics::EnvironmentLabel {
+                    environment: d.environment.clone(),
+                })
+                .observe(s);
+        }
+    }
     ctx.metrics
         .jobs_finished
         .get_or_create(&AgentPhase {
