@@ -44,7 +44,7 @@ DEVAGENTS_CLUSTER_ID="$(cat "$D/cluster-id")" RUST_LOG=info \
   "$REPO_ROOT/target/debug/agent-operator" run --namespace devagents-system \
   --agent-image devagents-agent:demo --metrics-addr "127.0.0.1:$METRICS_PORT" \
   --agent-api-addr "127.0.0.1:$API_PORT" --agent-api-url "https://127.0.0.1:$API_PORT" \
-  --github-api-url "$GITHUB_URL" \
+  --github-api-url "$GITHUB_URL" --environments examples/deployer/environments.yaml \
   >"$D/agent-operator.log" 2>&1 &
 echo "$! agent-operator" >>"$D/pids"
 for _ in $(seq 1 100); do curl -fsS "http://127.0.0.1:$METRICS_PORT/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
@@ -83,6 +83,15 @@ git --git-dir "$D/repos/acme/core.git" diff --stat main "$BRANCH"
 log "the pull request (GitHub test double):"
 curl -fsS -H "Authorization: Bearer $TOKEN" "$GITHUB_URL/repos/acme/core/pulls" |
   python3 -c 'import json,sys; [print("  #%d %s  %s -> %s" % (p["number"], p["title"], p["head"]["ref"], p["base"]["ref"])) for p in json.load(sys.stdin)]'
+
+log "running the deployer: examples/agentjobs/deployer.yaml (staging: api and rpc v1.7.1 -> v1.7.2)"
+"$K" apply -f examples/deployer/shop-staging.yaml >/dev/null
+"$K" -n shop-staging rollout status deployment/api --timeout=60s >/dev/null
+"$K" -n shop-staging rollout status deployment/shop-rpc --timeout=60s >/dev/null
+"$K" apply -f examples/agentjobs/deployer.yaml
+wait_job deploy-staging-v1-7-2
+"$K" -n shop-staging get deployments -o wide
+"$K" -n shop-staging rollout history deployment/api
 
 cat <<MSG
 

@@ -14,7 +14,7 @@ use common::{Operator, is_terminal};
 use devagents::agents::deployer::rollout::{self, Rollout};
 use devagents::api::{AgentApproval, AgentJob, ApprovalPhase, Phase};
 use devagents::testing::git_server::{GitServer, bare_repo_with, git};
-use devagents::testing::saas_doubles::SlackDouble;
+use devagents::testing::saas_doubles::{NotionDouble, SlackDouble};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::authorization::v1::SubjectAccessReview;
 use k8s_openapi::api::rbac::v1::RoleBinding;
@@ -428,11 +428,21 @@ async fn a_failing_smoke_test_of_the_second_service_rolls_back_both() {
     let smoke = smoke_server(true).await;
     smoke.status.lock().unwrap().insert("rpc".into(), 500);
     let slack = SlackDouble::start().await.unwrap();
+    let notion = NotionDouble::start("secret_notione2edeployer0123456789")
+        .await
+        .unwrap();
     let secrets: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(client.clone(), &ns);
     secrets
         .create(
             &PostParams::default(),
             &serde_json::from_value(json!({"metadata": {"name": "slack"}, "stringData": {"webhook-url": slack.webhook_url()}})).unwrap(),
+        )
+        .await
+        .unwrap();
+    secrets
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": "notion"}, "stringData": {"token": "secret_notione2edeployer0123456789"}})).unwrap(),
         )
         .await
         .unwrap();
@@ -443,7 +453,8 @@ async fn a_failing_smoke_test_of_the_second_service_rolls_back_both() {
             "name": "staging", "namespace": app_ns, "services": services(),
             "smokeTest": {"http": [{"url": format!("{}/{{service}}/health", smoke.served.url()),
                                      "retries": 2, "intervalSeconds": 0}]},
-            "notifications": {"slackSecret": "slack"},
+            "notifications": {"slackSecret": "slack",
+                              "notion": {"secret": "notion", "databaseId": "deploys", "apiUrl": notion.url}},
         }]),
     );
     let _op = Operator::start(&ns, "op-a", &["--environments", &file]);
@@ -490,6 +501,19 @@ async fn a_failing_smoke_test_of_the_second_service_rolls_back_both() {
     let text = posted[0]["text"].as_str().unwrap();
     assert!(text.contains("rolled back v2 to staging"), "{text}");
     assert_eq!(d["notifications"][0], "slack: sent");
+    let pages = notion.with(|s| s.pages.clone());
+    assert_eq!(pages.len(), 1, "{pages:?}");
+    let row = pages[0].1.to_string();
+    assert!(row.contains("\"database_id\":\"deploys\""), "{row}");
+    assert!(
+        row.contains("RolledBack") && row.contains("rolled back v2 to staging"),
+        "{row}"
+    );
+    assert!(
+        !serde_json::to_string(&j)
+            .unwrap()
+            .contains("secret_notione2e")
+    );
     common::delete_namespace(&client, &ns).await;
     common::delete_namespace(&client, &app_ns).await;
 }
