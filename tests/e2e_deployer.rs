@@ -865,6 +865,27 @@ async fn gitops_commits_the_tag_and_waits_for_the_sync_and_builds_come_first() {
     let after = deployments.get("api").await.unwrap();
     assert_eq!(after.metadata.generation, before.metadata.generation);
     assert!(st.actions.iter().all(|a| a.type_ != "deploy_patch"));
+
+    // An environment the operator does not know: a clear failure before anything runs.
+    jobs.create(
+        &PostParams::default(),
+        &deploy_job("nowhere", "prod-eu", "v1", json!({})),
+    )
+    .await
+    .unwrap();
+    let j = common::wait_for(&jobs, "nowhere", 60, "finished", is_terminal).await;
+    let st = j.status.unwrap();
+    assert_eq!(
+        (st.phase, st.reason.as_deref()),
+        (Some(Phase::Failed), Some("InvalidSpec"))
+    );
+    assert_eq!(
+        st.message.as_deref(),
+        Some(
+            "spec.deployer.environment: \"prod-eu\" is not configured (configured: build, build-broken, qa, staging)"
+        )
+    );
+    assert!(st.attempts.is_empty());
     common::delete_namespace(&client, &ns).await;
     common::delete_namespace(&client, &app_ns).await;
 }

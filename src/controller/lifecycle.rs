@@ -230,6 +230,8 @@ pub fn step(job: &AgentJob, pod: &PodObs, now: Timestamp, cfg: &Config) -> Step 
             started,
             finished,
         } => {
+            // Only the deployer ends RolledBack; exit code 3 is just a failure for others.
+            let rolled_back_is_meaningful = job.spec.agent == crate::api::AgentKind::Deployer;
             let (reason, retryable, msg) = match (
                 pod_reason.as_deref(),
                 exit_code,
@@ -256,7 +258,7 @@ pub fn step(job: &AgentJob, pod: &PodObs, now: Timestamp, cfg: &Config) -> Step 
                 (_, Some(code), _) if *code == EXIT_TRANSIENT => {
                     ("TransientFailure", true, message.clone())
                 }
-                (_, Some(code), _) if *code == EXIT_ROLLED_BACK => {
+                (_, Some(code), _) if *code == EXIT_ROLLED_BACK && rolled_back_is_meaningful => {
                     ("RolledBack", false, message.clone())
                 }
                 (_, Some(code), _) => (
@@ -280,7 +282,7 @@ pub fn step(job: &AgentJob, pod: &PodObs, now: Timestamp, cfg: &Config) -> Step 
                     reason: reason.into(),
                     message: msg,
                     retryable,
-                    phase: if *exit_code == Some(EXIT_ROLLED_BACK) {
+                    phase: if *exit_code == Some(EXIT_ROLLED_BACK) && rolled_back_is_meaningful {
                         Phase::RolledBack
                     } else {
                         Phase::Failed
@@ -586,7 +588,20 @@ mod tests {
 
     #[test]
     fn a_deploy_that_rolled_back_ends_rolled_back_with_its_reason() {
-        let job = running_job(3);
+        // Exit code 3 of another agent is an ordinary failure.
+        let probe = running_job(0);
+        let (end, _) = end_of(step(
+            &probe,
+            &failed(EXIT_ROLLED_BACK, "x"),
+            t(3),
+            &Config::default(),
+        ));
+        assert_eq!(
+            (end.reason.as_str(), end.phase),
+            ("AgentFailed", Phase::Failed)
+        );
+        let mut job = running_job(3);
+        job.spec.agent = AgentKind::Deployer;
         let (end, _) = end_of(step(
             &job,
             &failed(

@@ -12,7 +12,7 @@
 pub mod admission;
 pub mod approval;
 pub mod config;
-pub mod deploy_rbac;
+pub mod deploy;
 pub mod lifecycle;
 pub mod locks;
 pub mod metrics;

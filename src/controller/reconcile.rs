@@ -137,7 +137,7 @@ async fn apply(job: Arc<AgentJob>, ctx: &Context) -> Result<Action> {
             return Ok(Action::await_change());
         }
         if status.attempts.is_empty()
-            && let Some(msg) = deploy_problem(&job, &ctx.cfg.environments)
+            && let Some(msg) = super::deploy::problem(&job, &ctx.cfg.environments)
         {
             let st =
                 lifecycle::ended_while_waiting(&status, Phase::Failed, "InvalidSpec", &msg, now);
@@ -426,37 +426,12 @@ async fn ttl(ctx: &Context, job: &AgentJob, now: Timestamp) -> Result<Action> {
 
 /// A finished or deleted deployer job keeps no permission in its environment's namespace.
 async fn revoke_deploy_role(ctx: &Context, job: &AgentJob) -> Result<()> {
-    if let Some(env) = super::deploy_rbac::environment(job, &ctx.cfg.environments)
-        && super::deploy_rbac::revoke(&ctx.client, job, env).await?
+    if let Some(env) = super::deploy::environment(job, &ctx.cfg.environments)
+        && super::deploy::revoke(&ctx.client, job, env).await?
     {
         info!(job = %job.name_any(), namespace = %env.namespace, "deploy role removed");
     }
     Ok(())
-}
-
-/// Why a deployer job cannot run with the operator's environments (None: it can).
-fn deploy_problem(job: &AgentJob, envs: &crate::api::environment::Environments) -> Option<String> {
-    if job.spec.agent != crate::api::AgentKind::Deployer {
-        return None;
-    }
-    let d = job.spec.deployer.as_ref()?;
-    let env = match envs.resolve(&d.environment) {
-        Ok(e) => e,
-        Err(e) => return Some(e),
-    };
-    if let Err(e) = env.selected(&d.services) {
-        return Some(e);
-    }
-    if d.mode == crate::api::DeployMode::Gitops && env.gitops.is_none() {
-        return Some(format!(
-            "spec.deployer.mode: gitops, but environment {:?} has no gitops configuration",
-            env.name
-        ));
-    }
-    if d.build.as_ref().is_some_and(|b| b.enabled) && job.spec.repository.is_none() {
-        return Some("spec.deployer.build needs spec.repository (the source to build)".into());
-    }
-    None
 }
 
 /// The job is being deleted: give its locks back (Pods and the ServiceAccount are owned and

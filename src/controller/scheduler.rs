@@ -56,17 +56,22 @@ fn view(ctx: &Context, job: &AgentJob, admitted: &HashMap<String, i32>) -> JobVi
     let next = attempts(job) + 1;
     let next_pod = ObjectRef::new(&pod::pod_name(&job.name_any(), next))
         .within(&job.namespace().unwrap_or_default());
-    let state =
-        if job.metadata.deletion_timestamp.is_some() || phase.is_terminal() || job.spec.cancel {
-            JobState::Done
-        } else if phase == Phase::Running
-            || admitted.get(&uid).is_some_and(|a| *a >= next)
-            || ctx.pods.get(&next_pod).is_some()
-        {
-            JobState::Running
-        } else {
-            JobState::Waiting
-        };
+    let state = if job.metadata.deletion_timestamp.is_some()
+            || phase.is_terminal()
+            || job.spec.cancel
+            // A deploy the environments cannot serve is never admitted; the reconciler ends it.
+            || (status.attempts.is_empty()
+                && super::deploy::problem(job, &ctx.cfg.environments).is_some())
+    {
+        JobState::Done
+    } else if phase == Phase::Running
+        || admitted.get(&uid).is_some_and(|a| *a >= next)
+        || ctx.pods.get(&next_pod).is_some()
+    {
+        JobState::Running
+    } else {
+        JobState::Waiting
+    };
     JobView {
         key: key(job),
         uid,
@@ -255,8 +260,8 @@ async fn admit(ctx: &Context, job: &AgentJob, attempt: i32) -> super::Result<()>
     if attempt == 1 {
         create_service_account(ctx, job, &ns).await?;
     }
-    if let Some(env) = super::deploy_rbac::environment(job, &ctx.cfg.environments)
-        && let Err(e) = super::deploy_rbac::grant(&ctx.client, job, env).await
+    if let Some(env) = super::deploy::environment(job, &ctx.cfg.environments)
+        && let Err(e) = super::deploy::grant(&ctx.client, job, env).await
     {
         for t in &taken {
             let _ = locks::release(&lease_api, t, &uid).await;

@@ -452,6 +452,12 @@ async fn run_deployer(
         slack,
         notion,
         workdir: container_path("/workspace"),
+        // Keep a third of the job's time (at most 5 minutes) for rolling back.
+        deadline: {
+            let total = spec.timeout_seconds.max(1) as u64;
+            let reserve = (total / 3).min(300);
+            Some(std::time::Instant::now() + Duration::from_secs(total - reserve))
+        },
     };
     let report = run::run(c, params, &setup).await;
     let summary = report.summary();

@@ -32,6 +32,8 @@ pub struct Setup {
     pub slack: Option<crate::services::slack::Slack>,
     pub notion: Option<(crate::services::notion::Notion, String)>,
     pub workdir: PathBuf,
+    /// When the job's own deadline (`timeoutSeconds`) ends, less the time a rollback needs.
+    pub deadline: Option<Instant>,
 }
 
 /// How the deploy ended.
@@ -322,8 +324,17 @@ impl<H: Host> Deploy<'_, H> {
         Ok(())
     }
 
+    /// How long a forward rollout may wait: the environment's timeout, cut short by the job's
+    /// own deadline (the rest is kept for a rollback).
+    fn rollout_wait(&self) -> Duration {
+        let t = self.setup.env.rollout_timeout();
+        match self.setup.deadline {
+            Some(d) => t.min(d.saturating_duration_since(Instant::now())),
+            None => t,
+        }
+    }
+
     async fn native(&mut self, services: &[Service]) -> Step {
-        let timeout = self.setup.env.rollout_timeout();
         for (i, svc) in services.iter().enumerate() {
             let (dep_name, container, to_image, from_image) = {
                 let r = &self.report.services[i];
@@ -366,9 +377,12 @@ impl<H: Host> Deploy<'_, H> {
                     let host = self.host;
                     let name = svc.name.clone();
                     let mut lines = Vec::new();
-                    let o = cluster::wait_rollout(&self.deployments, &dep_name, timeout, |l| {
-                        lines.push(format!("{name}: {l}"))
-                    })
+                    let o = cluster::wait_rollout(
+                        &self.deployments,
+                        &dep_name,
+                        self.rollout_wait(),
+                        |l| lines.push(format!("{name}: {l}")),
+                    )
                     .await;
                     for l in lines {
                         let _ = host.progress(&l).await;

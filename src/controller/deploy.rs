@@ -1,4 +1,5 @@
-//! The deployer's job-scoped permissions: a Role in the environment's namespace allowing
+//! The operator's side of the deployer: checking a job against the environments, and the
+//! job-scoped permissions: a Role in the environment's namespace allowing
 //! exactly what the rollout needs, bound to the job's ServiceAccount only while the job runs.
 //! A namespaced object cannot be owned by a job in another namespace, so the operator removes
 //! both when the job ends (and again when the job is deleted).
@@ -30,6 +31,31 @@ pub fn environment<'a>(job: &AgentJob, envs: &'a Environments) -> Option<&'a Env
         return None;
     }
     envs.get(&job.spec.deployer.as_ref()?.environment)
+}
+
+/// Why a deployer job cannot run with the operator's environments (None: it can).
+pub fn problem(job: &AgentJob, envs: &Environments) -> Option<String> {
+    if job.spec.agent != AgentKind::Deployer {
+        return None;
+    }
+    let d = job.spec.deployer.as_ref()?;
+    let env = match envs.resolve(&d.environment) {
+        Ok(e) => e,
+        Err(e) => return Some(e),
+    };
+    if let Err(e) = env.selected(&d.services) {
+        return Some(e);
+    }
+    if d.mode == DeployMode::Gitops && env.gitops.is_none() {
+        return Some(format!(
+            "spec.deployer.mode: gitops, but environment {:?} has no gitops configuration",
+            env.name
+        ));
+    }
+    if d.build.as_ref().is_some_and(|b| b.enabled) && job.spec.repository.is_none() {
+        return Some("spec.deployer.build needs spec.repository (the source to build)".into());
+    }
+    None
 }
 
 fn rule(group: &str, resources: &[&str], verbs: &[&str], names: &[String]) -> PolicyRule {
