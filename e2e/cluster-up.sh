@@ -64,6 +64,7 @@ start etcd etcd --name devagents-test --data-dir "$D/etcd" \
   --listen-peer-urls "http://127.0.0.1:$PEER_PORT" --initial-advertise-peer-urls "http://127.0.0.1:$PEER_PORT" \
   --initial-cluster "devagents-test=http://127.0.0.1:$PEER_PORT" --log-level warn
 wait_for etcd 30 curl -fsS "http://127.0.0.1:$ETCD_PORT/health"
+echo "http://127.0.0.1:$ETCD_PORT" >"$D/etcd-url"
 
 start kube-apiserver "$K8S_BIN/kube-apiserver" --etcd-servers="http://127.0.0.1:$ETCD_PORT" \
   --bind-address=127.0.0.1 --secure-port="$API_PORT" --advertise-address=127.0.0.1 \

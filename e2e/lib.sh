@@ -3,7 +3,7 @@
 
 K8S_VERSION=1.20.2
 DEVAGENTS_CACHE="${DEVAGENTS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/devagents}"
-K8S_BIN="$DEVAGENTS_CACHE/k8s-$K8S_VERSION/bin"
+export K8S_BIN="$DEVAGENTS_CACHE/k8s-$K8S_VERSION/bin"
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 log() { printf '[e2e %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }

@@ -1,0 +1,337 @@
+//! Tables and documents the plugin prints (pure, from the API objects).
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::jiff::Timestamp;
+use kube::ResourceExt;
+
+use crate::api::{AgentJob, AgentKind, Phase};
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Output {
+    Wide,
+    Json,
+    Yaml,
+}
+
+/// What each agent does (the registry `kubectl agent list` shows).
+pub fn describe_agent(a: AgentKind) -> &'static str {
+    match a {
+        AgentKind::Generator => {
+            "CRUD module for an entity: Ent schema, proto, .api, logic, i18n; PR"
+        }
+        AgentKind::Reviewer => "one review per PR: linters, i18n keys, tests, security, LLM pass",
+        AgentKind::Deployer => "native rollouts with smoke tests and automatic rollback",
+        AgentKind::DocSync => "swagger, doc sections, changelog, Notion after API changes",
+        AgentKind::TestGen => "table-driven Go tests until coverage is reached",
+        AgentKind::Migrator => "forward + rollback SQL from Ent schema changes",
+        AgentKind::SpecWriter => "spec.md / plan.md / tasks.md in spec-kit format",
+        AgentKind::Probe => "the built-in diagnostic agent",
+    }
+}
+
+/// Human age: `45s`, `3m`, `5h`, `2d`.
+pub fn age(since: Option<Timestamp>, now: Timestamp) -> String {
+    let Some(t) = since else {
+        return "<unknown>".into();
+    };
+    let s = t.duration_until(now).as_secs().max(0);
+    match s {
+        0..120 => format!("{s}s"),
+        120..7200 => format!("{}m", s / 60),
+        7200..172800 => format!("{}h", s / 3600),
+        _ => format!("{}d", s / 86400),
+    }
+}
+
+fn render(rows: &[Vec<String>]) -> String {
+    let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..cols)
+        .map(|c| {
+            rows.iter()
+                .map(|r| r.get(c).map(|s| s.chars().count()).unwrap_or(0))
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for r in rows {
+        let mut line = String::new();
+        for (i, cell) in r.iter().enumerate() {
+            if i + 1 == r.len() {
+                line.push_str(cell);
+            } else {
+                line.push_str(&format!("{cell:<w$}   ", w = widths[i]));
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+fn phase(j: &AgentJob) -> String {
+    j.status
+        .as_ref()
+        .and_then(|s| s.phase)
+        .map(|p| format!("{p:?}"))
+        .unwrap_or_else(|| "Pending".into())
+}
+
+/// `kubectl agent jobs`: like `kubectl get agentjobs`.
+pub fn jobs(list: &[AgentJob], output: Option<Output>, all_ns: bool) -> Result<String, String> {
+    match output {
+        Some(Output::Json) => {
+            return serde_json::to_string_pretty(&serde_json::json!({
+                "apiVersion": "v1", "kind": "List", "items": list
+            }))
+            .map(|s| s + "\n")
+            .map_err(|e| e.to_string());
+        }
+        Some(Output::Yaml) => {
+            return serde_yaml::to_string(&serde_json::json!({
+                "apiVersion": "v1", "kind": "List", "items": list
+            }))
+            .map_err(|e| e.to_string());
+        }
+        _ => {}
+    }
+    if list.is_empty() {
+        return Ok("No agentjobs found.\n".into());
+    }
+    let wide = output == Some(Output::Wide);
+    let now = Timestamp::now();
+    let mut head: Vec<&str> = Vec::new();
+    if all_ns {
+        head.push("NAMESPACE");
+    }
+    head.extend(["NAME", "AGENT", "PHASE", "AGE"]);
+    if wide {
+        head.extend(["PRIORITY", "ATTEMPTS", "WAITING", "SUMMARY"]);
+    }
+    let mut rows = vec![head.iter().map(|s| s.to_string()).collect::<Vec<_>>()];
+    let mut sorted: Vec<&AgentJob> = list.iter().collect();
+    sorted.sort_by_key(|j| {
+        (
+            j.namespace(),
+            j.metadata.creation_timestamp.clone().map(|t| t.0),
+            j.name_any(),
+        )
+    });
+    for j in sorted {
+        let st = j.status.clone().unwrap_or_default();
+        let mut r = Vec::new();
+        if all_ns {
+            r.push(j.namespace().unwrap_or_default());
+        }
+        r.push(j.name_any());
+        r.push(j.spec.agent.to_string());
+        r.push(phase(j));
+        r.push(age(
+            j.metadata.creation_timestamp.as_ref().map(|t| t.0),
+            now,
+        ));
+        if wide {
+            r.push(j.spec.priority.to_string());
+            r.push(st.attempts.len().to_string());
+            r.push(st.waiting_for.clone().unwrap_or_else(|| "-".into()));
+            let summary = st
+                .result
+                .as_ref()
+                .map(|r| r.summary.clone())
+                .or(st.message.clone())
+                .unwrap_or_default();
+            r.push(
+                summary
+                    .lines()
+                    .next()
+                    .unwrap_or("")
+                    .chars()
+                    .take(80)
+                    .collect(),
+            );
+        }
+        rows.push(r);
+    }
+    Ok(render(&rows))
+}
+
+/// `kubectl agent get JOB`.
+pub fn describe(j: &AgentJob, output: Option<Output>) -> Result<String, String> {
+    match output {
+        Some(Output::Json) => {
+            return serde_json::to_string_pretty(j)
+                .map(|s| s + "\n")
+                .map_err(|e| e.to_string());
+        }
+        Some(Output::Yaml) => return serde_yaml::to_string(j).map_err(|e| e.to_string()),
+        _ => {}
+    }
+    let st = j.status.clone().unwrap_or_default();
+    let mut out = String::new();
+    let mut kv = |k: &str, v: String| out.push_str(&format!("{:<13}{v}\n", format!("{k}:")));
+    kv("Name", j.name_any());
+    kv("Namespace", j.namespace().unwrap_or_default());
+    kv("Agent", j.spec.agent.to_string());
+    kv("Priority", j.spec.priority.to_string());
+    kv("Phase", phase(j));
+    if let Some(r) = &st.reason {
+        kv("Reason", r.clone());
+    }
+    if let Some(m) = &st.message {
+        kv("Message", m.clone());
+    }
+    if let Some(w) = &st.waiting_for {
+        kv("Waiting for", w.clone());
+    }
+    if let Some(r) = &j.spec.requested_by {
+        kv("Requested by", r.username.clone());
+    }
+    if let Some(r) = &st.result {
+        kv("Result", r.summary.clone());
+    }
+    if let Some(l) = &st.llm {
+        kv(
+            "LLM",
+            format!(
+                "{} requests, {} in / {} out tokens, ${:.4}",
+                l.requests, l.input_tokens, l.output_tokens, l.cost_usd
+            ),
+        );
+    }
+    if !st.attempts.is_empty() {
+        out.push_str("Attempts:\n");
+        for a in &st.attempts {
+            out.push_str(&format!(
+                "  #{} pod {}  exit {}  {}{}\n",
+                a.attempt,
+                a.pod,
+                a.exit_code
+                    .map(|c| c.to_string())
+                    .unwrap_or_else(|| "-".into()),
+                a.reason.clone().unwrap_or_default(),
+                a.message
+                    .as_ref()
+                    .map(|m| format!(": {}", m.lines().next().unwrap_or("")))
+                    .unwrap_or_default()
+            ));
+        }
+    }
+    if !st.actions.is_empty() {
+        out.push_str("Actions:\n");
+        for a in &st.actions {
+            out.push_str(&format!(
+                "  {} {}{}\n",
+                a.type_,
+                a.target,
+                a.digest
+                    .as_ref()
+                    .map(|d| format!(" ({d})"))
+                    .unwrap_or_default()
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// `kubectl agent list`: every agent, with the success rate and average duration of its
+/// finished jobs.
+pub fn agents(jobs: &[AgentJob]) -> String {
+    #[derive(Default)]
+    struct Stats {
+        finished: usize,
+        succeeded: usize,
+        seconds: f64,
+        timed: usize,
+        running: usize,
+    }
+    let mut by: BTreeMap<AgentKind, Stats> = BTreeMap::new();
+    for j in jobs {
+        let s = by.entry(j.spec.agent).or_default();
+        let st = j.status.clone().unwrap_or_default();
+        match st.phase {
+            Some(p) if p.is_terminal() => {
+                s.finished += 1;
+                if p == Phase::Succeeded {
+                    s.succeeded += 1;
+                }
+                if let (Some(a), Some(b)) = (&st.started_at, &st.completed_at) {
+                    s.seconds += a.0.duration_until(b.0).as_secs_f64().max(0.0);
+                    s.timed += 1;
+                }
+            }
+            Some(Phase::Running) => s.running += 1,
+            _ => {}
+        }
+    }
+    let mut rows = vec![
+        [
+            "AGENT",
+            "DESCRIPTION",
+            "RUNNING",
+            "FINISHED",
+            "SUCCESS",
+            "AVG DURATION",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect::<Vec<_>>(),
+    ];
+    for a in AgentKind::ALL {
+        let s = by.remove(&a).unwrap_or_default();
+        rows.push(vec![
+            a.to_string(),
+            describe_agent(a).to_string(),
+            s.running.to_string(),
+            s.finished.to_string(),
+            if s.finished == 0 {
+                "-".into()
+            } else {
+                format!("{:.0}%", 100.0 * s.succeeded as f64 / s.finished as f64)
+            },
+            if s.timed == 0 {
+                "-".into()
+            } else {
+                format!("{:.1}s", s.seconds / s.timed as f64)
+            },
+        ]);
+    }
+    render(&rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn job(name: &str, agent: &str, phase: &str, secs: i64) -> AgentJob {
+        serde_json::from_value(json!({
+            "apiVersion": "devagents.io/v1alpha1", "kind": "AgentJob",
+            "metadata": {"name": name, "namespace": "team", "creationTimestamp": "2026-11-25T10:00:00Z"},
+            "spec": {"agent": agent, "probe": {}},
+            "status": {"phase": phase, "startedAt": "2026-11-25T10:00:00Z",
+                       "completedAt": format!("2026-11-25T10:00:{secs:02}Z")}
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn tables_line_up_and_count() {
+        let list = vec![
+            job("a", "probe", "Succeeded", 4),
+            job("b", "probe", "Failed", 2),
+        ];
+        let t = jobs(&list, None, false).unwrap();
+        let lines: Vec<&str> = t.lines().collect();
+        assert!(lines[0].starts_with("NAME   AGENT   PHASE"), "{t}");
+        assert!(lines[1].starts_with("a      probe   Succeeded"), "{t}");
+        let a = agents(&list);
+        let probe = a.lines().find(|l| l.starts_with("probe")).unwrap();
+        assert!(probe.contains("50%") && probe.contains("3.0s"), "{a}");
+        assert_eq!(jobs(&[], None, false).unwrap(), "No agentjobs found.\n");
+        let y = jobs(&list, Some(Output::Yaml), false).unwrap();
+        assert!(y.contains("kind: List"));
+        let d = describe(&list[1], None).unwrap();
+        assert!(d.contains("Phase:       Failed"), "{d}");
+    }
+}
