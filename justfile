@@ -17,6 +17,7 @@ build:
 # Regenerate crds/ from the Rust types.
 crds:
     cargo run --quiet --bin agent-operator -- crds --out-dir crds
+    cargo run --quiet --bin agent-operator -- crds --out-dir charts/devagents/crds
 
 # Lint, unit tests and e2e tests on a real control plane (what CI runs).
 test:

@@ -2,7 +2,7 @@
 # shellcheck shell=bash
 
 K8S_VERSION=1.20.2
-DEVAGENTS_CACHE="${DEVAGENTS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/devagents}"
+export DEVAGENTS_CACHE="${DEVAGENTS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/devagents}"
 export K8S_BIN="$DEVAGENTS_CACHE/k8s-$K8S_VERSION/bin"
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 

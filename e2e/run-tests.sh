@@ -26,6 +26,12 @@ T_UP=$((SECONDS - T1))
 stop() { "$REPO_ROOT/e2e/cluster-down.sh" "$D"; }
 trap 'stop || true' EXIT
 export KUBECONFIG="$D/kubeconfig"
+log "the Helm chart: lint with default and full values, install (helm-python-sdk)"
+"$DEVAGENTS_CACHE/venv/bin/python" "$REPO_ROOT/e2e/helm.py" lint
+"$REPO_ROOT/e2e/helm-install.sh" "$D/kubeconfig-operator"
+# Every e2e operator runs with the chart's ServiceAccount (see tests/common): its RBAC is enough.
+export DEVAGENTS_OPERATOR_KUBECONFIG="$D/kubeconfig-operator"
+export DEVAGENTS_OPERATOR_NAMESPACE_ROLE="devagents-devagents-system-devagents-own-namespace"
 
 rc=0
 if command -v cargo-nextest >/dev/null; then

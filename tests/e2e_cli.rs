@@ -24,15 +24,6 @@ fn plugin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_kubectl-agent"))
 }
 
-/// The cached control-plane binaries (kubectl among them).
-fn k8s_bin() -> PathBuf {
-    std::env::var_os("K8S_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/devagents/k8s-1.20.2/bin")
-        })
-}
-
 fn agent(args: &[&str]) -> Output {
     Command::new(plugin()).args(args).output().unwrap()
 }
@@ -61,10 +52,10 @@ async fn kubectl_discovers_the_plugin() {
     let path = format!(
         "{}:{}:{}",
         plugin().parent().unwrap().display(),
-        k8s_bin().display(),
+        common::k8s_bin().display(),
         std::env::var("PATH").unwrap()
     );
-    let o = Command::new(k8s_bin().join("kubectl"))
+    let o = Command::new(common::k8s_bin().join("kubectl"))
         .args(["agent", "list", "-n", &ns])
         .env("PATH", &path)
         .output()
@@ -83,12 +74,25 @@ async fn kubectl_discovers_the_plugin() {
     ] {
         assert!(out.lines().any(|l| l.starts_with(a)), "{a} missing:\n{out}");
     }
-    let o = Command::new(k8s_bin().join("kubectl"))
+    let o = Command::new(common::k8s_bin().join("kubectl"))
         .args(["plugin", "list"])
         .env("PATH", &path)
         .output()
         .unwrap();
     assert!(text(&o).0.contains("kubectl-agent"), "{:?}", text(&o));
+    // Shell completions, with the subcommands and their flags.
+    for shell in ["bash", "zsh", "fish"] {
+        let o = agent(&["completion", shell]);
+        let (out, _) = text(&o);
+        assert!(
+            o.status.success() && out.contains("kubectl-agent"),
+            "{shell}"
+        );
+        assert!(
+            out.contains("create-module") && out.contains("--version"),
+            "{shell}"
+        );
+    }
     common::delete_namespace(&client, &ns).await;
 }
 
@@ -235,10 +239,17 @@ async fn run_wait_follows_the_job_and_exits_with_its_outcome() {
         "{:?}",
         text(&o)
     );
-    let o = agent(&["list", "-n", &ns]);
+    let o = agent(&["list", "-n", &ns, "--operator-namespace", &ns]);
     let (out, _) = text(&o);
     let g = out.lines().find(|l| l.starts_with("generator")).unwrap();
     assert!(g.contains("100%"), "{out}");
+    // The operator's registry: the agent image and the limit (the global one here).
+    assert!(
+        g.contains(common::AGENT_IMAGE) && g.contains("   4   "),
+        "{out}"
+    );
+    let m = out.lines().find(|l| l.starts_with("migrator")).unwrap();
+    assert!(m.contains("(not in this build)"), "{out}");
     let p = out.lines().find(|l| l.starts_with("probe")).unwrap();
     assert!(p.contains("0%"), "{out}");
     // --dry-run prints YAML and creates nothing.
@@ -309,7 +320,7 @@ async fn empty_apiserver() -> EmptyApiserver {
     let etcd = std::fs::read_to_string(d.join("etcd-url")).expect("etcd-url beside the kubeconfig");
     let dir = tempfile::tempdir().unwrap();
     let port = common::free_port();
-    let child = Command::new(k8s_bin().join("kube-apiserver"))
+    let child = Command::new(common::k8s_bin().join("kube-apiserver"))
         .args([
             &format!("--etcd-servers={}", etcd.trim()),
             &format!("--etcd-prefix=/empty-{}", common::uuid_like()),

@@ -49,21 +49,10 @@ async fn rbac(client: &kube::Client, ns: &str) {
 
 /// `kubectl agent approve|reject` as `user`: (success, stdout+stderr).
 fn kubectl_agent(user: &str, ns: &str, args: &[&str]) -> (bool, String) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kubectl-agent"))
-        .arg("--kubeconfig")
-        .arg(common::user_kubeconfig(user))
-        .args(["-n", ns])
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
+    let kc = common::user_kubeconfig(user);
+    let mut all = vec!["--kubeconfig", kc.to_str().unwrap(), "-n", ns];
+    all.extend_from_slice(args);
+    common::run(env!("CARGO_BIN_EXE_kubectl-agent"), &all)
 }
 
 #[tokio::test]

@@ -84,6 +84,10 @@ struct RunArgs {
     tls_cert_file: Option<PathBuf>,
     #[arg(long, env = "DEVAGENTS_TLS_KEY_FILE")]
     tls_key_file: Option<PathBuf>,
+    /// The CA that signed `--tls-cert-file` (agent Pods and the webhooks trust it; default: the
+    /// certificate itself, self-signed).
+    #[arg(long, env = "DEVAGENTS_TLS_CA_FILE", requires = "tls_cert_file")]
+    tls_ca_file: Option<PathBuf>,
     /// LLM provider: `anthropic` or `openai` (any OpenAI-compatible endpoint); none: LLM
     /// steps are skipped and the results say so.
     #[arg(long, env = "DEVAGENTS_LLM_PROVIDER", value_parser = ["anthropic", "openai"])]
@@ -257,15 +261,19 @@ fn main() -> anyhow::Result<()> {
                     let url = args.agent_api_url.clone().unwrap_or_else(|| {
                         format!("https://devagents-operator.{ns}.svc:{}", addr.port())
                     });
+                    let ca_pem = match &args.tls_ca_file {
+                        Some(p) => std::fs::read_to_string(p)
+                            .map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?,
+                        None => tls.cert_pem.clone(),
+                    };
                     cfg.agent_api = Some(controller::config::AgentApi {
                         url,
-                        ca_pem: tls.cert_pem.clone(),
+                        ca_pem: ca_pem.clone(),
                     });
                     let app = devagents::agentapi::router(devagents::agentapi::ApiState::new(
                         client.clone(),
                         llm,
                     ));
-                    let ca_pem = tls.cert_pem.clone();
                     tokio::spawn(async move {
                         if let Err(e) = devagents::agentapi::serve_tls(addr, &tls, app).await {
                             tracing::error!(error = %e, "agent API stopped");

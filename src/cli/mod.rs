@@ -52,11 +52,18 @@ pub enum Command {
         #[command(subcommand)]
         agent: run::Agent,
     },
-    /// The agents: what they do, and how their recent jobs went.
+    /// The agents: what they do, their image and limits, and how their recent jobs went.
     List {
         /// Count jobs of every namespace.
         #[arg(short = 'A', long)]
         all_namespaces: bool,
+        /// Where the operator runs (it publishes the agent registry there).
+        #[arg(
+            long,
+            env = "DEVAGENTS_OPERATOR_NAMESPACE",
+            default_value = "devagents-system"
+        )]
+        operator_namespace: String,
     },
     /// AgentJobs, like `kubectl get agentjobs`.
     Jobs {
@@ -268,9 +275,23 @@ pub async fn execute(cli: Cli) -> Result<i32> {
             }
             Ok(0)
         }
-        Command::List { all_namespaces } => {
+        Command::List {
+            all_namespaces,
+            operator_namespace,
+        } => {
             let jobs = list_jobs(&c, all_namespaces).await?;
-            print!("{}", table::agents(&jobs));
+            let cms: Api<k8s_openapi::api::core::v1::ConfigMap> =
+                Api::namespaced(c.client.clone(), &operator_namespace);
+            // Readable by whoever may read ConfigMaps there; without it the columns say "-".
+            let registry = cms
+                .get_opt(crate::controller::REGISTRY_CONFIGMAP)
+                .await
+                .ok()
+                .flatten()
+                .and_then(|cm| cm.data)
+                .and_then(|d| d.get("registry.json").cloned())
+                .and_then(|j| serde_json::from_str::<table::Registry>(&j).ok());
+            print!("{}", table::agents(&jobs, registry.as_ref()));
             Ok(0)
         }
         Command::Jobs {

@@ -30,6 +30,9 @@ pub struct Common {
     /// Paths the agent may change (repeatable, globs).
     #[arg(long = "allowed-path", global = true)]
     pub allowed_paths: Vec<String>,
+    /// Delete the job this many seconds after it finished.
+    #[arg(long, global = true)]
+    pub ttl: Option<i64>,
     /// Follow the job's progress until it ends; exit non-zero unless it succeeded.
     #[arg(long, global = true)]
     pub wait: bool,
@@ -56,6 +59,9 @@ pub enum Agent {
         /// Report only; post no review.
         #[arg(long)]
         no_comment: bool,
+        /// Review exactly this head commit (the job fails if the PR moved on).
+        #[arg(long)]
+        head_sha: Option<String>,
     },
     /// @deployer: roll a version out to an environment.
     Deployer {
@@ -237,8 +243,12 @@ pub fn build(agent: &Agent, c: &Common) -> Result<AgentJob, String> {
             pr,
             checks,
             no_comment,
+            head_sha,
         } => {
             let mut r = json!({"pullRequest": pr});
+            if let Some(h) = head_sha {
+                r["headSha"] = json!(h);
+            }
             if let Some(repo) = c.repo.as_deref().filter(|r| !r.contains("://")) {
                 r["repo"] = json!(repo.trim_end_matches(".git"));
             }
@@ -350,6 +360,9 @@ pub fn build(agent: &Agent, c: &Common) -> Result<AgentJob, String> {
     }
     if let Some(t) = c.timeout {
         spec["timeoutSeconds"] = json!(t);
+    }
+    if let Some(t) = c.ttl {
+        spec["ttlSecondsAfterFinished"] = json!(t);
     }
     if let Some(r) = &c.repo {
         let mut repo = json!({"url": repo_url(r), "baseBranch": c.base});

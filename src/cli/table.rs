@@ -234,9 +234,21 @@ pub fn describe(j: &AgentJob, output: Option<Output>) -> Result<String, String> 
     Ok(out)
 }
 
-/// `kubectl agent list`: every agent, with the success rate and average duration of its
-/// finished jobs.
-pub fn agents(jobs: &[AgentJob]) -> String {
+/// What the operator publishes about its agents (ConfigMap `devagents-agents`).
+#[derive(serde::Deserialize, Debug, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct Registry {
+    pub image: String,
+    pub max_running: usize,
+    #[serde(default)]
+    pub limits: BTreeMap<String, usize>,
+    #[serde(default)]
+    pub implemented: Vec<String>,
+}
+
+/// `kubectl agent list`: every agent, its image and limit, with the success rate and average
+/// duration of its finished jobs.
+pub fn agents(jobs: &[AgentJob], registry: Option<&Registry>) -> String {
     #[derive(Default)]
     struct Stats {
         finished: usize,
@@ -268,6 +280,8 @@ pub fn agents(jobs: &[AgentJob]) -> String {
         [
             "AGENT",
             "DESCRIPTION",
+            "IMAGE",
+            "LIMIT",
             "RUNNING",
             "FINISHED",
             "SUCCESS",
@@ -279,9 +293,23 @@ pub fn agents(jobs: &[AgentJob]) -> String {
     ];
     for a in AgentKind::ALL {
         let s = by.remove(&a).unwrap_or_default();
+        let (image, limit) = match registry {
+            Some(r) if r.implemented.is_empty() || r.implemented.contains(&a.to_string()) => (
+                r.image.clone(),
+                r.limits
+                    .get(a.as_str())
+                    .copied()
+                    .unwrap_or(r.max_running)
+                    .to_string(),
+            ),
+            Some(_) => ("(not in this build)".to_string(), "-".to_string()),
+            None => ("-".to_string(), "-".to_string()),
+        };
         rows.push(vec![
             a.to_string(),
             describe_agent(a).to_string(),
+            image,
+            limit,
             s.running.to_string(),
             s.finished.to_string(),
             if s.finished == 0 {
@@ -325,9 +353,23 @@ mod tests {
         let lines: Vec<&str> = t.lines().collect();
         assert!(lines[0].starts_with("NAME   AGENT   PHASE"), "{t}");
         assert!(lines[1].starts_with("a      probe   Succeeded"), "{t}");
-        let a = agents(&list);
+        let reg = Registry {
+            image: "r/agent:1".into(),
+            max_running: 4,
+            limits: [("probe".to_string(), 1)].into(),
+            implemented: vec!["probe".into()],
+        };
+        let a = agents(&list, Some(&reg));
         let probe = a.lines().find(|l| l.starts_with("probe")).unwrap();
         assert!(probe.contains("50%") && probe.contains("3.0s"), "{a}");
+        let cols: Vec<&str> = probe
+            .split("   ")
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .collect();
+        assert_eq!(cols[2..4], ["r/agent:1", "1"], "{a}");
+        let g = a.lines().find(|l| l.starts_with("generator")).unwrap();
+        assert!(g.contains("(not in this build)"), "{a}");
         assert_eq!(jobs(&[], None, false).unwrap(), "No agentjobs found.\n");
         let y = jobs(&list, Some(Output::Yaml), false).unwrap();
         assert!(y.contains("kind: List"));

@@ -156,6 +156,39 @@ fn slim_job(job: &mut AgentJob) {
     }
 }
 
+/// The ConfigMap (operator namespace) describing the agents this operator runs: image,
+/// limits, and which agents this build implements (`kubectl agent list` shows it).
+pub const REGISTRY_CONFIGMAP: &str = "devagents-agents";
+
+async fn publish_registry(client: &Client, cfg: &Config) -> kube::Result<()> {
+    let limits: std::collections::BTreeMap<String, usize> = cfg
+        .agent_limits
+        .iter()
+        .map(|(k, v)| (k.to_string(), *v))
+        .collect();
+    let registry = serde_json::json!({
+        "image": cfg.agent_image,
+        "maxRunning": cfg.max_running,
+        "limits": limits,
+        "implemented": crate::runner::IMPLEMENTED.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
+        "environments": cfg.environments.names(),
+    });
+    let cm = serde_json::json!({
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": { "name": REGISTRY_CONFIGMAP, "labels": { pod::MANAGED_BY: pod::MANAGER } },
+        "data": { "registry.json": registry.to_string() },
+    });
+    let api: Api<k8s_openapi::api::core::v1::ConfigMap> =
+        Api::namespaced(client.clone(), &cfg.namespace);
+    api.patch(
+        REGISTRY_CONFIGMAP,
+        &kube::api::PatchParams::apply(FIELD_MANAGER).force(),
+        &kube::api::Patch::Apply(&cm),
+    )
+    .await?;
+    Ok(())
+}
+
 /// Run the operator until SIGTERM / Ctrl-C, or until leadership is lost.
 pub async fn run(
     metrics: Arc<Metrics>,
@@ -222,6 +255,9 @@ pub async fn run(
         && let Err(e) = crate::agentapi::publish_ca(&client, &cfg.namespace, &api.ca_pem).await
     {
         warn!(error = %e, "could not publish the agent API CA");
+    }
+    if let Err(e) = publish_registry(&client, &cfg).await {
+        warn!(error = %e, "could not publish the agent registry");
     }
     metrics.is_leader.set(1);
 

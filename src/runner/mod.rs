@@ -19,6 +19,14 @@ pub mod probe;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+/// The agents this build of agent-runner implements (the others fail with a clear reason).
+pub const IMPLEMENTED: [crate::api::AgentKind; 4] = [
+    crate::api::AgentKind::Probe,
+    crate::api::AgentKind::Generator,
+    crate::api::AgentKind::Reviewer,
+    crate::api::AgentKind::Deployer,
+];
+
 pub const EXIT_SUCCESS: i32 = 0;
 pub const EXIT_AGENT_FAILURE: i32 = 1;
 pub const EXIT_USAGE: i32 = 2;

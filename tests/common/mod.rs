@@ -187,7 +187,43 @@ impl Operator {
             .append(true)
             .open(log_dir.join(format!("{ns}-{identity}.log")))
             .unwrap();
-        let child = std::process::Command::new(env!("CARGO_BIN_EXE_agent-operator"))
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_agent-operator"));
+        // Under `just test` the operator runs with the Helm chart's ServiceAccount token (its
+        // RBAC, proven enough), with this namespace as its own namespace (a RoleBinding to the
+        // chart's own-namespace role, as the chart makes in its release namespace). Registering
+        // webhooks is a development shortcut outside the chart's RBAC: those keep the admin.
+        if let (Ok(kc), Ok(role)) = (
+            std::env::var("DEVAGENTS_OPERATOR_KUBECONFIG"),
+            std::env::var("DEVAGENTS_OPERATOR_NAMESPACE_ROLE"),
+        ) && !extra.contains(&"--register-webhooks")
+        {
+            let kubectl = std::path::PathBuf::from(std::env::var("K8S_BIN").unwrap_or_else(|_| {
+                format!(
+                    "{}/.cache/devagents/k8s-1.20.2/bin",
+                    std::env::var("HOME").unwrap()
+                )
+            }))
+            .join("kubectl");
+            let out = std::process::Command::new(kubectl)
+                .args([
+                    "-n",
+                    ns,
+                    "create",
+                    "rolebinding",
+                    "devagents-operator-own-namespace",
+                ])
+                .args(["--clusterrole", &role])
+                .args(["--serviceaccount", "devagents-system:devagents-operator"])
+                .output()
+                .expect("kubectl");
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                out.status.success() || err.contains("already exists"),
+                "rolebinding: {err}"
+            );
+            cmd.env("KUBECONFIG", kc);
+        }
+        let child = cmd
             .args([
                 "run",
                 "--namespace",
@@ -346,4 +382,35 @@ pub async fn token_secret(client: &Client, ns: &str, name: &str, token: &str) {
         )
         .await
         .unwrap();
+}
+
+/// The cached control-plane binaries (kubectl among them).
+pub fn k8s_bin() -> std::path::PathBuf {
+    std::env::var_os("K8S_BIN")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::PathBuf::from(std::env::var("HOME").unwrap())
+                .join(".cache/devagents/k8s-1.20.2/bin")
+        })
+}
+
+/// Run a program: (success, stdout + stderr).
+pub fn run(program: impl AsRef<std::ffi::OsStr>, args: &[&str]) -> (bool, String) {
+    let out = std::process::Command::new(program)
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+/// The real kubectl against $KUBECONFIG.
+pub fn kubectl(args: &[&str]) -> (bool, String) {
+    run(k8s_bin().join("kubectl"), args)
 }
