@@ -745,6 +745,10 @@ async fn gitops_commits_the_tag_and_waits_for_the_sync_and_builds_come_first() {
             {"name": "build", "namespace": app_ns, "services": [services()[0].clone()]},
             {"name": "build-broken", "namespace": app_ns, "services": [services()[0].clone()],
              "build": {"builderImage": "gcr.io/kaniko-project/executor:broken"}},
+            {"name": "smoke-ok", "namespace": app_ns, "services": [services()[0].clone()],
+             "smokeTest": {"pod": {"image": "registry.local/devagents-smoke:ok", "args": ["--service={service}", "--version={version}"]}}},
+            {"name": "smoke-bad", "namespace": app_ns, "services": [services()[0].clone()],
+             "smokeTest": {"pod": {"image": "registry.local/devagents-smoke:broken"}}},
         ]),
     );
     let _op = Operator::start(&ns, "op-a", &["--environments", &file]);
@@ -866,6 +870,42 @@ async fn gitops_commits_the_tag_and_waits_for_the_sync_and_builds_come_first() {
     assert_eq!(after.metadata.generation, before.metadata.generation);
     assert!(st.actions.iter().all(|a| a.type_ != "deploy_patch"));
 
+    // A smoke-test Pod run to completion: passing, then failing (which rolls back).
+    jobs.create(
+        &PostParams::default(),
+        &deploy_job("smoke-ok", "smoke-ok", "v6", json!({})),
+    )
+    .await
+    .unwrap();
+    let j = common::wait_for(&jobs, "smoke-ok", 120, "finished", is_terminal).await;
+    assert_eq!(common::phase(&j), Some(Phase::Succeeded), "{:#?}", j.status);
+    let t = &data(&j)["smokeTests"][0];
+    assert_eq!(
+        (t["passed"].as_bool(), t["check"].as_str()),
+        (Some(true), Some("pod smoke-ok-smoke-api"))
+    );
+    jobs.create(
+        &PostParams::default(),
+        &deploy_job("smoke-bad", "smoke-bad", "v7", json!({})),
+    )
+    .await
+    .unwrap();
+    let j = common::wait_for(&jobs, "smoke-bad", 120, "finished", is_terminal).await;
+    let st = j.status.clone().unwrap();
+    assert_eq!(st.phase, Some(Phase::RolledBack), "{st:#?}");
+    let msg = st.message.unwrap();
+    assert!(
+        msg.contains("api: smoke test failed: pod smoke-bad-smoke-api exited with code 1"),
+        "{msg}"
+    );
+    let now = deployments.get("api").await.unwrap();
+    assert_eq!(
+        now.spec.unwrap().template.spec.unwrap().containers[0]
+            .image
+            .as_deref(),
+        Some(format!("{REGISTRY}/api:v6").as_str())
+    );
+
     // An environment the operator does not know: a clear failure before anything runs.
     jobs.create(
         &PostParams::default(),
@@ -882,7 +922,7 @@ async fn gitops_commits_the_tag_and_waits_for_the_sync_and_builds_come_first() {
     assert_eq!(
         st.message.as_deref(),
         Some(
-            "spec.deployer.environment: \"prod-eu\" is not configured (configured: build, build-broken, qa, staging)"
+            "spec.deployer.environment: \"prod-eu\" is not configured (configured: build, build-broken, qa, smoke-bad, smoke-ok, staging)"
         )
     );
     assert!(st.attempts.is_empty());
