@@ -269,6 +269,106 @@ async fn run_wait_follows_the_job_and_exits_with_its_outcome() {
         out.contains("kind: AgentJob") && out.contains("version: v1.7.2"),
         "{out}"
     );
+    // logs -f follows a running job to its end.
+    let o = agent(&[
+        "run",
+        "probe",
+        "--message",
+        "followed",
+        "--sleep-ms",
+        "1500",
+        "--name",
+        "follow-me",
+        "-n",
+        &ns,
+    ]);
+    assert!(o.status.success(), "{:?}", text(&o));
+    let o = agent(&["logs", "follow-me", "-f", "-n", &ns]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    assert_eq!(out, "probe: attempt 1 started: followed\n");
+    let j = jobs_api(&client, &ns).get("follow-me").await.unwrap();
+    assert_eq!(
+        common::phase(&j),
+        Some(Phase::Succeeded),
+        "-f returned only when the job ended"
+    );
+
+    // Every agent's form makes an AgentJob the apiserver accepts (server-side dry run).
+    let forms: Vec<Vec<&str>> = vec![
+        vec![
+            "generator",
+            "create-module",
+            "Department",
+            "--field",
+            "name:string",
+            "--field",
+            "parent_id:uint64:optional",
+            "--mixin",
+            "sort",
+            "--repo",
+            "acme/core",
+            "--repo-secret",
+            "github-token",
+        ],
+        vec![
+            "reviewer",
+            "--pr",
+            "123",
+            "--repo",
+            "acme/core",
+            "--head-sha",
+            "0123456789abcdef0123456789abcdef01234567",
+        ],
+        vec![
+            "deployer",
+            "--env",
+            "staging",
+            "--version",
+            "v1.7.2",
+            "--service",
+            "api",
+            "--gitops",
+        ],
+        vec!["doc-sync", "--pr", "7", "--repo", "acme/core"],
+        vec![
+            "test-gen",
+            "--package",
+            "./rpc/internal/logic/department",
+            "--function",
+            "CreateDepartment",
+            "--coverage",
+            "70",
+            "--repo",
+            "acme/core",
+        ],
+        vec!["migrator", "add_department", "--repo", "acme/core"],
+        vec![
+            "spec-writer",
+            "Department tree",
+            "--requirements",
+            "nested departments with a parent",
+            "--repo",
+            "acme/core",
+        ],
+        vec!["probe", "--message", "hi"],
+    ];
+    for form in forms {
+        let mut args = vec!["run"];
+        args.extend(form.iter().copied());
+        args.extend(["--dry-run", "-n", ns.as_str()]);
+        let (out, err) = text(&agent(&args));
+        assert!(err.is_empty(), "{form:?}: {err}");
+        let f = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(f.path(), &out).unwrap();
+        let (ok, applied) = common::kubectl(&[
+            "create",
+            "--dry-run=server",
+            "-f",
+            f.path().to_str().unwrap(),
+        ]);
+        assert!(ok, "{form:?}:\n{out}\n{applied}");
+    }
     // cancel and delete.
     let o = agent(&[
         "run",
@@ -297,6 +397,10 @@ async fn run_wait_follows_the_job_and_exits_with_its_outcome() {
             >= 3
     );
     common::delete_namespace(&client, &ns).await;
+}
+
+fn jobs_api(client: &kube::Client, ns: &str) -> Api<AgentJob> {
+    Api::namespaced(client.clone(), ns)
 }
 
 /// A second, empty kube-apiserver on the same etcd under another prefix: a real cluster

@@ -116,6 +116,7 @@ pub enum Agent {
     },
     /// @spec-writer: spec.md / plan.md / tasks.md for a feature.
     SpecWriter {
+        /// The feature's name (made into a slug: "Department tree" → department-tree).
         feature: String,
         /// The requirements text.
         #[arg(long)]
@@ -303,7 +304,12 @@ pub fn build(agent: &Agent, c: &Common) -> Result<AgentJob, String> {
         } => {
             let mut t = json!({});
             if !packages.is_empty() {
-                t["packages"] = json!(packages);
+                // Go's `./pkg` spelling; the API wants the plain relative path.
+                let p: Vec<&str> = packages
+                    .iter()
+                    .map(|p| p.trim_start_matches("./").trim_end_matches('/'))
+                    .collect();
+                t["packages"] = json!(p);
             }
             if !functions.is_empty() {
                 t["functions"] = json!(functions);
@@ -335,7 +341,8 @@ pub fn build(agent: &Agent, c: &Common) -> Result<AgentJob, String> {
             feature,
             requirements,
         } => (
-            json!({"feature": feature, "requirements": requirements}),
+            // The API's feature is a slug: "Department tree" → department-tree.
+            json!({"feature": slug(feature), "requirements": requirements}),
             format!("spec-{}", slug(feature)),
         ),
         Agent::Probe {
