@@ -101,6 +101,18 @@ fn deploy_job(name: &str, env: &str, version: &str, extra: Value) -> AgentJob {
     .unwrap()
 }
 
+/// Create `job` and wait until it has ended.
+async fn run_to_end(jobs: &Api<AgentJob>, job: &AgentJob) -> AgentJob {
+    jobs.create(&PostParams::default(), job).await.unwrap();
+    common::wait_for(jobs, &job.name_any(), 120, "finished", is_terminal).await
+}
+
+/// An operator for `ns` with these environments (written to a file in `dir`).
+fn operator(ns: &str, dir: &std::path::Path, envs: Value) -> Operator {
+    let file = environments(dir, envs);
+    Operator::start(ns, "op-a", &["--environments", &file])
+}
+
 /// Write the operator's environments file.
 fn environments(dir: &std::path::Path, envs: Value) -> String {
     let path = dir.join("environments.yaml");
@@ -240,7 +252,8 @@ async fn two_services_roll_out_and_a_broken_version_rolls_back() {
     // The smoke test holds the v2 deploy until the permission checks below are done.
     let mut smoke = smoke_server(false).await;
     let dir = tempfile::tempdir().unwrap();
-    let file = environments(
+    let op = operator(
+        &ns,
         dir.path(),
         json!([{
             "name": "staging", "namespace": app_ns, "services": services(),
@@ -249,7 +262,6 @@ async fn two_services_roll_out_and_a_broken_version_rolls_back() {
                                      "bodyContains": "\"ok\"", "timeoutSeconds": 60, "retries": 1}]},
         }]),
     );
-    let op = Operator::start(&ns, "op-a", &["--environments", &file]);
     let jobs: Api<AgentJob> = Api::namespaced(client.clone(), &ns);
     jobs.create(
         &PostParams::default(),
@@ -363,13 +375,11 @@ async fn two_services_roll_out_and_a_broken_version_rolls_back() {
     assert!(!may(&client, &user, "get", "apps", "deployments", &app_ns).await);
 
     // A broken v3: api stalls, its progress deadline passes, the deployer rolls it back.
-    jobs.create(
-        &PostParams::default(),
+    let j = run_to_end(
+        &jobs,
         &deploy_job("to-v3", "staging", "broken-v3", json!({})),
     )
-    .await
-    .unwrap();
-    let j = common::wait_for(&jobs, "to-v3", 120, "finished", is_terminal).await;
+    .await;
     let st = j.status.clone().unwrap();
     assert_eq!(st.phase, Some(Phase::RolledBack), "{st:#?}");
     assert_eq!(st.reason.as_deref(), Some("RolledBack"));
@@ -447,7 +457,8 @@ async fn a_failing_smoke_test_of_the_second_service_rolls_back_both() {
         .await
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let file = environments(
+    let _op = operator(
+        &ns,
         dir.path(),
         json!([{
             "name": "staging", "namespace": app_ns, "services": services(),
@@ -457,15 +468,8 @@ async fn a_failing_smoke_test_of_the_second_service_rolls_back_both() {
                               "notion": {"secret": "notion", "databaseId": "deploys", "apiUrl": notion.url}},
         }]),
     );
-    let _op = Operator::start(&ns, "op-a", &["--environments", &file]);
     let jobs: Api<AgentJob> = Api::namespaced(client.clone(), &ns);
-    jobs.create(
-        &PostParams::default(),
-        &deploy_job("to-v2", "staging", "v2", json!({})),
-    )
-    .await
-    .unwrap();
-    let j = common::wait_for(&jobs, "to-v2", 120, "finished", is_terminal).await;
+    let j = run_to_end(&jobs, &deploy_job("to-v2", "staging", "v2", json!({}))).await;
     let st = j.status.clone().unwrap();
     assert_eq!(st.phase, Some(Phase::RolledBack), "{st:#?}");
     let msg = st.message.clone().unwrap();
@@ -531,7 +535,8 @@ async fn deploys_never_overlap_and_production_waits_for_an_approval_of_its_image
     app(&client, &prod_ns, "api", "v1").await;
     let mut smoke = smoke_server(false).await;
     let dir = tempfile::tempdir().unwrap();
-    let file = environments(
+    let _op = operator(
+        &ns,
         dir.path(),
         json!([
             {"name": "staging", "namespace": app_ns, "services": [services()[0].clone()],
@@ -539,7 +544,6 @@ async fn deploys_never_overlap_and_production_waits_for_an_approval_of_its_image
             {"name": "production", "namespace": prod_ns, "services": [services()[0].clone()], "approvers": ["alice"]},
         ]),
     );
-    let _op = Operator::start(&ns, "op-a", &["--environments", &file]);
     let jobs: Api<AgentJob> = Api::namespaced(client.clone(), &ns);
     jobs.create(
         &PostParams::default(),
@@ -737,7 +741,8 @@ async fn gitops_commits_the_tag_and_waits_for_the_sync_and_builds_come_first() {
         json!({"repository": server.url("acme/manifests"), "credentialsSecret": "git",
                "file": format!("envs/{env}/kustomization.yaml"), "syncTimeoutSeconds": timeout})
     };
-    let file = environments(
+    let _op = operator(
+        &ns,
         dir.path(),
         json!([
             {"name": "staging", "namespace": app_ns, "services": [services()[0].clone()], "gitops": gitops("staging", 120)},
@@ -751,7 +756,6 @@ async fn gitops_commits_the_tag_and_waits_for_the_sync_and_builds_come_first() {
              "smokeTest": {"pod": {"image": "registry.local/devagents-smoke:broken"}}},
         ]),
     );
-    let _op = Operator::start(&ns, "op-a", &["--environments", &file]);
     let jobs: Api<AgentJob> = Api::namespaced(client.clone(), &ns);
     jobs.create(
         &PostParams::default(),
@@ -809,13 +813,11 @@ async fn gitops_commits_the_tag_and_waits_for_the_sync_and_builds_come_first() {
     );
 
     // Without a sync: a clear timeout.
-    jobs.create(
-        &PostParams::default(),
+    let j = run_to_end(
+        &jobs,
         &deploy_job("no-sync", "qa", "v3", json!({"mode": "gitops"})),
     )
-    .await
-    .unwrap();
-    let j = common::wait_for(&jobs, "no-sync", 120, "finished", is_terminal).await;
+    .await;
     let st = j.status.unwrap();
     assert_eq!(st.phase, Some(Phase::Failed));
     let msg = st.message.unwrap();
@@ -834,8 +836,7 @@ async fn gitops_commits_the_tag_and_waits_for_the_sync_and_builds_come_first() {
         json!({"url": server.url("acme/shop"), "baseBranch": "main", "credentialsSecret": "git"});
     let mut job = deploy_job("built", "build", "v2", json!({"build": {"enabled": true}}));
     job.spec.repository = Some(serde_json::from_value(repo.clone()).unwrap());
-    jobs.create(&PostParams::default(), &job).await.unwrap();
-    let j = common::wait_for(&jobs, "built", 120, "finished", is_terminal).await;
+    let j = run_to_end(&jobs, &job).await;
     assert_eq!(common::phase(&j), Some(Phase::Succeeded), "{:#?}", j.status);
     let b = &data(&j)["builds"][0];
     let tag_sha = git(&source, &["rev-parse", "v2^{commit}"]).unwrap();
@@ -857,8 +858,7 @@ async fn gitops_commits_the_tag_and_waits_for_the_sync_and_builds_come_first() {
         json!({"build": {"enabled": true, "gitRef": "v2"}}),
     );
     job.spec.repository = Some(serde_json::from_value(repo).unwrap());
-    jobs.create(&PostParams::default(), &job).await.unwrap();
-    let j = common::wait_for(&jobs, "build-fails", 120, "finished", is_terminal).await;
+    let j = run_to_end(&jobs, &job).await;
     let st = j.status.unwrap();
     assert_eq!(st.phase, Some(Phase::Failed));
     let msg = st.message.unwrap();
@@ -871,26 +871,18 @@ async fn gitops_commits_the_tag_and_waits_for_the_sync_and_builds_come_first() {
     assert!(st.actions.iter().all(|a| a.type_ != "deploy_patch"));
 
     // A smoke-test Pod run to completion: passing, then failing (which rolls back).
-    jobs.create(
-        &PostParams::default(),
-        &deploy_job("smoke-ok", "smoke-ok", "v6", json!({})),
-    )
-    .await
-    .unwrap();
-    let j = common::wait_for(&jobs, "smoke-ok", 120, "finished", is_terminal).await;
+    let j = run_to_end(&jobs, &deploy_job("smoke-ok", "smoke-ok", "v6", json!({}))).await;
     assert_eq!(common::phase(&j), Some(Phase::Succeeded), "{:#?}", j.status);
     let t = &data(&j)["smokeTests"][0];
     assert_eq!(
         (t["passed"].as_bool(), t["check"].as_str()),
         (Some(true), Some("pod smoke-ok-smoke-api"))
     );
-    jobs.create(
-        &PostParams::default(),
+    let j = run_to_end(
+        &jobs,
         &deploy_job("smoke-bad", "smoke-bad", "v7", json!({})),
     )
-    .await
-    .unwrap();
-    let j = common::wait_for(&jobs, "smoke-bad", 120, "finished", is_terminal).await;
+    .await;
     let st = j.status.clone().unwrap();
     assert_eq!(st.phase, Some(Phase::RolledBack), "{st:#?}");
     let msg = st.message.unwrap();
@@ -907,13 +899,7 @@ async fn gitops_commits_the_tag_and_waits_for_the_sync_and_builds_come_first() {
     );
 
     // An environment the operator does not know: a clear failure before anything runs.
-    jobs.create(
-        &PostParams::default(),
-        &deploy_job("nowhere", "prod-eu", "v1", json!({})),
-    )
-    .await
-    .unwrap();
-    let j = common::wait_for(&jobs, "nowhere", 60, "finished", is_terminal).await;
+    let j = run_to_end(&jobs, &deploy_job("nowhere", "prod-eu", "v1", json!({}))).await;
     let st = j.status.unwrap();
     assert_eq!(
         (st.phase, st.reason.as_deref()),

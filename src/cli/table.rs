@@ -78,23 +78,26 @@ fn phase(j: &AgentJob) -> String {
         .unwrap_or_else(|| "Pending".into())
 }
 
+/// `-o json|yaml`: the object as a document (None: a table is wanted).
+fn document<T: serde::Serialize>(v: &T, output: Option<Output>) -> Option<Result<String, String>> {
+    match output {
+        Some(Output::Json) => Some(
+            serde_json::to_string_pretty(v)
+                .map(|s| s + "\n")
+                .map_err(|e| e.to_string()),
+        ),
+        Some(Output::Yaml) => Some(serde_yaml::to_string(v).map_err(|e| e.to_string())),
+        _ => None,
+    }
+}
+
 /// `kubectl agent jobs`: like `kubectl get agentjobs`.
 pub fn jobs(list: &[AgentJob], output: Option<Output>, all_ns: bool) -> Result<String, String> {
-    match output {
-        Some(Output::Json) => {
-            return serde_json::to_string_pretty(&serde_json::json!({
-                "apiVersion": "v1", "kind": "List", "items": list
-            }))
-            .map(|s| s + "\n")
-            .map_err(|e| e.to_string());
+    if output.is_some_and(|o| o != Output::Wide) {
+        let doc = serde_json::json!({ "apiVersion": "v1", "kind": "List", "items": list });
+        if let Some(d) = document(&doc, output) {
+            return d;
         }
-        Some(Output::Yaml) => {
-            return serde_yaml::to_string(&serde_json::json!({
-                "apiVersion": "v1", "kind": "List", "items": list
-            }))
-            .map_err(|e| e.to_string());
-        }
-        _ => {}
     }
     if list.is_empty() {
         return Ok("No agentjobs found.\n".into());
@@ -158,14 +161,8 @@ pub fn jobs(list: &[AgentJob], output: Option<Output>, all_ns: bool) -> Result<S
 
 /// `kubectl agent get JOB`.
 pub fn describe(j: &AgentJob, output: Option<Output>) -> Result<String, String> {
-    match output {
-        Some(Output::Json) => {
-            return serde_json::to_string_pretty(j)
-                .map(|s| s + "\n")
-                .map_err(|e| e.to_string());
-        }
-        Some(Output::Yaml) => return serde_yaml::to_string(j).map_err(|e| e.to_string()),
-        _ => {}
+    if let Some(d) = document(j, output) {
+        return d;
     }
     let st = j.status.clone().unwrap_or_default();
     let mut out = String::new();

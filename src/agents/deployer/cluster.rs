@@ -179,14 +179,45 @@ pub async fn set_image(
 pub enum Outcome {
     Done(Box<Deployment>),
     Failed(String),
-    TimedOut(String),
+    /// Not finished within the time given; `last` is the state seen last.
+    TimedOut {
+        after: Duration,
+        last: String,
+    },
+}
+
+impl Outcome {
+    /// Why a rollout that did not complete failed (empty for `Done`).
+    pub fn reason(&self, name: &str) -> String {
+        match self {
+            Outcome::Done(_) => String::new(),
+            Outcome::Failed(why) => why.clone(),
+            Outcome::TimedOut { after, last } => format!(
+                "deployment {name:?} did not finish its rollout within {}s ({last})",
+                after.as_secs()
+            ),
+        }
+    }
+}
+
+/// The image `container` of `d` runs.
+fn image_of<'a>(d: &'a Deployment, container: &str) -> &'a str {
+    d.spec
+        .as_ref()
+        .and_then(|s| s.template.spec.as_ref())
+        .and_then(|s| s.containers.iter().find(|c| c.name == container))
+        .and_then(|c| c.image.as_deref())
+        .unwrap_or_default()
 }
 
 /// Follow `name` until its rollout is done or failed (judged like `kubectl rollout status`),
-/// or until `timeout`. Progress lines go to `progress` when the message changes.
+/// or until `timeout`. With `running: Some((container, image))` the rollout only counts once
+/// that container runs that image (someone else — a GitOps tool — applies it). Progress lines
+/// go to `progress` when the state changes.
 pub async fn wait_rollout(
     api: &Api<Deployment>,
     name: &str,
+    running: Option<(&str, &str)>,
     timeout: Duration,
     mut progress: impl FnMut(&str),
 ) -> Outcome {
@@ -206,7 +237,13 @@ pub async fn wait_rollout(
                     continue;
                 }
             };
-            match rollout::status(&d) {
+            let state = match running {
+                Some((container, image)) if image_of(&d, container) != image => Rollout::Waiting(
+                    format!("deployment {name:?} still runs {}", image_of(&d, container)),
+                ),
+                _ => rollout::status(&d),
+            };
+            match state {
                 Rollout::Done(_) => return Outcome::Done(Box::new(d)),
                 Rollout::Failed(why) => return Outcome::Failed(why),
                 Rollout::Waiting(msg) => {
@@ -221,10 +258,10 @@ pub async fn wait_rollout(
     };
     match tokio::time::timeout(timeout, watch).await {
         Ok(o) => o,
-        Err(_) => Outcome::TimedOut(format!(
-            "deployment {name:?} did not finish its rollout within {}s ({last})",
-            timeout.as_secs()
-        )),
+        Err(_) => Outcome::TimedOut {
+            after: timeout,
+            last,
+        },
     }
 }
 

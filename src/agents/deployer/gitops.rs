@@ -7,13 +7,11 @@
 
 use std::time::Duration;
 
-use futures::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::Api;
-use kube::runtime::{WatchStreamExt, watcher};
 use serde_yaml::{Mapping, Value};
 
-use super::rollout::{self, Rollout};
+use super::cluster::{self, Outcome};
 use crate::api::environment::{GitOps, GitOpsFormat};
 
 /// Set the tag of every `(image repository, service)` in the manifest text; returns the new text.
@@ -106,40 +104,12 @@ pub async fn wait_synced(
     timeout: Duration,
     configured_secs: u64,
 ) -> Result<Deployment, String> {
-    let cfg = watcher::Config::default().fields(&format!("metadata.name={name}"));
-    let mut stream = Box::pin(
-        watcher(api.clone(), cfg)
-            .default_backoff()
-            .applied_objects(),
-    );
-    let mut seen = String::from("nothing seen yet");
-    let wait = async {
-        while let Some(ev) = stream.next().await {
-            let Ok(d) = ev else { continue };
-            let current = d
-                .spec
-                .as_ref()
-                .and_then(|s| s.template.spec.as_ref())
-                .and_then(|s| s.containers.iter().find(|c| c.name == container))
-                .and_then(|c| c.image.clone())
-                .unwrap_or_default();
-            if current != image {
-                seen = format!("deployment {name:?} still runs {current}");
-                continue;
-            }
-            match rollout::status(&d) {
-                Rollout::Done(_) => return Ok(d),
-                Rollout::Failed(why) => return Err(why),
-                Rollout::Waiting(msg) => seen = msg,
-            }
-        }
-        Err(format!("the watch of deployment {name:?} ended"))
-    };
-    match tokio::time::timeout(timeout, wait).await {
-        Ok(r) => r,
-        Err(_) => Err(format!(
-            "the cluster did not match the manifests within {configured_secs}s ({seen}); is Argo CD / Flux syncing the environment?"
+    match cluster::wait_rollout(api, name, Some((container, image)), timeout, |_| {}).await {
+        Outcome::Done(d) => Ok(*d),
+        Outcome::TimedOut { last, .. } => Err(format!(
+            "the cluster did not match the manifests within {configured_secs}s ({last}); is Argo CD / Flux syncing the environment?"
         )),
+        failed => Err(failed.reason(name)),
     }
 }
 

@@ -380,6 +380,7 @@ impl<H: Host> Deploy<'_, H> {
                     let o = cluster::wait_rollout(
                         &self.deployments,
                         &dep_name,
+                        None,
                         self.rollout_wait(),
                         |l| lines.push(format!("{name}: {l}")),
                     )
@@ -403,7 +404,8 @@ impl<H: Host> Deploy<'_, H> {
                         );
                         self.say(&line).await;
                     }
-                    Outcome::Failed(why) | Outcome::TimedOut(why) => {
+                    failed => {
+                        let why = failed.reason(&dep_name);
                         self.report.services[i].detail = Some(why.clone());
                         return Err(self.roll_back(i, &format!("{}: {why}", svc.name)).await);
                     }
@@ -525,11 +527,17 @@ impl<H: Host> Deploy<'_, H> {
             let outcome = match restored {
                 Err(e) => Err(e),
                 Ok(()) => {
-                    match cluster::wait_rollout(&self.deployments, &r.deployment, timeout, |_| {})
-                        .await
+                    match cluster::wait_rollout(
+                        &self.deployments,
+                        &r.deployment,
+                        None,
+                        timeout,
+                        |_| {},
+                    )
+                    .await
                     {
                         Outcome::Done(_) => Ok(()),
-                        Outcome::Failed(w) | Outcome::TimedOut(w) => Err(w),
+                        failed => Err(failed.reason(&r.deployment)),
                     }
                 }
             };
