@@ -2,51 +2,11 @@
 
 mod common;
 
-use common::{Operator, is_terminal, probe_job};
+use common::{Operator, api_ca, http, is_terminal, probe_job, token};
 use devagents::api::{AgentJob, Phase};
-use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
-use k8s_openapi::api::core::v1::{ConfigMap, ServiceAccount};
+use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde_json::json;
-
-async fn api_ca(client: &kube::Client, ns: &str) -> String {
-    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), ns);
-    let cm = common::wait_for(
-        &cms,
-        devagents::agentapi::CA_CONFIGMAP,
-        60,
-        "published",
-        |c: Option<&ConfigMap>| c.is_some(),
-    )
-    .await;
-    cm.data.unwrap()["ca.crt"].clone()
-}
-
-fn http(ca: &str) -> reqwest::Client {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder()
-        .tls_certs_only([reqwest::Certificate::from_pem(ca.as_bytes()).unwrap()])
-        .build()
-        .unwrap()
-}
-
-async fn token(client: &kube::Client, ns: &str, sa: &str, audience: &str) -> String {
-    let sas: Api<ServiceAccount> = Api::namespaced(client.clone(), ns);
-    let req = TokenRequest {
-        spec: TokenRequestSpec {
-            audiences: vec![audience.into()],
-            expiration_seconds: Some(600),
-            bound_object_ref: None,
-        },
-        ..Default::default()
-    };
-    sas.create_token_request(sa, &PostParams::default(), &req)
-        .await
-        .unwrap()
-        .status
-        .unwrap()
-        .token
-}
 
 #[tokio::test]
 async fn a_5mb_result_round_trips_byte_exact_and_the_job_stays_small() {

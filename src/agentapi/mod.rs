@@ -40,10 +40,12 @@ use sha2::{Digest, Sha256};
 use tokio::sync::Mutex;
 use tracing::{debug, info, warn};
 
+use crate::api::environment::Environments;
 use crate::api::{ActionRecord, AgentJob, AgentJobSpec, AgentJobStatus, ArtifactRef, JobResult};
 use crate::controller::FIELD_MANAGER;
+use crate::controller::approval;
 use crate::controller::pod::{MANAGED_BY, MANAGER, bounded_name, service_account_name};
-use crate::services::redact::redact;
+use crate::services::redact::{redact, redact_after};
 
 /// The audience of the agent Pods' projected tokens.
 pub const AUDIENCE: &str = "devagents.io";
@@ -55,8 +57,46 @@ pub const TLS_SECRET: &str = "devagents-agent-api-tls";
 pub const CA_CONFIGMAP: &str = "devagents-agent-api-ca";
 /// Progress kept per job (the tail).
 const PROGRESS_MAX: usize = 256 * 1024;
-/// Largest artifact accepted in one upload.
-const ARTIFACT_MAX: usize = 100 * 1024 * 1024;
+/// Largest artifact accepted in one upload (before compression).
+const ARTIFACT_MAX: u64 = 100 * 1024 * 1024;
+/// Request bodies, per route. Bodies are read only after the token is verified (webhook
+/// reviews, which come from the apiserver, are read a few at a time).
+const BODY_SMALL: usize = 16 * 1024;
+const BODY_PROGRESS: usize = PROGRESS_MAX;
+const BODY_RESULT: usize = 64 * 1024;
+const BODY_LLM: usize = 4 * 1024 * 1024;
+pub(crate) const BODY_WEBHOOK: usize = 3 * 1024 * 1024;
+/// Webhook reviews read at once.
+const WEBHOOK_CONCURRENCY: usize = 16;
+/// A job's status is never written larger than this (etcd's object limit is 1.5 MiB; the
+/// job must stay readable, patchable and deletable).
+pub const STATUS_MAX: usize = 384 * 1024;
+/// The audit trail keeps the last this many actions.
+pub const ACTIONS_KEPT: usize = 100;
+
+/// Limits on what one job's agent may store through the API.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Per-job artifact quota (stored bytes, artifacts).
+    pub artifacts: results::Quota,
+    /// Artifact uploads per job per minute.
+    pub uploads_per_minute: usize,
+    /// Artifact uploads in progress at once (all jobs).
+    pub concurrent_uploads: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            artifacts: results::Quota {
+                max_bytes: 32 * 1024 * 1024,
+                max_count: 16,
+            },
+            uploads_per_minute: 12,
+            concurrent_uploads: 4,
+        }
+    }
+}
 
 /// The serving certificate and key.
 #[derive(Clone)]
@@ -213,18 +253,62 @@ pub struct ApiState {
     pub client: Client,
     /// The LLM gateway (None: no provider configured; LLM steps are skipped, and say so).
     pub llm: Option<Arc<crate::llm::gateway::Gateway>>,
-    /// sha256(token) → (namespace, SA name, expiry) of a successful TokenReview.
-    reviews: Mutex<HashMap<[u8; 32], (String, String, Instant)>>,
+    /// The deployer's environments (who decides a deploy's approvals).
+    pub environments: Arc<Environments>,
+    pub limits: Limits,
+    /// sha256(token) → the ServiceAccount a successful TokenReview named, until it expires.
+    reviews: Mutex<HashMap<[u8; 32], (Reviewed, Instant)>>,
+    /// Job UID → the instants of its recent artifact uploads (the upload rate limit).
+    uploads: Mutex<HashMap<String, std::collections::VecDeque<Instant>>>,
+    upload_slots: tokio::sync::Semaphore,
+    pub(crate) webhook_slots: tokio::sync::Semaphore,
+    /// Job UID → its LLM turn (one call at a time per job).
+    llm_turns: Mutex<HashMap<String, Arc<Mutex<()>>>>,
+}
+
+/// The ServiceAccount behind a token: namespace, name and UID (a re-created account of the
+/// same name has another UID, so a cached review never carries over to it).
+#[derive(Clone, Debug)]
+struct Reviewed {
+    namespace: String,
+    name: String,
+    uid: String,
 }
 
 impl ApiState {
-    pub fn new(client: Client, llm: Option<Arc<crate::llm::gateway::Gateway>>) -> Arc<ApiState> {
+    pub fn new(
+        client: Client,
+        llm: Option<Arc<crate::llm::gateway::Gateway>>,
+        environments: Arc<Environments>,
+        limits: Limits,
+    ) -> Arc<ApiState> {
         Arc::new(ApiState {
             client,
             llm,
+            environments,
+            limits,
             reviews: Mutex::new(HashMap::new()),
+            uploads: Mutex::new(HashMap::new()),
+            upload_slots: tokio::sync::Semaphore::new(limits.concurrent_uploads.max(1)),
+            webhook_slots: tokio::sync::Semaphore::new(WEBHOOK_CONCURRENCY),
+            llm_turns: Mutex::new(HashMap::new()),
         })
     }
+}
+
+/// Read a JSON body of at most `limit` bytes.
+pub(crate) async fn read_json<T: serde::de::DeserializeOwned>(
+    body: axum::body::Body,
+    limit: usize,
+) -> Result<T, ApiError> {
+    let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| {
+        ApiError(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the request body is over {limit} bytes (or was cut off)"),
+        )
+    })?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError(StatusCode::BAD_REQUEST, format!("invalid JSON body: {e}")))
 }
 
 pub fn router(state: Arc<ApiState>) -> Router {
@@ -243,13 +327,14 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/v1/jobs/{ns}/{name}/llm/stream", post(llm_stream))
         .route("/webhooks/mutate", post(webhook::mutate))
         .route("/webhooks/validate", post(webhook::validate))
-        .layer(DefaultBodyLimit::max(ARTIFACT_MAX))
+        // Handlers read their bodies themselves, after authentication, with their own limit.
+        .layer(DefaultBodyLimit::disable())
         .with_state(state)
 }
 
 /// An API error as `{"error": "..."}` with its status code.
 #[derive(Debug)]
-pub struct ApiError(StatusCode, String);
+pub struct ApiError(pub StatusCode, pub String);
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
@@ -296,10 +381,10 @@ async fn authorize(
         .lock()
         .await
         .get(&key)
-        .filter(|c| c.2 > Instant::now())
-        .cloned();
-    let (sa_ns, sa_name) = match cached {
-        Some((n, s, _)) => (n, s),
+        .filter(|c| c.1 > Instant::now())
+        .map(|c| c.0.clone());
+    let who = match cached {
+        Some(r) => r,
         None => {
             let reviews: Api<TokenReview> = Api::all(state.client.clone());
             let review = reviews
@@ -322,27 +407,28 @@ async fn authorize(
                     "the token is not valid for audience devagents.io",
                 ));
             }
-            let user = st.user.and_then(|u| u.username).unwrap_or_default();
-            let Some(rest) = user.strip_prefix("system:serviceaccount:") else {
-                return Err(forbidden(format!("{user} is not a job's ServiceAccount")));
+            let user = st.user.unwrap_or_default();
+            let username = user.username.unwrap_or_default();
+            let Some(rest) = username.strip_prefix("system:serviceaccount:") else {
+                return Err(forbidden(format!(
+                    "{username} is not a job's ServiceAccount"
+                )));
             };
             let (n, s) = rest.split_once(':').unwrap_or((rest, ""));
-            let entry = (n.to_string(), s.to_string());
+            let who = Reviewed {
+                namespace: n.to_string(),
+                name: s.to_string(),
+                uid: user.uid.unwrap_or_default(),
+            };
             let mut cache = state.reviews.lock().await;
             if cache.len() > 10_000 {
-                cache.retain(|_, c| c.2 > Instant::now());
+                cache.retain(|_, c| c.1 > Instant::now());
             }
-            cache.insert(
-                key,
-                (
-                    entry.0.clone(),
-                    entry.1.clone(),
-                    Instant::now() + Duration::from_secs(30),
-                ),
-            );
-            entry
+            cache.insert(key, (who.clone(), Instant::now() + Duration::from_secs(30)));
+            who
         }
     };
+    let (sa_ns, sa_name) = (who.namespace.clone(), who.name.clone());
     if sa_ns != ns || sa_name != service_account_name(name) {
         return Err(forbidden(format!(
             "system:serviceaccount:{sa_ns}:{sa_name} may not act for job {ns}/{name}"
@@ -357,6 +443,12 @@ async fn authorize(
         .owner_references()
         .iter()
         .any(|o| Some(&o.uid) == job.uid().as_ref() && o.kind == "AgentJob");
+    // The token is of this very ServiceAccount, not of an older one of the same name.
+    if sa.uid().as_deref() != Some(who.uid.as_str()) || who.uid.is_empty() {
+        return Err(forbidden(format!(
+            "the token is of an earlier serviceaccount {sa_name}, not of job {ns}/{name}'s"
+        )));
+    }
     if !owned {
         return Err(forbidden(format!(
             "serviceaccount {sa_name} does not belong to job {ns}/{name}"
@@ -389,6 +481,15 @@ async fn update_status(
     for _ in 0..10 {
         let mut status = job.status.clone().unwrap_or_default();
         f(&mut status);
+        let size = serde_json::to_vec(&status)
+            .map(|v| v.len())
+            .unwrap_or(usize::MAX);
+        if size > STATUS_MAX {
+            return Err(ApiError(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("the job's status would be {size} bytes (limit {STATUS_MAX}); not written"),
+            ));
+        }
         let patch = json!({
             "apiVersion": AgentJob::api_version(&()), "kind": AgentJob::kind(&()),
             "metadata": { "name": job.name_any(), "resourceVersion": job.resource_version() },
@@ -457,19 +558,22 @@ async fn progress(
     State(s): State<Arc<ApiState>>,
     Path((ns, name)): Path<(String, String)>,
     headers: HeaderMap,
-    axum::Json(body): axum::Json<ProgressBody>,
+    body: axum::body::Body,
 ) -> Result<StatusCode, ApiError> {
     let job = authorize(&s, &headers, &ns, &name).await?;
+    let body: ProgressBody = read_json(body, BODY_PROGRESS).await?;
     let api: Api<ConfigMap> = Api::namespaced(s.client.clone(), &ns);
     let cm_name = progress_configmap(&name);
+    // Redacted as one text, continuing the log (a private key may span lines and requests).
     let text: String = body
         .lines
         .iter()
-        .map(|l| format!("{}\n", redact(l.trim_end())))
+        .map(|l| format!("{}\n", l.trim_end()))
         .collect();
     for _ in 0..10 {
         match api.get_opt(&cm_name).await? {
             None => {
+                let text = redact_after("", &text);
                 let cm = ConfigMap {
                     metadata: ObjectMeta {
                         name: Some(cm_name.clone()),
@@ -489,6 +593,7 @@ async fn progress(
             Some(mut cm) => {
                 let data = cm.data.get_or_insert_with(Default::default);
                 let prev = data.remove("log").unwrap_or_default();
+                let text = redact_after(&prev, &text);
                 data.insert("log".into(), tail(&format!("{prev}{text}"), PROGRESS_MAX));
                 match api.replace(&cm_name, &PostParams::default(), &cm).await {
                     Ok(_) => return Ok(StatusCode::NO_CONTENT),
@@ -549,25 +654,40 @@ const ACTION_TYPES: &[&str] = &[
     "notify",
 ];
 
+/// Every field of an action is bounded (the audit trail lives in the job's status).
+fn check_action(body: &ActionBody) -> Result<(), String> {
+    if !ACTION_TYPES.contains(&body.type_.as_str()) {
+        return Err(format!("type: unknown action type {:?}", body.type_));
+    }
+    if body.target.is_empty() || body.target.len() > 1024 {
+        return Err("target must be 1..1024 bytes".into());
+    }
+    let token = |v: &str, max: usize| {
+        !v.is_empty() && v.len() <= max && v.bytes().all(|b| b.is_ascii_graphic())
+    };
+    if body.digest.as_deref().is_some_and(|d| !token(d, 256)) {
+        return Err("digest must be 1..256 printable characters without spaces".into());
+    }
+    if body.approval.as_deref().is_some_and(|a| {
+        !token(a, 253)
+            || !a
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+    }) {
+        return Err("approval must be an AgentApproval name (1..253 of a-z, 0-9, - and .)".into());
+    }
+    Ok(())
+}
+
 async fn action(
     State(s): State<Arc<ApiState>>,
     Path((ns, name)): Path<(String, String)>,
     headers: HeaderMap,
-    axum::Json(body): axum::Json<ActionBody>,
+    body: axum::body::Body,
 ) -> Result<StatusCode, ApiError> {
     let job = authorize(&s, &headers, &ns, &name).await?;
-    if !ACTION_TYPES.contains(&body.type_.as_str()) {
-        return Err(ApiError(
-            StatusCode::BAD_REQUEST,
-            format!("unknown action type {:?}", body.type_),
-        ));
-    }
-    if body.target.is_empty() || body.target.len() > 1024 {
-        return Err(ApiError(
-            StatusCode::BAD_REQUEST,
-            "target must be 1..1024 characters".into(),
-        ));
-    }
+    let body: ActionBody = read_json(body, BODY_SMALL).await?;
+    check_action(&body).map_err(|e| ApiError(StatusCode::BAD_REQUEST, e))?;
     let record = ActionRecord {
         type_: body.type_,
         target: redact(&body.target).into_owned(),
@@ -577,11 +697,11 @@ async fn action(
         executed_at: Some(Time(Timestamp::now())),
     };
     update_status(&s.client, job, |st| {
-        // Bounded: the audit trail keeps the last 200 actions in status.
+        // Bounded: the audit trail keeps the last ACTIONS_KEPT actions in status.
         st.actions.push(record.clone());
         let n = st.actions.len();
-        if n > 200 {
-            st.actions.drain(..n - 200);
+        if n > ACTIONS_KEPT {
+            st.actions.drain(..n - ACTIONS_KEPT);
         }
     })
     .await?;
@@ -592,7 +712,7 @@ async fn artifact(
     State(s): State<Arc<ApiState>>,
     Path((ns, name, artifact)): Path<(String, String, String)>,
     headers: HeaderMap,
-    body: Bytes,
+    body: axum::body::Body,
 ) -> Result<axum::Json<ArtifactRef>, ApiError> {
     let job = authorize(&s, &headers, &ns, &name).await?;
     if !results::valid_name(&artifact) {
@@ -601,12 +721,67 @@ async fn artifact(
             format!("artifact name {artifact:?}: use a-z, 0-9 and -"),
         ));
     }
-    let r = results::store(&s.client, &job, &artifact, &body)
+    // The per-job upload rate.
+    let uid = job.uid().unwrap_or_default();
+    {
+        let mut uploads = s.uploads.lock().await;
+        let now = Instant::now();
+        if uploads.len() > 10_000 {
+            uploads.retain(|_, q| {
+                q.back()
+                    .is_some_and(|t| now.duration_since(*t) < Duration::from_secs(60))
+            });
+        }
+        let q = uploads.entry(uid).or_default();
+        while q
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(60))
+        {
+            q.pop_front();
+        }
+        if q.len() >= s.limits.uploads_per_minute {
+            return Err(ApiError(
+                StatusCode::TOO_MANY_REQUESTS,
+                format!(
+                    "at most {} artifact uploads per minute per job",
+                    s.limits.uploads_per_minute
+                ),
+            ));
+        }
+        q.push_back(now);
+    }
+    // A few uploads at a time; each streams (memory stays about one chunk per upload).
+    let _slot = s
+        .upload_slots
+        .acquire()
         .await
-        .map_err(|e| match e {
-            results::ResultError::Kube(k) => ApiError::from(k),
-            other => ApiError(StatusCode::INTERNAL_SERVER_ERROR, other.to_string()),
-        })?;
+        .map_err(|_| ApiError(StatusCode::SERVICE_UNAVAILABLE, "shutting down".into()))?;
+    let declared = headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > ARTIFACT_MAX) {
+        return Err(ApiError(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("an artifact is at most {ARTIFACT_MAX} bytes"),
+        ));
+    }
+    let r = results::store(
+        &s.client,
+        &job,
+        &artifact,
+        body.into_data_stream(),
+        ARTIFACT_MAX,
+        s.limits.artifacts,
+    )
+    .await
+    .map_err(|e| match e {
+        results::ResultError::Kube(k) => ApiError::from(k),
+        results::ResultError::TooLarge(m) => ApiError(StatusCode::PAYLOAD_TOO_LARGE, m),
+        results::ResultError::Conflict(m) => ApiError(StatusCode::CONFLICT, m),
+        results::ResultError::Body(m) => ApiError(StatusCode::BAD_REQUEST, m),
+        other => ApiError(StatusCode::INTERNAL_SERVER_ERROR, other.to_string()),
+    })?;
     Ok(axum::Json(r))
 }
 
@@ -623,9 +798,16 @@ async fn result(
     State(s): State<Arc<ApiState>>,
     Path((ns, name)): Path<(String, String)>,
     headers: HeaderMap,
-    axum::Json(body): axum::Json<ResultBody>,
+    body: axum::body::Body,
 ) -> Result<StatusCode, ApiError> {
     let job = authorize(&s, &headers, &ns, &name).await?;
+    let body: ResultBody = read_json(body, BODY_RESULT).await?;
+    if body.artifacts.len() > s.limits.artifacts.max_count {
+        return Err(ApiError(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("at most {} artifacts", s.limits.artifacts.max_count),
+        ));
+    }
     let small = serde_json::to_vec(&body.data).map(|v| v.len()).unwrap_or(0);
     if small > 16 * 1024 {
         return Err(ApiError(
@@ -682,9 +864,10 @@ async fn request_approval(
     State(s): State<Arc<ApiState>>,
     Path((ns, name)): Path<(String, String)>,
     headers: HeaderMap,
-    axum::Json(body): axum::Json<ApprovalRequest>,
+    body: axum::body::Body,
 ) -> Result<axum::Json<ApprovalState>, ApiError> {
     let job = authorize(&s, &headers, &ns, &name).await?;
+    let body: ApprovalRequest = read_json(body, BODY_SMALL).await?;
     let action_ok = !body.action.is_empty()
         && body.action.len() <= 31
         && body
@@ -697,14 +880,14 @@ async fn request_approval(
             "an approval needs an action (a-z0-9_-) and at least one pin".into(),
         ));
     }
-    let aname = crate::controller::approval::approval_name(&name, &body.action, &body.pins);
+    let aname = approval::approval_name(&name, &body.action, &body.pins);
     let api: Api<crate::api::AgentApproval> = Api::namespaced(s.client.clone(), &ns);
     if let Some(a) = api.get_opt(&aname).await? {
-        return Ok(axum::Json(approval_state_of(&a)));
+        return issued(&a, &job, &s.environments);
     }
-    let a = crate::controller::approval::build(
+    let a = approval::build(
         &job,
-        None,
+        &s.environments,
         &aname,
         &body.action,
         &redact(&body.description),
@@ -714,10 +897,26 @@ async fn request_approval(
     match api.create(&PostParams::default(), &a).await {
         Ok(a) => Ok(axum::Json(approval_state_of(&a))),
         Err(kube::Error::Api(e)) if e.code == 409 => {
-            Ok(axum::Json(approval_state_of(&api.get(&aname).await?)))
+            issued(&api.get(&aname).await?, &job, &s.environments)
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// The state of an approval the operator issued for `job`; any other is refused.
+fn issued(
+    a: &crate::api::AgentApproval,
+    job: &AgentJob,
+    envs: &Environments,
+) -> Result<axum::Json<ApprovalState>, ApiError> {
+    approval::verify(a, job, envs).map_err(|why| {
+        forbidden(format!(
+            "approval {} was not issued by the operator for job {}: {why}",
+            a.name_any(),
+            job.name_any()
+        ))
+    })?;
+    Ok(axum::Json(approval_state_of(a)))
 }
 
 async fn approval_state(
@@ -727,13 +926,7 @@ async fn approval_state(
 ) -> Result<axum::Json<ApprovalState>, ApiError> {
     let job = authorize(&s, &headers, &ns, &name).await?;
     let api: Api<crate::api::AgentApproval> = Api::namespaced(s.client.clone(), &ns);
-    let a = api.get(&approval).await?;
-    if a.spec.job_name != name || (a.spec.job_uid.is_some() && a.spec.job_uid != job.uid()) {
-        return Err(forbidden(format!(
-            "approval {approval} does not belong to job {ns}/{name}"
-        )));
-    }
-    Ok(axum::Json(approval_state_of(&a)))
+    issued(&api.get(&approval).await?, &job, &s.environments)
 }
 
 /// What an agent gets back from `POST /llm`.
@@ -747,34 +940,91 @@ pub struct LlmAnswer {
     pub completion: Option<crate::llm::gateway::Completion>,
 }
 
+/// An LLM call that may go ahead: the job's turn is held until its tokens are accounted.
+struct LlmGo {
+    job: AgentJob,
+    gw: Arc<crate::llm::gateway::Gateway>,
+    req: crate::llm::gateway::CompletionRequest,
+    _turn: tokio::sync::OwnedMutexGuard<()>,
+}
+
+/// A rough count of a request's input tokens (about four bytes a token), for reserving.
+fn estimated_input_tokens(req: &crate::llm::gateway::CompletionRequest) -> i64 {
+    let bytes = req.system.as_ref().map_or(0, String::len)
+        + req.messages.iter().map(|m| m.content.len()).sum::<usize>();
+    (bytes / 4) as i64 + 1
+}
+
+/// What a request may use of the job's token budget: `None` when nothing is left, else
+/// the request with `max_tokens` cut to what remains after its estimated input.
+pub fn reserve(
+    req: &crate::llm::gateway::CompletionRequest,
+    used: &crate::api::LlmUsage,
+    budget: Option<&crate::api::Budget>,
+) -> Option<crate::llm::gateway::CompletionRequest> {
+    let mut req = req.clone();
+    if let Some(b) = budget {
+        if b.max_cost_usd.is_some_and(|m| used.cost_usd >= m) {
+            return None;
+        }
+        if let Some(max) = b.max_tokens {
+            let left = max - used.input_tokens - used.output_tokens - estimated_input_tokens(&req);
+            if left < 1 {
+                return None;
+            }
+            req.max_tokens = req.max_tokens.min(u32::try_from(left).unwrap_or(u32::MAX));
+        }
+    }
+    Some(req)
+}
+
 /// Authorize an LLM call of job `ns/name` and decide whether it may reach the provider:
 /// `Err(answer)` when it is skipped (no provider configured, budget spent), recorded in the
-/// job's status.
+/// job's status. A job's calls take turns (its budget is checked and reserved against what
+/// the previous call used, never against a stale count).
 async fn llm_gate(
     s: &ApiState,
     headers: &HeaderMap,
     ns: &str,
     name: &str,
-) -> Result<Result<(AgentJob, Arc<crate::llm::gateway::Gateway>), LlmAnswer>, ApiError> {
+    body: axum::body::Body,
+) -> Result<Result<LlmGo, LlmAnswer>, ApiError> {
     let job = authorize(s, headers, ns, name).await?;
+    let req: crate::llm::gateway::CompletionRequest = read_json(body, BODY_LLM).await?;
+    let turn = {
+        let mut turns = s.llm_turns.lock().await;
+        if turns.len() > 1_000 {
+            turns.retain(|_, t| Arc::strong_count(t) > 1);
+        }
+        turns
+            .entry(job.uid().unwrap_or_default())
+            .or_default()
+            .clone()
+    }
+    .lock_owned()
+    .await;
+    // Re-read after waiting for the turn: the previous call's tokens are in status now.
+    let job: AgentJob = Api::namespaced(s.client.clone(), ns).get(name).await?;
     let why = match s.llm.clone() {
         None => "no LLM provider is configured; LLM steps were skipped",
         Some(gw) => {
-            // The job's budget stops LLM use, not the job.
             let used = job
                 .status
                 .as_ref()
                 .and_then(|st| st.llm.clone())
                 .unwrap_or_default();
-            let tokens = used.input_tokens + used.output_tokens;
-            let over = job.spec.budget.as_ref().is_some_and(|b| {
-                b.max_tokens.is_some_and(|m| tokens >= m)
-                    || b.max_cost_usd.is_some_and(|m| used.cost_usd >= m)
-            });
-            if !over {
-                return Ok(Ok((job, gw)));
+            // The job's budget stops LLM use, not the job.
+            match reserve(&req, &used, job.spec.budget.as_ref()) {
+                Some(req) => {
+                    return Ok(Ok(LlmGo {
+                        job,
+                        gw,
+                        req,
+                        _turn: turn,
+                    }));
+                }
+                None => "the job's LLM budget is spent; LLM steps were skipped",
             }
-            "the job's LLM budget is spent; LLM steps were skipped"
         }
     };
     update_status(&s.client, job, move |st| {
@@ -822,17 +1072,18 @@ async fn llm(
     State(s): State<Arc<ApiState>>,
     Path((ns, name)): Path<(String, String)>,
     headers: HeaderMap,
-    axum::Json(req): axum::Json<crate::llm::gateway::CompletionRequest>,
+    body: axum::body::Body,
 ) -> Result<axum::Json<LlmAnswer>, ApiError> {
-    let (job, gw) = match llm_gate(&s, &headers, &ns, &name).await? {
+    let go = match llm_gate(&s, &headers, &ns, &name, body).await? {
         Ok(go) => go,
         Err(skipped) => return Ok(axum::Json(skipped)),
     };
-    let c = gw
-        .complete(&format!("{ns}/{name}"), job.spec.agent.as_str(), &req)
+    let c = go
+        .gw
+        .complete(&format!("{ns}/{name}"), go.job.spec.agent.as_str(), &go.req)
         .await
         .map_err(llm_error)?;
-    account(&s.client, job, &c).await?;
+    account(&s.client, go.job, &c).await?;
     Ok(axum::Json(LlmAnswer {
         skipped: None,
         completion: Some(c),
@@ -860,11 +1111,16 @@ async fn llm_stream(
     State(s): State<Arc<ApiState>>,
     Path((ns, name)): Path<(String, String)>,
     headers: HeaderMap,
-    axum::Json(req): axum::Json<crate::llm::gateway::CompletionRequest>,
+    body: axum::body::Body,
 ) -> Result<Response, ApiError> {
-    let body = match llm_gate(&s, &headers, &ns, &name).await? {
+    let body = match llm_gate(&s, &headers, &ns, &name, body).await? {
         Err(skipped) => axum::body::Body::from(ndjson(&StreamLine::Done(skipped))),
-        Ok((job, gw)) => {
+        Ok(LlmGo {
+            job,
+            gw,
+            req,
+            _turn,
+        }) => {
             let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Bytes>();
             let client = s.client.clone();
             tokio::spawn(async move {
@@ -895,6 +1151,7 @@ async fn llm_stream(
                     }
                 };
                 let _ = tx.send(ndjson(&last));
+                drop(_turn);
             });
             let lines = futures::stream::unfold(rx, |mut rx| async move {
                 rx.recv()

@@ -1,12 +1,14 @@
 //! Admission webhooks (served on the agent API's HTTPS port):
 //! - mutating: stamp `spec.requestedBy` on AgentJob creation from the request's userInfo, and
-//!   fill decisions whose user is `self` with the requesting user (what `kubectl agent
-//!   approve` sends);
+//!   fill decisions whose user is `self` with the requesting user and record the decider's
+//!   groups (what `kubectl agent approve` sends);
 //! - validating: AgentJob cross-field rules the schema cannot express, `requestedBy` and
-//!   `agent` immutable; AgentApproval decisions: the decision's user is the requesting user,
-//!   who passes a SubjectAccessReview for verb `approve` on `agentapprovals` (like CSR
-//!   approval), is in the approver list (a user or a `group:` entry), and did not request the
-//!   job; nobody changes another user's decision.
+//!   `agent` immutable; AgentApprovals are created only by the operator (verb `issue`) and
+//!   everything but their decisions is fixed; a decision's user is the requesting user, who
+//!   passes a SubjectAccessReview for verb `approve` on `agentapprovals` (like CSR approval),
+//!   is among the approvers (a user or a `group:` entry), and did not request the job (found
+//!   by UID); nobody changes another user's decision. A request that does not decode is
+//!   denied.
 
 use std::sync::Arc;
 
@@ -15,6 +17,7 @@ use axum::extract::State;
 use k8s_openapi::api::authorization::v1::{
     ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec,
 };
+use kube::ResourceExt;
 use kube::api::{Api, PostParams};
 use kube::core::DynamicObject;
 use kube::core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview, Operation};
@@ -27,14 +30,33 @@ use crate::api::{AgentApproval, AgentJob, AgentJobSpec, AgentKind, ApprovalMode,
 /// The decision user the CLI sends; the mutating webhook replaces it with the caller.
 pub const SELF_USER: &str = "self";
 
+/// The admission request in `body` (a few read at a time, each at most `BODY_WEBHOOK`).
+async fn admission_request(
+    s: &ApiState,
+    body: axum::body::Body,
+) -> Result<AdmissionRequest<DynamicObject>, AdmissionResponse> {
+    let _slot = s
+        .webhook_slots
+        .acquire()
+        .await
+        .map_err(|e| AdmissionResponse::invalid(e.to_string()))?;
+    let review: AdmissionReview<DynamicObject> = super::read_json(body, super::BODY_WEBHOOK)
+        .await
+        .map_err(|e| AdmissionResponse::invalid(e.1))?;
+    review
+        .try_into()
+        .map_err(|e: kube::core::admission::ConvertAdmissionReviewError| {
+            AdmissionResponse::invalid(e.to_string())
+        })
+}
+
 pub async fn mutate(
     State(s): State<Arc<ApiState>>,
-    Json(review): Json<AdmissionReview<DynamicObject>>,
+    body: axum::body::Body,
 ) -> Json<AdmissionReview<DynamicObject>> {
-    let _ = &s;
-    let req: AdmissionRequest<DynamicObject> = match review.try_into() {
+    let req = match admission_request(&s, body).await {
         Ok(r) => r,
-        Err(e) => return Json(AdmissionResponse::invalid(e.to_string()).into_review()),
+        Err(denied) => return Json(denied.into_review()),
     };
     let resp = AdmissionResponse::from(&req);
     let user = req.user_info.username.clone().unwrap_or_default();
@@ -52,7 +74,15 @@ pub async fn mutate(
                 .as_array()
                 .cloned()
                 .unwrap_or_default();
+            let groups = req.user_info.groups.clone().unwrap_or_default();
             for (i, d) in decisions.iter().enumerate() {
+                // The decider's own decisions carry the groups the apiserver saw (what
+                // `group:` approvers are checked against later).
+                if (d["user"] == SELF_USER || d["user"] == user.as_str())
+                    && d.get("groups").is_none_or(|g| g != &json!(groups))
+                {
+                    ops.push(json!({ "op": "add", "path": format!("/spec/decisions/{i}/groups"), "value": groups }));
+                }
                 if d["user"] == SELF_USER {
                     ops.push(json!({ "op": "replace", "path": format!("/spec/decisions/{i}/user"), "value": user }));
                     if d.get("decidedAt").is_none() {
@@ -78,11 +108,11 @@ pub async fn mutate(
 
 pub async fn validate(
     State(s): State<Arc<ApiState>>,
-    Json(review): Json<AdmissionReview<DynamicObject>>,
+    body: axum::body::Body,
 ) -> Json<AdmissionReview<DynamicObject>> {
-    let req: AdmissionRequest<DynamicObject> = match review.try_into() {
+    let req = match admission_request(&s, body).await {
         Ok(r) => r,
-        Err(e) => return Json(AdmissionResponse::invalid(e.to_string()).into_review()),
+        Err(denied) => return Json(denied.into_review()),
     };
     let resp = AdmissionResponse::from(&req);
     let verdict = match req.kind.kind.as_str() {
@@ -96,10 +126,17 @@ pub async fn validate(
     })
 }
 
-fn parse<T: serde::de::DeserializeOwned>(o: &Option<DynamicObject>) -> Option<T> {
-    o.as_ref()
-        .and_then(|o| serde_json::to_value(o).ok())
-        .and_then(|v| serde_json::from_value(v).ok())
+/// The request's object (`what`: "object" or "oldObject") as `T`; a body that does not
+/// decode is denied, never waved through.
+fn parse<T: serde::de::DeserializeOwned>(
+    o: &Option<DynamicObject>,
+    what: &str,
+) -> Result<T, String> {
+    let v = o
+        .as_ref()
+        .ok_or_else(|| format!("the admission request has no {what}"))
+        .and_then(|o| serde_json::to_value(o).map_err(|e| e.to_string()))?;
+    serde_json::from_value(v).map_err(|e| format!("{what} does not decode: {e}"))
 }
 
 /// Cross-field rules of a job spec (pure; also unit-tested).
@@ -148,9 +185,10 @@ pub fn check_job_spec(spec: &AgentJobSpec) -> Result<(), String> {
 }
 
 fn validate_job(req: &AdmissionRequest<DynamicObject>) -> Result<(), String> {
-    let Some(new) = parse::<AgentJob>(&req.object) else {
+    if !matches!(req.operation, Operation::Create | Operation::Update) {
         return Ok(());
-    };
+    }
+    let new = parse::<AgentJob>(&req.object, "object")?;
     match req.operation {
         Operation::Create => {
             let user = req.user_info.username.clone().unwrap_or_default();
@@ -167,9 +205,7 @@ fn validate_job(req: &AdmissionRequest<DynamicObject>) -> Result<(), String> {
             check_job_spec(&new.spec)
         }
         Operation::Update => {
-            let Some(old) = parse::<AgentJob>(&req.old_object) else {
-                return Ok(());
-            };
+            let old = parse::<AgentJob>(&req.old_object, "oldObject")?;
             if old.spec.requested_by != new.spec.requested_by {
                 return Err("spec.requestedBy is immutable".into());
             }
@@ -182,6 +218,48 @@ fn validate_job(req: &AdmissionRequest<DynamicObject>) -> Result<(), String> {
     }
 }
 
+/// A SubjectAccessReview: may the request's user do `verb` on agentapprovals (`name`) in `ns`?
+async fn may(
+    s: &ApiState,
+    req: &AdmissionRequest<DynamicObject>,
+    verb: &str,
+    name: Option<String>,
+) -> Result<bool, String> {
+    let sar = SubjectAccessReview {
+        spec: SubjectAccessReviewSpec {
+            user: req.user_info.username.clone(),
+            groups: req.user_info.groups.clone(),
+            uid: req.user_info.uid.clone(),
+            extra: req.user_info.extra.clone(),
+            resource_attributes: Some(ResourceAttributes {
+                namespace: req.namespace.clone(),
+                verb: Some(verb.into()),
+                group: Some("devagents.io".into()),
+                resource: Some("agentapprovals".into()),
+                name,
+                ..ResourceAttributes::default()
+            }),
+            ..SubjectAccessReviewSpec::default()
+        },
+        ..SubjectAccessReview::default()
+    };
+    let api: Api<SubjectAccessReview> = Api::all(s.client.clone());
+    match api.create(&PostParams::default(), &sar).await {
+        Ok(r) => Ok(r.status.is_some_and(|st| st.allowed)),
+        Err(e) => {
+            warn!(error = %e, "SubjectAccessReview failed");
+            Err(format!("could not check the {verb} permission; try again"))
+        }
+    }
+}
+
+/// Everything of an approval's spec but its decisions (fixed once the operator issued it).
+fn fixed_part(a: &AgentApproval) -> serde_json::Value {
+    let mut spec = a.spec.clone();
+    spec.decisions.clear();
+    serde_json::to_value(spec).unwrap_or_default()
+}
+
 async fn validate_approval(
     s: &ApiState,
     req: &AdmissionRequest<DynamicObject>,
@@ -189,14 +267,32 @@ async fn validate_approval(
     if !matches!(req.operation, Operation::Create | Operation::Update) {
         return Ok(());
     }
-    let Some(new) = parse::<AgentApproval>(&req.object) else {
-        return Ok(());
-    };
-    let old: Option<AgentApproval> = parse(&req.old_object);
-    let old_decisions: Vec<Decision> = old.map(|o| o.spec.decisions).unwrap_or_default();
+    let new = parse::<AgentApproval>(&req.object, "object")?;
     let user = req.user_info.username.clone().unwrap_or_default();
     let groups = req.user_info.groups.clone().unwrap_or_default();
     let ns = req.namespace.clone().unwrap_or_default();
+    let old_decisions: Vec<Decision> = match req.operation {
+        // Only the operator issues approvals (the verb `issue`, which its ClusterRole has and
+        // people's roles do not); people only decide them.
+        Operation::Create => {
+            if !may(s, req, "issue", None).await? {
+                return Err(format!(
+                    "{user} may not create AgentApprovals: the operator issues them (verb \"issue\"); people decide them with kubectl agent approve|reject"
+                ));
+            }
+            Vec::new()
+        }
+        _ => {
+            let old = parse::<AgentApproval>(&req.old_object, "oldObject")?;
+            if fixed_part(&old) != fixed_part(&new) {
+                return Err(
+                    "spec: only spec.decisions may change; the job, action, pins, approvers, quorum and expiry are fixed by the operator"
+                        .into(),
+                );
+            }
+            old.spec.decisions
+        }
+    };
     // Nobody removes or rewrites another user's decision.
     for d in &old_decisions {
         let same = new.spec.decisions.iter().find(|n| n.user == d.user);
@@ -220,59 +316,45 @@ async fn validate_approval(
                 d.user
             ));
         }
-        let sar = SubjectAccessReview {
-            spec: SubjectAccessReviewSpec {
-                user: Some(user.clone()),
-                groups: Some(groups.clone()),
-                uid: req.user_info.uid.clone(),
-                resource_attributes: Some(ResourceAttributes {
-                    namespace: Some(ns.clone()),
-                    verb: Some("approve".into()),
-                    group: Some("devagents.io".into()),
-                    resource: Some("agentapprovals".into()),
-                    name: new.metadata.name.clone(),
-                    ..ResourceAttributes::default()
-                }),
-                ..SubjectAccessReviewSpec::default()
-            },
-            ..SubjectAccessReview::default()
-        };
-        let api: Api<SubjectAccessReview> = Api::all(s.client.clone());
-        let allowed = match api.create(&PostParams::default(), &sar).await {
-            Ok(r) => r.status.is_some_and(|st| st.allowed),
-            Err(e) => {
-                warn!(error = %e, "SubjectAccessReview failed");
-                return Err("could not check the approve permission; try again".into());
-            }
-        };
-        if !allowed {
+        if let Some(g) = d.groups.iter().find(|g| !groups.contains(g)) {
+            return Err(format!(
+                "spec.decisions: {user} is not in group {g:?}; a decision's groups are the requesting user's"
+            ));
+        }
+        if !may(s, req, "approve", new.metadata.name.clone()).await? {
             return Err(format!(
                 "{user} may not decide: the verb \"approve\" on agentapprovals.devagents.io in namespace {ns} is required"
             ));
         }
-        let listed = new.spec.approvers.is_empty()
-            || new
-                .spec
-                .approvers
-                .iter()
-                .any(|a| match a.strip_prefix("group:") {
-                    Some(g) => groups.iter().any(|x| x == g),
-                    None => *a == user,
-                });
-        if !listed {
+        let me = Decision {
+            groups: groups.clone(),
+            ..d.clone()
+        };
+        if !crate::controller::approval::listed(&new.spec.approvers, &me) {
             return Err(format!(
                 "{user} is not among the approvers of {} ({})",
                 new.metadata.name.clone().unwrap_or_default(),
                 new.spec.approvers.join(", ")
             ));
         }
+        // The job is the one with the approval's UID (a name alone could be a decoy).
         let jobs: Api<AgentJob> = Api::namespaced(s.client.clone(), &ns);
-        if let Ok(Some(job)) = jobs.get_opt(&new.spec.job_name).await
-            && job
-                .spec
-                .requested_by
-                .as_ref()
-                .is_some_and(|r| r.username == user)
+        let job = jobs
+            .get_opt(&new.spec.job_name)
+            .await
+            .map_err(|e| format!("could not read job {}: {e}; try again", new.spec.job_name))?
+            .filter(|j| new.spec.job_uid.is_some() && j.uid() == new.spec.job_uid)
+            .ok_or_else(|| {
+                format!(
+                    "the job of this approval ({}) no longer exists",
+                    new.spec.job_name
+                )
+            })?;
+        if job
+            .spec
+            .requested_by
+            .as_ref()
+            .is_some_and(|r| r.username == user)
         {
             return Err(format!(
                 "{user} requested job {} and cannot approve it",
@@ -394,6 +476,21 @@ mod tests {
             check_job_spec(&g)
                 .unwrap_err()
                 .contains("found: generator, probe")
+        );
+    }
+
+    #[test]
+    fn an_object_that_does_not_decode_is_denied_not_allowed() {
+        let bad: DynamicObject = serde_json::from_value(json!({
+            "apiVersion": "devagents.io/v1alpha1", "kind": "AgentApproval",
+            "metadata": {"name": "x"}, "spec": {"jobName": 5, "action": "run"}
+        }))
+        .unwrap();
+        let err = parse::<AgentApproval>(&Some(bad), "object").unwrap_err();
+        assert!(err.starts_with("object does not decode"), "{err}");
+        assert_eq!(
+            parse::<AgentJob>(&None, "oldObject").unwrap_err(),
+            "the admission request has no oldObject"
         );
     }
 }

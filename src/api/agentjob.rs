@@ -432,8 +432,9 @@ pub struct AgentJobStatus {
     pub completed_at: Option<Time>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub result: Option<JobResult>,
-    /// The audit trail: every action the agent recorded.
+    /// The audit trail: the last 100 actions the agent recorded.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 100))]
     pub actions: Vec<ActionRecord>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub llm: Option<LlmUsage>,
@@ -495,14 +496,18 @@ pub struct ArtifactRef {
 pub struct ActionRecord {
     /// file_create, file_modify, git_commit, git_push, pr_open, api_call, deploy_patch, rollback …
     #[serde(rename = "type")]
+    #[schemars(length(max = 32))]
     pub type_: String,
+    #[schemars(length(max = 1024))]
     pub target: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 256))]
     pub digest: Option<String>,
     #[serde(default)]
     pub requires_approval: bool,
     /// The AgentApproval that allowed it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 253))]
     pub approval: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub executed_at: Option<Time>,

@@ -94,6 +94,11 @@ pub struct Pin {
 pub struct Decision {
     #[schemars(length(min = 1, max = 256))]
     pub user: String,
+    /// The decider's groups, recorded by the admission webhook from the request's identity
+    /// (so `group:` approvers can be re-checked later).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 64), inner(length(max = 256)))]
+    pub groups: Vec<String>,
     pub decision: DecisionKind,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 2048))]

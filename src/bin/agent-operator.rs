@@ -126,6 +126,15 @@ struct RunArgs {
     /// for local runs; the Helm chart installs them with a Service instead.
     #[arg(long)]
     register_webhooks: Option<String>,
+    /// Per-job artifact quota: stored (compressed) bytes of all its artifacts together.
+    #[arg(long, env = "DEVAGENTS_ARTIFACT_MAX_BYTES", default_value_t = 32 * 1024 * 1024)]
+    artifact_max_bytes: u64,
+    /// Per-job artifact quota: number of artifacts.
+    #[arg(long, env = "DEVAGENTS_ARTIFACT_MAX_COUNT", default_value_t = 16)]
+    artifact_max_count: usize,
+    /// Artifact uploads per job per minute.
+    #[arg(long, default_value_t = 12)]
+    artifact_uploads_per_minute: usize,
     /// Identity in the leader election (default: POD_NAME, else host name and pid).
     #[arg(long, env = "POD_NAME")]
     identity: Option<String>,
@@ -273,6 +282,15 @@ fn main() -> anyhow::Result<()> {
                     let app = devagents::agentapi::router(devagents::agentapi::ApiState::new(
                         client.clone(),
                         llm,
+                        cfg.environments.clone(),
+                        devagents::agentapi::Limits {
+                            artifacts: devagents::agentapi::results::Quota {
+                                max_bytes: args.artifact_max_bytes,
+                                max_count: args.artifact_max_count,
+                            },
+                            uploads_per_minute: args.artifact_uploads_per_minute,
+                            ..Default::default()
+                        },
                     ));
                     tokio::spawn(async move {
                         if let Err(e) = devagents::agentapi::serve_tls(addr, &tls, app).await {

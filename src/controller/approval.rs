@@ -1,6 +1,7 @@
-//! AgentApprovals, as pure functions: their names, what they pin, and the phase their
-//! decisions add up to. (Who may decide is enforced at admission by the validating webhook;
-//! the evaluation here still ignores the job's requester, as a second line.)
+//! AgentApprovals, as pure functions: their names, what they pin, who decides them, whether
+//! one is what the operator issued, and the phase their decisions add up to. (Who may decide
+//! is enforced at admission by the validating webhook; the evaluation here still ignores the
+//! job's requester and anyone not among the deciders, as a second line.)
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
@@ -11,7 +12,7 @@ use super::pod::{LABEL_JOB_UID, MANAGED_BY, MANAGER, bounded_name, hex};
 use crate::api::environment::{Environment, Environments};
 use crate::api::{
     AgentApproval, AgentApprovalSpec, AgentApprovalStatus, AgentJob, AgentKind, ApprovalMode,
-    ApprovalPhase, DecisionKind, Pin,
+    ApprovalPhase, Decision, DecisionKind, Pin,
 };
 
 /// The pin of a before-run approval: the job's spec (minus `cancel`, which must stay usable).
@@ -99,29 +100,45 @@ pub fn run_approval(job: &AgentJob, envs: &Environments) -> Option<(String, Vec<
     Some((approval_name(&job.name_any(), action, &pins), pins))
 }
 
-/// A new AgentApproval for `job`, owned by it, with the job's approval policy (for a deploy
-/// whose job has none: the environment's approvers and quorum).
+/// Who decides an approval of `job` and how many must agree. A deploy to an environment
+/// that lists approvers is decided by those approvers: the job may raise the quorum, never
+/// change who decides. Otherwise the job's own policy applies.
+pub fn deciders(job: &AgentJob, envs: &Environments) -> (Vec<String>, i32) {
+    let policy = job.spec.approval.as_ref();
+    let job_required = policy.map(|p| p.required).unwrap_or(1).max(1);
+    let job_approvers = policy.map(|p| p.approvers.clone()).unwrap_or_default();
+    match deploy_environment(job, envs) {
+        Some(e) => {
+            let env_required = e.required_approvals.unwrap_or(1).max(1);
+            let approvers = if e.approvers.is_empty() {
+                // Anyone with the `approve` verb may decide; the job may narrow that down.
+                job_approvers
+            } else {
+                e.approvers.clone()
+            };
+            (approvers, env_required.max(job_required))
+        }
+        None => (job_approvers, job_required),
+    }
+}
+
+/// A new AgentApproval for `job`, owned by it, decided by [`deciders`].
 pub fn build(
     job: &AgentJob,
-    env: Option<&Environment>,
+    envs: &Environments,
     name: &str,
     action: &str,
     description: &str,
     pins: Vec<Pin>,
     now: Timestamp,
 ) -> AgentApproval {
-    let policy = job.spec.approval.clone();
-    let timeout = policy.as_ref().map(|p| p.timeout_seconds).unwrap_or(86400);
-    let approvers = match (&policy, env) {
-        (Some(p), _) if !p.approvers.is_empty() => p.approvers.clone(),
-        (_, Some(e)) => e.approvers.clone(),
-        _ => Vec::new(),
-    };
-    let required = match (&policy, env) {
-        (Some(p), _) if p.policy == ApprovalMode::BeforeRun || env.is_none() => p.required,
-        (_, Some(e)) => e.required_approvals.unwrap_or(1),
-        _ => 1,
-    };
+    let timeout = job
+        .spec
+        .approval
+        .as_ref()
+        .map(|p| p.timeout_seconds)
+        .unwrap_or(86400);
+    let (approvers, required) = deciders(job, envs);
     let mut a = AgentApproval::new(
         name,
         AgentApprovalSpec {
@@ -149,6 +166,45 @@ pub fn build(
         .into(),
     );
     a
+}
+
+/// Is `a` exactly what the operator issues for `job`: the job's UID, its name, the deciders
+/// and quorum [`deciders`] gives, and a name derived from the action and pins? An approval
+/// anyone else made or edited (the webhook refuses both; this is the second line) is never
+/// honoured. `Err` says what differs.
+pub fn verify(a: &AgentApproval, job: &AgentJob, envs: &Environments) -> Result<(), String> {
+    if a.spec.job_uid.is_none() || a.spec.job_uid != job.uid() || a.spec.job_name != job.name_any()
+    {
+        return Err(format!(
+            "it was not issued for job {} (uid {})",
+            job.name_any(),
+            job.uid().unwrap_or_default()
+        ));
+    }
+    if a.name_any() != approval_name(&job.name_any(), &a.spec.action, &a.spec.pins) {
+        return Err("its name does not match its action and pins".into());
+    }
+    let (approvers, required) = deciders(job, envs);
+    if a.spec.approvers != approvers || a.spec.required != required {
+        return Err(format!(
+            "its approvers ({}) or quorum ({}) are not the ones the operator set ({}; {required})",
+            a.spec.approvers.join(", "),
+            a.spec.required,
+            approvers.join(", ")
+        ));
+    }
+    Ok(())
+}
+
+/// May `d` count under `approvers`: a listed user, or a member of a listed group (the groups
+/// the admission webhook recorded from the decider's identity). An empty list means anyone
+/// who passed the webhook's `approve` check.
+pub fn listed(approvers: &[String], d: &Decision) -> bool {
+    approvers.is_empty()
+        || approvers.iter().any(|a| match a.strip_prefix("group:") {
+            Some(g) => d.groups.iter().any(|x| x == g),
+            None => *a == d.user,
+        })
 }
 
 /// The status an approval's decisions add up to.
@@ -189,11 +245,12 @@ pub fn evaluate(
         void(&mut st, "the job changed; this approval no longer applies");
         return st;
     }
+    // Only the deciders the operator set count, and never the job's requester.
     let counted = a
         .spec
         .decisions
         .iter()
-        .filter(|d| Some(d.user.as_str()) != requester);
+        .filter(|d| Some(d.user.as_str()) != requester && listed(&a.spec.approvers, d));
     let mut approved_by = Vec::new();
     for d in counted {
         match d.decision {
@@ -238,7 +295,7 @@ pub fn evaluate(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::{AgentJobSpec, AgentKind, ApprovalPolicy, Decision, ProbeParams};
+    use crate::api::{AgentJobSpec, AgentKind, ApprovalPolicy, ProbeParams};
 
     fn t(s: i64) -> Timestamp {
         Timestamp::from_second(1_800_000_000 + s).unwrap()
@@ -262,6 +319,7 @@ mod tests {
     fn decide(a: &mut AgentApproval, user: &str, kind: DecisionKind, comment: Option<&str>) {
         a.spec.decisions.push(Decision {
             user: user.into(),
+            groups: vec!["leads".into()],
             decision: kind,
             comment: comment.map(Into::into),
             decided_at: None,
@@ -271,7 +329,15 @@ mod tests {
     fn approval() -> AgentApproval {
         let j = job();
         let (name, pins) = run_approval(&j, &Environments::default()).unwrap();
-        build(&j, None, &name, "run", "run the job", pins, t(0))
+        build(
+            &j,
+            &Environments::default(),
+            &name,
+            "run",
+            "run the job",
+            pins,
+            t(0),
+        )
     }
 
     #[test]
@@ -373,15 +439,7 @@ mod tests {
             images,
             vec![("imageApi", "r/api:v2"), ("imageRpc", "r/rpc:v2")]
         );
-        let a = build(
-            &j,
-            deploy_environment(&j, &envs),
-            &name,
-            "deploy",
-            "d",
-            pins,
-            t(0),
-        );
+        let a = build(&j, &envs, &name, "deploy", "d", pins, t(0));
         assert_eq!(a.spec.approvers, vec!["group:sre".to_string()]);
         assert_eq!(a.spec.required, 2);
         // Another version: other pins, another approval.
@@ -411,5 +469,107 @@ mod tests {
         let mut c = job();
         c.spec.cancel = true;
         assert_eq!(run_approval(&c, &Environments::default()).unwrap().0, name1);
+    }
+    fn prod_deploy(approvers: &[&str], required: i32) -> (AgentJob, Environments) {
+        use crate::api::DeployerParams;
+        let envs = Environments::parse(
+            "environments:\n- {name: production, namespace: shop, approvers: [carol], requiredApprovals: 1, services: [{name: api, image: r/api}]}",
+        )
+        .unwrap();
+        let mut spec = AgentJobSpec::new(AgentKind::Deployer);
+        spec.deployer = Some(DeployerParams {
+            environment: "production".into(),
+            version: "v2".into(),
+            ..Default::default()
+        });
+        spec.approval = Some(ApprovalPolicy {
+            policy: ApprovalMode::BeforeRun,
+            approvers: approvers.iter().map(|a| a.to_string()).collect(),
+            required,
+            timeout_seconds: 600,
+        });
+        let mut j = AgentJob::new("ship", spec);
+        j.metadata.namespace = Some("team".into());
+        j.metadata.uid = Some("uid-ship".into());
+        (j, envs)
+    }
+
+    #[test]
+    fn a_deploy_job_cannot_replace_the_environments_approvers_only_raise_the_quorum() {
+        let (j, envs) = prod_deploy(&["mallorys-friend"], 1);
+        assert_eq!(deciders(&j, &envs), (vec!["carol".to_string()], 1));
+        let (j, envs) = prod_deploy(&["mallorys-friend"], 3);
+        assert_eq!(deciders(&j, &envs), (vec!["carol".to_string()], 3));
+        let (name, pins) = run_approval(&j, &envs).unwrap();
+        let mut a = build(&j, &envs, &name, "deploy", "d", pins, t(0));
+        assert_eq!(a.spec.approvers, vec!["carol".to_string()]);
+        assert_eq!(verify(&a, &j, &envs), Ok(()));
+        // The friend's approval does not count, even if it were admitted.
+        a.spec.required = 1;
+        decide(&mut a, "mallorys-friend", DecisionKind::Approve, None);
+        assert_eq!(
+            evaluate(&a, Some("mallory"), None, t(1)).phase,
+            Some(ApprovalPhase::Pending)
+        );
+    }
+
+    #[test]
+    fn verify_refuses_approvals_the_operator_did_not_issue() {
+        let (j, envs) = prod_deploy(&[], 1);
+        let (name, pins) = run_approval(&j, &envs).unwrap();
+        let good = build(&j, &envs, &name, "deploy", "d", pins.clone(), t(0));
+        assert_eq!(verify(&good, &j, &envs), Ok(()));
+
+        let mut other_approvers = good.clone();
+        other_approvers.spec.approvers = vec!["mallorys-friend".into()];
+        assert!(
+            verify(&other_approvers, &j, &envs)
+                .unwrap_err()
+                .contains("approvers")
+        );
+
+        let mut no_quorum = good.clone();
+        no_quorum.spec.required = 1;
+        no_quorum.spec.approvers = vec![];
+        assert!(verify(&no_quorum, &j, &envs).is_err());
+
+        let mut decoy = good.clone();
+        decoy.spec.job_name = "decoy".into();
+        assert!(
+            verify(&decoy, &j, &envs)
+                .unwrap_err()
+                .contains("not issued for job ship")
+        );
+
+        let mut no_uid = good.clone();
+        no_uid.spec.job_uid = None;
+        assert!(verify(&no_uid, &j, &envs).is_err());
+
+        let mut other_pins = good.clone();
+        other_pins.spec.pins[0].value = "sha256:else".into();
+        assert!(verify(&other_pins, &j, &envs).unwrap_err().contains("name"));
+    }
+
+    #[test]
+    fn only_listed_deciders_count() {
+        let mut a = approval();
+        a.spec.required = 1;
+        a.spec.decisions.push(Decision {
+            user: "eve".into(),
+            groups: vec!["devagents:users".into()],
+            decision: DecisionKind::Approve,
+            comment: None,
+            decided_at: None,
+        });
+        assert_eq!(
+            evaluate(&a, None, None, t(1)).phase,
+            Some(ApprovalPhase::Pending)
+        );
+        // A listed user counts without groups; a group member counts through the group.
+        a.spec.decisions[0].groups = vec!["leads".into()];
+        assert_eq!(
+            evaluate(&a, None, None, t(1)).phase,
+            Some(ApprovalPhase::Approved)
+        );
     }
 }

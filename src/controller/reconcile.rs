@@ -16,7 +16,9 @@ use tracing::{debug, info, warn};
 use super::lifecycle::{self, EndKind, PodObs, Step};
 use super::metrics::{AgentLabel, AgentPhase, ErrorLabel};
 use super::{Context, Error, FIELD_MANAGER, FINALIZER, Result, approval, locks, pod};
-use crate::api::{AgentApproval, AgentJob, AgentJobStatus, ApprovalPhase, Phase};
+use crate::api::{
+    AgentApproval, AgentApprovalStatus, AgentJob, AgentJobStatus, ApprovalPhase, Phase,
+};
 
 pub async fn reconcile(job: Arc<AgentJob>, ctx: Arc<Context>) -> Result<Action> {
     let ns = job.namespace().ok_or(Error::Missing("namespace"))?;
@@ -151,7 +153,8 @@ async fn apply(job: Arc<AgentJob>, ctx: &Context) -> Result<Action> {
         {
             match ctx.approvals.get(&ObjectRef::new(&name).within(&ns)) {
                 None => {
-                    let env = approval::deploy_environment(&job, &ctx.cfg.environments);
+                    let envs = &ctx.cfg.environments;
+                    let env = approval::deploy_environment(&job, envs);
                     let (action, what) = match (env, &job.spec.deployer) {
                         (Some(e), Some(d)) => (
                             "deploy",
@@ -172,7 +175,7 @@ async fn apply(job: Arc<AgentJob>, ctx: &Context) -> Result<Action> {
                             format!("run {} job {ns}/{}", job.spec.agent, job.name_any()),
                         ),
                     };
-                    let a = approval::build(&job, env, &name, action, &what, pins, now);
+                    let a = approval::build(&job, envs, &name, action, &what, pins, now);
                     match ctx
                         .approval_api(&ns)
                         .create(&PostParams::default(), &a)
@@ -187,13 +190,22 @@ async fn apply(job: Arc<AgentJob>, ctx: &Context) -> Result<Action> {
                 }
                 Some(a) => {
                     let ast = a.status.clone().unwrap_or_default();
-                    let ended = match ast.phase {
-                        Some(ApprovalPhase::Rejected) => Some("ApprovalRejected"),
-                        Some(ApprovalPhase::Expired) => Some("ApprovalExpired"),
+                    // An approval at this name that the operator did not issue for this job
+                    // (or one voided: its pins are this job's current ones, so it was
+                    // tampered with) is never honoured, and the job cannot go on.
+                    let invalid = approval::verify(&a, &job, &ctx.cfg.environments).err();
+                    let ended = match (&invalid, ast.phase) {
+                        (Some(_), _) | (_, Some(ApprovalPhase::Voided)) => Some("ApprovalInvalid"),
+                        (_, Some(ApprovalPhase::Rejected)) => Some("ApprovalRejected"),
+                        (_, Some(ApprovalPhase::Expired)) => Some("ApprovalExpired"),
                         _ => None,
                     };
                     if let Some(reason) = ended {
-                        let msg = format!("approval {name}: {}", ast.message.unwrap_or_default());
+                        let why = match invalid {
+                            Some(why) => format!("not issued by the operator for this job: {why}"),
+                            None => ast.message.unwrap_or_default(),
+                        };
+                        let msg = format!("approval {name}: {why}");
                         let st = lifecycle::ended_while_waiting(
                             &status,
                             Phase::Failed,
@@ -274,8 +286,13 @@ async fn apply(job: Arc<AgentJob>, ctx: &Context) -> Result<Action> {
                 }
             }
             let (st, kind) = lifecycle::ended_status(&job, &end, now, &ctx.cfg);
-            patch_status(ctx, &job, &st).await?;
+            // The attempt is over: its locks and (at the end) its deploy rights go first, so
+            // they never depend on the status write below succeeding.
             release_locks(ctx, &job).await?;
+            if matches!(kind, EndKind::Final(_)) {
+                revoke_deploy_role(ctx, &job).await?;
+            }
+            patch_status(ctx, &job, &st).await?;
             ctx.wake.notify_one();
             match kind {
                 EndKind::Retry { after } => {
@@ -453,8 +470,9 @@ async fn cleanup(job: Arc<AgentJob>, ctx: &Context) -> Result<Action> {
 pub async fn reconcile_approval(a: Arc<AgentApproval>, ctx: Arc<Context>) -> Result<Action> {
     let ns = a.namespace().ok_or(Error::Missing("namespace"))?;
     let now = Timestamp::now();
+    // The job is found by UID (the name alone could be a decoy).
     let job = ctx.jobs.get(&ObjectRef::new(&a.spec.job_name).within(&ns));
-    let job = job.filter(|j| a.spec.job_uid.is_none() || j.uid() == a.spec.job_uid);
+    let job = job.filter(|j| a.spec.job_uid.is_some() && j.uid() == a.spec.job_uid);
     let requester = job
         .as_ref()
         .and_then(|j| j.spec.requested_by.as_ref())
@@ -470,7 +488,26 @@ pub async fn reconcile_approval(a: Arc<AgentApproval>, ctx: Arc<Context>) -> Res
     } else {
         None
     };
-    let st = approval::evaluate(&a, requester.as_deref(), current.as_deref(), now);
+    let forged = match &job {
+        Some(j) => approval::verify(&a, j, &ctx.cfg.environments).err(),
+        None => Some("its job does not exist".to_string()),
+    };
+    let st = match forged {
+        Some(why)
+            if a.status
+                .as_ref()
+                .and_then(|s| s.phase)
+                .is_none_or(|p| !p.is_final()) =>
+        {
+            AgentApprovalStatus {
+                phase: Some(ApprovalPhase::Voided),
+                message: Some(format!("not issued by the operator for this job: {why}")),
+                decided_at: Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(now)),
+                ..AgentApprovalStatus::default()
+            }
+        }
+        _ => approval::evaluate(&a, requester.as_deref(), current.as_deref(), now),
+    };
     if a.status.as_ref() != Some(&st) {
         let patch = json!({
             "apiVersion": AgentApproval::api_version(&()), "kind": AgentApproval::kind(&()),

@@ -87,9 +87,12 @@ fn view(ctx: &Context, job: &AgentJob, admitted: &HashMap<String, i32>) -> JobVi
         locks: locks::job_locks(job, &ctx.cfg.environments),
         pending_approval: super::approval::run_approval(job, &ctx.cfg.environments).and_then(
             |(name, _)| {
+                // Only an approval the operator issued for this job UID, with the expected
+                // pins (they are in its name) and deciders, can admit it.
                 let approved = ctx
                     .approvals
                     .get(&ObjectRef::new(&name).within(&job.namespace().unwrap_or_default()))
+                    .filter(|a| super::approval::verify(a, job, &ctx.cfg.environments).is_ok())
                     .and_then(|a| a.status.as_ref().and_then(|s| s.phase))
                     == Some(crate::api::ApprovalPhase::Approved);
                 (!approved).then_some(name)

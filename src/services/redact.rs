@@ -55,14 +55,46 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
             0,
         ),
         r("aws-key", r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b", 0),
+        r("gitlab-token", r"\bglpat-[A-Za-z0-9_-]{20,}", 0),
+        r("google-key", r"\bAIza[0-9A-Za-z_-]{35}", 0),
         r("url-password", r"://[^/\s:@]+:([^/\s@]+)@", 1),
+        // A secret-named key (also with a prefix: `DB_PASSWORD`, `GITHUB_TOKEN`, and quoted
+        // as in JSON: `"client_secret": "…"`) followed by its value.
         r(
             "password",
-            r#"(?i)\b(?:password|passwd|pwd|secret|api[_-]?key|access[_-]?token|token|client[_-]?secret)\b\s*[:=]\s*["']?([^\s"',;&]{4,})"#,
+            r#"(?i)(?:\b|_)(?:password|passwd|pwd|secret|api[_-]?key|access[_-]?token|token|client[_-]?secret|private[_-]?key)["']?\s*[:=]\s*["']?([^\s"',;&]{4,})"#,
             1,
         ),
     ]
 });
+
+/// What an unterminated private key block becomes: the block goes on in the next lines.
+pub const KEY_OPEN: &str = "[REDACTED:private-key…]";
+
+/// Is `key` (a JSON object key or variable name) the name of a secret?
+pub fn secret_name(key: &str) -> bool {
+    static NAME: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r"(?i)(?:^|_|-)(?:password|passwd|pwd|secret|api[_-]?key|access[_-]?token|token|client[_-]?secret|private[_-]?key)$")
+            .expect("secret name pattern")
+    });
+    NAME.is_match(key)
+}
+
+/// Redact `text` that continues a log whose redacted tail is `prev`: when `prev` ends inside
+/// a private key block (sent line by line), the key's remaining lines up to its END line are
+/// redacted too.
+pub fn redact_after(prev: &str, text: &str) -> String {
+    if !prev.trim_end().ends_with(KEY_OPEN) {
+        return redact(text).into_owned();
+    }
+    static END: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r"-----END [A-Z0-9 ]*PRIVATE KEY-----[^\n]*\n?").expect("end pattern")
+    });
+    match END.find(text) {
+        Some(m) => format!("[REDACTED:private-key]\n{}", redact(&text[m.end()..])),
+        None => format!("{KEY_OPEN}\n"),
+    }
+}
 
 /// Redact every secret in `s`.
 pub fn redact(s: &str) -> Cow<'_, str> {
@@ -79,6 +111,10 @@ pub fn redact(s: &str) -> Cow<'_, str> {
                     Some(secret) if rule.group != 0 => {
                         whole.replacen(secret.as_str(), &format!("[REDACTED:{}]", rule.kind), 1)
                     }
+                    // A key block cut off at the end goes on in the next lines.
+                    _ if rule.kind == "private-key" && !whole.contains("-----END") => {
+                        KEY_OPEN.to_string()
+                    }
                     _ => format!("[REDACTED:{}]", rule.kind),
                 }
             })
@@ -88,7 +124,8 @@ pub fn redact(s: &str) -> Cow<'_, str> {
     out
 }
 
-/// Redact every string inside a JSON value.
+/// Redact every string inside a JSON value; the string value of a secret-named key
+/// (`password`, `client_secret`, `GITHUB_TOKEN` …) is redacted whole.
 pub fn redact_json(v: &mut serde_json::Value) {
     match v {
         serde_json::Value::String(s) => {
@@ -97,7 +134,16 @@ pub fn redact_json(v: &mut serde_json::Value) {
             }
         }
         serde_json::Value::Array(a) => a.iter_mut().for_each(redact_json),
-        serde_json::Value::Object(o) => o.values_mut().for_each(redact_json),
+        serde_json::Value::Object(o) => {
+            for (k, v) in o.iter_mut() {
+                match v {
+                    serde_json::Value::String(s) if secret_name(k) && !s.is_empty() => {
+                        *s = "[REDACTED:password]".into();
+                    }
+                    _ => redact_json(v),
+                }
+            }
+        }
         _ => {}
     }
 }
@@ -282,5 +328,59 @@ mod tests {
             );
         }
         assert!(out.contains("[REDACTED:"));
+    }
+
+    #[test]
+    fn what_the_attack_found_is_redacted() {
+        let glpat = format!("glpat-{}", "Zx9Yw8Vu7T".repeat(2));
+        let google = format!("AIza{}", "SyA1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q");
+        for (line, needle) in [
+            ("DB_PASSWORD=Sup3rS3cretDb", "Sup3rS3cretDb"),
+            ("export GITHUB_TOKEN=abcd1234efgh5678", "abcd1234efgh5678"),
+            (r#"{"password": "Hunter2Hunter2"}"#, "Hunter2Hunter2"),
+            (r#"{"client_secret": "cl1entS3cret"}"#, "cl1entS3cret"),
+            (&format!("gitlab {glpat}"), "Zx9Yw8Vu7TZx9Yw8Vu7T"),
+            (&format!("key={google}"), "SyA1b2C3d4E5f6G7h8I9"),
+            (&format!("maps {google} here"), "SyA1b2C3d4E5f6G7h8I9"),
+        ] {
+            let out = redact(line);
+            assert!(!out.contains(needle), "{needle} survived in {out}");
+        }
+        // Names that only look alike stay.
+        assert_eq!(
+            redact("DB_PASSWORD_FILE=/run/secrets/db"),
+            "DB_PASSWORD_FILE=/run/secrets/db"
+        );
+    }
+
+    #[test]
+    fn json_values_of_secret_keys_are_redacted_whole() {
+        let mut v = serde_json::json!({"password": "short", "db": {"DB_PASSWORD": "x y z"}, "name": "short"});
+        redact_json(&mut v);
+        assert_eq!(v["password"], "[REDACTED:password]");
+        assert_eq!(v["db"]["DB_PASSWORD"], "[REDACTED:password]");
+        assert_eq!(v["name"], "short");
+    }
+
+    #[test]
+    fn a_private_key_sent_line_by_line_is_redacted_to_its_end() {
+        let mut log = String::new();
+        for line in [
+            "starting",
+            "-----BEGIN OPENSSH PRIVATE KEY-----",
+            "b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW",
+            "QyNTUxOQAAACBx7lJtDc3vQ9mN0pL5kR2sT8uV1wX4yZ6aB9cD0eF1gAAAAJg2u7tFNru7",
+            "-----END OPENSSH PRIVATE KEY-----",
+            "done",
+        ] {
+            let add = redact_after(&log, &format!("{line}\n"));
+            log.push_str(&add);
+        }
+        assert!(!log.contains("b3BlbnNzaC1rZXkt"), "{log}");
+        assert!(!log.contains("QyNTUxOQAAACBx7lJt"), "{log}");
+        assert!(
+            log.starts_with("starting\n") && log.ends_with("done\n"),
+            "{log}"
+        );
     }
 }

@@ -414,3 +414,46 @@ pub fn run(program: impl AsRef<std::ffi::OsStr>, args: &[&str]) -> (bool, String
 pub fn kubectl(args: &[&str]) -> (bool, String) {
     run(k8s_bin().join("kubectl"), args)
 }
+
+/// The agent API's CA certificate, once the operator has published it.
+pub async fn api_ca(client: &kube::Client, ns: &str) -> String {
+    let cms: Api<k8s_openapi::api::core::v1::ConfigMap> = Api::namespaced(client.clone(), ns);
+    let cm = wait_for(
+        &cms,
+        devagents::agentapi::CA_CONFIGMAP,
+        60,
+        "published",
+        |c: Option<&k8s_openapi::api::core::v1::ConfigMap>| c.is_some(),
+    )
+    .await;
+    cm.data.unwrap()["ca.crt"].clone()
+}
+
+/// An HTTPS client trusting only the agent API's CA.
+pub fn http(ca: &str) -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(ca.as_bytes()).unwrap()])
+        .build()
+        .unwrap()
+}
+
+/// A token of ServiceAccount `sa` for `audience` (what an agent Pod, or anyone allowed to
+/// mint one, holds).
+pub async fn token(client: &kube::Client, ns: &str, sa: &str, audience: &str) -> String {
+    let sas: Api<k8s_openapi::api::core::v1::ServiceAccount> = Api::namespaced(client.clone(), ns);
+    let req = k8s_openapi::api::authentication::v1::TokenRequest {
+        spec: k8s_openapi::api::authentication::v1::TokenRequestSpec {
+            audiences: vec![audience.into()],
+            expiration_seconds: Some(600),
+            bound_object_ref: None,
+        },
+        ..Default::default()
+    };
+    sas.create_token_request(sa, &kube::api::PostParams::default(), &req)
+        .await
+        .unwrap()
+        .status
+        .unwrap()
+        .token
+}
