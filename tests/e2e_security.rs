@@ -318,6 +318,26 @@ async fn running(jobs: &Api<AgentJob>, name: &str) -> AgentJob {
     .await
 }
 
+/// An HTTPS client for the agent API that opens a connection per request: the server closes
+/// a connection whose oversized body it refused unread, and a pooled one would be reused.
+fn http_once(ca: &str) -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(ca.as_bytes()).unwrap()])
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap()
+}
+
+/// A request the server must refuse with `code`, or by closing the connection on the body it
+/// did not read (the client may still be sending it).
+fn refused(r: Result<reqwest::Response, reqwest::Error>, code: u16) {
+    match r {
+        Ok(r) => assert_eq!(r.status().as_u16(), code),
+        Err(e) => assert!(e.is_request() || e.is_body(), "{e:?}"),
+    }
+}
+
 /// The operator's resident memory (KiB).
 fn rss_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
@@ -348,7 +368,7 @@ async fn an_agent_token_cannot_bloat_its_job_fill_etcd_overwrite_others_or_outli
     let victim = running(&jobs, "victim").await;
     running(&jobs, "victim-data").await;
     let ca = api_ca(&client, &ns).await;
-    let http = http(&ca);
+    let http = http_once(&ca);
     let url = |job: &str, rest: &str| format!("{}/v1/jobs/{ns}/{job}{rest}", op.api_url);
     let t_victim = token(&client, &ns, "agent-victim", "devagents.io").await;
     let t_data = token(&client, &ns, "agent-victim-data", "devagents.io").await;
@@ -360,9 +380,8 @@ async fn an_agent_token_cannot_bloat_its_job_fill_etcd_overwrite_others_or_outli
         .bearer_auth(&t_victim)
         .json(&huge)
         .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 413, "{}", r.text().await.unwrap());
+        .await;
+    refused(r, 413);
     let long = json!({"type": "api_call", "target": "t".repeat(1024), "digest": "d".repeat(257)});
     let r = http
         .post(url("victim", "/actions"))
@@ -567,19 +586,11 @@ async fn an_agent_token_cannot_bloat_its_job_fill_etcd_overwrite_others_or_outli
             flood.clone(),
         );
         sends.push(tokio::spawn(async move {
-            http.put(u)
-                .bearer_auth("bogus")
-                .body(body)
-                .send()
-                .await
-                .map(|r| r.status().as_u16())
+            http.put(u).bearer_auth("bogus").body(body).send().await
         }));
     }
     for s in sends {
-        // Refused (401) — or the connection closed on the rest of the unread body.
-        if let Ok(code) = s.await.unwrap() {
-            assert_eq!(code, 401);
-        }
+        refused(s.await.unwrap(), 401);
     }
     // Authenticated, but over the route's limit: 413.
     let r = http
@@ -587,9 +598,8 @@ async fn an_agent_token_cannot_bloat_its_job_fill_etcd_overwrite_others_or_outli
         .bearer_auth(&t_victim)
         .json(&json!({"lines": ["y".repeat(2 * 1024 * 1024)]}))
         .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 413);
+        .await;
+    refused(r, 413);
     watcher.abort();
     let grew = peak.load(Ordering::Relaxed).saturating_sub(before);
     assert!(
@@ -610,12 +620,13 @@ async fn an_agent_token_cannot_bloat_its_job_fill_etcd_overwrite_others_or_outli
         200
     );
     let uid = jobs.get("reborn").await.unwrap().uid().unwrap();
+    let sas: Api<k8s_openapi::api::core::v1::ServiceAccount> = Api::namespaced(client.clone(), &ns);
+    let sa_uid = sas.get("agent-reborn").await.unwrap().uid().unwrap();
     jobs.delete("reborn", &DeleteParams::default())
         .await
         .unwrap();
     common::wait_gone(&jobs, "reborn", &uid, 60).await;
-    let sas: Api<k8s_openapi::api::core::v1::ServiceAccount> = Api::namespaced(client.clone(), &ns);
-    common::wait_gone(&sas, "agent-reborn", "", 60).await;
+    common::wait_gone(&sas, "agent-reborn", &sa_uid, 60).await;
     running(&jobs, "reborn").await;
     let r = http
         .get(url("reborn", ""))
@@ -623,7 +634,12 @@ async fn an_agent_token_cannot_bloat_its_job_fill_etcd_overwrite_others_or_outli
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), 403, "{}", r.text().await.unwrap());
+    let (code, body) = (r.status(), r.text().await.unwrap());
+    assert_eq!(code, 403, "{body}");
+    assert!(
+        body.contains("earlier serviceaccount agent-reborn"),
+        "{body}"
+    );
 
     for n in ["victim", "victim-data", "reborn"] {
         jobs.patch(
