@@ -88,16 +88,7 @@ async fn a_jobs_token_only_opens_its_own_job() {
     let jobs: Api<AgentJob> = Api::namespaced(client.clone(), &ns);
     let op = Operator::start(&ns, "op-a", &[]);
     for n in ["job-a", "job-b"] {
-        jobs.create(
-            &PostParams::default(),
-            &probe_job(n, 1, json!({"sleepMs": 60000}), json!({})),
-        )
-        .await
-        .unwrap();
-        common::wait_for(&jobs, n, 60, "Running", |j: Option<&AgentJob>| {
-            j.and_then(common::phase) == Some(Phase::Running)
-        })
-        .await;
+        common::running_probe(&jobs, n).await;
     }
     let ca = api_ca(&client, &ns).await;
     let http = http(&ca);

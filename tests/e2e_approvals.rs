@@ -158,18 +158,39 @@ async fn changing_the_pinned_digest_voids_the_approval() {
     let ns = common::namespace(&client, "e2e-void").await;
     let approvals: Api<AgentApproval> = Api::namespaced(client.clone(), &ns);
     let _op = Operator::start(&ns, "op-a", &[]);
-    let a: AgentApproval = serde_json::from_value(json!({
-        "apiVersion": "devagents.io/v1alpha1", "kind": "AgentApproval",
-        "metadata": {"name": "push-abc"},
-        "spec": {"jobName": "some-job", "action": "git_push", "required": 1, "approvers": ["alice"],
-                 "pins": [{"name": "commitSHA", "value": "a".repeat(40)}]}
-    }))
-    .unwrap();
+    // An approval as the operator issues it for a job's agent (POST /approvals).
+    let jobs: Api<AgentJob> = Api::namespaced(client.clone(), &ns);
+    let job = jobs
+        .create(
+            &PostParams::default(),
+            &probe_job(
+                "some-job",
+                1,
+                json!({"sleepMs": 300000}),
+                json!({"approval": {"policy": "before-actions", "approvers": ["alice"], "required": 1}}),
+            ),
+        )
+        .await
+        .unwrap();
+    let pins = vec![devagents::api::Pin {
+        name: "commitSHA".into(),
+        value: "a".repeat(40),
+    }];
+    let name = devagents::controller::approval::approval_name("some-job", "git_push", &pins);
+    let a = devagents::controller::approval::build(
+        &job,
+        &Default::default(),
+        &name,
+        "git_push",
+        "push",
+        pins,
+        k8s_openapi::jiff::Timestamp::now(),
+    );
     approvals.create(&PostParams::default(), &a).await.unwrap();
-    decide(&approvals, "push-abc", "alice", "Approve", "").await;
+    decide(&approvals, &name, "alice", "Approve", "").await;
     common::wait_for(
         &approvals,
-        "push-abc",
+        &name,
         30,
         "Approved",
         |a: Option<&AgentApproval>| {
@@ -179,12 +200,12 @@ async fn changing_the_pinned_digest_voids_the_approval() {
     .await;
     let patch = json!({"spec": {"pins": [{"name": "commitSHA", "value": "b".repeat(40)}]}});
     approvals
-        .patch("push-abc", &PatchParams::default(), &Patch::Merge(&patch))
+        .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
         .await
         .unwrap();
     let voided = common::wait_for(
         &approvals,
-        "push-abc",
+        &name,
         30,
         "Voided",
         |a: Option<&AgentApproval>| {
@@ -192,6 +213,15 @@ async fn changing_the_pinned_digest_voids_the_approval() {
         },
     )
     .await;
-    assert!(voided.status.unwrap().message.unwrap().contains("changed"));
+    // (The webhook refuses such an edit; without it, the operator still voids the approval.)
+    let msg = voided.status.unwrap().message.unwrap();
+    assert!(msg.contains("does not match its action and pins"), "{msg}");
+    jobs.patch(
+        "some-job",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"cancel": true}})),
+    )
+    .await
+    .unwrap();
     common::delete_namespace(&client, &ns).await;
 }

@@ -15,6 +15,32 @@ use k8s_openapi::api::rbac::v1::ClusterRole;
 use kube::api::{Api, ListParams, PostParams};
 use serde_json::json;
 
+/// May `client` do `verb` on `resource` in `ns` (a SelfSubjectAccessReview)?
+async fn can(client: &kube::Client, verb: &str, group: &str, resource: &str, ns: &str) -> bool {
+    use k8s_openapi::api::authorization::v1::{
+        ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
+    };
+    let review = SelfSubjectAccessReview {
+        spec: SelfSubjectAccessReviewSpec {
+            resource_attributes: Some(ResourceAttributes {
+                namespace: Some(ns.into()),
+                verb: Some(verb.into()),
+                group: Some(group.into()),
+                resource: Some(resource.into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    Api::<SelfSubjectAccessReview>::all(client.clone())
+        .create(&PostParams::default(), &review)
+        .await
+        .unwrap()
+        .status
+        .is_some_and(|s| s.allowed)
+}
+
 fn helm(args: &[&str]) -> String {
     let cache = std::env::var("DEVAGENTS_CACHE")
         .unwrap_or_else(|_| format!("{}/.cache/devagents", std::env::var("HOME").unwrap()));
@@ -202,14 +228,61 @@ async fn the_chart_lints_renders_installs_upgrades_and_uninstalls() {
         denied(crs.list(&ListParams::default()).await.map(|_| ())),
         "RBAC objects"
     );
+    // The deployer's rights exist only in the environments' namespaces (none yet); job rights
+    // everywhere by default.
+    assert!(can(&op, "create", "", "pods", "kube-system").await);
+    for (verb, group, resource) in [
+        ("create", "rbac.authorization.k8s.io", "rolebindings"),
+        ("patch", "apps", "deployments"),
+    ] {
+        for where_ in ["kube-system", ns.as_str()] {
+            assert!(
+                !can(&op, verb, group, resource, where_).await,
+                "{verb} {resource} in {where_}"
+            );
+        }
+    }
 
-    std::fs::write(
-        &values,
-        r#"{"replicaCount": 0, "webhooks": {"enabled": false}, "limits": {"maxRunning": 8}}"#,
-    )
-    .unwrap();
+    // Jobs in one namespace, an environment in another: rights there and nowhere else.
+    let shop = format!("{ns}-shop");
+    Api::<Namespace>::all(client.clone())
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": shop}})).unwrap(),
+        )
+        .await
+        .unwrap();
+    let upgrade = json!({"replicaCount": 0, "webhooks": {"enabled": false}, "limits": {"maxRunning": 8},
+        "rbac": {"jobNamespaces": [ns]},
+        "environments": [{"name": "staging", "namespace": shop,
+                          "services": [{"name": "api", "image": "registry.example.com/shop/api"}]}]});
+    std::fs::write(&values, upgrade.to_string()).unwrap();
     let out = helm(&["upgrade", "devagents", &ns, values.to_str().unwrap()]);
     assert!(out.contains("\"version\": 2"), "{out}");
+    assert!(can(&op, "create", "", "pods", &ns).await);
+    assert!(!can(&op, "create", "", "pods", "kube-system").await);
+    assert!(
+        can(
+            &op,
+            "create",
+            "rbac.authorization.k8s.io",
+            "rolebindings",
+            &shop
+        )
+        .await
+    );
+    assert!(can(&op, "patch", "apps", "deployments", &shop).await);
+    assert!(!can(&op, "patch", "apps", "deployments", &ns).await);
+    assert!(
+        !can(
+            &op,
+            "create",
+            "rbac.authorization.k8s.io",
+            "rolebindings",
+            "kube-system"
+        )
+        .await
+    );
     let d = deployments.get("devagents-operator").await.unwrap();
     let args = d.spec.unwrap().template.spec.unwrap().containers[0]
         .args
@@ -246,5 +319,6 @@ async fn the_chart_lints_renders_installs_upgrades_and_uninstalls() {
             .unwrap()
             .is_none()
     );
+    common::delete_namespace(&client, &shop).await;
     common::delete_namespace(&client, &ns).await;
 }

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use common::{Operator, api_ca, http, is_terminal, probe_job, token};
 use devagents::api::environment::Environments;
 use devagents::api::{AgentApproval, AgentJob, ApprovalPhase, Phase};
-use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod};
+use k8s_openapi::api::core::v1::{ConfigMap, Pod};
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Client, ResourceExt};
@@ -48,21 +48,6 @@ async fn role(client: &Client, ns: &str, name: &str, approval_verbs: Value) {
         .unwrap();
 }
 
-async fn webhooks_live(client: &Client, ns: &str) {
-    let nss: Api<Namespace> = Api::all(client.clone());
-    common::wait_for(
-        &nss,
-        ns,
-        60,
-        "selected by the webhooks",
-        |n: Option<&Namespace>| {
-            n.and_then(|n| n.metadata.labels.as_ref())
-                .is_some_and(|l| l.contains_key("devagents.io/webhooks"))
-        },
-    )
-    .await;
-}
-
 fn err_text(e: kube::Error) -> String {
     format!("{e}")
 }
@@ -96,6 +81,10 @@ async fn deploy_approvals_belong_to_the_environment_and_cannot_be_edited_or_forg
         &envs,
         serde_yaml::to_string(&json!({"environments": [
             {"name": "production", "namespace": ns, "approvers": ["carol"],
+             "services": [{"name": "api", "image": "registry.local:5000/shop/api"}]},
+            {"name": "locked", "namespace": ns, "allowedNamespaces": ["elsewhere"],
+             "services": [{"name": "api", "image": "registry.local:5000/shop/api"}]},
+            {"name": "sre-only", "namespace": ns, "allowedGroups": ["sre"],
              "services": [{"name": "api", "image": "registry.local:5000/shop/api"}]}
         ]}))
         .unwrap(),
@@ -114,7 +103,7 @@ async fn deploy_approvals_belong_to_the_environment_and_cannot_be_edited_or_forg
             envs.to_str().unwrap(),
         ],
     );
-    webhooks_live(&client, &ns).await;
+    common::webhooks_live(&client, &ns).await;
 
     let alice_jobs: Api<AgentJob> = Api::namespaced(common::user_client("alice").await, &ns);
     let job: AgentJob = serde_json::from_value(json!({
@@ -230,6 +219,42 @@ async fn deploy_approvals_belong_to_the_environment_and_cannot_be_edited_or_forg
     )
     .await
     .unwrap();
+
+    // Environments closed to this namespace, or to people outside a group, refuse the job.
+    for (job_name, env, why) in [
+        (
+            "to-locked",
+            "locked",
+            format!("jobs of namespace {ns} may not deploy to \"locked\""),
+        ),
+        (
+            "to-sre",
+            "sre-only",
+            "alice may not deploy to \"sre-only\"".to_string(),
+        ),
+    ] {
+        let job: AgentJob = serde_json::from_value(json!({
+            "apiVersion": "devagents.io/v1alpha1", "kind": "AgentJob", "metadata": {"name": job_name},
+            "spec": {"agent": "deployer", "deployer": {"environment": env, "version": "v9"}}
+        }))
+        .unwrap();
+        alice_jobs
+            .create(&PostParams::default(), &job)
+            .await
+            .unwrap();
+        let done = common::wait_for(&jobs, job_name, 60, "finished", is_terminal).await;
+        let st = done.status.unwrap();
+        assert_eq!(
+            (st.phase, st.reason.as_deref()),
+            (Some(Phase::Failed), Some("InvalidSpec"))
+        );
+        assert!(
+            st.message.as_deref().unwrap_or("").contains(&why),
+            "{:?}",
+            st.message
+        );
+        assert!(st.attempts.is_empty());
+    }
     common::delete_namespace(&client, &ns).await;
 }
 
@@ -305,19 +330,6 @@ async fn an_approval_the_operator_did_not_issue_never_admits_a_job() {
     common::delete_namespace(&client, &ns).await;
 }
 
-async fn running(jobs: &Api<AgentJob>, name: &str) -> AgentJob {
-    jobs.create(
-        &PostParams::default(),
-        &probe_job(name, 1, json!({"sleepMs": 300000}), json!({})),
-    )
-    .await
-    .unwrap();
-    common::wait_for(jobs, name, 60, "Running", |j: Option<&AgentJob>| {
-        j.and_then(common::phase) == Some(Phase::Running)
-    })
-    .await
-}
-
 /// An HTTPS client for the agent API that opens a connection per request: the server closes
 /// a connection whose oversized body it refused unread, and a pooled one would be reused.
 fn http_once(ca: &str) -> reqwest::Client {
@@ -365,8 +377,8 @@ async fn an_agent_token_cannot_bloat_its_job_fill_etcd_overwrite_others_or_outli
             "6",
         ],
     );
-    let victim = running(&jobs, "victim").await;
-    running(&jobs, "victim-data").await;
+    let victim = common::running_probe(&jobs, "victim").await;
+    common::running_probe(&jobs, "victim-data").await;
     let ca = api_ca(&client, &ns).await;
     let http = http_once(&ca);
     let url = |job: &str, rest: &str| format!("{}/v1/jobs/{ns}/{job}{rest}", op.api_url);
@@ -608,7 +620,7 @@ async fn an_agent_token_cannot_bloat_its_job_fill_etcd_overwrite_others_or_outli
     );
 
     // 11. A token of a deleted job's account does not open a re-created job of that name.
-    running(&jobs, "reborn").await;
+    common::running_probe(&jobs, "reborn").await;
     let old = token(&client, &ns, "agent-reborn", "devagents.io").await;
     assert_eq!(
         http.get(url("reborn", ""))
@@ -627,7 +639,7 @@ async fn an_agent_token_cannot_bloat_its_job_fill_etcd_overwrite_others_or_outli
         .unwrap();
     common::wait_gone(&jobs, "reborn", &uid, 60).await;
     common::wait_gone(&sas, "agent-reborn", &sa_uid, 60).await;
-    running(&jobs, "reborn").await;
+    common::running_probe(&jobs, "reborn").await;
     let r = http
         .get(url("reborn", ""))
         .bearer_auth(&old)

@@ -64,19 +64,7 @@ async fn only_allowed_users_decide_and_identities_cannot_be_forged() {
     let port = common::free_port();
     let hooks = format!("https://127.0.0.1:{port}");
     let _op = Operator::start_with_api_port(&ns, "op-a", port, &["--register-webhooks", &hooks]);
-    // The webhooks are live once the namespace carries their selector label.
-    let nss: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
-    common::wait_for(
-        &nss,
-        &ns,
-        60,
-        "selected by the webhooks",
-        |n: Option<&k8s_openapi::api::core::v1::Namespace>| {
-            n.and_then(|n| n.metadata.labels.as_ref())
-                .is_some_and(|l| l.contains_key("devagents.io/webhooks"))
-        },
-    )
-    .await;
+    common::webhooks_live(&client, &ns).await;
 
     // alice creates a job and tries to claim it was mallory's: requestedBy is stamped from
     // the apiserver's userInfo.

@@ -387,12 +387,7 @@ pub async fn register(
         None => "devagents".to_string(),
     };
     let selector = match only_namespace {
-        Some(ns) => {
-            let nss: Api<Namespace> = Api::all(client.clone());
-            let label = json!({ "apiVersion": "v1", "kind": "Namespace", "metadata": { "name": ns, "labels": { "devagents.io/webhooks": ns } } });
-            nss.patch(ns, &pp, &Patch::Apply(&label)).await?;
-            json!({ "matchLabels": { "devagents.io/webhooks": ns } })
-        }
+        Some(ns) => json!({ "matchLabels": { "devagents.io/webhooks": ns } }),
         None => json!({}),
     };
     let ca = base64::engine::general_purpose::STANDARD.encode(ca_pem.as_bytes());
@@ -427,6 +422,12 @@ pub async fn register(
     m.patch(&name, &pp, &Patch::Apply(&mutating)).await?;
     let v: Api<ValidatingWebhookConfiguration> = Api::all(client.clone());
     v.patch(&name, &pp, &Patch::Apply(&validating)).await?;
+    // The namespace is selected last, once both configurations exist.
+    if let Some(ns) = only_namespace {
+        let nss: Api<Namespace> = Api::all(client.clone());
+        let label = json!({ "apiVersion": "v1", "kind": "Namespace", "metadata": { "name": ns, "labels": { "devagents.io/webhooks": ns } } });
+        nss.patch(ns, &pp, &Patch::Apply(&label)).await?;
+    }
     Ok(())
 }
 

@@ -35,6 +35,13 @@ pub struct Environment {
     /// Approvals needed (default 1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub required_approvals: Option<i32>,
+    /// The namespaces whose AgentJobs may deploy here (empty: any).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_namespaces: Vec<String>,
+    /// Only jobs requested by a member of one of these groups (as the apiserver saw the
+    /// requester) may deploy here (empty: anyone who may create the job).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_groups: Vec<String>,
     /// How long one service's rollout may take before it counts as failed (default 600 s),
     /// on top of the Deployment's own progressDeadlineSeconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]

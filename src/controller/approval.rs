@@ -46,6 +46,8 @@ pub fn spec_hash(job: &AgentJob) -> String {
 pub fn approval_name(job: &str, action: &str, pins: &[Pin]) -> String {
     let h = pins_hash(pins);
     let short = &h["sha256:".len().."sha256:".len() + 8];
+    // Actions may hold `_` (`git_push`); object names may not.
+    let action = action.replace('_', "-");
     bounded_name(job, &format!("-{action}-{short}"), 253)
 }
 
@@ -448,6 +450,8 @@ mod tests {
         assert_ne!(name3, name);
         assert!(pins3.iter().any(|p| p.value == "r/api:v3"));
         assert_eq!(image_pin("user-rpc"), "imageUserRpc");
+        // An action with `_` still makes a valid object name.
+        assert!(approval_name("ship", "git_push", &pins3).starts_with("ship-git-push-"));
         // Staging needs none.
         j.spec.deployer.as_mut().unwrap().environment = "staging".into();
         assert!(run_approval(&j, &envs).is_none());

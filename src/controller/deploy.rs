@@ -43,6 +43,26 @@ pub fn problem(job: &AgentJob, envs: &Environments) -> Option<String> {
         Ok(e) => e,
         Err(e) => return Some(e),
     };
+    // Who may deploy here: the job's namespace, and its requester's groups.
+    let ns = job.namespace().unwrap_or_default();
+    if !env.allowed_namespaces.is_empty() && !env.allowed_namespaces.contains(&ns) {
+        return Some(format!(
+            "spec.deployer.environment: jobs of namespace {ns} may not deploy to {:?} (allowedNamespaces: {})",
+            env.name,
+            env.allowed_namespaces.join(", ")
+        ));
+    }
+    let requester = job.spec.requested_by.as_ref();
+    if !env.allowed_groups.is_empty()
+        && !requester.is_some_and(|r| r.groups.iter().any(|g| env.allowed_groups.contains(g)))
+    {
+        return Some(format!(
+            "spec.deployer.environment: {} may not deploy to {:?}: not in any of its allowedGroups ({})",
+            requester.map_or("an unknown requester", |r| r.username.as_str()),
+            env.name,
+            env.allowed_groups.join(", ")
+        ));
+    }
     if let Err(e) = env.selected(&d.services) {
         return Some(e);
     }
@@ -68,10 +88,11 @@ fn rule(group: &str, resources: &[&str], verbs: &[&str], names: &[String]) -> Po
     }
 }
 
-/// What the rollout needs (pure): read Deployments and their ReplicaSets; patch the
-/// environment's Deployments (by name when every service names one) in native mode; run
+/// What the rollout needs (pure): read Deployments and their ReplicaSets; patch exactly the
+/// selected services' Deployments in native mode — by name, or for a service with a selector
+/// the Deployment it matched when the rights were granted (`matched`), never "any"; run
 /// build and smoke-test Pods only when the environment or the job uses them.
-pub fn rules(job: &AgentJob, env: &Environment) -> Vec<PolicyRule> {
+pub fn rules(job: &AgentJob, env: &Environment, matched: &[String]) -> Vec<PolicyRule> {
     let params = job.spec.deployer.clone().unwrap_or_default();
     let mut out = vec![
         rule("apps", &["deployments"], &["get", "list", "watch"], &[]),
@@ -79,15 +100,18 @@ pub fn rules(job: &AgentJob, env: &Environment) -> Vec<PolicyRule> {
     ];
     if params.mode == DeployMode::Native {
         let services = env.selected(&params.services).unwrap_or_default();
-        let names: Vec<String> = if services.iter().all(|s| s.selector.is_none()) {
-            services
-                .iter()
-                .map(|s| s.deployment.clone().unwrap_or_else(|| s.name.clone()))
-                .collect()
-        } else {
-            Vec::new()
-        };
-        out.push(rule("apps", &["deployments"], &["patch"], &names));
+        let mut names: Vec<String> = services
+            .iter()
+            .filter(|s| s.selector.is_none())
+            .map(|s| s.deployment.clone().unwrap_or_else(|| s.name.clone()))
+            .chain(matched.iter().cloned())
+            .collect();
+        names.sort();
+        names.dedup();
+        // An empty resourceNames would mean every Deployment: then no patch right at all.
+        if !names.is_empty() {
+            out.push(rule("apps", &["deployments"], &["patch"], &names));
+        }
     }
     let smoke_pod = env.smoke_test.as_ref().is_some_and(|t| t.pod.is_some())
         || env
@@ -129,11 +153,30 @@ fn meta(job: &AgentJob, env: &Environment) -> ObjectMeta {
     }
 }
 
-pub fn role(job: &AgentJob, env: &Environment) -> Role {
+pub fn role(job: &AgentJob, env: &Environment, matched: &[String]) -> Role {
     Role {
         metadata: meta(job, env),
-        rules: Some(rules(job, env)),
+        rules: Some(rules(job, env, matched)),
     }
+}
+
+/// The Deployments the selected services with a selector match now (each must match one).
+async fn matched(client: &Client, job: &AgentJob, env: &Environment) -> kube::Result<Vec<String>> {
+    let params = job.spec.deployer.clone().unwrap_or_default();
+    let deployments: Api<k8s_openapi::api::apps::v1::Deployment> =
+        Api::namespaced(client.clone(), &env.namespace);
+    let mut out = Vec::new();
+    for s in env.selected(&params.services).unwrap_or_default() {
+        if let Some(sel) = &s.selector {
+            let list = deployments
+                .list(&kube::api::ListParams::default().labels(sel))
+                .await?;
+            if let [one] = &list.items[..] {
+                out.push(one.name_any());
+            }
+        }
+    }
+    Ok(out)
 }
 
 pub fn binding(job: &AgentJob, env: &Environment) -> RoleBinding {
@@ -157,7 +200,17 @@ pub fn binding(job: &AgentJob, env: &Environment) -> RoleBinding {
 pub async fn grant(client: &Client, job: &AgentJob, env: &Environment) -> kube::Result<()> {
     let pp = PatchParams::apply(MANAGER).force();
     let roles: Api<Role> = Api::namespaced(client.clone(), &env.namespace);
-    let mut r = role(job, env);
+    let matched = if job
+        .spec
+        .deployer
+        .as_ref()
+        .is_some_and(|d| d.mode == DeployMode::Native)
+    {
+        matched(client, job, env).await?
+    } else {
+        Vec::new()
+    };
+    let mut r = role(job, env, &matched);
     r.metadata.managed_fields = None;
     let mut v = serde_json::to_value(&r).unwrap_or_default();
     v["apiVersion"] = "rbac.authorization.k8s.io/v1".into();
@@ -216,7 +269,7 @@ mod tests {
     fn native_mode_may_patch_exactly_the_environments_deployments() {
         let (job, envs) = setup(DeployMode::Native);
         let env = environment(&job, &envs).unwrap();
-        let r = rules(&job, env);
+        let r = rules(&job, env, &[]);
         let patch = r.iter().find(|r| r.verbs == ["patch"]).unwrap();
         assert_eq!(
             patch.resource_names.as_deref(),
@@ -235,11 +288,60 @@ mod tests {
     #[test]
     fn gitops_mode_only_reads() {
         let (job, envs) = setup(DeployMode::Gitops);
-        let r = rules(&job, environment(&job, &envs).unwrap());
+        let r = rules(&job, environment(&job, &envs).unwrap(), &[]);
         assert!(r.iter().all(|r| {
             r.verbs
                 .iter()
                 .all(|v| ["get", "list", "watch"].contains(&v.as_str()))
         }));
+    }
+
+    #[test]
+    fn a_selector_service_may_patch_only_the_deployment_it_matched() {
+        let envs = Environments::parse(
+            "environments: [{name: staging, namespace: shop, services: [{name: api, selector: app=api, image: r/api}]}]",
+        )
+        .unwrap();
+        let (mut job, _) = setup(DeployMode::Native);
+        job.spec.deployer.as_mut().unwrap().environment = "staging".into();
+        let env = environment(&job, &envs).unwrap();
+        let r = rules(&job, env, &["api-v2".to_string()]);
+        let patch = r.iter().find(|r| r.verbs == ["patch"]).unwrap();
+        assert_eq!(
+            patch.resource_names.as_deref(),
+            Some(&["api-v2".to_string()][..])
+        );
+        // Nothing matched: no patch right at all (never every Deployment).
+        let r = rules(&job, env, &[]);
+        assert!(r.iter().all(|r| r.verbs != ["patch"]));
+    }
+
+    #[test]
+    fn an_environment_may_be_closed_to_other_namespaces_and_groups() {
+        let envs = Environments::parse(
+            "environments: [{name: staging, namespace: shop, allowedNamespaces: [team], allowedGroups: [sre], services: [{name: api, image: r/api}]}]",
+        )
+        .unwrap();
+        let (mut job, _) = setup(DeployMode::Native);
+        job.spec.requested_by = Some(crate::api::RequestedBy {
+            username: "alice".into(),
+            uid: None,
+            groups: vec!["devagents:users".into()],
+        });
+        let msg = problem(&job, &envs).unwrap();
+        assert!(msg.contains("alice may not deploy to \"staging\""), "{msg}");
+        job.spec
+            .requested_by
+            .as_mut()
+            .unwrap()
+            .groups
+            .push("sre".into());
+        assert_eq!(problem(&job, &envs), None);
+        job.metadata.namespace = Some("other".into());
+        let msg = problem(&job, &envs).unwrap();
+        assert!(
+            msg.contains("jobs of namespace other may not deploy"),
+            "{msg}"
+        );
     }
 }

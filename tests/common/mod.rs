@@ -197,30 +197,23 @@ impl Operator {
             std::env::var("DEVAGENTS_OPERATOR_NAMESPACE_ROLE"),
         ) && !extra.contains(&"--register-webhooks")
         {
-            let kubectl = std::path::PathBuf::from(std::env::var("K8S_BIN").unwrap_or_else(|_| {
-                format!(
-                    "{}/.cache/devagents/k8s-1.20.2/bin",
-                    std::env::var("HOME").unwrap()
+            bind_operator(ns, "devagents-operator-own-namespace", &role);
+            // The deploy rights, as the chart binds them: in each environment's namespace.
+            if let Some(file) = extra
+                .iter()
+                .position(|a| *a == "--environments")
+                .and_then(|i| extra.get(i + 1))
+            {
+                let envs = devagents::api::environment::Environments::parse(
+                    &std::fs::read_to_string(file).unwrap(),
                 )
-            }))
-            .join("kubectl");
-            let out = std::process::Command::new(kubectl)
-                .args([
-                    "-n",
-                    ns,
-                    "create",
-                    "rolebinding",
-                    "devagents-operator-own-namespace",
-                ])
-                .args(["--clusterrole", &role])
-                .args(["--serviceaccount", "devagents-system:devagents-operator"])
-                .output()
-                .expect("kubectl");
-            let err = String::from_utf8_lossy(&out.stderr);
-            assert!(
-                out.status.success() || err.contains("already exists"),
-                "rolebinding: {err}"
-            );
+                .unwrap();
+                let deploy_role = role.replace("-own-namespace", "-deploy");
+                for name in envs.names() {
+                    let env = envs.get(&name).unwrap();
+                    bind_operator(&env.namespace, "devagents-operator-deploy", &deploy_role);
+                }
+            }
             cmd.env("KUBECONFIG", kc);
         }
         let child = cmd
@@ -278,6 +271,21 @@ impl Operator {
             .unwrap();
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
+}
+
+/// A RoleBinding `name` in `ns` of ClusterRole `role` to the chart's operator ServiceAccount.
+fn bind_operator(ns: &str, name: &str, role: &str) {
+    let out = std::process::Command::new(k8s_bin().join("kubectl"))
+        .args(["-n", ns, "create", "rolebinding", name])
+        .args(["--clusterrole", role])
+        .args(["--serviceaccount", "devagents-system:devagents-operator"])
+        .output()
+        .expect("kubectl");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() || err.contains("already exists"),
+        "rolebinding: {err}"
+    );
 }
 
 impl Drop for Operator {
@@ -456,4 +464,70 @@ pub async fn token(client: &kube::Client, ns: &str, sa: &str, audience: &str) ->
         .status
         .unwrap()
         .token
+}
+
+/// Create a probe job that sleeps for minutes and wait until it runs (its agent token is
+/// then valid: what attacks on the agent API need).
+pub async fn running_probe(
+    jobs: &Api<devagents::api::AgentJob>,
+    name: &str,
+) -> devagents::api::AgentJob {
+    jobs.create(
+        &kube::api::PostParams::default(),
+        &probe_job(
+            name,
+            1,
+            serde_json::json!({"sleepMs": 300000}),
+            serde_json::json!({}),
+        ),
+    )
+    .await
+    .unwrap();
+    wait_for(
+        jobs,
+        name,
+        60,
+        "Running",
+        |j: Option<&devagents::api::AgentJob>| {
+            j.and_then(phase) == Some(devagents::api::Phase::Running)
+        },
+    )
+    .await
+}
+
+/// Wait until the admission webhooks an operator registered for `ns` (`--register-webhooks`)
+/// answer: a server-side dry run of an AgentJob claiming another requester comes back
+/// stamped with the real one (or refused), not as sent.
+pub async fn webhooks_live(client: &Client, ns: &str) {
+    let jobs: Api<devagents::api::AgentJob> = Api::namespaced(client.clone(), ns);
+    let probe = probe_job(
+        "webhook-probe",
+        1,
+        serde_json::json!({}),
+        serde_json::json!({"requestedBy": {"username": "webhook-probe"}}),
+    );
+    let dry = kube::api::PostParams {
+        dry_run: true,
+        ..Default::default()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        match jobs.create(&dry, &probe).await {
+            Ok(j)
+                if j.spec
+                    .requested_by
+                    .as_ref()
+                    .is_some_and(|r| r.username != "webhook-probe") =>
+            {
+                return;
+            }
+            Err(kube::Error::Api(s)) if s.message.contains("requestedBy") => return,
+            _ => {}
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the webhooks of {ns} did not answer within 60s"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
