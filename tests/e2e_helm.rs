@@ -173,18 +173,7 @@ async fn the_chart_lints_renders_installs_upgrades_and_uninstalls() {
             .clone(),
     )
     .unwrap();
-    let mut kc: serde_yaml::Value = serde_yaml::from_str(
-        &std::fs::read_to_string(std::env::var("KUBECONFIG").unwrap()).unwrap(),
-    )
-    .unwrap();
-    kc["users"][0]["user"]["token"] = token.into();
-    let cfg = kube::Config::from_custom_kubeconfig(
-        serde_yaml::from_value(kc).unwrap(),
-        &Default::default(),
-    )
-    .await
-    .unwrap();
-    let op = kube::Client::try_from(cfg).unwrap();
+    let op = common::token_client(&token).await;
     let jobs: Api<devagents::api::AgentJob> = Api::all(op.clone());
     jobs.list(&ListParams::default())
         .await

@@ -224,6 +224,51 @@ pub async fn grant(client: &Client, job: &AgentJob, env: &Environment) -> kube::
     Ok(())
 }
 
+/// After a native deploy reported success: do the environment's Deployments run exactly the
+/// images the job was to roll out? (Anyone who wore the job's identity during the deploy
+/// could have set another one.) `Some(what differs)` when they do not.
+pub async fn live_mismatch(
+    client: &Client,
+    job: &AgentJob,
+    envs: &Environments,
+) -> kube::Result<Option<String>> {
+    let Some(d) = job
+        .spec
+        .deployer
+        .as_ref()
+        .filter(|d| job.spec.agent == AgentKind::Deployer && d.mode == DeployMode::Native)
+    else {
+        return Ok(None);
+    };
+    let Ok(env) = envs.resolve(&d.environment) else {
+        return Ok(None);
+    };
+    let services = env.selected(&d.services).unwrap_or_default();
+    let api: Api<k8s_openapi::api::apps::v1::Deployment> =
+        Api::namespaced(client.clone(), &env.namespace);
+    let mut wrong = Vec::new();
+    for (name, expected) in env.images(&d.services, &d.version).unwrap_or_default() {
+        let Some(svc) = services.iter().find(|s| s.name == name) else {
+            continue;
+        };
+        let live = match crate::agents::deployer::cluster::find(&api, svc).await {
+            Ok(dep) => crate::agents::deployer::cluster::container(&dep, svc).map(|(_, i)| i),
+            Err(e) => Err(e),
+        };
+        match live {
+            Ok(image) if image == expected => {}
+            Ok(image) => wrong.push(format!("{name} runs {image}, not {expected}")),
+            Err(e) => wrong.push(e),
+        }
+    }
+    Ok((!wrong.is_empty()).then(|| {
+        format!(
+            "the deploy reported success, but the live images differ: {}",
+            wrong.join("; ")
+        )
+    }))
+}
+
 /// Remove the binding, then the Role; missing objects are fine.
 pub async fn revoke(client: &Client, job: &AgentJob, env: &Environment) -> kube::Result<bool> {
     let mut removed = false;

@@ -285,6 +285,16 @@ async fn apply(job: Arc<AgentJob>, ctx: &Context) -> Result<Action> {
                     Err(e) => return Err(e.into()),
                 }
             }
+            // A deploy that says it succeeded is checked against the live Deployments.
+            let mut end = end;
+            if end.phase == Phase::Succeeded
+                && let Some(why) =
+                    super::deploy::live_mismatch(&ctx.client, &job, &ctx.cfg.environments).await?
+            {
+                end.phase = Phase::Failed;
+                end.reason = "LiveImageMismatch".into();
+                end.message = why;
+            }
             let (st, kind) = lifecycle::ended_status(&job, &end, now, &ctx.cfg);
             // The attempt is over: its locks and (at the end) its deploy rights go first, so
             // they never depend on the status write below succeeding.

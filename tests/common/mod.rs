@@ -531,3 +531,20 @@ pub async fn webhooks_live(client: &Client, ns: &str) {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// A client of the test cluster that authenticates with `token` (a minted ServiceAccount
+/// token: what anyone allowed to mint one holds).
+pub async fn token_client(token: &str) -> Client {
+    let mut kc: serde_yaml::Value = serde_yaml::from_str(
+        &std::fs::read_to_string(std::env::var("KUBECONFIG").expect("KUBECONFIG")).unwrap(),
+    )
+    .unwrap();
+    kc["users"][0]["user"]["token"] = token.into();
+    let cfg = kube::Config::from_custom_kubeconfig(
+        serde_yaml::from_value(kc).unwrap(),
+        &Default::default(),
+    )
+    .await
+    .unwrap();
+    Client::try_from(cfg).unwrap()
+}
