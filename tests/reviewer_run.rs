@@ -367,6 +367,39 @@ async fn seeded_defects_are_found_once_and_fixed_ones_are_listed() {
     assert_eq!(f.github.with(|s| s.reviews.len()), 2);
 }
 
+/// Security: a fork's code (its tests) never runs in the Pod that holds the repository token,
+/// unless the job says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forks_tests_do_not_run_unless_the_job_allows_it() {
+    let f = Fixture::new().await;
+    f.push_pr(9, "from-fork", &[("pkg/store/store.go", STORE_PR)]);
+    f.github.mark_fork("acme/shop", 9, "mallory/shop");
+    let out = f
+        .review(params(9))
+        .await
+        .unwrap_or_else(|e| panic!("{}", e.message));
+    assert!(out.coverage.is_empty(), "{:?}", out.coverage);
+    assert!(
+        out.notes.iter().any(|n| n.contains(
+            "go test -cover not run: the pull request comes from mallory/shop"
+        )),
+        "{:?}",
+        out.notes
+    );
+    let mut allowed = params(9);
+    allowed.run_fork_code = true;
+    let out = f
+        .review(allowed)
+        .await
+        .unwrap_or_else(|e| panic!("{}", e.message));
+    assert_eq!(
+        out.coverage.keys().collect::<Vec<_>>(),
+        vec!["example.com/shop/pkg/store"],
+        "{:?}",
+        out.notes
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_ends_with_a_clear_result() {
     let f = Fixture::new().await;

@@ -214,6 +214,7 @@ async fn github_client_against_the_rest_test_double() {
             base_sha: "b".repeat(40),
             diff: diff_fixture(),
             files: vec![],
+            fork: None,
         },
     );
     let many: Vec<_> = (0..250)
@@ -243,6 +244,16 @@ async fn github_client_against_the_rest_test_double() {
         (7, "Add Department", "feature", "main")
     );
     assert_eq!(pr.head_sha, "a".repeat(40));
+    // Head and base repositories, as GitHub sends them: not a fork.
+    assert_eq!(pr.head_repo.as_deref(), Some("acme/core"));
+    assert!(!pr.from_fork());
+    gh.mark_fork("acme/core", 7, "mallory/core");
+    let forked = client.pull(7).await.unwrap();
+    assert_eq!(
+        (forked.head_repo.as_deref(), forked.base_repo.as_deref()),
+        (Some("mallory/core"), Some("acme/core"))
+    );
+    assert!(forked.from_fork());
 
     // The diff media type.
     assert_eq!(client.pull_diff(7).await.unwrap(), diff_fixture());

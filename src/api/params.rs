@@ -210,6 +210,10 @@ pub struct ReviewerParams {
     /// Post REQUEST_CHANGES when a finding has at least this severity (otherwise COMMENT).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_changes_at: Option<Severity>,
+    /// Run the pull request's tests (`go test`) when it comes from a fork. Off by default:
+    /// they are the fork author's code, and the agent Pod holds the repository token.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub run_fork_code: bool,
 }
 
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]

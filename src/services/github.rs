@@ -83,6 +83,18 @@ pub struct PullRequest {
     pub head_sha: String,
     pub base_ref: String,
     pub base_sha: String,
+    /// `owner/name` of the head's repository (None: the fork was deleted).
+    pub head_repo: Option<String>,
+    /// `owner/name` of the base's repository.
+    pub base_repo: Option<String>,
+}
+
+impl PullRequest {
+    /// Does the head come from another repository (a fork, or a deleted one)? Its code is
+    /// then its author's, not the repository's.
+    pub fn from_fork(&self) -> bool {
+        self.head_repo.is_none() || self.head_repo != self.base_repo
+    }
 }
 
 impl From<octocrab::models::pulls::PullRequest> for PullRequest {
@@ -96,6 +108,8 @@ impl From<octocrab::models::pulls::PullRequest> for PullRequest {
                 .state
                 .map(|s| format!("{s:?}").to_lowercase())
                 .unwrap_or_default(),
+            head_repo: p.head.repo.as_ref().and_then(|r| r.full_name.clone()),
+            base_repo: p.base.repo.as_ref().and_then(|r| r.full_name.clone()),
             head_ref: p.head.ref_field,
             head_sha: p.head.sha,
             base_ref: p.base.ref_field,

@@ -28,6 +28,19 @@ pub struct PullFixture {
     pub diff: String,
     /// The changed files (GitHub's diff-entry objects); derived from `diff` when empty.
     pub files: Vec<Value>,
+    /// The head's repository when it is a fork (`owner/name`); None: the repository itself.
+    pub fork: Option<String>,
+}
+
+/// GitHub's repository object (the fields a pull request's head and base carry).
+fn repo_json(full_name: &str) -> Value {
+    let name = full_name.rsplit('/').next().unwrap_or(full_name);
+    json!({
+        "id": 1_000 + full_name.len() as u64, "node_id": format!("R_{name}"), "name": name,
+        "full_name": full_name, "private": false, "fork": false,
+        "url": format!("https://api.github.example/repos/{full_name}"),
+        "html_url": format!("https://github.example/{full_name}"),
+    })
 }
 
 #[derive(Default)]
@@ -100,6 +113,13 @@ impl GitHubDouble {
     }
 
     /// Serve `pr` as pull request `number` of `owner/repo`.
+    /// Serve pull request `number` of `repo` as coming from the fork `fork` (`owner/name`).
+    pub fn mark_fork(&self, repo: &str, number: u64, fork: &str) {
+        if let Some(p) = lock(&self.state).pulls.get_mut(&(repo.into(), number)) {
+            p.fork = Some(fork.into());
+        }
+    }
+
     pub fn add_pull(&self, repo: &str, number: u64, pr: PullFixture) {
         lock(&self.state).pulls.insert((repo.into(), number), pr);
     }
@@ -172,8 +192,10 @@ fn pull_json(o: &str, r: &str, n: u64, p: &PullFixture) -> Value {
         "number": n, "state": "open", "locked": false, "title": p.title, "user": user(), "body": p.body,
         "labels": [], "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z",
         "closed_at": null, "merged_at": null, "merge_commit_sha": null, "draft": false,
-        "head": { "label": format!("{o}:{}", p.head_ref), "ref": p.head_ref, "sha": p.head_sha, "user": user() },
-        "base": { "label": format!("{o}:{}", p.base_ref), "ref": p.base_ref, "sha": p.base_sha, "user": user() },
+        "head": { "label": format!("{o}:{}", p.head_ref), "ref": p.head_ref, "sha": p.head_sha, "user": user(),
+                  "repo": repo_json(p.fork.as_deref().unwrap_or(&format!("{o}/{r}"))) },
+        "base": { "label": format!("{o}:{}", p.base_ref), "ref": p.base_ref, "sha": p.base_sha, "user": user(),
+                  "repo": repo_json(&format!("{o}/{r}")) },
         "author_association": "OWNER", "merged": false, "mergeable": true, "comments": 0,
         "review_comments": 0, "commits": 1, "additions": 0, "deletions": 0, "changed_files": 0
     })

@@ -271,7 +271,13 @@ pub async fn run<H: Host>(
     if enabled(p, ReviewCheck::Tests) {
         all.extend(tests_check::check(&files, &tree(&root)));
         let pkgs = linters::touched_packages(&files);
-        if !pkgs.is_empty() && root.join("go.mod").exists() {
+        let untrusted = pr.from_fork() && !p.run_fork_code;
+        if untrusted && !pkgs.is_empty() {
+            out.notes.push(format!(
+                "go test -cover not run: the pull request comes from {} (its code is untrusted, and this Pod holds the repository token); set reviewer.runForkCode: true to run it",
+                pr.head_repo.as_deref().unwrap_or("a deleted fork")
+            ));
+        } else if !pkgs.is_empty() && root.join("go.mod").exists() {
             // go vet runs separately (lint); its findings must not stop the coverage run.
             let mut args = vec![
                 "test".to_string(),
