@@ -423,6 +423,7 @@ async fn an_agent_token_cannot_bloat_its_job_fill_etcd_overwrite_others_or_outli
         "the oldest actions go first"
     );
     let size = serde_json::to_vec(&j).unwrap().len();
+    eprintln!("measured: the job is {size} bytes after 120 maximal actions");
     assert!(
         size < devagents::agentapi::STATUS_MAX + 16 * 1024,
         "the job is {size} bytes"
@@ -614,6 +615,9 @@ async fn an_agent_token_cannot_bloat_its_job_fill_etcd_overwrite_others_or_outli
     refused(r, 413);
     watcher.abort();
     let grew = peak.load(Ordering::Relaxed).saturating_sub(before);
+    eprintln!(
+        "measured: operator RSS {before} KiB before, grew by {grew} KiB at peak under 4 x 100 MiB unauthenticated uploads"
+    );
     assert!(
         grew < 64 * 1024,
         "the operator grew by {grew} KiB under 4 × 100 MiB of unauthenticated bodies"
@@ -751,6 +755,10 @@ async fn concurrent_llm_calls_cannot_overrun_the_jobs_budget() {
     let j = jobs.get("thrifty").await.unwrap();
     let llm = j.status.unwrap().llm.unwrap();
     let used = llm.input_tokens + llm.output_tokens;
+    eprintln!(
+        "measured: 20 concurrent calls used {used} tokens of a 1000-token budget in {} provider calls",
+        llm.requests
+    );
     assert!(
         used <= 1000,
         "the job used {used} tokens of a 1000-token budget"

@@ -148,6 +148,9 @@ async fn apply(job: Arc<AgentJob>, ctx: &Context) -> Result<Action> {
             return Ok(Action::await_change());
         }
         // Before-run approval: make sure it exists; a rejection or expiry ends the job.
+        // While it is pending, look again at its expiry at the latest (the approval change
+        // that triggers this reconcile can arrive before the approval cache shows it).
+        let mut look_again: Option<Timestamp> = None;
         if status.attempts.is_empty()
             && let Some((name, pins)) = approval::run_approval(&job, &ctx.cfg.environments)
         {
@@ -190,6 +193,7 @@ async fn apply(job: Arc<AgentJob>, ctx: &Context) -> Result<Action> {
                 }
                 Some(a) => {
                     let ast = a.status.clone().unwrap_or_default();
+                    look_again = a.spec.expires_at.as_ref().map(|e| e.0);
                     // An approval at this name that the operator did not issue for this job
                     // (or one voided: its pins are this job's current ones, so it was
                     // tampered with) is never honoured, and the job cannot go on.
@@ -246,6 +250,11 @@ async fn apply(job: Arc<AgentJob>, ctx: &Context) -> Result<Action> {
             && at > now
         {
             return Ok(Action::requeue(until(now, at)));
+        }
+        if let Some(at) = look_again {
+            return Ok(Action::requeue(
+                until(now, at).min(Duration::from_secs(30)) + Duration::from_millis(500),
+            ));
         }
         return Ok(Action::await_change());
     }
