@@ -238,20 +238,26 @@ fn data(j: &AgentJob) -> Value {
         .unwrap()
 }
 
-/// Security: a rollout changed through the job's identity while the deploy runs (someone who
-/// minted a token for the job's ServiceAccount) is not reported as success: the operator
-/// compares the live images with the ones the job was to roll out.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_rollout_tampered_through_the_jobs_identity_does_not_end_succeeded() {
-    let client = common::client().await;
-    common::ensure_crds(&client).await;
-    let ns = common::namespace(&client, "e2e-deploy-tamper").await;
-    let app_ns = common::namespace(&client, "e2e-shop-tamper").await;
-    app(&client, &app_ns, "api", "v1").await;
-    app(&client, &app_ns, "rpc", "v1").await;
+/// A deploy held at its first smoke test: api and rpc at v1 in a new namespace, an operator
+/// whose `staging` smoke-tests through `smoke` (gate closed), and the job `to-v2` created;
+/// returns when api's smoke test is waiting.
+struct Held {
+    ns: String,
+    app_ns: String,
+    jobs: Api<AgentJob>,
+    smoke: SmokeServer,
+    op: Operator,
+    _dir: tempfile::TempDir,
+}
+
+async fn held_deploy(client: &Client, prefix: &str) -> Held {
+    let ns = common::namespace(client, &format!("e2e-deploy{prefix}")).await;
+    let app_ns = common::namespace(client, &format!("e2e-shop{prefix}")).await;
+    app(client, &app_ns, "api", "v1").await;
+    app(client, &app_ns, "rpc", "v1").await;
     let mut smoke = smoke_server(false).await;
     let dir = tempfile::tempdir().unwrap();
-    let _op = operator(
+    let op = operator(
         &ns,
         dir.path(),
         json!([{
@@ -268,8 +274,33 @@ async fn a_rollout_tampered_through_the_jobs_identity_does_not_end_succeeded() {
     )
     .await
     .unwrap();
-    // api is rolled out to v2 and its smoke test waits: now someone wears the job's identity.
     assert_eq!(smoke.hits.recv().await.as_deref(), Some("api"));
+    Held {
+        ns,
+        app_ns,
+        jobs,
+        smoke,
+        op,
+        _dir: dir,
+    }
+}
+
+/// Security: a rollout changed through the job's identity while the deploy runs (someone who
+/// minted a token for the job's ServiceAccount) is not reported as success: the operator
+/// compares the live images with the ones the job was to roll out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rollout_tampered_through_the_jobs_identity_does_not_end_succeeded() {
+    let client = common::client().await;
+    common::ensure_crds(&client).await;
+    // api is rolled out to v2 and its smoke test waits: now someone wears the job's identity.
+    let Held {
+        ns,
+        app_ns,
+        jobs,
+        smoke,
+        op: _op,
+        _dir,
+    } = held_deploy(&client, "-tamper").await;
     let sa = devagents::controller::pod::service_account_name("to-v2");
     let token = common::token(&client, &ns, &sa, "https://kubernetes.default.svc").await;
     let intruder: Api<Deployment> = Api::namespaced(common::token_client(&token).await, &app_ns);
@@ -310,33 +341,16 @@ async fn a_rollout_tampered_through_the_jobs_identity_does_not_end_succeeded() {
 async fn two_services_roll_out_and_a_broken_version_rolls_back() {
     let client = common::client().await;
     common::ensure_crds(&client).await;
-    let ns = common::namespace(&client, "e2e-deploy").await;
-    let app_ns = common::namespace(&client, "e2e-shop").await;
-    app(&client, &app_ns, "api", "v1").await;
-    app(&client, &app_ns, "rpc", "v1").await;
     // The smoke test holds the v2 deploy until the permission checks below are done.
-    let mut smoke = smoke_server(false).await;
-    let dir = tempfile::tempdir().unwrap();
-    let op = operator(
-        &ns,
-        dir.path(),
-        json!([{
-            "name": "staging", "namespace": app_ns, "services": services(),
-            "rolloutTimeoutSeconds": 60,
-            "smokeTest": {"http": [{"url": format!("{}/{{service}}/health", smoke.served.url()),
-                                     "bodyContains": "\"ok\"", "timeoutSeconds": 60, "retries": 1}]},
-        }]),
-    );
-    let jobs: Api<AgentJob> = Api::namespaced(client.clone(), &ns);
-    jobs.create(
-        &PostParams::default(),
-        &deploy_job("to-v2", "staging", "v2", json!({})),
-    )
-    .await
-    .unwrap();
-
     // During the job (its smoke test of api is waiting on us):
-    assert_eq!(smoke.hits.recv().await.as_deref(), Some("api"));
+    let Held {
+        ns,
+        app_ns,
+        jobs,
+        smoke,
+        op,
+        _dir,
+    } = held_deploy(&client, "").await;
     let user = format!(
         "system:serviceaccount:{ns}:{}",
         devagents::controller::pod::service_account_name("to-v2")
