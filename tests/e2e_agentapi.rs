@@ -5,7 +5,7 @@ mod common;
 use common::{Operator, api_ca, http, is_terminal, probe_job, token};
 use devagents::api::{AgentJob, Phase};
 use k8s_openapi::api::core::v1::ConfigMap;
-use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::api::{Api, PostParams};
 use serde_json::json;
 
 #[tokio::test]
@@ -171,13 +171,7 @@ async fn a_jobs_token_only_opens_its_own_job() {
         "job B's status was written with job A's token"
     );
     for n in ["job-a", "job-b"] {
-        jobs.patch(
-            n,
-            &PatchParams::default(),
-            &Patch::Merge(json!({"spec": {"cancel": true}})),
-        )
-        .await
-        .unwrap();
+        common::cancel(&jobs, n).await;
     }
     common::delete_namespace(&client, &ns).await;
 }

@@ -216,12 +216,6 @@ async fn changing_the_pinned_digest_voids_the_approval() {
     // (The webhook refuses such an edit; without it, the operator still voids the approval.)
     let msg = voided.status.unwrap().message.unwrap();
     assert!(msg.contains("does not match its action and pins"), "{msg}");
-    jobs.patch(
-        "some-job",
-        &PatchParams::default(),
-        &Patch::Merge(json!({"spec": {"cancel": true}})),
-    )
-    .await
-    .unwrap();
+    common::cancel(&jobs, "some-job").await;
     common::delete_namespace(&client, &ns).await;
 }

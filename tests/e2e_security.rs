@@ -212,13 +212,7 @@ async fn deploy_approvals_belong_to_the_environment_and_cannot_be_edited_or_forg
             "system:authenticated".to_string()
         ]
     );
-    jobs.patch(
-        "ship",
-        &PatchParams::default(),
-        &Patch::Merge(json!({"spec": {"cancel": true}})),
-    )
-    .await
-    .unwrap();
+    common::cancel(&jobs, "ship").await;
 
     // Environments closed to this namespace, or to people outside a group, refuse the job.
     for (job_name, env, why) in [
@@ -658,13 +652,7 @@ async fn an_agent_token_cannot_bloat_its_job_fill_etcd_overwrite_others_or_outli
     );
 
     for n in ["victim", "victim-data", "reborn"] {
-        jobs.patch(
-            n,
-            &PatchParams::default(),
-            &Patch::Merge(json!({"spec": {"cancel": true}})),
-        )
-        .await
-        .unwrap();
+        common::cancel(&jobs, n).await;
     }
     common::delete_namespace(&client, &ns).await;
 }
@@ -769,12 +757,6 @@ async fn concurrent_llm_calls_cannot_overrun_the_jobs_budget() {
         written.load(Ordering::SeqCst)
     );
     assert!(llm.skipped.unwrap_or_default().contains("budget is spent"));
-    jobs.patch(
-        "thrifty",
-        &PatchParams::default(),
-        &Patch::Merge(json!({"spec": {"cancel": true}})),
-    )
-    .await
-    .unwrap();
+    common::cancel(&jobs, "thrifty").await;
     common::delete_namespace(&client, &ns).await;
 }

@@ -548,3 +548,14 @@ pub async fn token_client(token: &str) -> Client {
     .unwrap();
     Client::try_from(cfg).unwrap()
 }
+
+/// Cancel job `name` (`spec.cancel: true`): the end of a test that left it running.
+pub async fn cancel(jobs: &Api<devagents::api::AgentJob>, name: &str) {
+    jobs.patch(
+        name,
+        &kube::api::PatchParams::default(),
+        &kube::api::Patch::Merge(serde_json::json!({"spec": {"cancel": true}})),
+    )
+    .await
+    .unwrap();
+}
