@@ -250,6 +250,14 @@ struct Held {
     _dir: tempfile::TempDir,
 }
 
+impl Held {
+    /// Remove both namespaces.
+    async fn end(self, client: &Client) {
+        common::delete_namespace(client, &self.ns).await;
+        common::delete_namespace(client, &self.app_ns).await;
+    }
+}
+
 async fn held_deploy(client: &Client, prefix: &str) -> Held {
     let ns = common::namespace(client, &format!("e2e-deploy{prefix}")).await;
     let app_ns = common::namespace(client, &format!("e2e-shop{prefix}")).await;
@@ -285,25 +293,98 @@ async fn held_deploy(client: &Client, prefix: &str) -> Held {
     }
 }
 
-/// Security: a rollout changed through the job's identity while the deploy runs (someone who
-/// minted a token for the job's ServiceAccount) is not reported as success: the operator
-/// compares the live images with the ones the job was to roll out.
+/// Security (issue 14, point 3): a token minted for the deployer's ServiceAccount while the
+/// deploy runs (plain `edit` in the job's namespace may mint one) can change nothing in the
+/// environment: the identity only reads there, and the operator, which writes on the
+/// deployer's request, derives every target and image from the job and its environment.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_rollout_tampered_through_the_jobs_identity_does_not_end_succeeded() {
+async fn a_token_of_the_deployers_identity_can_change_nothing_in_the_environment() {
     let client = common::client().await;
     common::ensure_crds(&client).await;
     // api is rolled out to v2 and its smoke test waits: now someone wears the job's identity.
-    let Held {
-        ns,
-        app_ns,
-        jobs,
-        smoke,
-        op: _op,
-        _dir,
-    } = held_deploy(&client, "-tamper").await;
+    let held = held_deploy(&client, "-token").await;
+    let (ns, app_ns) = (held.ns.clone(), held.app_ns.clone());
     let sa = devagents::controller::pod::service_account_name("to-v2");
     let token = common::token(&client, &ns, &sa, "https://kubernetes.default.svc").await;
-    let intruder: Api<Deployment> = Api::namespaced(common::token_client(&token).await, &app_ns);
+    let intruder = common::token_client(&token).await;
+    let deployments: Api<Deployment> = Api::namespaced(intruder.clone(), &app_ns);
+    let evil = json!({"spec": {"template": {"spec": {"containers": [
+        {"name": "api", "image": "evil.example/api:latest"}]}}}});
+    let e = deployments
+        .patch("api", &PatchParams::default(), &Patch::Strategic(evil))
+        .await
+        .expect_err("the job's identity may not patch a Deployment");
+    assert!(matches!(&e, kube::Error::Api(s) if s.code == 403), "{e:?}");
+    let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(intruder, &app_ns);
+    let pod: k8s_openapi::api::core::v1::Pod = serde_json::from_value(json!({
+        "metadata": {"name": "to-v2-smoke-api"},
+        "spec": {"containers": [{"name": "x", "image": "evil.example/x"}]}}))
+    .unwrap();
+    let e = pods
+        .create(&PostParams::default(), &pod)
+        .await
+        .expect_err("the job's identity may not start a Pod");
+    assert!(matches!(&e, kube::Error::Api(s) if s.code == 403), "{e:?}");
+
+    // Through the operator: only what the job itself does.
+    let agent_token = common::token(&client, &ns, &sa, "devagents.io").await;
+    let http = common::http(&common::api_ca(&client, &ns).await);
+    let url = format!("{}/v1/jobs/{ns}/to-v2/deploy", held.op.api_url);
+    let ask = |body: Value| {
+        let (http, url, t) = (http.clone(), url.clone(), agent_token.clone());
+        async move { common::post_json(&http, &url, &t, &body).await }
+    };
+    let (code, body) =
+        ask(json!({"op": "setImage", "service": "api", "image": "evil.example/api:latest"})).await;
+    assert_eq!(code, 400, "{body}");
+    assert!(body.contains("unknown field `image`"), "{body}");
+    let (code, body) = ask(json!({"op": "setImage", "service": "web"})).await;
+    assert_eq!(code, 403, "{body}");
+    assert!(
+        body.contains("web") && body.contains("is not one job"),
+        "{body}"
+    );
+    let (code, body) = ask(json!({"op": "restore", "service": "rpc"})).await;
+    assert_eq!(code, 409, "{body}");
+    assert!(body.contains("nothing to put back"), "{body}");
+    let (code, body) = ask(json!({"op": "startPod", "kind": "smoke", "service": "api"})).await;
+    assert_eq!(code, 403, "{body}");
+    assert!(body.contains("has no smoke-test Pod"), "{body}");
+    let (code, body) =
+        ask(json!({"op": "startPod", "kind": "build", "service": "api", "gitSha": "a".repeat(40)}))
+            .await;
+    assert_eq!(code, 403, "{body}");
+    // What the job does anyway: api at v2.
+    let (code, body) = ask(json!({"op": "setImage", "service": "api"})).await;
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains(&format!("{REGISTRY}/api:v2")), "{body}");
+
+    held.smoke.gate.send(true).unwrap();
+    let j = common::wait_for(&held.jobs, "to-v2", 120, "finished", is_terminal).await;
+    let st = j.status.unwrap();
+    assert_eq!(st.phase, Some(Phase::Succeeded), "{:?}", st.message);
+    let admin: Api<Deployment> = Api::namespaced(client.clone(), &app_ns);
+    for svc in ["api", "rpc"] {
+        let d = admin.get(svc).await.unwrap();
+        let image = d.spec.unwrap().template.spec.unwrap().containers[0]
+            .image
+            .clone()
+            .unwrap();
+        assert_eq!(image, format!("{REGISTRY}/{svc}:v2"));
+    }
+    held.end(&client).await;
+}
+
+/// A rollout changed by someone else while the deploy runs (anyone with rights in the
+/// environment's namespace) is not reported as success: the operator compares the live
+/// images with the ones the job was to roll out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rollout_changed_by_someone_else_during_the_deploy_does_not_end_succeeded() {
+    let client = common::client().await;
+    common::ensure_crds(&client).await;
+    // api is rolled out to v2 and its smoke test waits: now someone else sets another image.
+    let held = held_deploy(&client, "-tamper").await;
+    let intruder: Api<Deployment> = Api::namespaced(client.clone(), &held.app_ns);
     intruder
         .patch(
             "api",
@@ -312,10 +393,10 @@ async fn a_rollout_tampered_through_the_jobs_identity_does_not_end_succeeded() {
                 {"name": "api", "image": "evil.example/api:latest"}]}}}})),
         )
         .await
-        .expect("the job's identity may patch api during the deploy");
-    smoke.gate.send(true).unwrap();
+        .unwrap();
+    held.smoke.gate.send(true).unwrap();
 
-    let j = common::wait_for(&jobs, "to-v2", 120, "finished", is_terminal).await;
+    let j = common::wait_for(&held.jobs, "to-v2", 120, "finished", is_terminal).await;
     let st = j.status.unwrap();
     assert_eq!(
         (st.phase, st.reason.as_deref()),
@@ -330,12 +411,12 @@ async fn a_rollout_tampered_through_the_jobs_identity_does_not_end_succeeded() {
         )),
         "{msg}"
     );
-    common::delete_namespace(&client, &ns).await;
-    common::delete_namespace(&client, &app_ns).await;
+    held.end(&client).await;
 }
 
-/// Acceptance 1, 2 and 5: v1 → v2 on two services; the job's identity may patch Deployments in
-/// the environment's namespace during the job and nothing elsewhere, nothing afterwards; a
+/// Acceptance 1, 2 and 5: v1 → v2 on two services; the job's identity may read Deployments in
+/// the environment's namespace during the job (the operator writes them) and nothing
+/// elsewhere, nothing afterwards; a
 /// broken v3 stalls, ProgressDeadlineExceeded rolls it back, the job ends RolledBack.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_services_roll_out_and_a_broken_version_rolls_back() {
@@ -355,27 +436,17 @@ async fn two_services_roll_out_and_a_broken_version_rolls_back() {
         "system:serviceaccount:{ns}:{}",
         devagents::controller::pod::service_account_name("to-v2")
     );
+    // The identity reads; the operator writes (on the deployer's request).
     for d in ["api", "rpc"] {
-        assert!(may_on(&client, &user, "patch", "apps", "deployments", &app_ns, d).await);
+        assert!(!may_on(&client, &user, "patch", "apps", "deployments", &app_ns, d).await);
     }
-    // Only the environment's Deployments, and only in its namespace.
-    assert!(
-        !may_on(
-            &client,
-            &user,
-            "patch",
-            "apps",
-            "deployments",
-            &app_ns,
-            "web"
-        )
-        .await
-    );
-    assert!(!may_on(&client, &user, "patch", "apps", "deployments", &ns, "api").await);
     assert!(may(&client, &user, "get", "apps", "deployments", &app_ns).await);
     for (verb, group, resource, in_ns) in [
         ("patch", "apps", "deployments", ns.as_str()),
         ("patch", "apps", "deployments", "default"),
+        ("patch", "apps", "deployments", app_ns.as_str()),
+        ("update", "apps", "deployments", app_ns.as_str()),
+        ("list", "apps", "replicasets", app_ns.as_str()),
         ("delete", "apps", "deployments", app_ns.as_str()),
         ("create", "apps", "deployments", app_ns.as_str()),
         ("get", "", "secrets", app_ns.as_str()),
@@ -439,18 +510,6 @@ async fn two_services_roll_out_and_a_broken_version_rolls_back() {
 
     // Afterwards: the binding is gone and the identity can do nothing.
     common::wait_gone(&bindings, &binding.name_any(), &binding.uid().unwrap(), 30).await;
-    assert!(
-        !may_on(
-            &client,
-            &user,
-            "patch",
-            "apps",
-            "deployments",
-            &app_ns,
-            "api"
-        )
-        .await
-    );
     assert!(!may(&client, &user, "get", "apps", "deployments", &app_ns).await);
 
     // A broken v3: api stalls, its progress deadline passes, the deployer rolls it back.

@@ -13,6 +13,7 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Namespace, Secret, ServiceAccount};
 use k8s_openapi::api::rbac::v1::ClusterRole;
 use kube::api::{Api, ListParams, PostParams};
+use serde::Deserialize;
 use serde_json::json;
 
 /// May `client` do `verb` on `resource` in `ns` (a SelfSubjectAccessReview)?
@@ -131,6 +132,34 @@ async fn the_chart_lints_renders_installs_upgrades_and_uninstalls() {
     assert!(
         out.contains("poddisruptionbudget.policy/devagents-operator created (server dry run)"),
         "{out}"
+    );
+    // Agent Pods get a NetworkPolicy by default: the operator's `--agent-egress` rules are
+    // NetworkPolicy egress rules (DNS, HTTPS/SSH outside the private ranges).
+    let rendered = std::fs::read_to_string(&manifest).unwrap();
+    let args: Vec<String> = serde_yaml::Deserializer::from_str(&rendered)
+        .filter_map(|d| serde_yaml::Value::deserialize(d).ok())
+        .filter(|d| d["kind"] == "Deployment")
+        .flat_map(|d| {
+            serde_yaml::from_value::<Vec<String>>(
+                d["spec"]["template"]["spec"]["containers"][0]["args"].clone(),
+            )
+            .unwrap_or_default()
+        })
+        .collect();
+    let arg = args
+        .iter()
+        .find_map(|a| a.strip_prefix("--agent-egress="))
+        .expect("--agent-egress in the default render");
+    let rules: Vec<k8s_openapi::api::networking::v1::NetworkPolicyEgressRule> =
+        serde_json::from_str(arg).unwrap_or_else(|e| panic!("{arg}: {e}"));
+    assert_eq!(rules.len(), 2, "{arg}");
+    let public = &rules[1].to.as_ref().unwrap()[0].ip_block.as_ref().unwrap();
+    assert!(
+        public
+            .except
+            .as_ref()
+            .unwrap()
+            .contains(&"10.0.0.0/8".to_string())
     );
 
     // Install (no webhooks, no replicas: there is no container runtime here), upgrade, uninstall.

@@ -1,7 +1,8 @@
 //! The reviewer end to end on the real control plane: an AgentJob, the operator, an agent Pod
 //! that reads the pull request from the GitHub TEST DOUBLE, checks out its head from a real
 //! git server on loopback with the job's Secret, and posts one review; a pull request that
-//! does not exist fails the job with a clear reason.
+//! does not exist fails the job with a clear reason. The pull request's tests run in a sandbox
+//! Pod that reaches nothing.
 
 mod common;
 
@@ -9,10 +10,48 @@ use common::{Operator, is_terminal};
 use devagents::api::{AgentJob, Phase};
 use devagents::testing::git_server::{GitServer, bare_repo_with, git};
 use devagents::testing::github_double::{GitHubDouble, PullFixture};
-use kube::api::{Api, PostParams};
+use std::sync::{Arc, Mutex};
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, ListParams, PostParams};
+use kube::runtime::{WatchStreamExt, watcher};
 use serde_json::json;
 
 const TOKEN: &str = "ghp_e2ereviewertoken0123456789abcd";
+
+const SANDBOX_PROBE: &str = r#"package db
+
+import (
+	"os"
+	"strings"
+	"testing"
+)
+
+func TestPasswordInASandbox(t *testing.T) {
+	if Password() == "" {
+		t.Fatal("no password")
+	}
+	if os.Getenv("DEVAGENTS_API_URL") != "" {
+		t.Fatal("the agent API is in reach")
+	}
+	root := os.Getenv("DEVAGENTS_FS_ROOT")
+	for _, p := range []string{
+		"/var/run/secrets/devagents.io/token",
+		"/var/run/secrets/devagents.io/repository",
+		"/var/run/secrets/kubernetes.io/serviceaccount/token",
+	} {
+		if _, err := os.Stat(root + p); err == nil {
+			t.Fatalf("%s is readable", p)
+		}
+	}
+	for _, e := range os.Environ() {
+		if strings.Contains(e, "ghp_") {
+			t.Fatal("a token is in the environment")
+		}
+	}
+}
+"#;
 
 fn review_job(name: &str, url: &str, pr: u64) -> AgentJob {
     serde_json::from_value(json!({
@@ -45,9 +84,12 @@ async fn a_reviewer_job_posts_one_review() {
     std::fs::create_dir_all(seed.path().join("pkg/db")).unwrap();
     std::fs::write(
         seed.path().join("pkg/db/db.go"),
-        "package db\n\nvar dbPassword = \"hunter2hunter2\"\n",
+        "package db\n\nvar dbPassword = \"hunter2hunter2\"\n\nfunc Password() string { return dbPassword }\n",
     )
     .unwrap();
+    // The pull request's own test: it passes only where it reaches nothing (no agent API, no
+    // token file, no token in the environment) — that is, in the sandbox Pod.
+    std::fs::write(seed.path().join("pkg/db/db_test.go"), SANDBOX_PROBE).unwrap();
     git(seed.path(), &["add", "-A"]).unwrap();
     git(seed.path(), &["commit", "-q", "-m", "db"]).unwrap();
     git(seed.path(), &["push", "-q", "origin", "feature"]).unwrap();
@@ -70,6 +112,19 @@ async fn a_reviewer_job_posts_one_review() {
     );
     common::token_secret(&client, &ns, "github-token", TOKEN).await;
     let _op = Operator::start(&ns, "op-a", &["--github-api-url", &github.url]);
+    // Every sandbox Pod, as the apiserver stored it.
+    let seen: Arc<Mutex<Vec<Pod>>> = Arc::default();
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+    let watch = {
+        let (seen, pods) = (seen.clone(), pods.clone());
+        tokio::spawn(async move {
+            let cfg = watcher::Config::default().labels("devagents.io/sandbox=true");
+            let mut s = Box::pin(watcher(pods, cfg).default_backoff().applied_objects());
+            while let Some(Ok(p)) = s.next().await {
+                seen.lock().unwrap().push(p);
+            }
+        })
+    };
     let jobs: Api<AgentJob> = Api::namespaced(client.clone(), &ns);
     jobs.create(
         &PostParams::default(),
@@ -83,6 +138,61 @@ async fn a_reviewer_job_posts_one_review() {
     let data = st.result.unwrap().data.unwrap();
     assert_eq!(data["headSha"], head.as_str());
     assert_eq!(data["bySeverity"]["critical"], 1, "{data}");
+    // The tests ran, in the sandbox (the probe test fails anywhere else).
+    assert_eq!(data["coverage"]["example.com/shop/pkg/db"], 100.0, "{data}");
+    watch.abort();
+    let seen = seen.lock().unwrap().clone();
+    let sandbox = seen.first().expect("a sandbox Pod was started");
+    let spec = sandbox.spec.clone().unwrap();
+    assert_eq!(spec.automount_service_account_token, Some(false));
+    assert_eq!(spec.enable_service_links, Some(false));
+    for v in spec.volumes.iter().flatten() {
+        assert!(v.secret.is_none(), "{v:?}");
+        let projected = v.projected.iter().flat_map(|p| p.sources.iter().flatten());
+        for src in projected {
+            assert!(
+                src.secret.is_none() && src.service_account_token.is_none(),
+                "{src:?}"
+            );
+        }
+    }
+    let c = &spec.containers[0];
+    assert!(c.env.is_none() && c.env_from.is_none(), "{c:?}");
+    let sc = c.security_context.clone().unwrap();
+    assert_eq!(sc.read_only_root_filesystem, Some(true));
+    // Isolated: a NetworkPolicy denies the sandbox Pods all traffic.
+    let np: Api<k8s_openapi::api::networking::v1::NetworkPolicy> =
+        Api::namespaced(client.clone(), &ns);
+    let np = np
+        .get(devagents::agents::reviewer::sandbox::NETWORK_POLICY)
+        .await
+        .unwrap()
+        .spec
+        .unwrap();
+    assert_eq!(
+        np.pod_selector.unwrap().match_labels.unwrap()["devagents.io/sandbox"],
+        "true"
+    );
+    assert_eq!(
+        np.policy_types.unwrap(),
+        vec!["Ingress".to_string(), "Egress".to_string()]
+    );
+    assert!(np.ingress.unwrap_or_default().is_empty() && np.egress.unwrap_or_default().is_empty());
+    // And gone once the tests ended.
+    let left = pods
+        .list(&ListParams::default().labels("devagents.io/sandbox=true"))
+        .await
+        .unwrap();
+    assert!(
+        left.items
+            .iter()
+            .all(|p| p.metadata.deletion_timestamp.is_some()),
+        "{:?}",
+        left.items
+            .iter()
+            .map(|p| p.metadata.name.clone())
+            .collect::<Vec<_>>()
+    );
     let review = github.with(|s| s.reviews[0].2.clone());
     assert_eq!(review["comments"][0]["path"], "pkg/db/db.go");
     assert_eq!(review["comments"][0]["line"], 3);

@@ -12,9 +12,14 @@
 //! - `PUT /artifacts/{artifact}` raw body — a large result, chunked into owned ConfigMaps;
 //! - `POST /result` `{summary, data?, artifacts?}` — the final result into `status.result`;
 //! - `POST /approvals` `{action, description, pins}` — ask for an AgentApproval (one per
-//!   action and exact pins); `GET /approvals/{name}` — its decision so far.
+//!   action and exact pins); `GET /approvals/{name}` — its decision so far;
+//! - `POST /deploy` — a native deploy's writes, done by the operator ([`deploy`]);
+//! - `POST|GET|DELETE /sandbox` — a reviewer's pull-request tests in an isolated Pod
+//!   ([`sandbox`]).
 
+mod deploy;
 pub mod results;
+mod sandbox;
 pub mod webhook;
 
 use std::collections::HashMap;
@@ -323,6 +328,13 @@ pub fn router(state: Arc<ApiState>) -> Router {
             "/v1/jobs/{ns}/{name}/approvals/{approval}",
             get(approval_state),
         )
+        .route("/v1/jobs/{ns}/{name}/deploy", post(deploy::deploy))
+        .route(
+            "/v1/jobs/{ns}/{name}/sandbox",
+            post(sandbox::start)
+                .get(sandbox::state)
+                .delete(sandbox::remove),
+        )
         .route("/v1/jobs/{ns}/{name}/llm", post(llm))
         .route("/v1/jobs/{ns}/{name}/llm/stream", post(llm_stream))
         .route("/webhooks/mutate", post(webhook::mutate))
@@ -467,6 +479,35 @@ async fn authorize(
         ));
     }
     Ok(job)
+}
+
+/// Delete the Pod `name` if it carries `label` = `value` (and is still that very Pod: UID
+/// precondition); gone already is fine.
+pub(crate) async fn delete_labelled_pod(
+    pods: &Api<k8s_openapi::api::core::v1::Pod>,
+    name: &str,
+    label: &str,
+    value: &str,
+) -> Result<(), ApiError> {
+    let Some(p) = pods
+        .get_opt(name)
+        .await?
+        .filter(|p| p.labels().get(label).map(String::as_str) == Some(value))
+    else {
+        return Ok(());
+    };
+    let dp = kube::api::DeleteParams {
+        preconditions: p.uid().map(|u| kube::api::Preconditions {
+            uid: Some(u),
+            resource_version: None,
+        }),
+        ..kube::api::DeleteParams::default()
+    };
+    match pods.delete(name, &dp).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(e)) if e.code == 404 || e.code == 409 => Ok(()),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Read-modify-write of the job's status (server-side apply with the resourceVersion as a

@@ -211,7 +211,8 @@ pub struct ReviewerParams {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_changes_at: Option<Severity>,
     /// Run the pull request's tests (`go test`) when it comes from a fork. Off by default:
-    /// they are the fork author's code, and the agent Pod holds the repository token.
+    /// they are the fork author's code. (Pull-request tests always run in an isolated sandbox
+    /// Pod: no token, no Secret, no network.)
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub run_fork_code: bool,
 }

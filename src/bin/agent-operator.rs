@@ -118,6 +118,11 @@ struct RunArgs {
     /// The GitHub REST API agents use (GitHub Enterprise: `https://<host>/api/v3`).
     #[arg(long, env = "DEVAGENTS_GITHUB_API_URL", default_value = devagents::services::github::DEFAULT_API_URL)]
     github_api_url: String,
+    /// Egress rules for agent Pods besides the agent API (a JSON list of NetworkPolicy egress
+    /// rules): the operator applies the NetworkPolicy `devagents-agents` in every namespace
+    /// where it starts agents. Unset: no agent NetworkPolicy.
+    #[arg(long, env = "DEVAGENTS_AGENT_EGRESS", value_parser = parse_egress)]
+    agent_egress: Option<EgressRules>,
     /// The deployer's environments (YAML: `environments: [...]`; the Helm chart mounts its
     /// `environments` value here).
     #[arg(long, env = "DEVAGENTS_ENVIRONMENTS_FILE")]
@@ -217,6 +222,7 @@ fn main() -> anyhow::Result<()> {
                 watch_namespace: args.watch_namespace,
                 agent_image: args.agent_image,
                 github_api_url: args.github_api_url.clone(),
+                agent_egress: args.agent_egress.clone().map(|e| e.0),
                 environments: std::sync::Arc::new(match &args.environments {
                     Some(p) => devagents::api::environment::Environments::parse(
                         &std::fs::read_to_string(p)
@@ -321,4 +327,20 @@ fn main() -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// `--agent-egress`: NetworkPolicy egress rules, checked against the Kubernetes type.
+#[derive(Clone, Debug)]
+struct EgressRules(Vec<serde_json::Value>);
+
+fn parse_egress(raw: &str) -> Result<EgressRules, String> {
+    let rules: Vec<serde_json::Value> =
+        serde_json::from_str(raw).map_err(|e| format!("not a JSON list: {e}"))?;
+    for (i, r) in rules.iter().enumerate() {
+        serde_json::from_value::<k8s_openapi::api::networking::v1::NetworkPolicyEgressRule>(
+            r.clone(),
+        )
+        .map_err(|e| format!("rule {i}: not a NetworkPolicy egress rule: {e}"))?;
+    }
+    Ok(EgressRules(rules))
 }

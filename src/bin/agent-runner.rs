@@ -31,6 +31,18 @@ enum Command {
         #[arg(long)]
         message: Option<String>,
     },
+    /// A pull request's tests in a sandbox Pod (started by the operator): unpack the source
+    /// from its artifact chunks, check its digest, run `go test -vet=off -cover PACKAGES`.
+    SandboxTest {
+        #[arg(long)]
+        source: std::path::PathBuf,
+        #[arg(long)]
+        digest: String,
+        #[arg(long)]
+        work: std::path::PathBuf,
+        #[arg(last = true, required = true)]
+        packages: Vec<String>,
+    },
 }
 
 fn main() {
@@ -56,6 +68,20 @@ fn main() {
     let code = rt.block_on(async {
         match cli.command {
             Command::Run => runner::run_job().await,
+            Command::SandboxTest {
+                source,
+                digest,
+                work,
+                packages,
+            } => {
+                devagents::agents::reviewer::sandbox::sandbox_test(
+                    &runner::container_path(&source.to_string_lossy()),
+                    &digest,
+                    &runner::container_path(&work.to_string_lossy()),
+                    &packages,
+                )
+                .await
+            }
             Command::Probe {
                 sleep_ms,
                 exit_code,

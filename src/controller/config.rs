@@ -35,6 +35,9 @@ pub struct Config {
     /// The GitHub REST API agents use (`https://api.github.com`, a GitHub Enterprise
     /// Server's `https://<host>/api/v3`).
     pub github_api_url: String,
+    /// Egress rules (NetworkPolicyEgressRule JSON) for agent Pods besides the agent API;
+    /// None: the operator applies no agent NetworkPolicy.
+    pub agent_egress: Option<Vec<serde_json::Value>>,
     /// The deployer's environments.
     pub environments: std::sync::Arc<crate::api::environment::Environments>,
 }
@@ -84,6 +87,7 @@ impl Default for Config {
             run_as_user: 65532,
             agent_api: None,
             github_api_url: crate::services::github::DEFAULT_API_URL.into(),
+            agent_egress: None,
             environments: Default::default(),
         }
     }

@@ -9,6 +9,7 @@ use kube::api::{Api, DeleteParams, ObjectMeta, Patch, PatchParams};
 use kube::{Client, ResourceExt};
 
 use super::pod::{LABEL_JOB_UID, MANAGED_BY, MANAGER, bounded_name, service_account_name};
+use crate::agents::deployer::ops::{self, PodKind};
 use crate::api::environment::{Environment, Environments};
 use crate::api::{AgentJob, AgentKind, DeployMode};
 
@@ -88,45 +89,38 @@ fn rule(group: &str, resources: &[&str], verbs: &[&str], names: &[String]) -> Po
     }
 }
 
-/// What the rollout needs (pure): read Deployments and their ReplicaSets; patch exactly the
-/// selected services' Deployments in native mode — by name, or for a service with a selector
-/// the Deployment it matched when the rights were granted (`matched`), never "any"; run
-/// build and smoke-test Pods only when the environment or the job uses them.
-pub fn rules(job: &AgentJob, env: &Environment, matched: &[String]) -> Vec<PolicyRule> {
+/// What the deployer's own identity may do in the environment's namespace (pure): read
+/// Deployments (to find them and follow their rollouts), and read exactly this job's
+/// smoke-test and build Pods. Nothing else, and no write at all: the operator performs the
+/// image changes, rollbacks and Pods on the deployer's request (`POST /deploy` of the agent
+/// API), so a token minted for the job's ServiceAccount can change nothing there.
+pub fn rules(job: &AgentJob, env: &Environment) -> Vec<PolicyRule> {
     let params = job.spec.deployer.clone().unwrap_or_default();
-    let mut out = vec![
-        rule("apps", &["deployments"], &["get", "list", "watch"], &[]),
-        rule("apps", &["replicasets"], &["get", "list"], &[]),
-    ];
-    if params.mode == DeployMode::Native {
-        let services = env.selected(&params.services).unwrap_or_default();
-        let mut names: Vec<String> = services
-            .iter()
-            .filter(|s| s.selector.is_none())
-            .map(|s| s.deployment.clone().unwrap_or_else(|| s.name.clone()))
-            .chain(matched.iter().cloned())
-            .collect();
-        names.sort();
-        names.dedup();
-        // An empty resourceNames would mean every Deployment: then no patch right at all.
-        if !names.is_empty() {
-            out.push(rule("apps", &["deployments"], &["patch"], &names));
+    let mut out = vec![rule(
+        "apps",
+        &["deployments"],
+        &["get", "list", "watch"],
+        &[],
+    )];
+    let services = env.selected(&params.services).unwrap_or_default();
+    let build = params.build.as_ref().is_some_and(|b| b.enabled);
+    let mut pods: Vec<String> = Vec::new();
+    for s in services {
+        let smoke_pod = s
+            .smoke_test
+            .as_ref()
+            .or(env.smoke_test.as_ref())
+            .is_some_and(|t| t.pod.is_some());
+        if smoke_pod && params.mode == DeployMode::Native {
+            pods.push(ops::pod_name(&job.name_any(), PodKind::Smoke, &s.name));
+        }
+        if build {
+            pods.push(ops::pod_name(&job.name_any(), PodKind::Build, &s.name));
         }
     }
-    let smoke_pod = env.smoke_test.as_ref().is_some_and(|t| t.pod.is_some())
-        || env
-            .services
-            .iter()
-            .any(|s| s.smoke_test.as_ref().is_some_and(|t| t.pod.is_some()));
-    let build = params.build.as_ref().is_some_and(|b| b.enabled);
-    if smoke_pod || build {
-        out.push(rule(
-            "",
-            &["pods"],
-            &["create", "get", "list", "watch", "delete"],
-            &[],
-        ));
-        out.push(rule("", &["pods/log"], &["get"], &[]));
+    // An empty resourceNames would mean every Pod: then no Pod right at all.
+    if !pods.is_empty() {
+        out.push(rule("", &["pods"], &["get", "list", "watch"], &pods));
     }
     out
 }
@@ -153,30 +147,11 @@ fn meta(job: &AgentJob, env: &Environment) -> ObjectMeta {
     }
 }
 
-pub fn role(job: &AgentJob, env: &Environment, matched: &[String]) -> Role {
+pub fn role(job: &AgentJob, env: &Environment) -> Role {
     Role {
         metadata: meta(job, env),
-        rules: Some(rules(job, env, matched)),
+        rules: Some(rules(job, env)),
     }
-}
-
-/// The Deployments the selected services with a selector match now (each must match one).
-async fn matched(client: &Client, job: &AgentJob, env: &Environment) -> kube::Result<Vec<String>> {
-    let params = job.spec.deployer.clone().unwrap_or_default();
-    let deployments: Api<k8s_openapi::api::apps::v1::Deployment> =
-        Api::namespaced(client.clone(), &env.namespace);
-    let mut out = Vec::new();
-    for s in env.selected(&params.services).unwrap_or_default() {
-        if let Some(sel) = &s.selector {
-            let list = deployments
-                .list(&kube::api::ListParams::default().labels(sel))
-                .await?;
-            if let [one] = &list.items[..] {
-                out.push(one.name_any());
-            }
-        }
-    }
-    Ok(out)
 }
 
 pub fn binding(job: &AgentJob, env: &Environment) -> RoleBinding {
@@ -200,17 +175,7 @@ pub fn binding(job: &AgentJob, env: &Environment) -> RoleBinding {
 pub async fn grant(client: &Client, job: &AgentJob, env: &Environment) -> kube::Result<()> {
     let pp = PatchParams::apply(MANAGER).force();
     let roles: Api<Role> = Api::namespaced(client.clone(), &env.namespace);
-    let matched = if job
-        .spec
-        .deployer
-        .as_ref()
-        .is_some_and(|d| d.mode == DeployMode::Native)
-    {
-        matched(client, job, env).await?
-    } else {
-        Vec::new()
-    };
-    let mut r = role(job, env, &matched);
+    let mut r = role(job, env);
     r.metadata.managed_fields = None;
     let mut v = serde_json::to_value(&r).unwrap_or_default();
     v["apiVersion"] = "rbac.authorization.k8s.io/v1".into();
@@ -284,6 +249,29 @@ pub async fn revoke(client: &Client, job: &AgentJob, env: &Environment) -> kube:
         Err(kube::Error::Api(s)) if s.code == 404 => {}
         Err(e) => return Err(e),
     }
+    // Smoke-test and build Pods the operator started for the job and the agent did not get
+    // to delete (it was killed, or timed out).
+    let pods: Api<k8s_openapi::api::core::v1::Pod> =
+        Api::namespaced(client.clone(), &env.namespace);
+    let uid = job.uid().unwrap_or_default();
+    let list = pods
+        .list(&kube::api::ListParams::default().labels(&format!("{LABEL_JOB_UID}={uid}")))
+        .await?;
+    let ours: Vec<String> = [PodKind::Smoke, PodKind::Build]
+        .iter()
+        .flat_map(|k| {
+            env.services
+                .iter()
+                .map(|s| ops::pod_name(&job.name_any(), *k, &s.name))
+        })
+        .collect();
+    for p in list.items.iter().filter(|p| ours.contains(&p.name_any())) {
+        match pods.delete(&p.name_any(), &DeleteParams::default()).await {
+            Ok(_) => removed = true,
+            Err(kube::Error::Api(s)) if s.code == 404 => {}
+            Err(e) => return Err(e),
+        }
+    }
     Ok(removed)
 }
 
@@ -310,19 +298,27 @@ mod tests {
         (job, envs)
     }
 
+    fn only_reads(r: &[PolicyRule]) -> bool {
+        r.iter().all(|r| {
+            r.verbs
+                .iter()
+                .all(|v| ["get", "list", "watch"].contains(&v.as_str()))
+        })
+    }
+
     #[test]
-    fn native_mode_may_patch_exactly_the_environments_deployments() {
+    fn native_mode_only_reads_deployments_the_operator_writes() {
         let (job, envs) = setup(DeployMode::Native);
         let env = environment(&job, &envs).unwrap();
-        let r = rules(&job, env, &[]);
-        let patch = r.iter().find(|r| r.verbs == ["patch"]).unwrap();
+        let r = rules(&job, env);
+        assert!(only_reads(&r), "{r:?}");
+        assert_eq!(r.len(), 1);
         assert_eq!(
-            patch.resource_names.as_deref(),
-            Some(&["api".to_string(), "shop-rpc".to_string()][..])
+            r[0].resources.as_deref(),
+            Some(&["deployments".to_string()][..])
         );
-        // No Pods, Secrets or anything else without a smoke Pod or a build.
+        // No Pods, ReplicaSets, Secrets or anything else without a smoke Pod or a build.
         assert!(r.iter().all(|r| r.resources.as_ref().unwrap()[0] != "pods"));
-        assert!(r.iter().all(|r| !r.verbs.iter().any(|v| v == "*")));
         let b = binding(&job, env);
         assert_eq!(b.metadata.namespace.as_deref(), Some("shop"));
         let s = &b.subjects.unwrap()[0];
@@ -333,32 +329,36 @@ mod tests {
     #[test]
     fn gitops_mode_only_reads() {
         let (job, envs) = setup(DeployMode::Gitops);
-        let r = rules(&job, environment(&job, &envs).unwrap(), &[]);
-        assert!(r.iter().all(|r| {
-            r.verbs
-                .iter()
-                .all(|v| ["get", "list", "watch"].contains(&v.as_str()))
-        }));
+        assert!(only_reads(&rules(&job, environment(&job, &envs).unwrap())));
     }
 
     #[test]
-    fn a_selector_service_may_patch_only_the_deployment_it_matched() {
+    fn smoke_and_build_pods_are_readable_by_name_only() {
         let envs = Environments::parse(
-            "environments: [{name: staging, namespace: shop, services: [{name: api, selector: app=api, image: r/api}]}]",
+            "environments: [{name: staging, namespace: shop, smokeTest: {pod: {image: curl}}, services: [{name: api, image: r/api}, {name: rpc, image: r/rpc, smokeTest: {http: [{url: 'http://rpc'}]}}]}]",
         )
         .unwrap();
         let (mut job, _) = setup(DeployMode::Native);
-        job.spec.deployer.as_mut().unwrap().environment = "staging".into();
-        let env = environment(&job, &envs).unwrap();
-        let r = rules(&job, env, &["api-v2".to_string()]);
-        let patch = r.iter().find(|r| r.verbs == ["patch"]).unwrap();
+        job.spec.deployer.as_mut().unwrap().build = Some(crate::api::ImageBuild {
+            enabled: true,
+            ..Default::default()
+        });
+        let r = rules(&job, environment(&job, &envs).unwrap());
+        assert!(only_reads(&r), "{r:?}");
+        let pods = r
+            .iter()
+            .find(|r| r.resources.as_deref() == Some(&["pods".to_string()][..]))
+            .unwrap();
         assert_eq!(
-            patch.resource_names.as_deref(),
-            Some(&["api-v2".to_string()][..])
+            pods.resource_names.as_deref(),
+            Some(
+                &[
+                    "ship-smoke-api".to_string(),
+                    "ship-build-api".to_string(),
+                    "ship-build-rpc".to_string()
+                ][..]
+            )
         );
-        // Nothing matched: no patch right at all (never every Deployment).
-        let r = rules(&job, env, &[]);
-        assert!(r.iter().all(|r| r.verbs != ["patch"]));
     }
 
     #[test]

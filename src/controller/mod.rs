@@ -16,6 +16,7 @@ pub mod deploy;
 pub mod lifecycle;
 pub mod locks;
 pub mod metrics;
+pub mod netpol;
 pub mod pod;
 mod reconcile;
 mod scheduler;
@@ -87,6 +88,8 @@ pub struct Context {
     /// Jobs admitted by this process that the job cache may not show as Running yet:
     /// uid → attempt. Cleared once the cache catches up.
     pub admitted: Mutex<HashMap<String, i32>>,
+    /// Namespaces whose agent NetworkPolicy this process applied.
+    pub network_policies: netpol::Applied,
 }
 
 impl Context {
@@ -323,6 +326,7 @@ pub async fn run(
         ),
         wake,
         admitted: Mutex::new(HashMap::new()),
+        network_policies: netpol::Applied::default(),
     });
     let controller = kube::runtime::Controller::for_stream(job_stream, jobs_reader)
         .owns_stream(pod_stream)

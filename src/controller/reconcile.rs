@@ -490,8 +490,19 @@ pub async fn reconcile_approval(a: Arc<AgentApproval>, ctx: Arc<Context>) -> Res
     let ns = a.namespace().ok_or(Error::Missing("namespace"))?;
     let now = Timestamp::now();
     // The job is found by UID (the name alone could be a decoy).
-    let job = ctx.jobs.get(&ObjectRef::new(&a.spec.job_name).within(&ns));
-    let job = job.filter(|j| a.spec.job_uid.is_some() && j.uid() == a.spec.job_uid);
+    let cached = ctx.jobs.get(&ObjectRef::new(&a.spec.job_name).within(&ns));
+    let job = match cached.filter(|j| a.spec.job_uid.is_some() && j.uid() == a.spec.job_uid) {
+        Some(j) => Some(j),
+        // The job cache can lag behind the approval's (a job created a moment before its
+        // approval): before voiding an approval for a missing job, ask the apiserver.
+        None if a.spec.job_uid.is_some() => ctx
+            .job_api(&ns)
+            .get_opt(&a.spec.job_name)
+            .await?
+            .filter(|j| j.uid() == a.spec.job_uid)
+            .map(Arc::new),
+        None => None,
+    };
     let requester = job
         .as_ref()
         .and_then(|j| j.spec.requested_by.as_ref())

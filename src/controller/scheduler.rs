@@ -224,6 +224,11 @@ async fn admit(ctx: &Context, job: &AgentJob, attempt: i32) -> super::Result<()>
     let ns = job.namespace().ok_or(super::Error::Missing("namespace"))?;
     let name = job.name_any();
     let uid = job.uid().ok_or(super::Error::Missing("uid"))?;
+    // The agent NetworkPolicy of the namespace first: no agent Pod starts unprotected.
+    if let Err(e) = super::netpol::ensure(ctx, &ns).await {
+        ctx.admitted.lock().await.remove(&uid);
+        return Err(e.into());
+    }
     let lease_api = ctx.lease_api();
     let keys = locks::job_locks(job, &ctx.cfg.environments);
     let mut taken = Vec::new();

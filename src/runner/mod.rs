@@ -271,6 +271,24 @@ impl crate::agents::Host for client::AgentClient {
             .await
             .map_err(|e| e.to_string())
     }
+    async fn go_test(
+        &self,
+        root: &Path,
+        packages: &[String],
+    ) -> Result<Option<(i32, String)>, String> {
+        client::AgentClient::sandbox_go_test(self, root, packages)
+            .await
+            .map(Some)
+            .map_err(|e| e.to_string())
+    }
+    async fn deploy(
+        &self,
+        op: &crate::agents::deployer::ops::DeployOp,
+    ) -> Result<crate::agents::deployer::ops::DeployReply, String> {
+        client::AgentClient::deploy(self, op)
+            .await
+            .map_err(|e| e.to_string())
+    }
     async fn llm(
         &self,
         req: &crate::llm::gateway::CompletionRequest,

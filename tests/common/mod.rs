@@ -437,6 +437,23 @@ pub async fn api_ca(client: &kube::Client, ns: &str) -> String {
     cm.data.unwrap()["ca.crt"].clone()
 }
 
+/// POST `body` as JSON to `url` with the bearer `token`: (status, body text).
+pub async fn post_json(
+    http: &reqwest::Client,
+    url: &str,
+    token: &str,
+    body: &serde_json::Value,
+) -> (u16, String) {
+    let r = http
+        .post(url)
+        .bearer_auth(token)
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
 /// An HTTPS client trusting only the agent API's CA.
 pub fn http(ca: &str) -> reqwest::Client {
     let _ = rustls::crypto::ring::default_provider().install_default();

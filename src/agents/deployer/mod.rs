@@ -4,6 +4,7 @@
 pub mod build;
 pub mod cluster;
 pub mod gitops;
+pub mod ops;
 pub mod rollout;
 pub mod run;
 pub mod smoke;

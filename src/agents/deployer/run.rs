@@ -5,13 +5,14 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Pod;
 use kube::Client;
 use kube::api::Api;
 use serde::Serialize;
 
 use super::cluster::{self, Outcome};
+use super::ops::{DeployOp, NOTHING_TO_PUT_BACK, PodKind, pod_name};
 use super::smoke::{self, CheckResult};
 use super::{build, gitops};
 use crate::agents::Host;
@@ -144,11 +145,6 @@ fn now_rfc3339() -> String {
         .round(k8s_openapi::jiff::Unit::Millisecond)
         .map(|t| t.to_string())
         .unwrap_or_default()
-}
-
-/// A short DNS-safe suffix for Pod names.
-fn pod_name(job: &str, what: &str, service: &str) -> String {
-    crate::controller::pod::bounded_name(job, &format!("-{what}-{service}"), 63)
 }
 
 struct Deploy<'a, H: Host> {
@@ -286,11 +282,9 @@ impl<H: Host> Deploy<'_, H> {
             .map_err(|e| failed(format!("build: {e}")))?
         };
         let cfg = env.build.clone().unwrap_or_default();
-        let pods: Api<Pod> = Api::namespaced(self.setup.client.clone(), &env.namespace);
         let timeout = Duration::from_secs(cfg.timeout_seconds.unwrap_or(1800));
         for svc in services {
-            let name = pod_name(&self.setup.job_name, "build", &svc.name);
-            let spec = build::pod_spec(&cfg, svc, &repo.url, &git_ref, &sha, &self.params.version);
+            let name = pod_name(&self.setup.job_name, PodKind::Build, &svc.name);
             let tags = build::destinations(svc, &self.params.version, &sha);
             self.say(&format!(
                 "building {} at {git_ref} ({sha:.12}) in pod {name}",
@@ -305,7 +299,7 @@ impl<H: Host> Deploy<'_, H> {
                     Some(&sha),
                 )
                 .await;
-            let res = smoke::run_pod(&pods, &name, spec, timeout).await;
+            let res = self.run_pod(PodKind::Build, svc, Some(&sha), timeout).await;
             self.report.builds.push(BuildReport {
                 service: svc.name.clone(),
                 pod: name,
@@ -363,10 +357,25 @@ impl<H: Host> Deploy<'_, H> {
                     .await
                     .map_err(|e| failed(format!("recording the patch in the audit trail: {e}")))?;
                 self.report.services[i].state = "Failed".into();
-                if let Err(e) =
-                    cluster::set_image(&self.deployments, &dep_name, &container, &to_image).await
-                {
-                    return Err(self.roll_back(i, &format!("{}: {e}", svc.name)).await);
+                // The operator sets the image (the job's identity only reads here).
+                let set = self
+                    .host
+                    .deploy(&DeployOp::SetImage {
+                        service: svc.name.clone(),
+                    })
+                    .await;
+                match set {
+                    Ok(r) if r.image.as_deref() == Some(to_image.as_str()) => {}
+                    Ok(r) => {
+                        let e = format!(
+                            "the operator set {}, not {to_image}",
+                            r.image.unwrap_or_default()
+                        );
+                        return Err(self.roll_back(i, &format!("{}: {e}", svc.name)).await);
+                    }
+                    Err(e) => {
+                        return Err(self.roll_back(i, &format!("{}: {e}", svc.name)).await);
+                    }
                 }
                 self.say(&format!(
                     "{}: image set to {to_image}, watching the rollout",
@@ -427,6 +436,36 @@ impl<H: Host> Deploy<'_, H> {
         Ok(())
     }
 
+    /// Have the operator start the service's smoke-test or build Pod, wait for it to end
+    /// (the job's identity may read exactly these Pods), and have it deleted.
+    async fn run_pod(
+        &self,
+        kind: PodKind,
+        svc: &Service,
+        git_sha: Option<&str>,
+        timeout: Duration,
+    ) -> Result<(), String> {
+        let started = self
+            .host
+            .deploy(&DeployOp::StartPod {
+                kind,
+                service: svc.name.clone(),
+                git_sha: git_sha.map(str::to_string),
+            })
+            .await
+            .map_err(|e| format!("start the {} pod of {}: {e}", kind.as_str(), svc.name))?;
+        let pods: Api<Pod> = Api::namespaced(self.setup.client.clone(), &self.setup.env.namespace);
+        let out = smoke::wait_pod(&pods, &started.name, timeout).await;
+        let _ = self
+            .host
+            .deploy(&DeployOp::DeletePod {
+                kind,
+                service: svc.name.clone(),
+            })
+            .await;
+        out
+    }
+
     async fn smoke(
         &mut self,
         svc: &Service,
@@ -448,18 +487,17 @@ impl<H: Host> Deploy<'_, H> {
             }
         }
         if let Some(p) = &test.pod {
-            let env = &self.setup.env;
-            let pods: Api<Pod> = Api::namespaced(self.setup.client.clone(), &env.namespace);
-            let name = pod_name(&self.setup.job_name, "smoke", &svc.name);
+            let name = pod_name(&self.setup.job_name, PodKind::Smoke, &svc.name);
             self.say(&format!("{}: smoke-test pod {name}", svc.name))
                 .await;
-            let res = smoke::run_pod(
-                &pods,
-                &name,
-                smoke::smoke_pod_spec(p, &svc.name, &self.params.version),
-                Duration::from_secs(p.timeout_seconds.unwrap_or(300)),
-            )
-            .await;
+            let res = self
+                .run_pod(
+                    PodKind::Smoke,
+                    svc,
+                    None,
+                    Duration::from_secs(p.timeout_seconds.unwrap_or(300)),
+                )
+                .await;
             self.report.smoke_tests.push(CheckResult {
                 service: svc.name.clone(),
                 check: format!("pod {name}"),
@@ -476,8 +514,6 @@ impl<H: Host> Deploy<'_, H> {
     /// rollout undo --to-revision=<the revision before the job>`.
     async fn roll_back(&mut self, failed_index: usize, reason: &str) -> (Verdict, String) {
         self.say(&format!("{reason} — rolling back")).await;
-        let rs_api: Api<ReplicaSet> =
-            Api::namespaced(self.setup.client.clone(), &self.setup.env.namespace);
         let timeout = self.setup.env.rollout_timeout();
         let mut problems = Vec::new();
         for i in (0..=failed_index).rev() {
@@ -485,28 +521,21 @@ impl<H: Host> Deploy<'_, H> {
             if r.state == "Unchanged" || r.state == "Pending" {
                 continue;
             }
-            let restored = async {
-                let dep = self
-                    .deployments
-                    .get(&r.deployment)
-                    .await
-                    .map_err(|e| format!("get deployment {:?}: {e}", r.deployment))?;
-                match r.from_revision {
-                    Some(rev) => {
-                        let t = cluster::template_at(&rs_api, &dep, rev).await?;
-                        cluster::restore(&self.deployments, &r.deployment, &t).await
-                    }
-                    None => cluster::set_image(
-                        &self.deployments,
-                        &r.deployment,
-                        &r.container,
-                        &r.from_image,
-                    )
-                    .await
-                    .map(|_| ()),
-                }
+            // The operator puts back what it recorded before this job's change.
+            let restored = self
+                .host
+                .deploy(&DeployOp::Restore {
+                    service: r.name.clone(),
+                })
+                .await
+                .map(|_| ());
+            if restored
+                .as_ref()
+                .is_err_and(|e| e.contains(NOTHING_TO_PUT_BACK))
+            {
+                self.report.services[i].state = "Unchanged".into();
+                continue;
             }
-            .await;
             if let Err(e) = self
                 .host
                 .action(

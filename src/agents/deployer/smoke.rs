@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::{Api, DeleteParams, PostParams};
+use kube::api::Api;
 use kube::runtime::{WatchStreamExt, watcher};
 use serde::Serialize;
 use serde_json::json;
@@ -89,24 +89,8 @@ pub async fn http(check: &HttpCheck, service: &str, version: &str) -> CheckResul
     }
 }
 
-/// Run a Pod to completion and delete it afterwards. `Ok(())` when it exits 0.
-pub async fn run_pod(
-    api: &Api<Pod>,
-    name: &str,
-    spec: serde_json::Value,
-    timeout: Duration,
-) -> Result<(), String> {
-    let pod: Pod = serde_json::from_value(json!({
-        "apiVersion": "v1", "kind": "Pod",
-        "metadata": { "name": name, "labels": { "app.kubernetes.io/managed-by": "devagents" } },
-        "spec": spec,
-    }))
-    .map_err(|e| format!("pod {name}: {e}"))?;
-    match api.create(&PostParams::default(), &pod).await {
-        Ok(_) => {}
-        Err(kube::Error::Api(s)) if s.code == 409 => {}
-        Err(e) => return Err(format!("create pod {name}: {e}")),
-    }
+/// Wait for the Pod `name` (started by the operator) to finish. `Ok(())` when it exits 0.
+pub async fn wait_pod(api: &Api<Pod>, name: &str, timeout: Duration) -> Result<(), String> {
     let cfg = watcher::Config::default().fields(&format!("metadata.name={name}"));
     let mut stream = Box::pin(
         watcher(api.clone(), cfg)
@@ -139,15 +123,13 @@ pub async fn run_pod(
         }
         Err(format!("the watch of pod {name} ended"))
     };
-    let out = match tokio::time::timeout(timeout, wait).await {
+    match tokio::time::timeout(timeout, wait).await {
         Ok(r) => r,
         Err(_) => Err(format!(
             "pod {name} did not finish within {}s",
             timeout.as_secs()
         )),
-    };
-    let _ = api.delete(name, &DeleteParams::default()).await;
-    out
+    }
 }
 
 /// The Pod spec of a smoke-test Pod: non-root, read-only root filesystem, no token.

@@ -10,5 +10,6 @@ pub mod linters;
 pub mod llm;
 pub mod review;
 pub mod run;
+pub mod sandbox;
 pub mod security;
 pub mod tests_check;

@@ -274,19 +274,16 @@ pub async fn run<H: Host>(
         let untrusted = pr.from_fork() && !p.run_fork_code;
         if untrusted && !pkgs.is_empty() {
             out.notes.push(format!(
-                "go test -cover not run: the pull request comes from {} (its code is untrusted, and this Pod holds the repository token); set reviewer.runForkCode: true to run it",
+                "go test -cover not run: the pull request comes from {} (its code is untrusted); set reviewer.runForkCode: true to run it in an isolated sandbox Pod",
                 pr.head_repo.as_deref().unwrap_or("a deleted fork")
             ));
         } else if !pkgs.is_empty() && root.join("go.mod").exists() {
             // go vet runs separately (lint); its findings must not stop the coverage run.
-            let mut args = vec![
-                "test".to_string(),
-                "-vet=off".to_string(),
-                "-cover".to_string(),
-            ];
-            args.extend(pkgs);
-            match tool(&root, "go", &args).await {
-                Some((code, stdout, _)) => {
+            // The pull request's code runs where it reaches nothing (the host decides: in a
+            // Pod, an isolated sandbox Pod).
+            match host.go_test(&root, &pkgs).await {
+                Err(e) => out.notes.push(format!("go test -cover could not run: {e}")),
+                Ok(Some((code, stdout))) => {
                     out.coverage = tests_check::parse_cover(&stdout);
                     if code != 0 {
                         out.notes.push(format!(
@@ -299,7 +296,7 @@ pub async fn run<H: Host>(
                         ));
                     }
                 }
-                None => out.notes.push("go test -cover: Go is not installed".into()),
+                Ok(None) => out.notes.push("go test -cover: Go is not installed".into()),
             }
         }
     }
