@@ -23,9 +23,11 @@ const TOKEN: &str = "ghp_e2ereviewertoken0123456789abcd";
 const SANDBOX_PROBE: &str = r#"package db
 
 import (
+	"net"
 	"os"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestPasswordInASandbox(t *testing.T) {
@@ -49,6 +51,10 @@ func TestPasswordInASandbox(t *testing.T) {
 		if strings.Contains(e, "ghp_") {
 			t.Fatal("a token is in the environment")
 		}
+	}
+	if c, err := net.DialTimeout("tcp", "LISTENER", 2*time.Second); err == nil {
+		c.Close()
+		t.Fatal("the network is in reach")
 	}
 }
 "#;
@@ -88,8 +94,11 @@ async fn a_reviewer_job_posts_one_review() {
     )
     .unwrap();
     // The pull request's own test: it passes only where it reaches nothing (no agent API, no
-    // token file, no token in the environment) — that is, in the sandbox Pod.
-    std::fs::write(seed.path().join("pkg/db/db_test.go"), SANDBOX_PROBE).unwrap();
+    // token file, no token in the environment, no network) — that is, in the sandbox Pod.
+    // A listener on loopback the test tries to reach (anything in reach would answer).
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let probe = SANDBOX_PROBE.replace("LISTENER", &listener.local_addr().unwrap().to_string());
+    std::fs::write(seed.path().join("pkg/db/db_test.go"), probe).unwrap();
     git(seed.path(), &["add", "-A"]).unwrap();
     git(seed.path(), &["commit", "-q", "-m", "db"]).unwrap();
     git(seed.path(), &["push", "-q", "origin", "feature"]).unwrap();

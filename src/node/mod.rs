@@ -14,10 +14,14 @@
 //! - any other image: Running + Ready, except images matching the "broken" pattern, which
 //!   stay in ImagePullBackOff and never become Ready (so a Deployment rollout really stalls).
 //!
+//! A Pod whose namespace's NetworkPolicies deny it all egress runs in a network namespace of
+//! its own (`unshare -n`), so it reaches nothing, as under a real network plugin.
+//!
 //! The process sees the per-pod root in `DEVAGENTS_FS_ROOT`; the runner maps absolute
 //! in-container paths through it (`runner::container_path`).
 
 mod materialize;
+mod netpol;
 mod process;
 mod status;
 

@@ -1,5 +1,6 @@
 //! One agent Pod run as a local process.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;
@@ -7,7 +8,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Container, Pod};
-use kube::api::Api;
+use k8s_openapi::api::networking::v1::NetworkPolicy;
+use kube::api::{Api, ListParams};
 use kube::{Client, ResourceExt};
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
@@ -104,13 +106,24 @@ impl PodRun {
         };
 
         let log_path = dir.join("container.log");
-        let mut cmd = match self.command(&c, &env, &root, &msg_path_in_container, &log_path) {
-            Ok(cmd) => cmd,
-            Err(e) => {
-                status::report_waiting(&api, &self.pod, "RunContainerError", &e).await?;
-                return Ok(());
-            }
-        };
+        // Denied all egress by its namespace's NetworkPolicies: no network at all.
+        let policies: Api<NetworkPolicy> = Api::namespaced(self.client.clone(), &ns);
+        let isolated = super::netpol::egress_denied(
+            &policies.list(&ListParams::default()).await?.items,
+            self.pod
+                .metadata
+                .labels
+                .as_ref()
+                .unwrap_or(&BTreeMap::new()),
+        );
+        let mut cmd =
+            match self.command(&c, &env, &root, &msg_path_in_container, &log_path, isolated) {
+                Ok(cmd) => cmd,
+                Err(e) => {
+                    status::report_waiting(&api, &self.pod, "RunContainerError", &e).await?;
+                    return Ok(());
+                }
+            };
         let mut child = match cmd.spawn() {
             Ok(ch) => ch,
             Err(e) => {
@@ -220,6 +233,7 @@ impl PodRun {
         root: &Path,
         msg_path: &str,
         log_path: &Path,
+        isolated: bool,
     ) -> Result<tokio::process::Command, String> {
         let mut argv: Vec<String> = c
             .command
@@ -234,7 +248,17 @@ impl PodRun {
 
         let log = std::fs::File::create(log_path).map_err(|e| format!("log file: {e}"))?;
         let log2 = log.try_clone().map_err(|e| format!("log file: {e}"))?;
-        let mut cmd = tokio::process::Command::new(program);
+        let mut cmd = if isolated {
+            // A network namespace of its own (a user namespace too when not root).
+            let mut c = tokio::process::Command::new("unshare");
+            if !nix::unistd::Uid::effective().is_root() {
+                c.arg("--map-root-user");
+            }
+            c.arg("--net").arg("--").arg(&program);
+            c
+        } else {
+            tokio::process::Command::new(&program)
+        };
         cmd.args(&argv[1..])
             .env_clear()
             .env(
