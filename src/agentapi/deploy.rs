@@ -16,7 +16,7 @@ use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde_json::json;
 use tracing::info;
 
-use super::{ApiError, ApiState, BODY_SMALL, authorize, read_json};
+use super::{ApiError, ApiState, BODY_SMALL, authorize, forbidden, read_json};
 use crate::agents::deployer::ops::{
     DeployOp, DeployReply, NOTHING_TO_PUT_BACK, PREVIOUS_ANNOTATION, PodKind, Previous, pod_name,
 };
@@ -25,9 +25,6 @@ use crate::api::environment::{Environment, Service};
 use crate::api::{AgentJob, AgentKind, DeployMode, DeployerParams, Phase};
 use crate::controller::pod::{LABEL_JOB_UID, MANAGED_BY, MANAGER};
 
-fn refused(msg: String) -> ApiError {
-    ApiError(StatusCode::FORBIDDEN, msg)
-}
 fn conflict(msg: String) -> ApiError {
     ApiError(StatusCode::CONFLICT, msg)
 }
@@ -42,7 +39,7 @@ fn scope<'a>(
     let d = match (&job.spec.agent, &job.spec.deployer) {
         (AgentKind::Deployer, Some(d)) => d,
         _ => {
-            return Err(refused(format!(
+            return Err(forbidden(format!(
                 "job {ns}/{name} is not a deployer: it may not deploy"
             )));
         }
@@ -51,17 +48,17 @@ fn scope<'a>(
         return Err(conflict(format!("job {ns}/{name} is not running")));
     }
     if let Some(p) = crate::controller::deploy::problem(job, &s.environments) {
-        return Err(refused(p));
+        return Err(forbidden(p));
     }
-    let env = s.environments.resolve(&d.environment).map_err(refused)?;
+    let env = s.environments.resolve(&d.environment).map_err(forbidden)?;
     let svc = env
         .selected(&d.services)
-        .map_err(refused)?
+        .map_err(forbidden)?
         .into_iter()
         .find(|x| x.name == service)
         .cloned()
         .ok_or_else(|| {
-            refused(format!(
+            forbidden(format!(
                 "service {service:?} is not one job {ns}/{name} deploys to {:?}",
                 env.name
             ))
@@ -82,7 +79,7 @@ pub(super) async fn deploy(
         DeployOp::SetImage { service } | DeployOp::Restore { service } => {
             let (d, env, svc) = scope(&job, &s, service)?;
             if d.mode != DeployMode::Native {
-                return Err(refused(
+                return Err(forbidden(
                     "a gitops deploy changes no Deployment itself".to_string(),
                 ));
             }
@@ -249,7 +246,7 @@ fn pod_spec(
                 .or(env.smoke_test.as_ref())
                 .and_then(|t| t.pod.as_ref())
                 .ok_or_else(|| {
-                    refused(format!(
+                    forbidden(format!(
                         "service {:?} of {:?} has no smoke-test Pod",
                         svc.name, env.name
                     ))
@@ -258,13 +255,13 @@ fn pod_spec(
         }
         PodKind::Build => {
             let b = d.build.as_ref().filter(|b| b.enabled).ok_or_else(|| {
-                refused("the job does not build (spec.deployer.build)".to_string())
+                forbidden("the job does not build (spec.deployer.build)".to_string())
             })?;
             let repo = job
                 .spec
                 .repository
                 .as_ref()
-                .ok_or_else(|| refused("a build needs spec.repository".to_string()))?;
+                .ok_or_else(|| forbidden("a build needs spec.repository".to_string()))?;
             let sha = git_sha
                 .filter(|s| s.len() == 40 && s.bytes().all(|c| c.is_ascii_hexdigit()))
                 .ok_or_else(|| {

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use k8s_openapi::api::core::v1::{ConfigMap, Pod};
-use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use kube::{Resource, ResourceExt};
 use serde_json::json;
 
@@ -39,10 +39,9 @@ fn bad(code: StatusCode, msg: impl Into<String>) -> ApiError {
 fn sandbox_name(job: &AgentJob) -> Result<String, ApiError> {
     let (ns, name) = (job.namespace().unwrap_or_default(), job.name_any());
     if job.spec.agent != AgentKind::Reviewer {
-        return Err(bad(
-            StatusCode::FORBIDDEN,
-            format!("job {ns}/{name} is not a reviewer: it has no sandbox"),
-        ));
+        return Err(super::forbidden(format!(
+            "job {ns}/{name} is not a reviewer: it has no sandbox"
+        )));
     }
     let st = job.status.as_ref();
     if st.and_then(|s| s.phase) != Some(Phase::Running) {
@@ -110,19 +109,21 @@ pub(super) async fn start(
             format!("source: the job's {SOURCE_ARTIFACT:?} artifact (gzip) is expected"),
         ));
     }
+    // One list of the job's own `source` chunks (by their labels), not a read per chunk.
     let cms: Api<ConfigMap> = Api::namespaced(s.client.clone(), &ns);
-    for c in &req.source.config_maps {
-        let cm = cms.get_opt(c).await?;
-        let ours = cm.as_ref().is_some_and(|cm| {
-            cm.labels().get(LABEL_JOB_UID) == Some(&uid)
-                && cm.labels().get(LABEL_ARTIFACT).map(String::as_str) == Some(SOURCE_ARTIFACT)
-        });
-        if !ours {
-            return Err(bad(
-                StatusCode::FORBIDDEN,
-                format!("configmap {c:?} is not a chunk of this job's source artifact"),
-            ));
-        }
+    let ours: std::collections::HashSet<String> = cms
+        .list(&ListParams::default().labels(&format!(
+            "{LABEL_JOB_UID}={uid},{LABEL_ARTIFACT}={SOURCE_ARTIFACT}"
+        )))
+        .await?
+        .items
+        .iter()
+        .map(|c| c.name_any())
+        .collect();
+    if let Some(c) = req.source.config_maps.iter().find(|c| !ours.contains(*c)) {
+        return Err(super::forbidden(format!(
+            "configmap {c:?} is not a chunk of this job's source artifact"
+        )));
     }
     // The image: the one the job's agent runs in.
     let pods: Api<Pod> = Api::namespaced(s.client.clone(), &ns);

@@ -85,13 +85,8 @@ fn tree(root: &Path) -> BTreeSet<String> {
 }
 
 async fn tool(dir: &Path, program: &str, args: &[String]) -> Option<(i32, String, String)> {
-    let out = tokio::process::Command::new(program)
+    let out = super::sandbox::offline(program, dir)
         .args(args)
-        .current_dir(dir)
-        .env("GOFLAGS", "-buildvcs=false")
-        .env("GOPROXY", "off")
-        .env("GOTOOLCHAIN", "local")
-        .stdin(std::process::Stdio::null())
         .output()
         .await
         .ok()?;

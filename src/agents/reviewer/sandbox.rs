@@ -84,6 +84,18 @@ pub fn pod_name(job: &str, attempt: usize) -> String {
     crate::controller::pod::bounded_name(job, &format!("-tests-{attempt}"), 63)
 }
 
+/// `program` (a Go tool) in `dir`, offline: no module downloads, no toolchain switch, no VCS
+/// stamping, no stdin.
+pub fn offline(program: &str, dir: &Path) -> tokio::process::Command {
+    let mut cmd = tokio::process::Command::new(program);
+    cmd.current_dir(dir)
+        .env("GOFLAGS", "-buildvcs=false")
+        .env("GOPROXY", "off")
+        .env("GOTOOLCHAIN", "local")
+        .stdin(std::process::Stdio::null());
+    cmd
+}
+
 /// `go test -vet=off -cover PACKAGES` in `root`, offline: `(exit code, stdout)`; None when Go
 /// is not installed. With `home`, Go's home, cache and path live there (a sandbox's writable
 /// directory: its root filesystem is read-only).
@@ -98,13 +110,8 @@ pub async fn go_test(
         "-cover".to_string(),
     ];
     args.extend(packages.iter().cloned());
-    let mut cmd = tokio::process::Command::new("go");
-    cmd.args(&args)
-        .current_dir(root)
-        .env("GOFLAGS", "-buildvcs=false")
-        .env("GOPROXY", "off")
-        .env("GOTOOLCHAIN", "local")
-        .stdin(std::process::Stdio::null());
+    let mut cmd = offline("go", root);
+    cmd.args(&args);
     if let Some(h) = home {
         cmd.env("HOME", h)
             .env("GOCACHE", h.join("go-cache"))
