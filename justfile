@@ -35,6 +35,10 @@ e2e:
 bench-dispatch jobs="500" rss_jobs="10000":
     e2e/bench-dispatch.sh {{jobs}} {{rss_jobs}}
 
+# Queue at scale: N probe jobs of 200 ms behind 4 slots against one batch/v1 Job (release build).
+bench-queue sizes="500,2000":
+    e2e/bench-queue.sh {{sizes}}
+
 # Deployer: AgentJob creation → rollout confirmed (median, p90) against a direct patch (release build).
 bench-deploy jobs="20":
     e2e/bench-deploy.sh {{jobs}}

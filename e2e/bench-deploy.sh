@@ -8,12 +8,5 @@ set -euo pipefail
 cd "$REPO_ROOT"
 JOBS="${1:-20}"
 
-"$REPO_ROOT/e2e/install-deps.sh"
-"$REPO_ROOT/e2e/build-k8s.sh"
-cargo build --release --all-features --bins --quiet
-D="$(DEVAGENTS_NODE_BIN="$REPO_ROOT/target/release/devagents-node" "$REPO_ROOT/e2e/cluster-up.sh")"
-trap '"$REPO_ROOT/e2e/cluster-down.sh" "$D"' EXIT
-export KUBECONFIG="$D/kubeconfig"
-"$K8S_BIN/kubectl" apply -f crds/ >/dev/null
-"$K8S_BIN/kubectl" wait --for condition=established --timeout=60s crd/agentjobs.devagents.io crd/agentapprovals.devagents.io >/dev/null
+bench_cluster
 "$REPO_ROOT/target/release/devagents-bench" deploy --jobs "$JOBS" --operator "$REPO_ROOT/target/release/agent-operator"

@@ -22,7 +22,8 @@ D="$(cd "$D" && pwd)"
 CLUSTER_ID="$(openssl rand -hex 8)"
 echo "$CLUSTER_ID" >"$D/cluster-id"
 mkdir -p "$REPO_ROOT/target"
-ln -sfn "$D" "$REPO_ROOT/target/devagents-cluster"
+# A private cluster (a test that restarts its apiserver) leaves the shared link alone.
+[ -n "${DEVAGENTS_CLUSTER_NO_LINK:-}" ] || ln -sfn "$D" "$REPO_ROOT/target/devagents-cluster"
 
 NODE_BIN="${DEVAGENTS_NODE_BIN:-$REPO_ROOT/target/debug/devagents-node}"
 AGENT_BIN_DIR="${DEVAGENTS_AGENT_BIN_DIR:-$(dirname "$NODE_BIN")}"
@@ -66,12 +67,15 @@ start etcd etcd --name devagents-test --data-dir "$D/etcd" \
 wait_for etcd 30 curl -fsS "http://127.0.0.1:$ETCD_PORT/health"
 echo "http://127.0.0.1:$ETCD_PORT" >"$D/etcd-url"
 
-start kube-apiserver "$K8S_BIN/kube-apiserver" --etcd-servers="http://127.0.0.1:$ETCD_PORT" \
-  --bind-address=127.0.0.1 --secure-port="$API_PORT" --advertise-address=127.0.0.1 \
-  --cert-dir="$D/certs" --token-auth-file="$D/tokens.csv" --authorization-mode=RBAC \
-  --service-account-issuer=https://kubernetes.default.svc --api-audiences=https://kubernetes.default.svc \
-  --service-account-key-file="$D/sa.pub" --service-account-signing-key-file="$D/sa.key" \
-  --service-cluster-ip-range=10.0.0.0/24 --allow-privileged=true --v=1
+APISERVER_ARGS=(--etcd-servers="http://127.0.0.1:$ETCD_PORT"
+  --bind-address=127.0.0.1 --secure-port="$API_PORT" --advertise-address=127.0.0.1
+  --cert-dir="$D/certs" --token-auth-file="$D/tokens.csv" --authorization-mode=RBAC
+  --service-account-issuer=https://kubernetes.default.svc --api-audiences=https://kubernetes.default.svc
+  --service-account-key-file="$D/sa.pub" --service-account-signing-key-file="$D/sa.key"
+  --service-cluster-ip-range=10.0.0.0/24 --allow-privileged=true --v=1)
+# Kept for e2e/restart-apiserver.sh (the fault tests restart it on the same etcd).
+printf '%s\n' "${APISERVER_ARGS[@]}" >"$D/apiserver.args"
+start kube-apiserver "$K8S_BIN/kube-apiserver" "${APISERVER_ARGS[@]}"
 wait_for kube-apiserver 60 curl -fsSk -H "Authorization: Bearer $ADMIN_TOKEN" "https://127.0.0.1:$API_PORT/readyz"
 
 cat >"$D/kubeconfig" <<KC

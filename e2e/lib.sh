@@ -20,3 +20,18 @@ as_root() {
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
 }
+
+# bench_cluster: for the benchmark scripts — release builds, a fresh control plane whose
+# kube-controller-manager is not throttled (its client allows 20 requests/s by default; the
+# comparison is between the two controllers, not two rate limiters), the CRDs. Sets D and
+# KUBECONFIG; the cluster stops when the script exits.
+bench_cluster() {
+  "$REPO_ROOT/e2e/install-deps.sh"
+  "$REPO_ROOT/e2e/build-k8s.sh"
+  cargo build --release --all-features --bins --quiet
+  D="$(DEVAGENTS_NODE_BIN="$REPO_ROOT/target/release/devagents-node" DEVAGENTS_KCM_QPS=1000 "$REPO_ROOT/e2e/cluster-up.sh")"
+  trap '"$REPO_ROOT/e2e/cluster-down.sh" "$D"' EXIT
+  export KUBECONFIG="$D/kubeconfig"
+  "$K8S_BIN/kubectl" apply -f "$REPO_ROOT/crds/" >/dev/null
+  "$K8S_BIN/kubectl" wait --for condition=established --timeout=60s crd/agentjobs.devagents.io crd/agentapprovals.devagents.io >/dev/null
+}

@@ -4,107 +4,16 @@
 
 mod common;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use common::trace::PodTrace;
 use common::{Operator, is_terminal, probe_job};
 use devagents::api::{AgentJob, Phase};
-use futures::StreamExt;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
-use kube::runtime::{WatchStreamExt, watcher};
 use serde_json::json;
-
-/// What a watch on the namespace's Pods saw, in order, with the local time it saw it.
-#[derive(Clone, Debug)]
-struct Seen {
-    at: Instant,
-    name: String,
-    uid: String,
-    live: bool,
-}
-
-#[derive(Clone, Default)]
-struct PodTrace(Arc<Mutex<Vec<Seen>>>);
-
-impl PodTrace {
-    fn start(client: &kube::Client, ns: &str) -> PodTrace {
-        let trace = PodTrace::default();
-        let t = trace.clone();
-        let api: Api<Pod> = Api::namespaced(client.clone(), ns);
-        tokio::spawn(async move {
-            let mut s = watcher(api, watcher::Config::default())
-                .default_backoff()
-                .boxed();
-            while let Some(Ok(ev)) = s.next().await {
-                let (objs, deleted) = match ev {
-                    watcher::Event::Apply(p) | watcher::Event::InitApply(p) => (vec![p], false),
-                    watcher::Event::Delete(p) => (vec![p], true),
-                    _ => continue,
-                };
-                for p in objs {
-                    let phase = p
-                        .status
-                        .as_ref()
-                        .and_then(|s| s.phase.clone())
-                        .unwrap_or_default();
-                    let live = !deleted && phase != "Succeeded" && phase != "Failed";
-                    t.0.lock().unwrap().push(Seen {
-                        at: Instant::now(),
-                        name: p.metadata.name.clone().unwrap_or_default(),
-                        uid: p.metadata.uid.clone().unwrap_or_default(),
-                        live,
-                    });
-                }
-            }
-        });
-        trace
-    }
-
-    fn events(&self) -> Vec<Seen> {
-        self.0.lock().unwrap().clone()
-    }
-
-    /// The most Pods that were alive (created, not finished) at the same time.
-    fn max_live(&self) -> usize {
-        let mut live: HashSet<String> = HashSet::new();
-        let mut max = 0;
-        for e in self.events() {
-            if e.live {
-                live.insert(e.uid.clone());
-            } else {
-                live.remove(&e.uid);
-            }
-            max = max.max(live.len());
-        }
-        max
-    }
-
-    /// Pod name → the distinct UIDs ever seen under it (an attempt's Pod name is deterministic).
-    fn uids_by_name(&self) -> BTreeMap<String, HashSet<String>> {
-        let mut m: BTreeMap<String, HashSet<String>> = BTreeMap::new();
-        for e in self.events() {
-            m.entry(e.name).or_default().insert(e.uid);
-        }
-        m
-    }
-
-    fn first_seen(&self, name: &str) -> Option<Instant> {
-        self.events()
-            .into_iter()
-            .find(|e| e.name == name)
-            .map(|e| e.at)
-    }
-
-    fn finished_at(&self, name: &str) -> Option<Instant> {
-        self.events()
-            .into_iter()
-            .find(|e| e.name == name && !e.live)
-            .map(|e| e.at)
-    }
-}
 
 async fn wait_all_terminal(api: &Api<AgentJob>, names: &[String], secs: u64) -> Vec<AgentJob> {
     let mut out = Vec::new();
@@ -235,17 +144,39 @@ async fn queued_jobs_say_why_they_wait() {
             .is_some_and(|s| s.waiting_for.as_deref() == Some("slot"))
     })
     .await;
-    let st = second.status.unwrap();
-    assert_eq!(
-        (st.phase, st.queue_position),
-        (Some(Phase::Queued), Some(1))
-    );
+    assert_eq!(second.status.unwrap().phase, Some(Phase::Queued));
     let third = common::wait_for(&jobs, "third", 30, "Queued", |j: Option<&AgentJob>| {
         j.and_then(|j| j.status.as_ref())
-            .is_some_and(|s| s.queue_position == Some(2))
+            .is_some_and(|s| s.waiting_for.as_deref() == Some("slot"))
     })
     .await;
-    assert_eq!(third.status.unwrap().waiting_for.as_deref(), Some("slot"));
+    // Positions are not written into status; the plugin computes them with the scheduler's
+    // planner from the listed objects.
+    assert!(third.status.unwrap().phase == Some(Phase::Queued));
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kubectl-agent"))
+        .args(["queue", "-n", &ns, "--operator-namespace", &ns])
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{table} {:?}", out.stderr);
+    let rows: Vec<Vec<&str>> = table
+        .lines()
+        .skip(1)
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(
+        rows.iter()
+            .map(|r| (r[0], r[1], r[r.len() - 1]))
+            .collect::<Vec<_>>(),
+        vec![("1", "second", "slot"), ("2", "third", "slot")],
+        "{table}"
+    );
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kubectl-agent"))
+        .args(["get", "third", "-n", &ns, "--operator-namespace", &ns])
+        .output()
+        .unwrap();
+    let get = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(get.contains("Position:    2 of 2 waiting"), "{get}");
     wait_all_terminal(
         &jobs,
         &["first".into(), "second".into(), "third".into()],

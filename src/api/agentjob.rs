@@ -415,10 +415,9 @@ pub struct AgentJobStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     pub conditions: Vec<Condition>,
-    /// 1-based position among waiting jobs.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub queue_position: Option<i32>,
-    /// Why the job waits: `slot`, `lock:<name>` or `approval:<name>`.
+    /// Why the job waits: `slot`, `lock:<name>`, `approval:<name>` or `backoff`; written when
+    /// it changes. The queue position is not kept in status (every admission would move every
+    /// waiting job): `kubectl agent queue` computes it on demand with the scheduler's planner.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub waiting_for: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

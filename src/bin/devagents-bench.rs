@@ -9,7 +9,7 @@
 //!   against the same image change patched directly and followed until the rollout is done
 //!   (what `kubectl set image` + `kubectl rollout status` would take on the same apiserver).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -53,6 +53,22 @@ enum Cmd {
         replicas: i32,
         #[arg(long)]
         operator: PathBuf,
+    },
+    /// A queue deeper than the limits: N probe jobs behind the default 4 slots, against one
+    /// batch/v1 Job doing the same work (makespan, overhead, writes, apiserver CPU, RSS).
+    Queue {
+        /// Queue sizes, comma-separated.
+        #[arg(long, value_delimiter = ',', default_values_t = vec![500, 2000])]
+        jobs: Vec<usize>,
+        #[arg(long, default_value_t = 4)]
+        slots: usize,
+        #[arg(long, default_value_t = 200)]
+        sleep_ms: u64,
+        #[arg(long)]
+        operator: PathBuf,
+        /// The kube-apiserver's process (its CPU time is measured).
+        #[arg(long)]
+        apiserver_pid: u32,
     },
     Rss {
         #[arg(long, default_value_t = 10_000)]
@@ -253,33 +269,7 @@ impl Drop for OperatorProc {
     }
 }
 
-/// `devagents_api_requests_total{verb,resource}` → count, writes only.
-fn writes(metrics: &str) -> BTreeMap<(String, String), f64> {
-    let mut out = BTreeMap::new();
-    for line in metrics
-        .lines()
-        .filter(|l| l.starts_with("devagents_api_requests_total{"))
-    {
-        let (labels, value) = match line.rsplit_once(' ') {
-            Some(x) => x,
-            None => continue,
-        };
-        let get = |k: &str| {
-            labels
-                .split(&format!("{k}=\""))
-                .nth(1)
-                .and_then(|r| r.split('"').next())
-                .unwrap_or("")
-                .to_string()
-        };
-        let verb = get("verb");
-        if matches!(verb.as_str(), "GET" | "WATCH") {
-            continue;
-        }
-        out.insert((verb, get("resource")), value.parse().unwrap_or(0.0));
-    }
-    out
-}
+use devagents::controller::metrics::api_writes as writes;
 
 async fn dispatch(client: Client, n: usize, conc: usize, operator: PathBuf) -> anyhow::Result<()> {
     let stamp = std::process::id();
@@ -538,6 +528,23 @@ async fn main() -> anyhow::Result<()> {
             replicas,
             operator,
         } => deploy(Client::try_default().await?, jobs, replicas, operator).await,
+        Cmd::Queue {
+            jobs,
+            slots,
+            sleep_ms,
+            operator,
+            apiserver_pid,
+        } => {
+            queue(
+                Client::try_default().await?,
+                jobs,
+                slots,
+                sleep_ms,
+                operator,
+                apiserver_pid,
+            )
+            .await
+        }
         Cmd::Rss {
             jobs,
             concurrency,
@@ -767,5 +774,293 @@ async fn deploy(client: Client, n: usize, replicas: i32, operator: PathBuf) -> a
         "  ratio (deployer / direct)            median {:8.2}",
         pct(&through, 0.5) / pct(&direct, 0.5).max(0.001)
     );
+    Ok(())
+}
+
+/// CPU seconds (user + system) a process has used, from /proc.
+fn cpu_secs(pid: u32) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return f64::NAN;
+    };
+    // Fields after the command name (which may hold spaces) start at field 3.
+    let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
+        return f64::NAN;
+    };
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // utime and stime are fields 14 and 15 (1-based), i.e. 11 and 12 after the name.
+    (ticks(11) + ticks(12)) / clock_ticks()
+}
+
+fn clock_ticks() -> f64 {
+    std::process::Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
+/// Peak RSS of a process, sampled every 100 ms until `stop` is set.
+fn sample_rss(pid: u32, stop: Arc<std::sync::atomic::AtomicBool>) -> tokio::task::JoinHandle<u64> {
+    tokio::spawn(async move {
+        let mut peak = 0u64;
+        while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+            if let Some(kib) = std::fs::read_to_string(format!("/proc/{pid}/status"))
+                .ok()
+                .and_then(|s| {
+                    s.lines()
+                        .find(|l| l.starts_with("VmRSS:"))
+                        .and_then(|l| l.split_whitespace().nth(1))
+                        .and_then(|v| v.parse::<u64>().ok())
+                })
+            {
+                peak = peak.max(kib);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        peak
+    })
+}
+
+/// One queue run's numbers.
+struct QueueRun {
+    n: usize,
+    aj_makespan: f64,
+    job_makespan: f64,
+    writes_per_job: f64,
+    writes: Vec<(String, String, f64)>,
+    aj_api_cpu: f64,
+    job_api_cpu: f64,
+    peak_rss_mib: f64,
+    passes: f64,
+}
+
+/// N probe AgentJobs of `sleep_ms` at `--max-running slots`, against one batch/v1 Job
+/// (completions N, parallelism `slots`) whose Pods run the same probe for the same time.
+async fn queue_run(
+    client: &Client,
+    n: usize,
+    slots: usize,
+    sleep_ms: u64,
+    operator: &PathBuf,
+    apiserver_pid: u32,
+) -> anyhow::Result<QueueRun> {
+    let stamp = format!("{}-{n}", std::process::id());
+    let (aj_ns, job_ns) = (format!("bq-aj-{stamp}"), format!("bq-job-{stamp}"));
+    for ns in [&aj_ns, &job_ns] {
+        namespace(client, ns).await?;
+    }
+
+    // 1. AgentJobs through the operator, with its default limit.
+    let op = OperatorProc::start(operator, &aj_ns, &["--max-running", &slots.to_string()])?;
+    op.wait_leader().await?;
+    let before_m = op.metrics().await;
+    let before = writes(&before_m);
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let rss = sample_rss(op.child.id(), stop.clone());
+    let jobs: Api<devagents::api::AgentJob> = Api::namespaced(client.clone(), &aj_ns);
+    let done = Arc::new(Mutex::new(std::collections::HashSet::<String>::new()));
+    let (d, api) = (done.clone(), jobs.clone());
+    let watch = tokio::spawn(async move {
+        let mut w = watcher(api, watcher::Config::default())
+            .default_backoff()
+            .applied_objects()
+            .boxed();
+        while let Some(Ok(j)) = w.next().await {
+            if j.status
+                .as_ref()
+                .and_then(|s| s.phase)
+                .is_some_and(|p| p.is_terminal())
+                && let Ok(mut d) = d.lock()
+            {
+                d.insert(j.name_any());
+            }
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let cpu0 = cpu_secs(apiserver_pid);
+    let t0 = Instant::now();
+    stream::iter(0..n)
+        .map(|i| {
+            let jobs = jobs.clone();
+            async move {
+                let j: devagents::api::AgentJob = serde_json::from_value(json!({
+                    "apiVersion": "devagents.io/v1alpha1", "kind": "AgentJob",
+                    "metadata": {"name": format!("aj-{i}")},
+                    "spec": {"agent": "probe", "probe": {"sleepMs": sleep_ms}}
+                }))?;
+                jobs.create(&PostParams::default(), &j).await?;
+                anyhow::Ok(())
+            }
+        })
+        .buffer_unordered(16)
+        .try_collect::<Vec<_>>()
+        .await?;
+    let deadline = Instant::now() + Duration::from_secs(60 + (n as u64 * sleep_ms) / 100);
+    while done.lock().map(|d| d.len()).unwrap_or(0) < n {
+        anyhow::ensure!(Instant::now() < deadline, "AgentJobs did not all finish");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let aj_makespan = t0.elapsed().as_secs_f64();
+    let aj_api_cpu = cpu_secs(apiserver_pid) - cpu0;
+    watch.abort();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let after_m = op.metrics().await;
+    let after = writes(&after_m);
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let peak = rss.await.unwrap_or(0);
+    let failed = jobs
+        .list(&ListParams::default())
+        .await?
+        .items
+        .iter()
+        .filter(|j| {
+            j.status.as_ref().and_then(|s| s.phase) != Some(devagents::api::Phase::Succeeded)
+        })
+        .count();
+    anyhow::ensure!(failed == 0, "{failed} AgentJobs did not succeed");
+    let mut rows = Vec::new();
+    let mut total = 0.0;
+    for (k, v) in &after {
+        let d = v - before.get(k).copied().unwrap_or(0.0);
+        if d <= 0.0 || k.1 == "events" || k.1.ends_with("reviews") {
+            continue;
+        }
+        total += d;
+        rows.push((k.0.clone(), k.1.clone(), d / n as f64));
+    }
+    let passes =
+        devagents::controller::metrics::sample(&after_m, "devagents_scheduler_passes_total")
+            - devagents::controller::metrics::sample(&before_m, "devagents_scheduler_passes_total");
+    drop(op);
+    drain(client, &aj_ns).await?;
+
+    // 2. The same work as one batch/v1 Job through kube-controller-manager.
+    let kjobs: Api<Job> = Api::namespaced(client.clone(), &job_ns);
+    let mut tpl = pod_template();
+    tpl["spec"]["containers"][0]["command"] = json!(["agent-runner", "probe"]);
+    tpl["spec"]["containers"][0]["args"] = json!(["--sleep-ms", sleep_ms.to_string()]);
+    let j: Job = serde_json::from_value(json!({
+        "metadata": {"name": "queue"},
+        // Kubernetes 1.20 has no Indexed completion mode (alpha in 1.21): a NonIndexed Job
+        // with the same completions and parallelism runs the same work.
+        "spec": {"completions": n, "parallelism": slots, "backoffLimit": 0, "template": tpl}
+    }))?;
+    let cpu0 = cpu_secs(apiserver_pid);
+    let t0 = Instant::now();
+    kjobs.create(&PostParams::default(), &j).await?;
+    let mut w = watcher(kjobs.clone(), watcher::Config::default())
+        .default_backoff()
+        .applied_objects()
+        .boxed();
+    let deadline = Duration::from_secs(60 + (n as u64 * sleep_ms) / 100);
+    let complete = tokio::time::timeout(deadline, async {
+        while let Some(Ok(j)) = w.next().await {
+            let st = j.status.unwrap_or_default();
+            if st.succeeded.unwrap_or(0) as usize >= n {
+                return true;
+            }
+            if st.failed.unwrap_or(0) > 0 {
+                return false;
+            }
+        }
+        false
+    })
+    .await;
+    anyhow::ensure!(
+        complete == Ok(true),
+        "the batch/v1 Job did not complete ({complete:?})"
+    );
+    let job_makespan = t0.elapsed().as_secs_f64();
+    let job_api_cpu = cpu_secs(apiserver_pid) - cpu0;
+    drain(client, &job_ns).await?;
+    for ns in [&aj_ns, &job_ns] {
+        let api: Api<Namespace> = Api::all(client.clone());
+        let _ = api.delete(ns, &Default::default()).await;
+    }
+    Ok(QueueRun {
+        n,
+        aj_makespan,
+        job_makespan,
+        writes_per_job: total / n as f64,
+        writes: rows,
+        aj_api_cpu,
+        job_api_cpu,
+        peak_rss_mib: peak as f64 / 1024.0,
+        passes,
+    })
+}
+
+async fn queue(
+    client: Client,
+    sizes: Vec<usize>,
+    slots: usize,
+    sleep_ms: u64,
+    operator: PathBuf,
+    apiserver_pid: u32,
+) -> anyhow::Result<()> {
+    let mut runs = Vec::new();
+    for n in sizes {
+        eprintln!("queue benchmark: {n} jobs of {sleep_ms} ms behind {slots} slots ...");
+        runs.push(queue_run(&client, n, slots, sleep_ms, &operator, apiserver_pid).await?);
+    }
+    println!(
+        "queue benchmark: probe jobs of {sleep_ms} ms behind {slots} slots (AgentJobs, operator \
+         --max-running {slots}) against one batch/v1 Job (completions N, parallelism {slots}) on \
+         the same apiserver and node stand-in; release builds"
+    );
+    let ideal = |n: usize| n as f64 * sleep_ms as f64 / 1000.0 / slots as f64;
+    println!(
+        "  {:>6} {:>9} {:>11} {:>11} {:>7} {:>13} {:>13} {:>9} {:>10} {:>8}",
+        "N",
+        "ideal s",
+        "AgentJob s",
+        "Job s",
+        "ratio",
+        "overhead/job",
+        "writes/job",
+        "apiCPU/AJ",
+        "apiCPU/Job",
+        "RSS MiB"
+    );
+    for r in &runs {
+        let ovh = (r.aj_makespan - ideal(r.n)) / r.n as f64 * 1000.0;
+        println!(
+            "  {:>6} {:>9.1} {:>11.1} {:>11.1} {:>7.2} {:>10.1} ms {:>13.2} {:>7.1}ms {:>8.1}ms {:>8.1}",
+            r.n,
+            ideal(r.n),
+            r.aj_makespan,
+            r.job_makespan,
+            r.aj_makespan / r.job_makespan,
+            ovh,
+            r.writes_per_job,
+            r.aj_api_cpu / r.n as f64 * 1000.0,
+            r.job_api_cpu / r.n as f64 * 1000.0,
+            r.peak_rss_mib
+        );
+    }
+    if let (Some(a), Some(b)) = (runs.first(), runs.last())
+        && runs.len() > 1
+    {
+        let o = |r: &QueueRun| (r.aj_makespan - ideal(r.n)) / r.n as f64;
+        println!(
+            "  overhead per job grows {:.2}x from N={} to N={} (goal: within 1.2x)",
+            o(b) / o(a),
+            a.n,
+            b.n
+        );
+    }
+    for r in &runs {
+        println!(
+            "  N={}: {:.0} scheduler passes ({:.2} per job); writes per job by kind:",
+            r.n,
+            r.passes,
+            r.passes / r.n as f64
+        );
+        for (verb, res, v) in &r.writes {
+            println!("    {verb:6} {res:24} {v:.2}");
+        }
+    }
     Ok(())
 }

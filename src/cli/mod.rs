@@ -3,6 +3,7 @@
 //! line and a non-zero exit code.
 
 pub mod follow;
+pub mod queue;
 pub mod run;
 pub mod table;
 
@@ -40,6 +41,15 @@ pub struct KubeArgs {
     /// Namespace (default: the context's).
     #[arg(short, long, global = true)]
     pub namespace: Option<String>,
+    /// Where the operator runs: it publishes the agent registry (limits) and keeps its lock
+    /// Leases there.
+    #[arg(
+        long,
+        global = true,
+        env = "DEVAGENTS_OPERATOR_NAMESPACE",
+        default_value = "devagents-system"
+    )]
+    pub operator_namespace: String,
 }
 
 #[derive(Subcommand)]
@@ -57,13 +67,6 @@ pub enum Command {
         /// Count jobs of every namespace.
         #[arg(short = 'A', long)]
         all_namespaces: bool,
-        /// Where the operator runs (it publishes the agent registry there).
-        #[arg(
-            long,
-            env = "DEVAGENTS_OPERATOR_NAMESPACE",
-            default_value = "devagents-system"
-        )]
-        operator_namespace: String,
     },
     /// AgentJobs, like `kubectl get agentjobs`.
     Jobs {
@@ -75,6 +78,19 @@ pub enum Command {
         /// Only jobs of this agent.
         #[arg(long)]
         agent: Option<String>,
+    },
+    /// Waiting AgentJobs in queue order, with their position and what they wait for
+    /// (computed now by the scheduler's planner; positions are not stored in status).
+    Queue {
+        /// Show the waiting jobs of every namespace (positions are always global).
+        #[arg(short = 'A', long)]
+        all_namespaces: bool,
+        /// Only jobs of this agent (positions stay those of the whole queue).
+        #[arg(long)]
+        agent: Option<String>,
+        /// Output: json or yaml.
+        #[arg(short, long)]
+        output: Option<table::Output>,
     },
     /// One AgentJob in detail.
     Get {
@@ -139,6 +155,7 @@ pub struct Cluster {
     pub client: kube::Client,
     pub namespace: String,
     pub url: String,
+    pub operator_namespace: String,
 }
 
 impl Cluster {
@@ -182,6 +199,7 @@ impl Cluster {
             client,
             namespace,
             url,
+            operator_namespace: k.operator_namespace.clone(),
         })
     }
 
@@ -275,23 +293,32 @@ pub async fn execute(cli: Cli) -> Result<i32> {
             }
             Ok(0)
         }
-        Command::List {
-            all_namespaces,
-            operator_namespace,
-        } => {
+        Command::List { all_namespaces } => {
             let jobs = list_jobs(&c, all_namespaces).await?;
-            let cms: Api<k8s_openapi::api::core::v1::ConfigMap> =
-                Api::namespaced(c.client.clone(), &operator_namespace);
             // Readable by whoever may read ConfigMaps there; without it the columns say "-".
-            let registry = cms
-                .get_opt(crate::controller::REGISTRY_CONFIGMAP)
-                .await
-                .ok()
-                .flatten()
-                .and_then(|cm| cm.data)
-                .and_then(|d| d.get("registry.json").cloned())
-                .and_then(|j| serde_json::from_str::<table::Registry>(&j).ok());
+            let registry = queue::registry(&c).await;
             print!("{}", table::agents(&jobs, registry.as_ref()));
+            Ok(0)
+        }
+        Command::Queue {
+            all_namespaces,
+            agent,
+            output,
+        } => {
+            let (jobs, leases, registry, note) = queue::fetch(&c).await?;
+            let now = k8s_openapi::jiff::Timestamp::now();
+            let mut entries = queue::plan(&jobs, &leases, registry.as_ref(), now);
+            entries.retain(|e| {
+                (all_namespaces || e.namespace == c.namespace)
+                    && agent.as_ref().is_none_or(|a| &e.agent == a)
+            });
+            if let Some(n) = note {
+                eprintln!("{n}");
+            }
+            print!(
+                "{}",
+                queue::render(&entries, output, all_namespaces, now).map_err(CliError)?
+            );
             Ok(0)
         }
         Command::Jobs {
@@ -303,15 +330,34 @@ pub async fn execute(cli: Cli) -> Result<i32> {
             if let Some(a) = agent {
                 jobs.retain(|j| j.spec.agent.to_string() == a);
             }
+            let positions = if output == Some(table::Output::Wide) {
+                queue_positions(&c).await?
+            } else {
+                Default::default()
+            };
             print!(
                 "{}",
-                table::jobs(&jobs, output, all_namespaces).map_err(CliError)?
+                table::jobs(&jobs, output, all_namespaces, &positions).map_err(CliError)?
             );
             Ok(0)
         }
         Command::Get { job, output } => {
             let j = job_or_explain(&c, &job).await?;
-            print!("{}", table::describe(&j, output).map_err(CliError)?);
+            let positions = if output.is_none()
+                && !j
+                    .status
+                    .as_ref()
+                    .and_then(|s| s.phase)
+                    .is_some_and(|p| p.is_terminal() || p == crate::api::Phase::Running)
+            {
+                queue_positions(&c).await?
+            } else {
+                Default::default()
+            };
+            print!(
+                "{}",
+                table::describe(&j, output, &positions).map_err(CliError)?
+            );
             Ok(0)
         }
         Command::Logs { job, follow } => {
@@ -354,6 +400,18 @@ pub async fn execute(cli: Cli) -> Result<i32> {
             Err(e) => Err(c.explain(e, &format!("agentjob {job:?}")).await),
         },
     }
+}
+
+/// Queue positions by `namespace/name`, from the scheduler's planner.
+async fn queue_positions(c: &Cluster) -> Result<std::collections::BTreeMap<String, (i32, String)>> {
+    let (jobs, leases, registry, _) = queue::fetch(c).await?;
+    let entries = queue::plan(
+        &jobs,
+        &leases,
+        registry.as_ref(),
+        k8s_openapi::jiff::Timestamp::now(),
+    );
+    Ok(queue::positions(&entries))
 }
 
 async fn list_jobs(c: &Cluster, all: bool) -> Result<Vec<AgentJob>> {

@@ -44,7 +44,7 @@ pub fn age(since: Option<Timestamp>, now: Timestamp) -> String {
     }
 }
 
-fn render(rows: &[Vec<String>]) -> String {
+pub(crate) fn render(rows: &[Vec<String>]) -> String {
     let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> = (0..cols)
         .map(|c| {
@@ -92,7 +92,12 @@ fn document<T: serde::Serialize>(v: &T, output: Option<Output>) -> Option<Result
 }
 
 /// `kubectl agent jobs`: like `kubectl get agentjobs`.
-pub fn jobs(list: &[AgentJob], output: Option<Output>, all_ns: bool) -> Result<String, String> {
+pub fn jobs(
+    list: &[AgentJob],
+    output: Option<Output>,
+    all_ns: bool,
+    positions: &BTreeMap<String, (i32, String)>,
+) -> Result<String, String> {
     if output.is_some_and(|o| o != Output::Wide) {
         let doc = serde_json::json!({ "apiVersion": "v1", "kind": "List", "items": list });
         if let Some(d) = document(&doc, output) {
@@ -110,7 +115,7 @@ pub fn jobs(list: &[AgentJob], output: Option<Output>, all_ns: bool) -> Result<S
     }
     head.extend(["NAME", "AGENT", "PHASE", "AGE"]);
     if wide {
-        head.extend(["PRIORITY", "ATTEMPTS", "WAITING", "SUMMARY"]);
+        head.extend(["PRIORITY", "ATTEMPTS", "POSITION", "WAITING", "SUMMARY"]);
     }
     let mut rows = vec![head.iter().map(|s| s.to_string()).collect::<Vec<_>>()];
     let mut sorted: Vec<&AgentJob> = list.iter().collect();
@@ -137,7 +142,14 @@ pub fn jobs(list: &[AgentJob], output: Option<Output>, all_ns: bool) -> Result<S
         if wide {
             r.push(j.spec.priority.to_string());
             r.push(st.attempts.len().to_string());
-            r.push(st.waiting_for.clone().unwrap_or_else(|| "-".into()));
+            let key = format!("{}/{}", j.namespace().unwrap_or_default(), j.name_any());
+            let pos = positions.get(&key);
+            r.push(pos.map(|p| p.0.to_string()).unwrap_or_else(|| "-".into()));
+            r.push(
+                pos.map(|p| p.1.clone())
+                    .or(st.waiting_for.clone())
+                    .unwrap_or_else(|| "-".into()),
+            );
             let summary = st
                 .result
                 .as_ref()
@@ -160,7 +172,11 @@ pub fn jobs(list: &[AgentJob], output: Option<Output>, all_ns: bool) -> Result<S
 }
 
 /// `kubectl agent get JOB`.
-pub fn describe(j: &AgentJob, output: Option<Output>) -> Result<String, String> {
+pub fn describe(
+    j: &AgentJob,
+    output: Option<Output>,
+    positions: &BTreeMap<String, (i32, String)>,
+) -> Result<String, String> {
     if let Some(d) = document(j, output) {
         return d;
     }
@@ -178,8 +194,20 @@ pub fn describe(j: &AgentJob, output: Option<Output>) -> Result<String, String> 
     if let Some(m) = &st.message {
         kv("Message", m.clone());
     }
-    if let Some(w) = &st.waiting_for {
-        kv("Waiting for", w.clone());
+    let key = format!("{}/{}", j.namespace().unwrap_or_default(), j.name_any());
+    match positions.get(&key) {
+        Some((pos, why)) => {
+            kv("Waiting for", why.clone());
+            kv(
+                "Position",
+                format!("{pos} of {} waiting (kubectl agent queue)", positions.len()),
+            );
+        }
+        None => {
+            if let Some(w) = &st.waiting_for {
+                kv("Waiting for", w.clone());
+            }
+        }
     }
     if let Some(r) = &j.spec.requested_by {
         kv("Requested by", r.username.clone());
@@ -241,6 +269,9 @@ pub struct Registry {
     pub limits: BTreeMap<String, usize>,
     #[serde(default)]
     pub implemented: Vec<String>,
+    /// The only namespace the operator serves (none: every namespace).
+    #[serde(default)]
+    pub watch_namespace: Option<String>,
 }
 
 /// `kubectl agent list`: every agent, its image and limit, with the success rate and average
@@ -346,7 +377,7 @@ mod tests {
             job("a", "probe", "Succeeded", 4),
             job("b", "probe", "Failed", 2),
         ];
-        let t = jobs(&list, None, false).unwrap();
+        let t = jobs(&list, None, false, &BTreeMap::new()).unwrap();
         let lines: Vec<&str> = t.lines().collect();
         assert!(lines[0].starts_with("NAME   AGENT   PHASE"), "{t}");
         assert!(lines[1].starts_with("a      probe   Succeeded"), "{t}");
@@ -355,6 +386,7 @@ mod tests {
             max_running: 4,
             limits: [("probe".to_string(), 1)].into(),
             implemented: vec!["probe".into()],
+            watch_namespace: None,
         };
         let a = agents(&list, Some(&reg));
         let probe = a.lines().find(|l| l.starts_with("probe")).unwrap();
@@ -367,10 +399,13 @@ mod tests {
         assert_eq!(cols[2..4], ["r/agent:1", "1"], "{a}");
         let g = a.lines().find(|l| l.starts_with("generator")).unwrap();
         assert!(g.contains("(not in this build)"), "{a}");
-        assert_eq!(jobs(&[], None, false).unwrap(), "No agentjobs found.\n");
-        let y = jobs(&list, Some(Output::Yaml), false).unwrap();
+        assert_eq!(
+            jobs(&[], None, false, &BTreeMap::new()).unwrap(),
+            "No agentjobs found.\n"
+        );
+        let y = jobs(&list, Some(Output::Yaml), false, &BTreeMap::new()).unwrap();
         assert!(y.contains("kind: List"));
-        let d = describe(&list[1], None).unwrap();
+        let d = describe(&list[1], None, &BTreeMap::new()).unwrap();
         assert!(d.contains("Phase:       Failed"), "{d}");
     }
 }

@@ -6,7 +6,10 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use k8s_openapi::jiff::Timestamp;
 
-use crate::api::AgentKind;
+use kube::ResourceExt;
+
+use crate::api::environment::Environments;
+use crate::api::{AgentJob, AgentKind, Phase};
 
 /// What the planner needs to know about one job.
 #[derive(Clone, Debug, PartialEq)]
@@ -61,6 +64,69 @@ pub enum Decision {
         position: i32,
         waiting_for: String,
     },
+}
+
+/// What the caller observed beside the job object itself.
+pub struct Observed<'a> {
+    /// The deployer's environments, when known (the operator); `None` (the CLI): approvals
+    /// and deploy problems are taken from what status says.
+    pub environments: Option<&'a Environments>,
+    /// The Pod of the job's next attempt exists, or this process just admitted it.
+    pub started: bool,
+    /// Whether the AgentApproval of this name is Approved and was issued for this job.
+    pub approved: &'a dyn Fn(&str) -> bool,
+}
+
+/// The planner's view of one job: the same function serves the scheduler (from its caches)
+/// and `kubectl agent queue` (from listed objects).
+pub fn view(job: &AgentJob, seen: &Observed<'_>) -> JobView {
+    let status = job.status.clone().unwrap_or_default();
+    let phase = status.phase.unwrap_or_default();
+    let no_envs = Environments::default();
+    let envs = seen.environments.unwrap_or(&no_envs);
+    // A deploy the environments cannot serve is never admitted; the reconciler ends it.
+    let unservable = seen.environments.is_some()
+        && status.attempts.is_empty()
+        && super::deploy::problem(job, envs).is_some();
+    let state = if job.metadata.deletion_timestamp.is_some()
+        || phase.is_terminal()
+        || job.spec.cancel
+        || unservable
+    {
+        JobState::Done
+    } else if phase == Phase::Running || seen.started {
+        JobState::Running
+    } else {
+        JobState::Waiting
+    };
+    let pending_approval = match seen.environments {
+        Some(envs) => super::approval::run_approval(job, envs)
+            .map(|(name, _)| name)
+            .filter(|name| !(seen.approved)(name)),
+        None => status
+            .waiting_for
+            .as_deref()
+            .and_then(|w| w.strip_prefix("approval:"))
+            .map(str::to_string)
+            .filter(|name| !(seen.approved)(name)),
+    };
+    JobView {
+        key: format!("{}/{}", job.namespace().unwrap_or_default(), job.name_any()),
+        uid: job.uid().unwrap_or_default(),
+        agent: job.spec.agent,
+        priority: job.spec.priority,
+        created: job
+            .metadata
+            .creation_timestamp
+            .as_ref()
+            .map(|t| t.0)
+            .unwrap_or_else(Timestamp::now),
+        state,
+        locks: super::locks::job_locks(job, envs),
+        pending_approval,
+        not_before: status.next_attempt_at.as_ref().map(|t| t.0),
+        has_finalizer: job.finalizers().iter().any(|f| f == super::FINALIZER),
+    }
 }
 
 /// Queue order: priority descending, then older first, then by name.

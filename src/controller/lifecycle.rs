@@ -333,19 +333,13 @@ pub fn set_condition(
 }
 
 /// Status of a job that waits (queued, backoff, lock, approval).
-pub fn waiting_status(
-    prev: &AgentJobStatus,
-    position: i32,
-    waiting_for: &str,
-    now: Timestamp,
-) -> AgentJobStatus {
+pub fn waiting_status(prev: &AgentJobStatus, waiting_for: &str, now: Timestamp) -> AgentJobStatus {
     let mut s = prev.clone();
     s.phase = Some(if waiting_for.starts_with("approval:") {
         Phase::WaitingForApproval
     } else {
         Phase::Queued
     });
-    s.queue_position = Some(position);
     s.waiting_for = Some(waiting_for.into());
     if s.reason.as_deref() != Some("Retrying") {
         s.reason = Some("Waiting".into());
@@ -371,7 +365,6 @@ pub fn admitted_status(
 ) -> AgentJobStatus {
     let mut s = prev.clone();
     s.phase = Some(Phase::Running);
-    s.queue_position = None;
     s.waiting_for = None;
     s.next_attempt_at = None;
     s.reason = Some("Running".into());
@@ -432,7 +425,6 @@ pub fn ended_status(
         .as_ref()
         .map(|r| r.backoff_seconds)
         .unwrap_or(10);
-    s.queue_position = None;
     s.waiting_for = None;
     if end.retryable && attempts <= limit {
         let after = backoff(base, attempts, cfg.max_backoff);
@@ -519,7 +511,6 @@ pub fn ended_while_waiting(
     s.phase = Some(phase);
     s.reason = Some(reason.into());
     s.message = Some(crate::runner::truncate_message(message).into());
-    s.queue_position = None;
     s.waiting_for = None;
     s.next_attempt_at = None;
     s.completed_at = Some(Time(now));

@@ -61,6 +61,11 @@ pub struct Metrics {
     pub deploys: Family<DeployLabel, Counter>,
     /// A deploy's duration from its start to every rollout confirmed (or rolled back).
     pub deploy_duration: Family<EnvironmentLabel, Histogram>,
+    /// Scheduler passes (a burst of events is coalesced into few passes) and their duration.
+    pub scheduler_passes: Counter,
+    pub scheduler_pass_seconds: Histogram,
+    /// Status writes of waiting jobs (a new or changed `waitingFor`), never per position.
+    pub queue_status_writes: Counter,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -187,7 +192,28 @@ impl Default for Metrics {
             "Deploy duration until every rollout was confirmed or rolled back, by environment",
             deploy_duration.clone(),
         );
+        let scheduler_passes = Counter::default();
+        let scheduler_pass_seconds = Histogram::new(exponential_buckets(0.0001, 2.0, 18));
+        let queue_status_writes = Counter::default();
+        registry.register(
+            "scheduler_passes",
+            "Admission passes of the scheduler",
+            scheduler_passes.clone(),
+        );
+        registry.register(
+            "scheduler_pass_seconds",
+            "Duration of one admission pass",
+            scheduler_pass_seconds.clone(),
+        );
+        registry.register(
+            "queue_status_writes",
+            "Status writes of waiting jobs (waitingFor changed)",
+            queue_status_writes.clone(),
+        );
         Metrics {
+            scheduler_passes,
+            scheduler_pass_seconds,
+            queue_status_writes,
             deploys,
             deploy_duration,
             registry,
@@ -208,6 +234,43 @@ impl Default for Metrics {
             llm_rate_limit_wait,
         }
     }
+}
+
+/// The value of sample `name` (no labels) in OpenMetrics text; 0 when absent.
+pub fn sample(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit_once(' '))
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// `devagents_api_requests_total` by (verb, resource), writes only (GET and WATCH left out),
+/// from this operator's OpenMetrics text: what benchmarks and tests count per job.
+pub fn api_writes(text: &str) -> std::collections::BTreeMap<(String, String), f64> {
+    let mut out = std::collections::BTreeMap::new();
+    for line in text
+        .lines()
+        .filter(|l| l.starts_with("devagents_api_requests_total{"))
+    {
+        let Some((labels, value)) = line.rsplit_once(' ') else {
+            continue;
+        };
+        let get = |k: &str| {
+            labels
+                .split(&format!("{k}=\""))
+                .nth(1)
+                .and_then(|r| r.split('"').next())
+                .unwrap_or("")
+                .to_string()
+        };
+        let verb = get("verb");
+        if matches!(verb.as_str(), "GET" | "WATCH") {
+            continue;
+        }
+        *out.entry((verb, get("resource"))).or_default() += value.parse().unwrap_or(0.0);
+    }
+    out
 }
 
 /// `(verb, resource[/subresource])` of a Kubernetes API request path.

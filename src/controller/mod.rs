@@ -88,6 +88,9 @@ pub struct Context {
     /// Jobs admitted by this process that the job cache may not show as Running yet:
     /// uid → attempt. Cleared once the cache catches up.
     pub admitted: Mutex<HashMap<String, i32>>,
+    /// Queue status writes sent: uid → (waitingFor, the resourceVersion written against).
+    /// The same write is not sent again until the cache shows a newer version.
+    pub queue_writes: std::sync::Mutex<HashMap<String, (String, String)>>,
     /// Namespaces whose agent NetworkPolicy this process applied.
     pub network_policies: netpol::Applied,
 }
@@ -175,6 +178,8 @@ async fn publish_registry(client: &Client, cfg: &Config) -> kube::Result<()> {
         "limits": limits,
         "implemented": crate::runner::IMPLEMENTED.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
         "environments": cfg.environments.names(),
+        // The operator's one queue spans these jobs (null: every namespace).
+        "watchNamespace": cfg.watch_namespace,
     });
     let cm = serde_json::json!({
         "apiVersion": "v1", "kind": "ConfigMap",
@@ -326,6 +331,7 @@ pub async fn run(
         ),
         wake,
         admitted: Mutex::new(HashMap::new()),
+        queue_writes: std::sync::Mutex::new(HashMap::new()),
         network_policies: netpol::Applied::default(),
     });
     let controller = kube::runtime::Controller::for_stream(job_stream, jobs_reader)

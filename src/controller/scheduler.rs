@@ -22,6 +22,9 @@ use crate::api::{AgentJob, Phase};
 /// How many admissions run at once.
 const ADMISSION_CONCURRENCY: usize = 64;
 
+/// The shortest pause between two scheduler passes.
+const MIN_GAP: Duration = Duration::from_millis(2);
+
 pub async fn run(ctx: Arc<Context>) {
     if let Err(e) = ctx.jobs.wait_until_ready().await {
         warn!(error = %e, "job cache never became ready");
@@ -29,7 +32,13 @@ pub async fn run(ctx: Arc<Context>) {
     }
     let permits = Arc::new(Semaphore::new(ADMISSION_CONCURRENCY));
     loop {
+        let t = std::time::Instant::now();
         pass(&ctx, &permits).await;
+        // Coalesce: every wake-up that arrives while a pass runs, or during the pause after
+        // it, is served by one next pass (Notify keeps a single permit). The pause is as long
+        // as the pass took (at least MIN_GAP), so a burst of events costs at most about one
+        // pass per two pass-lengths, and the scheduler never takes more than half a core.
+        tokio::time::sleep(t.elapsed().max(MIN_GAP)).await;
         tokio::select! {
             _ = ctx.wake.notified() => {}
             _ = tokio::time::sleep(Duration::from_secs(1)) => {}
@@ -50,60 +59,34 @@ fn attempts(job: &AgentJob) -> i32 {
 }
 
 fn view(ctx: &Context, job: &AgentJob, admitted: &HashMap<String, i32>) -> JobView {
-    let uid = job.uid().unwrap_or_default();
-    let status = job.status.clone().unwrap_or_default();
-    let phase = status.phase.unwrap_or_default();
+    let ns = job.namespace().unwrap_or_default();
     let next = attempts(job) + 1;
-    let next_pod = ObjectRef::new(&pod::pod_name(&job.name_any(), next))
-        .within(&job.namespace().unwrap_or_default());
-    let state = if job.metadata.deletion_timestamp.is_some()
-            || phase.is_terminal()
-            || job.spec.cancel
-            // A deploy the environments cannot serve is never admitted; the reconciler ends it.
-            || (status.attempts.is_empty()
-                && super::deploy::problem(job, &ctx.cfg.environments).is_some())
-    {
-        JobState::Done
-    } else if phase == Phase::Running
-        || admitted.get(&uid).is_some_and(|a| *a >= next)
-        || ctx.pods.get(&next_pod).is_some()
-    {
-        JobState::Running
-    } else {
-        JobState::Waiting
+    let next_pod = ObjectRef::new(&pod::pod_name(&job.name_any(), next)).within(&ns);
+    let started = job
+        .uid()
+        .is_some_and(|u| admitted.get(&u).is_some_and(|a| *a >= next))
+        || ctx.pods.get(&next_pod).is_some();
+    // Only an approval the operator issued for this job UID, with the expected pins (they
+    // are in its name) and deciders, can admit it.
+    let approved = |name: &str| {
+        ctx.approvals
+            .get(&ObjectRef::new(name).within(&ns))
+            .filter(|a| super::approval::verify(a, job, &ctx.cfg.environments).is_ok())
+            .and_then(|a| a.status.as_ref().and_then(|s| s.phase))
+            == Some(crate::api::ApprovalPhase::Approved)
     };
-    JobView {
-        key: key(job),
-        uid,
-        agent: job.spec.agent,
-        priority: job.spec.priority,
-        created: job
-            .metadata
-            .creation_timestamp
-            .as_ref()
-            .map(|t| t.0)
-            .unwrap_or_else(Timestamp::now),
-        state,
-        locks: locks::job_locks(job, &ctx.cfg.environments),
-        pending_approval: super::approval::run_approval(job, &ctx.cfg.environments).and_then(
-            |(name, _)| {
-                // Only an approval the operator issued for this job UID, with the expected
-                // pins (they are in its name) and deciders, can admit it.
-                let approved = ctx
-                    .approvals
-                    .get(&ObjectRef::new(&name).within(&job.namespace().unwrap_or_default()))
-                    .filter(|a| super::approval::verify(a, job, &ctx.cfg.environments).is_ok())
-                    .and_then(|a| a.status.as_ref().and_then(|s| s.phase))
-                    == Some(crate::api::ApprovalPhase::Approved);
-                (!approved).then_some(name)
-            },
-        ),
-        not_before: status.next_attempt_at.as_ref().map(|t| t.0),
-        has_finalizer: job.finalizers().iter().any(|f| f == FINALIZER),
-    }
+    admission::view(
+        job,
+        &admission::Observed {
+            environments: Some(&ctx.cfg.environments),
+            started,
+            approved: &approved,
+        },
+    )
 }
 
 async fn pass(ctx: &Arc<Context>, permits: &Arc<Semaphore>) {
+    let started = std::time::Instant::now();
     let now = Timestamp::now();
     let jobs = ctx.jobs.state();
     let by_key: HashMap<String, Arc<AgentJob>> = jobs.iter().map(|j| (key(j), j.clone())).collect();
@@ -188,9 +171,7 @@ async fn pass(ctx: &Arc<Context>, permits: &Arc<Semaphore>) {
                 });
             }
             Decision::Wait {
-                key,
-                position,
-                waiting_for,
+                key, waiting_for, ..
             } => {
                 let Some(job) = by_key.get(&key).cloned() else {
                     continue;
@@ -200,13 +181,24 @@ async fn pass(ctx: &Arc<Context>, permits: &Arc<Semaphore>) {
                     continue;
                 }
                 let prev = job.status.clone().unwrap_or_default();
-                let next = waiting_status(&prev, position, &waiting_for, now);
-                if next.phase == prev.phase
-                    && next.queue_position == prev.queue_position
-                    && next.waiting_for == prev.waiting_for
+                let next = waiting_status(&prev, &waiting_for, now);
+                let uid = job.uid().unwrap_or_default();
+                let rv = job.resource_version().unwrap_or_default();
                 {
-                    continue;
+                    let mut writes = ctx.queue_writes.lock().unwrap_or_else(|e| e.into_inner());
+                    if next.phase == prev.phase && next.waiting_for == prev.waiting_for {
+                        // The cache shows it: nothing to write, nothing in flight.
+                        writes.remove(&uid);
+                        continue;
+                    }
+                    // The same write against the same version was sent already (in flight, or
+                    // refused because the cache was behind): not again until the cache moves.
+                    if writes.get(&uid) == Some(&(waiting_for.clone(), rv.clone())) {
+                        continue;
+                    }
+                    writes.insert(uid.clone(), (waiting_for.clone(), rv));
                 }
+                ctx.metrics.queue_status_writes.inc();
                 let ctx = ctx.clone();
                 tokio::spawn(async move {
                     if let Err(e) = super::reconcile::patch_status(&ctx, &job, &next).await {
@@ -216,6 +208,20 @@ async fn pass(ctx: &Arc<Context>, permits: &Arc<Semaphore>) {
             }
         }
     }
+    // Forget write records of jobs that no longer wait.
+    let waiting_uids: std::collections::HashSet<&str> = views
+        .iter()
+        .filter(|v| v.state == JobState::Waiting)
+        .map(|v| v.uid.as_str())
+        .collect();
+    ctx.queue_writes
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .retain(|uid, _| waiting_uids.contains(uid.as_str()));
+    ctx.metrics.scheduler_passes.inc();
+    ctx.metrics
+        .scheduler_pass_seconds
+        .observe(started.elapsed().as_secs_f64());
 }
 
 /// Start attempt `attempt` of `job`: take its locks, make sure its ServiceAccount exists,

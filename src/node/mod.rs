@@ -135,12 +135,19 @@ impl NodeStandIn {
             .default_backoff()
             .applied_objects();
         futures::pin_mut!(stream);
-        while let Some(pod) = stream.try_next().await? {
-            if let Err(e) = self.on_pod(pod).await {
-                warn!(error = %e, "pod handling failed");
+        loop {
+            match stream.try_next().await {
+                Ok(Some(pod)) => {
+                    if let Err(e) = self.on_pod(pod).await {
+                        warn!(error = %e, "pod handling failed");
+                    }
+                }
+                Ok(None) => return Ok(()),
+                // The apiserver restarted or the watch expired: the watcher backs off and
+                // re-lists; a kubelet keeps going, and so does the stand-in.
+                Err(e) => warn!(error = %e, "pod watch failed; re-watching"),
             }
         }
-        Ok(())
     }
 
     async fn on_pod(&self, pod: Pod) -> Result<()> {

@@ -89,9 +89,14 @@ pub async fn run_job() -> i32 {
         Ok(c) => c,
         Err(e) => return fail(EXIT_USAGE, e.to_string()),
     };
+    // The Pod's own attempt number (set by the operator when it created the Pod) wins over
+    // the count in status, which lags when the operator stopped before recording the Pod.
+    let pod_attempt: Option<i32> = std::env::var(crate::controller::pod::ENV_ATTEMPT)
+        .ok()
+        .and_then(|a| a.parse().ok());
     let (spec, attempt) = match &client {
         Some(c) => match c.job().await {
-            Ok(input) => (input.spec, input.attempt),
+            Ok(input) => (input.spec, pod_attempt.unwrap_or(input.attempt)),
             Err(e @ client::ClientError::Transient(_)) => {
                 return fail(EXIT_TRANSIENT, e.to_string());
             }
@@ -106,13 +111,7 @@ pub async fn run_job() -> i32 {
                 );
             };
             match serde_json::from_str::<crate::api::AgentJobSpec>(&raw) {
-                Ok(spec) => {
-                    let attempt = std::env::var(crate::controller::pod::ENV_ATTEMPT)
-                        .ok()
-                        .and_then(|a| a.parse().ok())
-                        .unwrap_or(1);
-                    (spec, attempt)
-                }
+                Ok(spec) => (spec, pod_attempt.unwrap_or(1)),
                 Err(e) => return fail(EXIT_USAGE, format!("the job spec is not valid: {e}")),
             }
         }

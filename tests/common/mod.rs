@@ -2,6 +2,8 @@
 //! starts (e2e/cluster-up.sh); KUBECONFIG points at it.
 #![allow(dead_code)]
 
+pub mod trace;
+
 use std::fmt::Debug;
 use std::time::Duration;
 
@@ -178,6 +180,17 @@ impl Operator {
         api_port: u16,
         extra: &[&str],
     ) -> Operator {
+        Self::start_on(None, ns, identity, api_port, extra)
+    }
+
+    /// With `kubeconfig`: against that cluster as its admin (a test's private control plane).
+    pub fn start_on(
+        kubeconfig: Option<&str>,
+        ns: &str,
+        identity: &str,
+        api_port: u16,
+        extra: &[&str],
+    ) -> Operator {
         let port = free_port();
         let api_url = format!("https://127.0.0.1:{api_port}");
         let log_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/e2e-logs");
@@ -192,7 +205,9 @@ impl Operator {
         // RBAC, proven enough), with this namespace as its own namespace (a RoleBinding to the
         // chart's own-namespace role, as the chart makes in its release namespace). Registering
         // webhooks is a development shortcut outside the chart's RBAC: those keep the admin.
-        if let (Ok(kc), Ok(role)) = (
+        if let Some(kc) = kubeconfig {
+            cmd.env("KUBECONFIG", kc);
+        } else if let (Ok(kc), Ok(role)) = (
             std::env::var("DEVAGENTS_OPERATOR_KUBECONFIG"),
             std::env::var("DEVAGENTS_OPERATOR_NAMESPACE_ROLE"),
         ) && !extra.contains(&"--register-webhooks")
