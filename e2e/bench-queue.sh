@@ -3,7 +3,8 @@
 # AgentJobs of 200 ms behind the operator's default 4 slots, against the same work as one
 # batch/v1 Job (completions N, parallelism 4) on the same apiserver and node stand-in.
 # Prints makespans and their ratio, overhead per job, API writes per job, kube-apiserver CPU
-# per job and the operator's peak RSS. Release builds.
+# per job and the operator's peak RSS; then its RSS with 10,000 finished and 2,000 queued
+# AgentJobs cached. Release builds.
 #   e2e/bench-queue.sh [SIZES]     (comma-separated, default 500,2000)
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -14,3 +15,6 @@ bench_cluster
 APISERVER_PID="$(awk '$2 == "kube-apiserver" {print $1}' "$D/pids")"
 "$REPO_ROOT/target/release/devagents-bench" queue --jobs "$SIZES" \
   --operator "$REPO_ROOT/target/release/agent-operator" --apiserver-pid "$APISERVER_PID"
+# Memory: 10,000 finished and 2,000 queued AgentJobs in the operator's caches.
+"$REPO_ROOT/target/release/devagents-bench" rss --jobs 10000 --queued 2000 \
+  --operator "$REPO_ROOT/target/release/agent-operator"

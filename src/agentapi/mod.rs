@@ -18,6 +18,7 @@
 //!   ([`sandbox`]).
 
 mod deploy;
+pub mod forward;
 pub mod results;
 mod sandbox;
 pub mod webhook;
@@ -69,7 +70,7 @@ const ARTIFACT_MAX: u64 = 100 * 1024 * 1024;
 const BODY_SMALL: usize = 16 * 1024;
 const BODY_PROGRESS: usize = PROGRESS_MAX;
 const BODY_RESULT: usize = 64 * 1024;
-const BODY_LLM: usize = 4 * 1024 * 1024;
+pub(crate) const BODY_LLM: usize = 4 * 1024 * 1024;
 pub(crate) const BODY_WEBHOOK: usize = 3 * 1024 * 1024;
 /// Webhook reviews read at once.
 const WEBHOOK_CONCURRENCY: usize = 16;
@@ -108,7 +109,14 @@ impl Default for Limits {
 pub struct Tls {
     pub cert_pem: String,
     cert_der: Vec<u8>,
-    key_der: Vec<u8>,
+    pub(crate) key_der: Vec<u8>,
+}
+
+impl Tls {
+    /// The serving key (DER): every replica holds the same one.
+    pub fn key_der(&self) -> &[u8] {
+        &self.key_der
+    }
 }
 
 impl Tls {
@@ -269,6 +277,8 @@ pub struct ApiState {
     pub(crate) webhook_slots: tokio::sync::Semaphore,
     /// Job UID → its LLM turn (one call at a time per job).
     llm_turns: Mutex<HashMap<String, Arc<Mutex<()>>>>,
+    /// With several replicas: LLM calls are served by the leader ([`forward`]).
+    pub peers: std::sync::OnceLock<Arc<forward::Peers>>,
 }
 
 /// The ServiceAccount behind a token: namespace, name and UID (a re-created account of the
@@ -297,6 +307,7 @@ impl ApiState {
             upload_slots: tokio::sync::Semaphore::new(limits.concurrent_uploads.max(1)),
             webhook_slots: tokio::sync::Semaphore::new(WEBHOOK_CONCURRENCY),
             llm_turns: Mutex::new(HashMap::new()),
+            peers: std::sync::OnceLock::new(),
         })
     }
 }
@@ -1114,10 +1125,17 @@ async fn llm(
     Path((ns, name)): Path<(String, String)>,
     headers: HeaderMap,
     body: axum::body::Body,
-) -> Result<axum::Json<LlmAnswer>, ApiError> {
+) -> Result<Response, ApiError> {
+    if let Some(p) = s.peers.get()
+        && !p.serve_here(&headers)
+    {
+        return p
+            .forward(&format!("/v1/jobs/{ns}/{name}/llm"), &headers, body)
+            .await;
+    }
     let go = match llm_gate(&s, &headers, &ns, &name, body).await? {
         Ok(go) => go,
-        Err(skipped) => return Ok(axum::Json(skipped)),
+        Err(skipped) => return Ok(axum::Json(skipped).into_response()),
     };
     let c = go
         .gw
@@ -1128,7 +1146,8 @@ async fn llm(
     Ok(axum::Json(LlmAnswer {
         skipped: None,
         completion: Some(c),
-    }))
+    })
+    .into_response())
 }
 
 /// One line of the streaming answer (NDJSON): text deltas as they arrive, then either the
@@ -1154,6 +1173,13 @@ async fn llm_stream(
     headers: HeaderMap,
     body: axum::body::Body,
 ) -> Result<Response, ApiError> {
+    if let Some(p) = s.peers.get()
+        && !p.serve_here(&headers)
+    {
+        return p
+            .forward(&format!("/v1/jobs/{ns}/{name}/llm/stream"), &headers, body)
+            .await;
+    }
     let body = match llm_gate(&s, &headers, &ns, &name, body).await? {
         Err(skipped) => axum::body::Body::from(ndjson(&StreamLine::Done(skipped))),
         Ok(LlmGo {

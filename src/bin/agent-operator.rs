@@ -7,6 +7,11 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use devagents::controller::{self, Config, config::parse_agent_limits};
 
+/// mimalloc: a long-running multi-threaded process on glibc's allocator keeps freed memory in
+/// per-thread arenas; mimalloc returns it, which keeps the operator's RSS near its live data.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "agent-operator",
@@ -108,6 +113,15 @@ struct RunArgs {
     /// How long a request may queue for the rate limit before it fails.
     #[arg(long, default_value_t = 300)]
     llm_max_wait_seconds: u64,
+    /// The window of the LLM rate limits (requests and tokens "per minute" are per this many
+    /// seconds; the plan's is 60).
+    #[arg(long, default_value_t = 60)]
+    llm_rate_window_seconds: u64,
+    /// This replica's own address (IP:port of its agent API) for the other replicas: with
+    /// it, a standby forwards LLM calls to the leader, so the rate limits and the response
+    /// cache hold for the whole deployment. The chart sets it from the Pod IP.
+    #[arg(long)]
+    peer_address: Option<String>,
     /// Response cache TTL (the plan: 1 h).
     #[arg(long, default_value_t = 3600)]
     llm_cache_ttl_seconds: u64,
@@ -179,7 +193,8 @@ fn llm_gateway(
                 api_key,
                 model: args.llm_model.clone(),
             },
-            devagents::llm::limiter::Limiter::per_minute(
+            devagents::llm::limiter::Limiter::new(
+                Duration::from_secs(args.llm_rate_window_seconds.max(1)),
                 args.llm_requests_per_minute,
                 args.llm_tokens_per_minute,
                 Duration::from_secs(args.llm_max_wait_seconds),
@@ -242,6 +257,7 @@ fn main() -> anyhow::Result<()> {
                 },
                 lock_lease: Duration::from_secs(args.lock_lease_seconds.max(1)),
                 start_timeout: Duration::from_secs(args.start_timeout_seconds),
+                peer_address: args.peer_address.clone(),
                 ..Config::default()
             };
             let identity = args.identity.unwrap_or_else(|| {
@@ -282,10 +298,10 @@ fn main() -> anyhow::Result<()> {
                         None => tls.cert_pem.clone(),
                     };
                     cfg.agent_api = Some(controller::config::AgentApi {
-                        url,
+                        url: url.clone(),
                         ca_pem: ca_pem.clone(),
                     });
-                    let app = devagents::agentapi::router(devagents::agentapi::ApiState::new(
+                    let state = devagents::agentapi::ApiState::new(
                         client.clone(),
                         llm,
                         cfg.environments.clone(),
@@ -297,7 +313,21 @@ fn main() -> anyhow::Result<()> {
                             uploads_per_minute: args.artifact_uploads_per_minute,
                             ..Default::default()
                         },
-                    ));
+                    );
+                    if cfg.peer_address.is_some() {
+                        let _ = state.peers.set(std::sync::Arc::new(
+                            devagents::agentapi::forward::Peers::new(
+                                client.clone(),
+                                cfg.namespace.clone(),
+                                identity.clone(),
+                                metrics.clone(),
+                                &url,
+                                ca_pem.clone(),
+                                tls.key_der(),
+                            ),
+                        ));
+                    }
+                    let app = devagents::agentapi::router(state);
                     tokio::spawn(async move {
                         if let Err(e) = devagents::agentapi::serve_tls(addr, &tls, app).await {
                             tracing::error!(error = %e, "agent API stopped");

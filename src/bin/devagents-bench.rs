@@ -73,6 +73,9 @@ enum Cmd {
     Rss {
         #[arg(long, default_value_t = 10_000)]
         jobs: usize,
+        /// Jobs waiting in the queue besides the finished ones (the operator admits none).
+        #[arg(long, default_value_t = 2_000)]
+        queued: usize,
         #[arg(long, default_value_t = 32)]
         concurrency: usize,
         #[arg(long)]
@@ -431,7 +434,13 @@ async fn dispatch(client: Client, n: usize, conc: usize, operator: PathBuf) -> a
     Ok(())
 }
 
-async fn rss(client: Client, n: usize, conc: usize, operator: PathBuf) -> anyhow::Result<()> {
+async fn rss(
+    client: Client,
+    n: usize,
+    queued: usize,
+    conc: usize,
+    operator: PathBuf,
+) -> anyhow::Result<()> {
     let ns = format!("bench-rss-{}", std::process::id());
     namespace(&client, &ns).await?;
     let jobs: Api<devagents::api::AgentJob> = Api::namespaced(client.clone(), &ns);
@@ -470,11 +479,30 @@ async fn rss(client: Client, n: usize, conc: usize, operator: PathBuf) -> anyhow
         "created {n} finished AgentJobs in {:.1}s",
         t0.elapsed().as_secs_f64()
     );
-    let op = OperatorProc::start(&operator, &ns, &[])?;
+    // Admits nothing: the queued jobs stay queued.
+    let op = OperatorProc::start(&operator, &ns, &["--max-running", "0"])?;
     op.wait_leader().await?;
+    stream::iter(0..queued)
+        .map(|i| {
+            let jobs = jobs.clone();
+            async move {
+                let j: devagents::api::AgentJob = serde_json::from_value(json!({
+                    "apiVersion": "devagents.io/v1alpha1", "kind": "AgentJob",
+                    "metadata": {"name": format!("queued-{i}")},
+                    "spec": {"agent": "probe", "probe": {"sleepMs": 100}}
+                }))?;
+                jobs.create(&PostParams::default(), &j).await?;
+                anyhow::Ok(())
+            }
+        })
+        .buffer_unordered(conc)
+        .try_collect::<Vec<_>>()
+        .await?;
     let want = format!("devagents_jobs{{agent=\"probe\",phase=\"Succeeded\"}} {n}");
+    let want_q = format!("devagents_jobs{{agent=\"probe\",phase=\"Queued\"}} {queued}");
     for _ in 0..1200 {
-        if op.metrics().await.contains(&want) {
+        let m = op.metrics().await;
+        if m.contains(&want) && (queued == 0 || m.contains(&want_q)) {
             break;
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
@@ -483,9 +511,13 @@ async fn rss(client: Client, n: usize, conc: usize, operator: PathBuf) -> anyhow
     tokio::time::sleep(Duration::from_secs(10)).await;
     let m = op.metrics().await;
     anyhow::ensure!(m.contains(&want), "the operator never saw all {n} jobs");
+    anyhow::ensure!(
+        queued == 0 || m.contains(&want_q),
+        "the operator never queued all {queued} jobs"
+    );
     let rss = op.rss_kib().unwrap_or(0);
     println!(
-        "operator RSS with {n} finished AgentJobs cached: {:.1} MiB",
+        "operator RSS with {n} finished and {queued} queued AgentJobs cached: {:.1} MiB (goal < 64 MiB)",
         rss as f64 / 1024.0
     );
     drop(op);
@@ -547,9 +579,19 @@ async fn main() -> anyhow::Result<()> {
         }
         Cmd::Rss {
             jobs,
+            queued,
             concurrency,
             operator,
-        } => rss(Client::try_default().await?, jobs, concurrency, operator).await,
+        } => {
+            rss(
+                Client::try_default().await?,
+                jobs,
+                queued,
+                concurrency,
+                operator,
+            )
+            .await
+        }
     }
 }
 

@@ -44,6 +44,7 @@ pub fn plan(
     let seen = Observed {
         environments: None,
         started: false,
+        pod_finished: false,
         approved: &no,
     };
     // An operator that serves one namespace has a queue of that namespace's jobs.

@@ -73,6 +73,9 @@ pub struct Observed<'a> {
     pub environments: Option<&'a Environments>,
     /// The Pod of the job's next attempt exists, or this process just admitted it.
     pub started: bool,
+    /// The Pod of the job's current attempt has terminated: its slot is free already, while
+    /// the reconciler records the end (the end write is not on the next job's path).
+    pub pod_finished: bool,
     /// Whether the AgentApproval of this name is Approved and was issued for this job.
     pub approved: &'a dyn Fn(&str) -> bool,
 }
@@ -94,8 +97,12 @@ pub fn view(job: &AgentJob, seen: &Observed<'_>) -> JobView {
         || unservable
     {
         JobState::Done
-    } else if phase == Phase::Running || seen.started {
+    } else if seen.started || (phase == Phase::Running && !seen.pod_finished) {
         JobState::Running
+    } else if phase == Phase::Running {
+        // Ended, not yet recorded: no slot, and never admitted again before the record (a
+        // retry becomes Waiting once status says so). Its locks stay held by their Leases.
+        JobState::Done
     } else {
         JobState::Waiting
     };
@@ -447,6 +454,26 @@ mod tests {
             admitted(&plan(&[a], &HashMap::new(), &limits(1), t(30))),
             vec!["a"]
         );
+    }
+
+    #[test]
+    fn a_job_whose_pod_ended_frees_its_slot_before_its_end_is_recorded() {
+        use crate::api::{AgentJobSpec, AgentJobStatus};
+        let mut j = AgentJob::new("j", AgentJobSpec::new(AgentKind::Probe));
+        j.metadata.namespace = Some("ns".into());
+        j.status = Some(AgentJobStatus {
+            phase: Some(Phase::Running),
+            ..Default::default()
+        });
+        let no = |_: &str| false;
+        let seen = |pod_finished| Observed {
+            environments: None,
+            started: false,
+            pod_finished,
+            approved: &no,
+        };
+        assert_eq!(view(&j, &seen(false)).state, JobState::Running);
+        assert_eq!(view(&j, &seen(true)).state, JobState::Done);
     }
 
     #[test]

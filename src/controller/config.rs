@@ -40,6 +40,8 @@ pub struct Config {
     pub agent_egress: Option<Vec<serde_json::Value>>,
     /// The deployer's environments.
     pub environments: std::sync::Arc<crate::api::environment::Environments>,
+    /// This replica's agent API address for the other replicas (LLM calls go to the leader).
+    pub peer_address: Option<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -75,6 +77,7 @@ impl Default for Config {
         Config {
             namespace: "devagents-system".into(),
             watch_namespace: None,
+            peer_address: None,
             agent_image: "ghcr.io/devagents/devagents-agent:0.1.0".into(),
             image_pull_policy: "IfNotPresent".into(),
             max_running: 4,

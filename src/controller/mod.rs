@@ -91,6 +91,8 @@ pub struct Context {
     /// Queue status writes sent: uid → (waitingFor, the resourceVersion written against).
     /// The same write is not sent again until the cache shows a newer version.
     pub queue_writes: std::sync::Mutex<HashMap<String, (String, String)>>,
+    /// Jobs (uid) whose ServiceAccount this process created while they waited.
+    pub accounts: std::sync::Mutex<std::collections::HashSet<String>>,
     /// Namespaces whose agent NetworkPolicy this process applied.
     pub network_policies: netpol::Applied,
 }
@@ -267,6 +269,12 @@ pub async fn run(
     if let Err(e) = publish_registry(&client, &cfg).await {
         warn!(error = %e, "could not publish the agent registry");
     }
+    if let Some(addr) = &cfg.peer_address
+        && let Err(e) =
+            crate::agentapi::forward::publish_leader(&client, &cfg.namespace, &identity, addr).await
+    {
+        warn!(error = %e, "could not publish the leader's peer address");
+    }
     metrics.is_leader.set(1);
 
     // The AgentJob and Pod caches and the controller run only on the leader. The Pod cache's
@@ -332,6 +340,7 @@ pub async fn run(
         wake,
         admitted: Mutex::new(HashMap::new()),
         queue_writes: std::sync::Mutex::new(HashMap::new()),
+        accounts: std::sync::Mutex::new(std::collections::HashSet::new()),
         network_policies: netpol::Applied::default(),
     });
     let controller = kube::runtime::Controller::for_stream(job_stream, jobs_reader)

@@ -276,6 +276,8 @@ async fn apply(job: Arc<AgentJob>, ctx: &Context) -> Result<Action> {
             .map(|d| Action::requeue(d + Duration::from_millis(200)))
             .unwrap_or_else(Action::await_change)),
         Step::End { end, delete_pod } => {
+            // The slot is free now (the scheduler sees the Pod ended): hand it on at once.
+            ctx.wake.notify_one();
             if delete_pod {
                 let uid = ctx
                     .pods
