@@ -91,8 +91,6 @@ pub struct Context {
     /// Queue status writes sent: uid → (waitingFor, the resourceVersion written against).
     /// The same write is not sent again until the cache shows a newer version.
     pub queue_writes: std::sync::Mutex<HashMap<String, (String, String)>>,
-    /// Jobs (uid) whose ServiceAccount this process created while they waited.
-    pub accounts: std::sync::Mutex<std::collections::HashSet<String>>,
     /// Namespaces whose agent NetworkPolicy this process applied.
     pub network_policies: netpol::Applied,
 }
@@ -340,7 +338,6 @@ pub async fn run(
         wake,
         admitted: Mutex::new(HashMap::new()),
         queue_writes: std::sync::Mutex::new(HashMap::new()),
-        accounts: std::sync::Mutex::new(std::collections::HashSet::new()),
         network_policies: netpol::Applied::default(),
     });
     let controller = kube::runtime::Controller::for_stream(job_stream, jobs_reader)

@@ -207,25 +207,8 @@ async fn pass(ctx: &Arc<Context>, permits: &Arc<Semaphore>) {
                     writes.insert(uid.clone(), (waiting_for.clone(), rv));
                 }
                 ctx.metrics.queue_status_writes.inc();
-                // A job that has to wait gets its ServiceAccount now, so its admission later
-                // only creates its Pod (the account is created once either way).
-                let make_account = prev.attempts.is_empty()
-                    && ctx
-                        .accounts
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .insert(uid.clone());
                 let ctx = ctx.clone();
                 tokio::spawn(async move {
-                    if make_account
-                        && let Some(ns) = job.namespace()
-                        && create_service_account(&ctx, &job, &ns).await.is_err()
-                    {
-                        ctx.accounts
-                            .lock()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .remove(&uid);
-                    }
                     if let Err(e) = super::reconcile::patch_status(&ctx, &job, &next).await {
                         debug!(job = %key, error = %e, "queue status not written (will retry)");
                     }
@@ -243,15 +226,6 @@ async fn pass(ctx: &Arc<Context>, permits: &Arc<Semaphore>) {
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .retain(|uid, _| waiting_uids.contains(uid.as_str()));
-    let live_uids: std::collections::HashSet<&str> = views
-        .iter()
-        .filter(|v| v.state != JobState::Done)
-        .map(|v| v.uid.as_str())
-        .collect();
-    ctx.accounts
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .retain(|uid| live_uids.contains(uid.as_str()));
     ctx.metrics.scheduler_passes.inc();
     ctx.metrics
         .scheduler_pass_seconds
@@ -305,12 +279,7 @@ async fn admit(ctx: &Context, job: &AgentJob, attempt: i32) -> super::Result<()>
 
     let pods = ctx.pod_api(&ns);
     let pod = pod::agent_pod(job, attempt, &ctx.cfg);
-    let made = ctx
-        .accounts
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .contains(&uid);
-    if attempt == 1 && !made {
+    if attempt == 1 {
         create_service_account(ctx, job, &ns).await?;
     }
     if let Some(env) = super::deploy::environment(job, &ctx.cfg.environments)

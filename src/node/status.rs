@@ -32,18 +32,33 @@ fn conditions(now: &str, ready: bool, reason: Option<&str>) -> Value {
 }
 
 async fn patch(api: &Api<Pod>, pod: &Pod, status: Value) -> Result<()> {
-    match api
-        .patch_status(
-            &pod.name_any(),
-            &PatchParams::default(),
-            &Patch::Merge(&json!({ "status": status })),
-        )
-        .await
-    {
-        Ok(_) => Ok(()),
-        // Deleted meanwhile: nothing to report.
-        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
-        Err(e) => Err(e.into()),
+    // Like a kubelet, keep trying while the apiserver is unreachable or failing (a restart):
+    // a status that is never reported would leave the Pod "running" forever.
+    let mut wait = std::time::Duration::from_millis(200);
+    let mut tries = 0;
+    loop {
+        match api
+            .patch_status(
+                &pod.name_any(),
+                &PatchParams::default(),
+                &Patch::Merge(&json!({ "status": &status })),
+            )
+            .await
+        {
+            Ok(_) => return Ok(()),
+            // Deleted meanwhile: nothing to report.
+            Err(kube::Error::Api(s)) if s.code == 404 => return Ok(()),
+            Err(kube::Error::Api(s)) if s.code < 500 && s.code != 429 => {
+                return Err(kube::Error::Api(s).into());
+            }
+            Err(e) if tries >= 60 => return Err(e.into()),
+            Err(e) => {
+                tracing::warn!(pod = %pod.name_any(), error = %e, "pod status not reported; retrying");
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(std::time::Duration::from_secs(5));
+                tries += 1;
+            }
+        }
     }
 }
 
