@@ -7,11 +7,6 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use devagents::controller::{self, Config, config::parse_agent_limits};
 
-/// mimalloc: a long-running multi-threaded process on glibc's allocator keeps freed memory in
-/// per-thread arenas; mimalloc returns it, which keeps the operator's RSS near its live data.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[derive(Parser)]
 #[command(
     name = "agent-operator",
