@@ -251,20 +251,7 @@ async fn two_replicas_keep_one_rate_limit_and_one_cache() {
     let a_ref: Vec<&str> = a_args.iter().map(String::as_str).collect();
     let b_ref: Vec<&str> = b_args.iter().map(String::as_str).collect();
     let a = Operator::start_with_api_port(&ns, "replica-a", port_a, &a_ref);
-    let leases: Api<k8s_openapi::api::coordination::v1::Lease> =
-        Api::namespaced(client.clone(), &ns);
-    common::wait_for(
-        &leases,
-        "devagents-operator-leader",
-        60,
-        "held by replica-a",
-        |l: Option<&k8s_openapi::api::coordination::v1::Lease>| {
-            l.and_then(|l| l.spec.as_ref())
-                .and_then(|s| s.holder_identity.as_deref())
-                == Some("replica-a")
-        },
-    )
-    .await;
+    common::wait_leader(&client, &ns, "replica-a").await;
     let b = Operator::start_with_api_port(&ns, "replica-b", port_b, &b_ref);
     // Four running jobs to call with (a job's calls take turns).
     let names: Vec<String> = (0..4).map(|i| format!("caller-{i}")).collect();

@@ -247,20 +247,7 @@ async fn two_replicas_under_a_burst_with_the_leader_killed_never_double_dispatch
     let trace = PodTrace::start(&client, &ns);
     let args = ["--max-running", "4", "--leader-lease-seconds", "4"];
     let mut a = Operator::start(&ns, "replica-a", &args);
-    let leases: Api<k8s_openapi::api::coordination::v1::Lease> =
-        Api::namespaced(client.clone(), &ns);
-    common::wait_for(
-        &leases,
-        "devagents-operator-leader",
-        60,
-        "held",
-        |l: Option<&_>| {
-            l.and_then(|l: &k8s_openapi::api::coordination::v1::Lease| l.spec.as_ref())
-                .and_then(|s| s.holder_identity.as_deref())
-                == Some("replica-a")
-        },
-    )
-    .await;
+    common::wait_leader(&client, &ns, "replica-a").await;
     let _b = Operator::start_with_api_port(&ns, "replica-b", a.api_port, &args);
     let names = burst(&jobs, N, "h").await;
     assert_eq!(names.len(), N);

@@ -255,14 +255,45 @@ impl OperatorProc {
     }
 
     fn rss_kib(&self) -> Option<u64> {
-        let s = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
-        s.lines()
-            .find(|l| l.starts_with("VmRSS:"))?
-            .split_whitespace()
-            .nth(1)?
-            .parse()
-            .ok()
+        rss_kib(self.child.id())
     }
+}
+
+/// Resident memory of a process in KiB, from /proc.
+fn rss_kib(pid: u32) -> Option<u64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    s.lines()
+        .find(|l| l.starts_with("VmRSS:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+/// Create `n` probe AgentJobs `<prefix>-<i>` sleeping `sleep_ms`, 16 creates at a time.
+async fn create_probes(
+    jobs: &Api<devagents::api::AgentJob>,
+    prefix: &str,
+    n: usize,
+    sleep_ms: u64,
+) -> anyhow::Result<()> {
+    stream::iter(0..n)
+        .map(|i| {
+            let jobs = jobs.clone();
+            async move {
+                let j: devagents::api::AgentJob = serde_json::from_value(json!({
+                    "apiVersion": "devagents.io/v1alpha1", "kind": "AgentJob",
+                    "metadata": {"name": format!("{prefix}-{i}")},
+                    "spec": {"agent": "probe", "probe": {"sleepMs": sleep_ms}}
+                }))?;
+                jobs.create(&PostParams::default(), &j).await?;
+                anyhow::Ok(())
+            }
+        })
+        .buffer_unordered(16)
+        .try_collect::<Vec<_>>()
+        .await
+        .map(|_| ())
 }
 
 impl Drop for OperatorProc {
@@ -482,22 +513,7 @@ async fn rss(
     // Admits nothing: the queued jobs stay queued.
     let op = OperatorProc::start(&operator, &ns, &["--max-running", "0"])?;
     op.wait_leader().await?;
-    stream::iter(0..queued)
-        .map(|i| {
-            let jobs = jobs.clone();
-            async move {
-                let j: devagents::api::AgentJob = serde_json::from_value(json!({
-                    "apiVersion": "devagents.io/v1alpha1", "kind": "AgentJob",
-                    "metadata": {"name": format!("queued-{i}")},
-                    "spec": {"agent": "probe", "probe": {"sleepMs": 100}}
-                }))?;
-                jobs.create(&PostParams::default(), &j).await?;
-                anyhow::Ok(())
-            }
-        })
-        .buffer_unordered(conc)
-        .try_collect::<Vec<_>>()
-        .await?;
+    create_probes(&jobs, "queued", queued, 100).await?;
     let want = format!("devagents_jobs{{agent=\"probe\",phase=\"Succeeded\"}} {n}");
     let want_q = format!("devagents_jobs{{agent=\"probe\",phase=\"Queued\"}} {queued}");
     for _ in 0..1200 {
@@ -848,15 +864,7 @@ fn sample_rss(pid: u32, stop: Arc<std::sync::atomic::AtomicBool>) -> tokio::task
     tokio::spawn(async move {
         let mut peak = 0u64;
         while !stop.load(std::sync::atomic::Ordering::SeqCst) {
-            if let Some(kib) = std::fs::read_to_string(format!("/proc/{pid}/status"))
-                .ok()
-                .and_then(|s| {
-                    s.lines()
-                        .find(|l| l.starts_with("VmRSS:"))
-                        .and_then(|l| l.split_whitespace().nth(1))
-                        .and_then(|v| v.parse::<u64>().ok())
-                })
-            {
+            if let Some(kib) = rss_kib(pid) {
                 peak = peak.max(kib);
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -923,22 +931,7 @@ async fn queue_run(
     tokio::time::sleep(Duration::from_millis(300)).await;
     let cpu0 = cpu_secs(apiserver_pid);
     let t0 = Instant::now();
-    stream::iter(0..n)
-        .map(|i| {
-            let jobs = jobs.clone();
-            async move {
-                let j: devagents::api::AgentJob = serde_json::from_value(json!({
-                    "apiVersion": "devagents.io/v1alpha1", "kind": "AgentJob",
-                    "metadata": {"name": format!("aj-{i}")},
-                    "spec": {"agent": "probe", "probe": {"sleepMs": sleep_ms}}
-                }))?;
-                jobs.create(&PostParams::default(), &j).await?;
-                anyhow::Ok(())
-            }
-        })
-        .buffer_unordered(16)
-        .try_collect::<Vec<_>>()
-        .await?;
+    create_probes(&jobs, "aj", n, sleep_ms).await?;
     let deadline = Instant::now() + Duration::from_secs(60 + (n as u64 * sleep_ms) / 100);
     while done.lock().map(|d| d.len()).unwrap_or(0) < n {
         anyhow::ensure!(Instant::now() < deadline, "AgentJobs did not all finish");

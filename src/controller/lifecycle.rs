@@ -332,14 +332,19 @@ pub fn set_condition(
     }
 }
 
-/// Status of a job that waits (queued, backoff, lock, approval).
-pub fn waiting_status(prev: &AgentJobStatus, waiting_for: &str, now: Timestamp) -> AgentJobStatus {
-    let mut s = prev.clone();
-    s.phase = Some(if waiting_for.starts_with("approval:") {
+/// The phase of a job waiting for `waiting_for`.
+pub fn waiting_phase(waiting_for: &str) -> Phase {
+    if waiting_for.starts_with("approval:") {
         Phase::WaitingForApproval
     } else {
         Phase::Queued
-    });
+    }
+}
+
+/// Status of a job that waits (queued, backoff, lock, approval).
+pub fn waiting_status(prev: &AgentJobStatus, waiting_for: &str, now: Timestamp) -> AgentJobStatus {
+    let mut s = prev.clone();
+    s.phase = Some(waiting_phase(waiting_for));
     s.waiting_for = Some(waiting_for.into());
     if s.reason.as_deref() != Some("Retrying") {
         s.reason = Some("Waiting".into());

@@ -15,7 +15,7 @@ use tokio::sync::Semaphore;
 use tracing::{debug, warn};
 
 use super::admission::{self, Decision, JobState, JobView, Limits, LockHolder};
-use super::lifecycle::{admitted_status, waiting_status};
+use super::lifecycle::{admitted_status, waiting_phase, waiting_status};
 use super::{Context, FINALIZER, locks, pod};
 use crate::api::{AgentJob, Phase};
 
@@ -188,13 +188,16 @@ async fn pass(ctx: &Arc<Context>, permits: &Arc<Semaphore>) {
                     // Its finalizer is being added; writing now would only conflict.
                     continue;
                 }
-                let prev = job.status.clone().unwrap_or_default();
-                let next = waiting_status(&prev, &waiting_for, now);
                 let uid = job.uid().unwrap_or_default();
                 let rv = job.resource_version().unwrap_or_default();
+                // Most waiting jobs already say so: compare before building a status.
+                let shown = job.status.as_ref().is_some_and(|st| {
+                    st.phase == Some(waiting_phase(&waiting_for))
+                        && st.waiting_for.as_deref() == Some(waiting_for.as_str())
+                });
                 {
                     let mut writes = ctx.queue_writes.lock().unwrap_or_else(|e| e.into_inner());
-                    if next.phase == prev.phase && next.waiting_for == prev.waiting_for {
+                    if shown {
                         // The cache shows it: nothing to write, nothing in flight.
                         writes.remove(&uid);
                         continue;
@@ -206,6 +209,11 @@ async fn pass(ctx: &Arc<Context>, permits: &Arc<Semaphore>) {
                     }
                     writes.insert(uid.clone(), (waiting_for.clone(), rv));
                 }
+                let next = waiting_status(
+                    job.status.as_ref().unwrap_or(&Default::default()),
+                    &waiting_for,
+                    now,
+                );
                 ctx.metrics.queue_status_writes.inc();
                 let ctx = ctx.clone();
                 tokio::spawn(async move {

@@ -591,3 +591,21 @@ pub async fn cancel(jobs: &Api<devagents::api::AgentJob>, name: &str) {
     .await
     .unwrap();
 }
+
+/// Wait until `identity` holds the operators' leader Lease in `ns`.
+pub async fn wait_leader(client: &Client, ns: &str, identity: &str) {
+    let leases: Api<k8s_openapi::api::coordination::v1::Lease> =
+        Api::namespaced(client.clone(), ns);
+    wait_for(
+        &leases,
+        "devagents-operator-leader",
+        60,
+        "held",
+        |l: Option<&k8s_openapi::api::coordination::v1::Lease>| {
+            l.and_then(|l| l.spec.as_ref())
+                .and_then(|s| s.holder_identity.as_deref())
+                == Some(identity)
+        },
+    )
+    .await;
+}
