@@ -13,7 +13,7 @@ use devagents::api::{AgentJob, EntityField, FieldType, GeneratorParams, I18nName
 fn example_params() -> GeneratorParams {
     let text = std::fs::read_to_string("examples/agentjobs/generator.yaml").unwrap();
     let job: AgentJob = serde_yaml::from_str(&text).unwrap();
-    job.spec.generator.unwrap()
+    *job.spec.generator.unwrap()
 }
 
 fn render_module(p: &GeneratorParams) -> BTreeMap<String, String> {

@@ -109,7 +109,7 @@ impl Fixture {
 fn department() -> GeneratorParams {
     let text = std::fs::read_to_string("examples/agentjobs/generator.yaml").unwrap();
     let job: AgentJob = serde_yaml::from_str(&text).unwrap();
-    job.spec.generator.unwrap()
+    *job.spec.generator.unwrap()
 }
 
 fn host(gateway: Option<Gateway>) -> TestHost {

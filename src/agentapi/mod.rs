@@ -69,6 +69,10 @@ const ARTIFACT_MAX: u64 = 100 * 1024 * 1024;
 /// reviews, which come from the apiserver, are read a few at a time).
 const BODY_SMALL: usize = 16 * 1024;
 const BODY_PROGRESS: usize = PROGRESS_MAX;
+/// Progress logs this replica remembers (so the next lines are one write): at most this many
+/// jobs, each log at most this long (a longer one is read back before it is extended).
+const PROGRESS_CACHE_JOBS: usize = 64;
+const PROGRESS_CACHE_MAX: usize = 32 * 1024;
 const BODY_RESULT: usize = 64 * 1024;
 pub(crate) const BODY_LLM: usize = 4 * 1024 * 1024;
 pub(crate) const BODY_WEBHOOK: usize = 3 * 1024 * 1024;
@@ -279,6 +283,11 @@ pub struct ApiState {
     llm_turns: Mutex<HashMap<String, Arc<Mutex<()>>>>,
     /// With several replicas: LLM calls are served by the leader ([`forward`]).
     pub peers: std::sync::OnceLock<Arc<forward::Peers>>,
+    /// The controller's AgentJob cache once this replica leads.
+    jobs: crate::controller::config::JobCache,
+    /// Job UID → the progress ConfigMap as this replica last wrote it (resourceVersion, log),
+    /// so an agent's next progress lines are one write, not a read and a write.
+    progress_logs: Mutex<HashMap<String, (String, String)>>,
 }
 
 /// The ServiceAccount behind a token: namespace, name and UID (a re-created account of the
@@ -288,6 +297,8 @@ struct Reviewed {
     namespace: String,
     name: String,
     uid: String,
+    /// The job this account was checked to belong to (its owner), once checked.
+    job_uid: Option<String>,
 }
 
 impl ApiState {
@@ -296,6 +307,7 @@ impl ApiState {
         llm: Option<Arc<crate::llm::gateway::Gateway>>,
         environments: Arc<Environments>,
         limits: Limits,
+        jobs: crate::controller::config::JobCache,
     ) -> Arc<ApiState> {
         Arc::new(ApiState {
             client,
@@ -308,6 +320,8 @@ impl ApiState {
             webhook_slots: tokio::sync::Semaphore::new(WEBHOOK_CONCURRENCY),
             llm_turns: Mutex::new(HashMap::new()),
             peers: std::sync::OnceLock::new(),
+            jobs,
+            progress_logs: Mutex::new(HashMap::new()),
         })
     }
 }
@@ -442,6 +456,7 @@ async fn authorize(
                 namespace: n.to_string(),
                 name: s.to_string(),
                 uid: user.uid.unwrap_or_default(),
+                job_uid: None,
             };
             let mut cache = state.reviews.lock().await;
             if cache.len() > 10_000 {
@@ -457,39 +472,64 @@ async fn authorize(
             "system:serviceaccount:{sa_ns}:{sa_name} may not act for job {ns}/{name}"
         )));
     }
-    let jobs: Api<AgentJob> = Api::namespaced(state.client.clone(), ns);
-    let job = jobs.get(name).await?;
-    // The ServiceAccount must be this job's own (not a leftover of an older job of that name).
-    let sas: Api<ServiceAccount> = Api::namespaced(state.client.clone(), ns);
-    let sa = sas.get(&sa_name).await?;
-    let owned = sa
-        .owner_references()
-        .iter()
-        .any(|o| Some(&o.uid) == job.uid().as_ref() && o.kind == "AgentJob");
-    // The token is of this very ServiceAccount, not of an older one of the same name.
-    if sa.uid().as_deref() != Some(who.uid.as_str()) || who.uid.is_empty() {
-        return Err(forbidden(format!(
-            "the token is of an earlier serviceaccount {sa_name}, not of job {ns}/{name}'s"
-        )));
+    // The leader's cache first (an agent calls several times per attempt, and each GET costs
+    // the apiserver); the apiserver when this replica has no cache or not this job.
+    let job = match state.jobs.get(ns, name) {
+        Some(j) => AgentJob::clone(&j),
+        None => {
+            let jobs: Api<AgentJob> = Api::namespaced(state.client.clone(), ns);
+            jobs.get(name).await?
+        }
+    };
+    // The account's ownership is checked when the token is first seen, and again whenever
+    // the job is not that same job (a re-created one of the same name).
+    if job.uid().is_none() || job.uid() != who.job_uid {
+        // The ServiceAccount must be this job's own (not a leftover of an older job of that
+        // name).
+        let sas: Api<ServiceAccount> = Api::namespaced(state.client.clone(), ns);
+        let sa = sas.get(&sa_name).await?;
+        let owned = sa
+            .owner_references()
+            .iter()
+            .any(|o| Some(&o.uid) == job.uid().as_ref() && o.kind == "AgentJob");
+        // The token is of this very ServiceAccount, not of an older one of the same name.
+        if sa.uid().as_deref() != Some(who.uid.as_str()) || who.uid.is_empty() {
+            return Err(forbidden(format!(
+                "the token is of an earlier serviceaccount {sa_name}, not of job {ns}/{name}'s"
+            )));
+        }
+        if !owned {
+            return Err(forbidden(format!(
+                "serviceaccount {sa_name} does not belong to job {ns}/{name}"
+            )));
+        }
+        if let Some(c) = state.reviews.lock().await.get_mut(&key) {
+            c.0.job_uid = job.uid();
+        }
     }
-    if !owned {
-        return Err(forbidden(format!(
-            "serviceaccount {sa_name} does not belong to job {ns}/{name}"
-        )));
-    }
-    if job.metadata.deletion_timestamp.is_some()
+    not_ended(&job)?;
+    Ok(job)
+}
+
+/// An ended (or ending) job takes no more input from its agent.
+fn not_ended(job: &AgentJob) -> Result<(), ApiError> {
+    let ended = job.metadata.deletion_timestamp.is_some()
         || job
             .status
             .as_ref()
             .and_then(|s| s.phase)
-            .is_some_and(|p| p.is_terminal())
-    {
+            .is_some_and(|p| p.is_terminal());
+    if ended {
         return Err(ApiError(
             StatusCode::CONFLICT,
-            format!("job {ns}/{name} has ended"),
+            format!(
+                "job {}/{} has ended",
+                job.namespace().unwrap_or_default(),
+                job.name_any()
+            ),
         ));
     }
-    Ok(job)
+    Ok(())
 }
 
 /// Delete the Pod `name` if it carries `label` = `value` (and is still that very Pod: UID
@@ -556,7 +596,10 @@ async fn update_status(
             .await
         {
             Ok(j) => return Ok(j),
-            Err(kube::Error::Api(s)) if s.code == 409 => job = api.get(&job.name_any()).await?,
+            Err(kube::Error::Api(s)) if s.code == 409 => {
+                job = api.get(&job.name_any()).await?;
+                not_ended(&job)?;
+            }
             Err(e) => return Err(e.into()),
         }
     }
@@ -622,37 +665,61 @@ async fn progress(
         .iter()
         .map(|l| format!("{}\n", l.trim_end()))
         .collect();
+    let uid = job.uid().unwrap_or_default();
+    // What this replica wrote last (one write, no read), else a guess that there is none yet
+    // (one create); a conflict means another writer: read, then write.
+    let mut known: Option<(Option<String>, String)> =
+        Some(match s.progress_logs.lock().await.remove(&uid) {
+            Some((rv, log)) => (Some(rv), log),
+            None => (None, String::new()),
+        });
     for _ in 0..10 {
-        match api.get_opt(&cm_name).await? {
-            None => {
-                let text = redact_after("", &text);
-                let cm = ConfigMap {
-                    metadata: ObjectMeta {
-                        name: Some(cm_name.clone()),
-                        owner_references: job.controller_owner_ref(&()).map(|o| vec![o]),
-                        labels: Some([(MANAGED_BY.to_string(), MANAGER.to_string())].into()),
-                        ..ObjectMeta::default()
-                    },
-                    data: Some([("log".to_string(), tail(&text, PROGRESS_MAX))].into()),
-                    ..ConfigMap::default()
-                };
-                match api.create(&PostParams::default(), &cm).await {
-                    Ok(_) => return Ok(StatusCode::NO_CONTENT),
-                    Err(kube::Error::Api(e)) if e.code == 409 => continue,
-                    Err(e) => return Err(e.into()),
+        let (rv, prev) = match known.take() {
+            Some(k) => k,
+            None => match api.get_opt(&cm_name).await? {
+                None => (None, String::new()),
+                Some(cm) => (
+                    cm.resource_version(),
+                    cm.data
+                        .and_then(|mut d| d.remove("log"))
+                        .unwrap_or_default(),
+                ),
+            },
+        };
+        let log = tail(
+            &format!("{prev}{}", redact_after(&prev, &text)),
+            PROGRESS_MAX,
+        );
+        let cm = ConfigMap {
+            metadata: ObjectMeta {
+                name: Some(cm_name.clone()),
+                resource_version: rv.clone(),
+                owner_references: job.controller_owner_ref(&()).map(|o| vec![o]),
+                labels: Some([(MANAGED_BY.to_string(), MANAGER.to_string())].into()),
+                ..ObjectMeta::default()
+            },
+            data: Some([("log".to_string(), log.clone())].into()),
+            ..ConfigMap::default()
+        };
+        let written = match rv {
+            None => api.create(&PostParams::default(), &cm).await,
+            Some(_) => api.replace(&cm_name, &PostParams::default(), &cm).await,
+        };
+        match written {
+            Ok(cm) => {
+                if log.len() <= PROGRESS_CACHE_MAX
+                    && let Some(rv) = cm.resource_version()
+                {
+                    let mut logs = s.progress_logs.lock().await;
+                    if logs.len() >= PROGRESS_CACHE_JOBS {
+                        logs.clear();
+                    }
+                    logs.insert(uid, (rv, log));
                 }
+                return Ok(StatusCode::NO_CONTENT);
             }
-            Some(mut cm) => {
-                let data = cm.data.get_or_insert_with(Default::default);
-                let prev = data.remove("log").unwrap_or_default();
-                let text = redact_after(&prev, &text);
-                data.insert("log".into(), tail(&format!("{prev}{text}"), PROGRESS_MAX));
-                match api.replace(&cm_name, &PostParams::default(), &cm).await {
-                    Ok(_) => return Ok(StatusCode::NO_CONTENT),
-                    Err(kube::Error::Api(e)) if e.code == 409 => continue,
-                    Err(e) => return Err(e.into()),
-                }
-            }
+            Err(kube::Error::Api(e)) if e.code == 409 || e.code == 404 => continue,
+            Err(e) => return Err(e.into()),
         }
     }
     Err(ApiError(
@@ -853,6 +920,7 @@ async fn result(
     body: axum::body::Body,
 ) -> Result<StatusCode, ApiError> {
     let job = authorize(&s, &headers, &ns, &name).await?;
+    let uid = job.uid();
     let body: ResultBody = read_json(body, BODY_RESULT).await?;
     if body.artifacts.len() > s.limits.artifacts.max_count {
         return Err(ApiError(
@@ -880,6 +948,9 @@ async fn result(
         });
     })
     .await?;
+    if let Some(uid) = uid {
+        s.progress_logs.lock().await.remove(&uid);
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -434,12 +434,12 @@ pub async fn register(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::{ApprovalPolicy, ProbeParams, Repository};
+    use crate::api::{ApprovalPolicy, Repository};
 
     #[test]
     fn cross_field_rules() {
         let mut spec = AgentJobSpec::new(AgentKind::Probe);
-        spec.probe = Some(ProbeParams::default());
+        spec.probe = Some(Box::default());
         assert!(check_job_spec(&spec).is_ok());
         spec.approval = Some(ApprovalPolicy {
             policy: ApprovalMode::BeforeRun,
@@ -472,7 +472,7 @@ mod tests {
             allowed_paths: vec![],
         });
         assert!(check_job_spec(&g).is_ok());
-        g.probe = Some(ProbeParams::default());
+        g.probe = Some(Box::default());
         assert!(
             check_job_spec(&g)
                 .unwrap_err()

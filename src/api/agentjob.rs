@@ -198,21 +198,21 @@ pub struct AgentJobSpec {
     pub requested_by: Option<RequestedBy>,
 
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub generator: Option<GeneratorParams>,
+    pub generator: Option<Box<GeneratorParams>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reviewer: Option<ReviewerParams>,
+    pub reviewer: Option<Box<ReviewerParams>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub deployer: Option<DeployerParams>,
+    pub deployer: Option<Box<DeployerParams>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub doc_sync: Option<DocSyncParams>,
+    pub doc_sync: Option<Box<DocSyncParams>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub test_gen: Option<TestGenParams>,
+    pub test_gen: Option<Box<TestGenParams>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub migrator: Option<MigratorParams>,
+    pub migrator: Option<Box<MigratorParams>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub spec_writer: Option<SpecWriterParams>,
+    pub spec_writer: Option<Box<SpecWriterParams>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub probe: Option<ProbeParams>,
+    pub probe: Option<Box<ProbeParams>>,
 }
 
 fn default_priority() -> i32 {
@@ -525,4 +525,19 @@ pub struct LlmUsage {
     /// LLM steps skipped (no provider configured, or budget spent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub skipped: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every cached job pays for the agent blocks it does not use: they are boxed, so an
+    /// AgentJob stays small in the operator's cache (RSS with 12,000 cached jobs, issue 15).
+    #[test]
+    fn a_cached_job_does_not_carry_every_agent_block_inline() {
+        let spec = std::mem::size_of::<AgentJobSpec>();
+        let job = std::mem::size_of::<AgentJob>();
+        assert!(spec <= 640, "AgentJobSpec is {spec} bytes");
+        assert!(job <= 2048, "AgentJob is {job} bytes");
+    }
 }

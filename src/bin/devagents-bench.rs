@@ -115,12 +115,12 @@ async fn namespace(client: &Client, name: &str) -> anyhow::Result<()> {
     anyhow::bail!("namespace {name} has no default ServiceAccount token")
 }
 
-/// First time a watch saw each Pod, keyed by `key(pod)`.
-fn watch_pods(
+/// Watch the Pods of `ns` and fold each change, with the instant it was seen, into a map.
+fn fold_pods<V: Send + 'static>(
     client: &Client,
     ns: &str,
-    key: fn(&Pod) -> Option<String>,
-) -> Arc<Mutex<HashMap<String, Instant>>> {
+    mut f: impl FnMut(&mut HashMap<String, V>, &Pod, Instant) + Send + 'static,
+) -> Arc<Mutex<HashMap<String, V>>> {
     let seen = Arc::new(Mutex::new(HashMap::new()));
     let s = seen.clone();
     let api: Api<Pod> = Api::namespaced(client.clone(), ns);
@@ -130,14 +130,26 @@ fn watch_pods(
             .applied_objects()
             .boxed();
         while let Some(Ok(p)) = w.next().await {
-            if let Some(k) = key(&p)
-                && let Ok(mut m) = s.lock()
-            {
-                m.entry(k).or_insert_with(Instant::now);
+            let now = Instant::now();
+            if let Ok(mut m) = s.lock() {
+                f(&mut m, &p, now);
             }
         }
     });
     seen
+}
+
+/// First time a watch saw each Pod, keyed by `key(pod)`.
+fn watch_pods(
+    client: &Client,
+    ns: &str,
+    key: fn(&Pod) -> Option<String>,
+) -> Arc<Mutex<HashMap<String, Instant>>> {
+    fold_pods(client, ns, move |m, p, now| {
+        if let Some(k) = key(p) {
+            m.entry(k).or_insert(now);
+        }
+    })
 }
 
 fn pct(sorted: &[f64], p: f64) -> f64 {
@@ -884,6 +896,81 @@ struct QueueRun {
     job_api_cpu: f64,
     peak_rss_mib: f64,
     passes: f64,
+    aj_stages: Stages,
+    job_stages: Stages,
+}
+
+/// When a watch first saw each Pod created, bound to the node, running and ended.
+#[derive(Default, Clone)]
+struct PodTimes {
+    created: Option<Instant>,
+    bound: Option<Instant>,
+    running: Option<Instant>,
+    ended: Option<Instant>,
+}
+
+fn watch_timeline(client: &Client, ns: &str) -> Arc<Mutex<HashMap<String, PodTimes>>> {
+    fold_pods(client, ns, |m, p: &Pod, now| {
+        let phase = p
+            .status
+            .as_ref()
+            .and_then(|s| s.phase.clone())
+            .unwrap_or_default();
+        let bound = p.spec.as_ref().and_then(|s| s.node_name.as_ref()).is_some();
+        let t: &mut PodTimes = m.entry(p.name_any()).or_default();
+        t.created.get_or_insert(now);
+        if bound {
+            t.bound.get_or_insert(now);
+        }
+        if phase == "Running" {
+            t.running.get_or_insert(now);
+        }
+        if phase == "Succeeded" || phase == "Failed" {
+            t.ended.get_or_insert(now);
+        }
+    })
+}
+
+/// Mean milliseconds of each stage of a slot's cycle: the refill (a Pod ended → the Pod that
+/// takes its slot created: the k-th creation against the (k-slots)-th end), then created →
+/// bound → running → ended as the node stand-in reports them.
+#[derive(Default, Clone, Copy)]
+struct Stages {
+    refill: f64,
+    bind: f64,
+    start: f64,
+    run: f64,
+}
+
+fn stages(times: &Arc<Mutex<HashMap<String, PodTimes>>>, slots: usize) -> Stages {
+    let m = times.lock().map(|m| m.clone()).unwrap_or_default();
+    let mean = |v: Vec<f64>| {
+        if v.is_empty() {
+            f64::NAN
+        } else {
+            v.iter().sum::<f64>() / v.len() as f64
+        }
+    };
+    let ms = |a: Option<Instant>, b: Option<Instant>| match (a, b) {
+        (Some(a), Some(b)) => Some(b.saturating_duration_since(a).as_secs_f64() * 1000.0),
+        _ => None,
+    };
+    let mut created: Vec<Instant> = m.values().filter_map(|t| t.created).collect();
+    let mut ended: Vec<Instant> = m.values().filter_map(|t| t.ended).collect();
+    created.sort();
+    ended.sort();
+    let refill = created
+        .iter()
+        .skip(slots)
+        .zip(ended.iter())
+        .map(|(c, e)| c.saturating_duration_since(*e).as_secs_f64() * 1000.0)
+        .collect();
+    Stages {
+        refill: mean(refill),
+        bind: mean(m.values().filter_map(|t| ms(t.created, t.bound)).collect()),
+        start: mean(m.values().filter_map(|t| ms(t.bound, t.running)).collect()),
+        run: mean(m.values().filter_map(|t| ms(t.running, t.ended)).collect()),
+    }
 }
 
 /// N probe AgentJobs of `sleep_ms` at `--max-running slots`, against one batch/v1 Job
@@ -905,6 +992,7 @@ async fn queue_run(
     // 1. AgentJobs through the operator, with its default limit.
     let op = OperatorProc::start(operator, &aj_ns, &["--max-running", &slots.to_string()])?;
     op.wait_leader().await?;
+    let aj_times = watch_timeline(client, &aj_ns);
     let before_m = op.metrics().await;
     let before = writes(&before_m);
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -982,6 +1070,8 @@ async fn queue_run(
         // with the same completions and parallelism runs the same work.
         "spec": {"completions": n, "parallelism": slots, "backoffLimit": 0, "template": tpl}
     }))?;
+    let job_times = watch_timeline(client, &job_ns);
+    tokio::time::sleep(Duration::from_millis(300)).await;
     let cpu0 = cpu_secs(apiserver_pid);
     let t0 = Instant::now();
     kjobs.create(&PostParams::default(), &j).await?;
@@ -1024,6 +1114,8 @@ async fn queue_run(
         job_api_cpu,
         peak_rss_mib: peak as f64 / 1024.0,
         passes,
+        aj_stages: stages(&aj_times, slots),
+        job_stages: stages(&job_times, slots),
     })
 }
 
@@ -1085,6 +1177,23 @@ async fn queue(
             a.n,
             b.n
         );
+    }
+    println!(
+        "  a slot's cycle, mean ms (refill: a Pod ended -> the next Pod created; bind: created -> \
+         bound; start: bound -> running; run: running -> ended, {sleep_ms} ms of it the work):"
+    );
+    for r in &runs {
+        for (who, st) in [("AgentJob", r.aj_stages), ("Job", r.job_stages)] {
+            println!(
+                "    N={:<5} {who:9} refill {:7.1}  bind {:6.1}  start {:6.1}  run {:7.1}  cycle {:7.1}",
+                r.n,
+                st.refill,
+                st.bind,
+                st.start,
+                st.run,
+                st.refill + st.bind + st.start + st.run
+            );
+        }
     }
     for r in &runs {
         println!(

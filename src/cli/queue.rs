@@ -222,7 +222,7 @@ pub fn positions(entries: &[Entry]) -> BTreeMap<String, (i32, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::{AgentJobSpec, AgentJobStatus, Phase, ProbeParams};
+    use crate::api::{AgentJobSpec, AgentJobStatus, Phase};
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
     fn t(s: i64) -> Timestamp {
@@ -231,7 +231,7 @@ mod tests {
 
     fn job(ns: &str, name: &str, prio: i32, created: i64, phase: Option<Phase>) -> AgentJob {
         let mut spec = AgentJobSpec::new(AgentKind::Probe);
-        spec.probe = Some(ProbeParams::default());
+        spec.probe = Some(Box::default());
         spec.priority = prio;
         let mut j = AgentJob::new(name, spec);
         j.metadata.namespace = Some(ns.into());

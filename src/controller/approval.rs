@@ -297,7 +297,7 @@ pub fn evaluate(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::{AgentJobSpec, AgentKind, ApprovalPolicy, ProbeParams};
+    use crate::api::{AgentJobSpec, AgentKind, ApprovalPolicy};
 
     fn t(s: i64) -> Timestamp {
         Timestamp::from_second(1_800_000_000 + s).unwrap()
@@ -305,7 +305,7 @@ mod tests {
 
     fn job() -> AgentJob {
         let mut spec = AgentJobSpec::new(AgentKind::Probe);
-        spec.probe = Some(ProbeParams::default());
+        spec.probe = Some(Box::default());
         spec.approval = Some(ApprovalPolicy {
             policy: ApprovalMode::BeforeRun,
             approvers: vec!["alice".into(), "group:leads".into()],
@@ -423,11 +423,11 @@ mod tests {
         )
         .unwrap();
         let mut spec = AgentJobSpec::new(AgentKind::Deployer);
-        spec.deployer = Some(DeployerParams {
+        spec.deployer = Some(Box::new(DeployerParams {
             environment: "production".into(),
             version: "v2".into(),
             ..Default::default()
-        });
+        }));
         let mut j = AgentJob::new("ship", spec);
         j.metadata.namespace = Some("team".into());
         let (name, pins) = run_approval(&j, &envs).unwrap();
@@ -481,11 +481,11 @@ mod tests {
         )
         .unwrap();
         let mut spec = AgentJobSpec::new(AgentKind::Deployer);
-        spec.deployer = Some(DeployerParams {
+        spec.deployer = Some(Box::new(DeployerParams {
             environment: "production".into(),
             version: "v2".into(),
             ..Default::default()
-        });
+        }));
         spec.approval = Some(ApprovalPolicy {
             policy: ApprovalMode::BeforeRun,
             approvers: approvers.iter().map(|a| a.to_string()).collect(),

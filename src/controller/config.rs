@@ -42,6 +42,37 @@ pub struct Config {
     pub environments: std::sync::Arc<crate::api::environment::Environments>,
     /// This replica's agent API address for the other replicas (LLM calls go to the leader).
     pub peer_address: Option<String>,
+    /// The leader's AgentJob cache, shared with the agent API once this replica leads.
+    pub job_cache: JobCache,
+}
+
+/// The controller's AgentJob store, set when this replica becomes leader (standbys and the
+/// time before leadership have none: the agent API reads from the apiserver then).
+#[derive(Clone, Default)]
+pub struct JobCache(
+    std::sync::Arc<std::sync::OnceLock<kube::runtime::reflector::Store<crate::api::AgentJob>>>,
+);
+
+impl JobCache {
+    pub fn set(&self, store: kube::runtime::reflector::Store<crate::api::AgentJob>) {
+        let _ = self.0.set(store);
+    }
+    /// The cached job `ns/name`, if this replica leads and has it.
+    pub fn get(&self, ns: &str, name: &str) -> Option<std::sync::Arc<crate::api::AgentJob>> {
+        self.0
+            .get()?
+            .get(&kube::runtime::reflector::ObjectRef::new(name).within(ns))
+    }
+}
+
+impl std::fmt::Debug for JobCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.get().is_some() {
+            "JobCache(set)"
+        } else {
+            "JobCache(unset)"
+        })
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -92,6 +123,7 @@ impl Default for Config {
             github_api_url: crate::services::github::DEFAULT_API_URL.into(),
             agent_egress: None,
             environments: Default::default(),
+            job_cache: JobCache::default(),
         }
     }
 }

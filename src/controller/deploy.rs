@@ -286,12 +286,12 @@ mod tests {
         )
         .unwrap();
         let mut spec = AgentJobSpec::new(AgentKind::Deployer);
-        spec.deployer = Some(DeployerParams {
+        spec.deployer = Some(Box::new(DeployerParams {
             environment: "staging".into(),
             version: "v2".into(),
             mode,
             ..Default::default()
-        });
+        }));
         let mut job = AgentJob::new("ship", spec);
         job.metadata.namespace = Some("team".into());
         job.metadata.uid = Some("0123abcd-0000".into());

@@ -526,7 +526,7 @@ pub fn ended_while_waiting(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::{AgentJobSpec, AgentKind, ProbeParams, RetryPolicy};
+    use crate::api::{AgentJobSpec, AgentKind, RetryPolicy};
 
     fn t(s: i64) -> Timestamp {
         Timestamp::from_second(1_800_000_000 + s).unwrap()
@@ -534,7 +534,7 @@ mod tests {
 
     fn running_job(retries: i32) -> AgentJob {
         let mut spec = AgentJobSpec::new(AgentKind::Probe);
-        spec.probe = Some(ProbeParams::default());
+        spec.probe = Some(Box::default());
         spec.timeout_seconds = 60;
         spec.retries = Some(RetryPolicy {
             limit: retries,

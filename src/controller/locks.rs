@@ -195,11 +195,11 @@ mod tests {
     fn locks_are_scoped_and_derived() {
         let mut spec = AgentJobSpec::new(AgentKind::Deployer);
         spec.locks = vec!["repo/core".into(), "repo/core".into()];
-        spec.deployer = Some(DeployerParams {
+        spec.deployer = Some(Box::new(DeployerParams {
             environment: "staging".into(),
             version: "v1".into(),
             ..Default::default()
-        });
+        }));
         let mut job = AgentJob::new("d", spec);
         job.metadata.namespace = Some("team-a".into());
         assert_eq!(

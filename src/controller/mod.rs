@@ -32,6 +32,7 @@ use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::Api;
 use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector::ObjectRef;
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, Resource};
@@ -93,6 +94,9 @@ pub struct Context {
     pub queue_writes: std::sync::Mutex<HashMap<String, (String, String)>>,
     /// Namespaces whose agent NetworkPolicy this process applied.
     pub network_policies: netpol::Applied,
+    /// ServiceAccounts made ahead for the jobs next in line (uid → made), so that their
+    /// admission only creates the Pod.
+    pub accounts: std::sync::Mutex<HashMap<String, bool>>,
 }
 
 impl Context {
@@ -288,7 +292,33 @@ pub async fn run(
         .modify(slim)
         .default_backoff(),
     )
-    .touched_objects();
+    .touched_objects()
+    // A Pod that ended frees its job's slot: the scheduler hands it on without waiting for
+    // the job's reconcile.
+    .inspect({
+        let wake = wake.clone();
+        move |r| {
+            let ended = r
+                .as_ref()
+                .ok()
+                .and_then(|p| p.status.as_ref())
+                .is_some_and(|s| matches!(s.phase.as_deref(), Some("Succeeded") | Some("Failed")));
+            if ended {
+                wake.notify_one();
+            }
+        }
+    });
+    let approval_controller = kube::runtime::Controller::new(
+        api_for::<crate::api::AgentApproval>(&client, watch_ns),
+        watcher::Config::default().any_semantic(),
+    );
+    let approvals_reader = approval_controller.store();
+    // A job's spec change can void its before-run approval: re-evaluate the job's approvals.
+    // The job events come from the controller's own AgentJob watch (one watch, one cache).
+    let approvals_of_job = approvals_reader.clone();
+    let (approval_tx, approval_rx) =
+        futures::channel::mpsc::unbounded::<ObjectRef<crate::api::AgentApproval>>();
+    let approval_controller = approval_controller.reconcile_on(approval_rx);
     let (jobs_reader, jobs_writer) = reflector::store::<AgentJob>();
     let job_stream = reflector::reflector(
         jobs_writer,
@@ -299,27 +329,19 @@ pub async fn run(
         .modify(slim_job)
         .default_backoff(),
     )
-    .applied_objects();
-    let approval_controller = kube::runtime::Controller::new(
-        api_for::<crate::api::AgentApproval>(&client, watch_ns),
-        watcher::Config::default().any_semantic(),
-    );
-    let approvals_reader = approval_controller.store();
-    // A job's spec change can void its before-run approval: re-evaluate the job's approvals.
-    let approvals_of_job = approvals_reader.clone();
-    let approval_controller = approval_controller.watches(
-        api_for::<AgentJob>(&client, watch_ns),
-        watcher::Config::default().any_semantic(),
-        move |job: AgentJob| {
-            let uid = kube::ResourceExt::uid(&job);
-            approvals_of_job
-                .state()
-                .into_iter()
-                .filter(|a| uid.is_some() && a.spec.job_uid == uid)
-                .map(|a| kube::runtime::reflector::ObjectRef::from_obj(&*a))
-                .collect::<Vec<_>>()
-        },
-    );
+    .applied_objects()
+    .inspect(move |r| {
+        if let Ok(job) = r
+            && let Some(uid) = kube::ResourceExt::uid(job)
+        {
+            for a in approvals_of_job.state() {
+                if a.spec.job_uid.as_deref() == Some(uid.as_str()) {
+                    let _ = approval_tx.unbounded_send(ObjectRef::from_obj(&*a));
+                }
+            }
+        }
+    });
+    cfg.job_cache.set(jobs_reader.clone());
     let ctx = Arc::new(Context {
         client: client.clone(),
         cfg: cfg.clone(),
@@ -338,6 +360,7 @@ pub async fn run(
         wake,
         admitted: Mutex::new(HashMap::new()),
         queue_writes: std::sync::Mutex::new(HashMap::new()),
+        accounts: std::sync::Mutex::new(HashMap::new()),
         network_policies: netpol::Applied::default(),
     });
     let controller = kube::runtime::Controller::for_stream(job_stream, jobs_reader)

@@ -273,11 +273,11 @@ fn deployer_extras(spec: &mut serde_json::Value, env: &crate::api::environment::
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::{AgentJobSpec, AgentKind, ProbeParams};
+    use crate::api::{AgentJobSpec, AgentKind};
 
     fn job(name: &str) -> AgentJob {
         let mut spec = AgentJobSpec::new(AgentKind::Probe);
-        spec.probe = Some(ProbeParams::default());
+        spec.probe = Some(Box::default());
         spec.timeout_seconds = 120;
         let mut j = AgentJob::new(name, spec);
         j.metadata.namespace = Some("team".into());

@@ -147,6 +147,7 @@ async fn pass(ctx: &Arc<Context>, permits: &Arc<Semaphore>) {
             .set(n);
     }
 
+    let mut ahead = 0;
     for d in decisions {
         match d {
             Decision::Admit { key } => {
@@ -187,6 +188,11 @@ async fn pass(ctx: &Arc<Context>, permits: &Arc<Semaphore>) {
                 if !job.finalizers().iter().any(|f| f == FINALIZER) {
                     // Its finalizer is being added; writing now would only conflict.
                     continue;
+                }
+                if waiting_for == "slot" && ahead < ctx.cfg.max_running {
+                    // Next in line: its account now, so its admission only creates its Pod.
+                    ahead += 1;
+                    prepare_account(ctx, &job);
                 }
                 let uid = job.uid().unwrap_or_default();
                 let rv = job.resource_version().unwrap_or_default();
@@ -234,6 +240,13 @@ async fn pass(ctx: &Arc<Context>, permits: &Arc<Semaphore>) {
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .retain(|uid, _| waiting_uids.contains(uid.as_str()));
+    {
+        let admitted = ctx.admitted.lock().await;
+        ctx.accounts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|uid, _| waiting_uids.contains(uid.as_str()) || admitted.contains_key(uid));
+    }
     ctx.metrics.scheduler_passes.inc();
     ctx.metrics
         .scheduler_pass_seconds
@@ -287,7 +300,13 @@ async fn admit(ctx: &Context, job: &AgentJob, attempt: i32) -> super::Result<()>
 
     let pods = ctx.pod_api(&ns);
     let pod = pod::agent_pod(job, attempt, &ctx.cfg);
-    if attempt == 1 {
+    let made = ctx
+        .accounts
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(&uid)
+        == Some(true);
+    if attempt == 1 && !made {
         create_service_account(ctx, job, &ns).await?;
     }
     if let Some(env) = super::deploy::environment(job, &ctx.cfg.environments)
@@ -377,6 +396,35 @@ async fn record_admission(
         }
     }
     Err(super::Error::Missing("a conflict-free status write"))
+}
+
+/// Make the ServiceAccount of a job that is next in line, once per process.
+fn prepare_account(ctx: &Arc<Context>, job: &Arc<AgentJob>) {
+    let (Some(uid), Some(ns)) = (job.uid(), job.namespace()) else {
+        return;
+    };
+    if attempts(job) > 0 {
+        return;
+    }
+    {
+        let mut accounts = ctx.accounts.lock().unwrap_or_else(|e| e.into_inner());
+        if accounts.contains_key(&uid) {
+            return;
+        }
+        accounts.insert(uid.clone(), false);
+    }
+    let (ctx, job) = (ctx.clone(), job.clone());
+    tokio::spawn(async move {
+        let made = create_service_account(&ctx, &job, &ns).await.is_ok();
+        let mut accounts = ctx.accounts.lock().unwrap_or_else(|e| e.into_inner());
+        match accounts.get_mut(&uid) {
+            Some(m) if made => *m = true,
+            Some(_) => {
+                accounts.remove(&uid);
+            }
+            None => {}
+        }
+    });
 }
 
 async fn create_service_account(ctx: &Context, job: &AgentJob, ns: &str) -> super::Result<()> {

@@ -26,12 +26,20 @@ pub enum ClientError {
     Setup(String),
 }
 
+/// Progress lines on their way to the operator.
+type InFlight = tokio::task::JoinHandle<Result<(), ClientError>>;
+
+#[derive(Clone)]
 pub struct AgentClient {
     http: reqwest::Client,
     base: String,
     token_path: std::path::PathBuf,
     /// Total time spent retrying one request before giving up.
     pub patience: Duration,
+    /// The progress lines on their way (one send at a time, in order): an agent goes on with
+    /// its work while they travel; the next call to the API waits for them and reports their
+    /// failure.
+    pending: std::sync::Arc<tokio::sync::Mutex<Option<InFlight>>>,
 }
 
 impl AgentClient {
@@ -72,6 +80,7 @@ impl AgentClient {
             base: format!("{}/v1/jobs/{ns}/{name}", url.trim_end_matches('/')),
             token_path,
             patience: Duration::from_secs(90),
+            pending: Default::default(),
         })
     }
 
@@ -82,9 +91,30 @@ impl AgentClient {
             .map_err(|e| ClientError::Setup(format!("token {}: {e}", self.token_path.display())))
     }
 
-    /// Send with retries while the operator is unreachable or answers 5xx/429; returns the
-    /// first successful response.
+    /// Wait until the progress lines sent so far have arrived; their failure is this call's.
+    pub async fn flush(&self) -> Result<(), ClientError> {
+        let prev = self.pending.lock().await.take();
+        match prev {
+            Some(h) => h
+                .await
+                .map_err(|e| ClientError::Transient(format!("progress: {e}")))?,
+            None => Ok(()),
+        }
+    }
+
+    /// After the progress lines on their way: send, with retries while the operator is
+    /// unreachable or answers 5xx/429; returns the first successful response.
     async fn respond(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: &Body<'_>,
+    ) -> Result<reqwest::Response, ClientError> {
+        self.flush().await?;
+        self.respond_now(method, path, body).await
+    }
+
+    async fn respond_now(
         &self,
         method: reqwest::Method,
         path: &str,
@@ -147,14 +177,22 @@ impl AgentClient {
             .ok_or_else(|| ClientError::Transient("empty job input".into()))
     }
 
+    /// Progress lines, in order, without waiting for them to arrive (the next call does; a
+    /// failure to deliver the previous lines is returned here or there).
     pub async fn progress(&self, lines: &[String]) -> Result<(), ClientError> {
-        self.send::<serde_json::Value>(
-            reqwest::Method::POST,
-            "/progress",
-            Body::Json(serde_json::json!({ "lines": lines })),
-        )
-        .await
-        .map(|_| ())
+        let mut pending = self.pending.lock().await;
+        if let Some(prev) = pending.take() {
+            prev.await
+                .map_err(|e| ClientError::Transient(format!("progress: {e}")))??;
+        }
+        let c = self.clone();
+        let body = Body::Json(serde_json::json!({ "lines": lines }));
+        *pending = Some(tokio::spawn(async move {
+            c.respond_now(reqwest::Method::POST, "/progress", &body)
+                .await
+                .map(|_| ())
+        }));
+        Ok(())
     }
 
     pub async fn action(
@@ -456,5 +494,70 @@ mod tests {
         .unwrap();
         c.patience = Duration::from_millis(700);
         assert!(matches!(c.job().await, Err(ClientError::Transient(_))));
+    }
+
+    /// A stand-in operator whose progress endpoint answers only when `gate` lets it, records
+    /// the lines in arrival order, and refuses the batch that contains "refuse me".
+    async fn slow_progress(
+        seen: Arc<std::sync::Mutex<Vec<String>>>,
+        gate: Arc<tokio::sync::Semaphore>,
+    ) -> String {
+        let app = axum::Router::new()
+            .route(
+                "/v1/jobs/ns/j/progress",
+                post(move |body: axum::Json<serde_json::Value>| {
+                    let (seen, gate) = (seen.clone(), gate.clone());
+                    async move {
+                        gate.acquire().await.unwrap().forget();
+                        let lines: Vec<String> =
+                            serde_json::from_value(body["lines"].clone()).unwrap();
+                        let refuse = lines.iter().any(|l| l == "refuse me");
+                        seen.lock().unwrap().extend(lines);
+                        if refuse {
+                            StatusCode::FORBIDDEN
+                        } else {
+                            StatusCode::NO_CONTENT
+                        }
+                    }
+                }),
+            )
+            .route(
+                "/v1/jobs/ns/j/result",
+                post(|| async { StatusCode::NO_CONTENT }),
+            );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        format!("http://{addr}")
+    }
+
+    #[tokio::test]
+    async fn progress_travels_while_the_agent_works_in_order_and_its_failure_is_reported() {
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let gate = Arc::new(tokio::sync::Semaphore::new(0));
+        let url = slow_progress(seen.clone(), gate.clone()).await;
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("token"), "tok").unwrap();
+        let c = AgentClient::new(&url, None, "ns", "j", dir.path().join("token")).unwrap();
+
+        // The operator holds the lines; the agent goes on.
+        tokio::time::timeout(Duration::from_secs(10), c.progress(&["one".into()]))
+            .await
+            .expect("progress waited for the operator")
+            .unwrap();
+        assert!(seen.lock().unwrap().is_empty(), "not arrived yet");
+        gate.add_permits(100);
+        // The next lines go after the first have arrived; the result after both.
+        c.progress(&["two".into()]).await.unwrap();
+        c.result::<()>("done", None, &[]).await.unwrap();
+        assert_eq!(*seen.lock().unwrap(), vec!["one", "two"]);
+
+        // A refused batch fails the next call (here: flush, as the runner does at its end).
+        c.progress(&["refuse me".into()]).await.unwrap();
+        match c.flush().await {
+            Err(ClientError::Refused(403, _)) => {}
+            other => panic!("expected the refusal, got {other:?}"),
+        }
+        assert!(c.flush().await.is_ok(), "reported once");
     }
 }

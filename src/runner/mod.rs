@@ -94,26 +94,27 @@ pub async fn run_job() -> i32 {
     let pod_attempt: Option<i32> = std::env::var(crate::controller::pod::ENV_ATTEMPT)
         .ok()
         .and_then(|a| a.parse().ok());
-    let (spec, attempt) = match &client {
-        Some(c) => match c.job().await {
+    // The Pod carries the spec of its attempt (the operator wrote it when it created the Pod):
+    // no round trip to the agent API before the work starts. Without it, the API serves it.
+    let from_pod = std::env::var(crate::controller::pod::ENV_JOB_SPEC).ok();
+    let (spec, attempt) = match (&client, from_pod) {
+        (_, Some(raw)) => match serde_json::from_str::<crate::api::AgentJobSpec>(&raw) {
+            Ok(spec) => (spec, pod_attempt.unwrap_or(1)),
+            Err(e) => return fail(EXIT_USAGE, format!("the job spec is not valid: {e}")),
+        },
+        (Some(c), None) => match c.job().await {
             Ok(input) => (input.spec, pod_attempt.unwrap_or(input.attempt)),
             Err(e @ client::ClientError::Transient(_)) => {
                 return fail(EXIT_TRANSIENT, e.to_string());
             }
             Err(e) => return fail(EXIT_AGENT_FAILURE, e.to_string()),
         },
-        None => {
-            let Ok(raw) = std::env::var(crate::controller::pod::ENV_JOB_SPEC) else {
-                return fail(
-                    EXIT_USAGE,
-                    "neither DEVAGENTS_API_URL nor DEVAGENTS_JOB_SPEC is set: agent-runner run is started by the operator"
-                        .into(),
-                );
-            };
-            match serde_json::from_str::<crate::api::AgentJobSpec>(&raw) {
-                Ok(spec) => (spec, pod_attempt.unwrap_or(1)),
-                Err(e) => return fail(EXIT_USAGE, format!("the job spec is not valid: {e}")),
-            }
+        (None, None) => {
+            return fail(
+                EXIT_USAGE,
+                "neither DEVAGENTS_API_URL nor DEVAGENTS_JOB_SPEC is set: agent-runner run is started by the operator"
+                    .into(),
+            );
         }
     };
     let outcome = match spec.agent {
@@ -132,6 +133,15 @@ pub async fn run_job() -> i32 {
             EXIT_AGENT_FAILURE,
             format!("the {other} agent is not available in this build of agent-runner"),
         )),
+    };
+    // Progress lines still on their way arrive before the process ends.
+    let outcome = match (outcome, client.as_ref()) {
+        (Ok(summary), Some(c)) => c.flush().await.map(|_| summary).map_err(api_failure),
+        (Err(e), Some(c)) => {
+            let _ = c.flush().await;
+            Err(e)
+        }
+        (outcome, None) => outcome,
     };
     match outcome {
         Ok(summary) => {
