@@ -4,6 +4,7 @@ pub mod agentapi;
 pub mod agents;
 pub mod api;
 pub mod cli;
+pub mod contract;
 pub mod controller;
 pub mod llm;
 #[cfg(feature = "node-standin")]

@@ -219,7 +219,7 @@ pub async fn publish_leader(
     Api::<ConfigMap>::namespaced(client.clone(), namespace)
         .patch(
             LEADER_CONFIGMAP,
-            &PatchParams::apply(crate::controller::FIELD_MANAGER).force(),
+            &PatchParams::apply(crate::contract::FIELD_MANAGER).force(),
             &Patch::Apply(&cm),
         )
         .await

@@ -48,15 +48,12 @@ use tracing::{debug, info, warn};
 
 use crate::api::environment::Environments;
 use crate::api::{ActionRecord, AgentJob, AgentJobSpec, AgentJobStatus, ArtifactRef, JobResult};
-use crate::controller::FIELD_MANAGER;
+use crate::contract::FIELD_MANAGER;
 use crate::controller::approval;
 use crate::controller::pod::{MANAGED_BY, MANAGER, bounded_name, service_account_name};
 use crate::services::redact::{redact, redact_after};
 
-/// The audience of the agent Pods' projected tokens.
-pub const AUDIENCE: &str = "devagents.io";
-/// Where the projected token is mounted in agent Pods.
-pub const TOKEN_DIR: &str = "/var/run/secrets/devagents.io";
+pub use crate::contract::{AUDIENCE, TOKEN_DIR};
 /// The Secret (operator namespace) holding the shared self-signed serving certificate.
 pub const TLS_SECRET: &str = "devagents-agent-api-tls";
 /// The ConfigMap (operator namespace) that publishes the API's CA certificate.

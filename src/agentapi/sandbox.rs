@@ -80,7 +80,7 @@ async fn isolate(s: &ApiState, ns: &str) -> Result<(), ApiError> {
     });
     api.patch(
         NETWORK_POLICY,
-        &PatchParams::apply(crate::controller::FIELD_MANAGER).force(),
+        &PatchParams::apply(crate::contract::FIELD_MANAGER).force(),
         &Patch::Apply(np),
     )
     .await?;

@@ -381,7 +381,7 @@ pub async fn register(
     use k8s_openapi::api::core::v1::Namespace;
     use kube::api::{Patch, PatchParams};
 
-    let pp = PatchParams::apply(crate::controller::FIELD_MANAGER).force();
+    let pp = PatchParams::apply(crate::contract::FIELD_MANAGER).force();
     let name = match only_namespace {
         Some(ns) => format!("devagents-{ns}"),
         None => "devagents".to_string(),

@@ -537,7 +537,15 @@ mod tests {
     fn a_cached_job_does_not_carry_every_agent_block_inline() {
         let spec = std::mem::size_of::<AgentJobSpec>();
         let job = std::mem::size_of::<AgentJob>();
-        assert!(spec <= 640, "AgentJobSpec is {spec} bytes");
-        assert!(job <= 2048, "AgentJob is {job} bytes");
+        eprintln!(
+            "AgentJobSpec {spec} B, AgentJob {job} B, status {} B, meta {} B, repository {} B, requestedBy {} B, approval {} B",
+            std::mem::size_of::<AgentJobStatus>(),
+            std::mem::size_of::<kube::api::ObjectMeta>(),
+            std::mem::size_of::<Option<Repository>>(),
+            std::mem::size_of::<Option<RequestedBy>>(),
+            std::mem::size_of::<Option<ApprovalPolicy>>(),
+        );
+        assert!(spec <= 512, "AgentJobSpec is {spec} bytes");
+        assert!(job <= 1280, "AgentJob is {job} bytes");
     }
 }

@@ -496,7 +496,7 @@ async fn rss(
                 // As the operator leaves a finished job: finalizer on, status final.
                 let j: devagents::api::AgentJob = serde_json::from_value(json!({
                     "apiVersion": "devagents.io/v1alpha1", "kind": "AgentJob",
-                    "metadata": {"name": name, "finalizers": [devagents::controller::FINALIZER]},
+                    "metadata": {"name": name, "finalizers": [devagents::contract::FINALIZER]},
                     "spec": {"agent": "probe", "probe": {"sleepMs": 100}}
                 }))?;
                 jobs.create(&PostParams::default(), &j).await?;

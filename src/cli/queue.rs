@@ -237,7 +237,7 @@ mod tests {
         j.metadata.namespace = Some(ns.into());
         j.metadata.uid = Some(format!("uid-{name}"));
         j.metadata.creation_timestamp = Some(Time(t(created)));
-        j.metadata.finalizers = Some(vec![crate::controller::FINALIZER.into()]);
+        j.metadata.finalizers = Some(vec![crate::contract::FINALIZER.into()]);
         j.status = Some(AgentJobStatus {
             phase,
             ..Default::default()

@@ -20,8 +20,7 @@ use super::pod::{MANAGED_BY, MANAGER, hex};
 use crate::api::environment::Environments;
 use crate::api::{AgentJob, AgentKind};
 
-pub const LABEL_LOCK: &str = "devagents.io/lock";
-pub const ANNOTATION_LOCK: &str = "devagents.io/lock-name";
+pub use crate::contract::{ANNOTATION_LOCK, LABEL_LOCK};
 
 /// The locks a job needs: `spec.locks` scoped to its namespace, plus the agent's own
 /// (the deployer's `deploy/<namespace>/<environment>`, with the environment's target namespace,

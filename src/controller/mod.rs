@@ -43,9 +43,7 @@ use crate::api::AgentJob;
 pub use config::Config;
 use metrics::Metrics;
 
-/// The field manager of every server-side apply the operator makes.
-pub const FIELD_MANAGER: &str = "devagents-operator";
-pub const FINALIZER: &str = "devagents.io/cleanup";
+pub use crate::contract::{FIELD_MANAGER, FINALIZER};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

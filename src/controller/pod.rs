@@ -6,43 +6,16 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::core::v1::{Pod, ServiceAccount};
 use kube::{Resource, ResourceExt};
 use serde_json::json;
-use sha2::{Digest, Sha256};
 
 use super::config::Config;
 use crate::api::AgentJob;
 
-pub const MANAGED_BY: &str = "app.kubernetes.io/managed-by";
-pub const MANAGER: &str = "devagents";
-pub const LABEL_JOB_UID: &str = "devagents.io/job-uid";
-pub const LABEL_JOB: &str = "devagents.io/job";
-pub const LABEL_AGENT: &str = "devagents.io/agent";
-pub const LABEL_ATTEMPT: &str = "devagents.io/attempt";
-pub const ANNOTATION_JOB: &str = "devagents.io/job-name";
-
-/// Environment the runner reads (see `agent-runner run`).
-pub const ENV_JOB_NAME: &str = "DEVAGENTS_JOB_NAME";
-pub const ENV_JOB_NAMESPACE: &str = "DEVAGENTS_JOB_NAMESPACE";
-pub const ENV_JOB_UID: &str = "DEVAGENTS_JOB_UID";
-pub const ENV_ATTEMPT: &str = "DEVAGENTS_ATTEMPT";
-pub const ENV_JOB_SPEC: &str = "DEVAGENTS_JOB_SPEC";
-
-/// `base` + `suffix`, shortened with a hash when the result would exceed `max` characters.
-pub fn bounded_name(base: &str, suffix: &str, max: usize) -> String {
-    if base.len() + suffix.len() <= max {
-        return format!("{base}{suffix}");
-    }
-    let hash = hex(&Sha256::digest(base.as_bytes()))[..8].to_string();
-    let keep = max.saturating_sub(suffix.len() + 9);
-    let mut head = base[..keep.min(base.len())]
-        .trim_end_matches(['-', '.'])
-        .to_string();
-    head.push('-');
-    format!("{head}{hash}{suffix}")
-}
-
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+pub use crate::contract::{
+    ANNOTATION_JOB, ENV_ATTEMPT, ENV_DEPLOY_ENVIRONMENT, ENV_GITHUB_API_URL, ENV_JOB_NAME,
+    ENV_JOB_NAMESPACE, ENV_JOB_SPEC, ENV_JOB_UID, GITOPS_DIR, KUBE_API_DIR, LABEL_AGENT,
+    LABEL_ATTEMPT, LABEL_JOB, LABEL_JOB_UID, MANAGED_BY, MANAGER, NOTION_DIR, SLACK_DIR,
+    bounded_name, hex,
+};
 
 /// Deterministic pod name of an attempt: `<job>-<attempt>`.
 pub fn pod_name(job: &str, attempt: i32) -> String {
@@ -76,9 +49,6 @@ fn labels(job: &AgentJob) -> BTreeMap<String, String> {
     }
     l
 }
-
-/// The GitHub REST API the agents use.
-pub const ENV_GITHUB_API_URL: &str = "DEVAGENTS_GITHUB_API_URL";
 
 /// The per-job ServiceAccount: owned by the job, no token automounted.
 pub fn service_account(job: &AgentJob) -> ServiceAccount {
@@ -180,7 +150,7 @@ pub fn agent_pod(job: &AgentJob, attempt: i32, cfg: &Config) -> Pod {
         }
         if let Some(m) = spec["containers"][0]["volumeMounts"].as_array_mut() {
             m.push(json!({ "name": "repository-credentials",
-                "mountPath": crate::services::git::CREDENTIALS_DIR, "readOnly": true }));
+                "mountPath": crate::contract::CREDENTIALS_DIR, "readOnly": true }));
         }
     }
     if let Some(api) = &cfg.agent_api {
@@ -189,15 +159,15 @@ pub fn agent_pod(job: &AgentJob, attempt: i32, cfg: &Config) -> Pod {
         let spec = &mut pod["spec"];
         if let Some(v) = spec["volumes"].as_array_mut() {
             v.push(json!({ "name": "devagents-token", "projected": { "sources": [{ "serviceAccountToken": {
-                "audience": crate::agentapi::AUDIENCE, "expirationSeconds": 3600, "path": "token" } }] } }));
+                "audience": crate::contract::AUDIENCE, "expirationSeconds": 3600, "path": "token" } }] } }));
         }
         let c = &mut spec["containers"][0];
         if let Some(m) = c["volumeMounts"].as_array_mut() {
-            m.push(json!({ "name": "devagents-token", "mountPath": crate::agentapi::TOKEN_DIR, "readOnly": true }));
+            m.push(json!({ "name": "devagents-token", "mountPath": crate::contract::TOKEN_DIR, "readOnly": true }));
         }
         if let Some(e) = c["env"].as_array_mut() {
-            e.push(json!({ "name": crate::runner::client::ENV_API_URL, "value": api.url }));
-            e.push(json!({ "name": crate::runner::client::ENV_API_CA, "value": api.ca_pem }));
+            e.push(json!({ "name": crate::contract::ENV_API_URL, "value": api.url }));
+            e.push(json!({ "name": crate::contract::ENV_API_CA, "value": api.ca_pem }));
         }
     }
     if job.spec.agent == crate::api::AgentKind::Deployer
@@ -211,15 +181,6 @@ pub fn agent_pod(job: &AgentJob, attempt: i32, cfg: &Config) -> Pod {
     }
     serde_json::from_value(pod).unwrap_or_default()
 }
-
-/// The environment a deployer Pod works on (JSON; no secrets in it, only Secret names).
-pub const ENV_DEPLOY_ENVIRONMENT: &str = "DEVAGENTS_DEPLOY_ENVIRONMENT";
-/// Where the deployer finds its Kubernetes API token (the standard in-cluster location).
-pub const KUBE_API_DIR: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
-/// Notification and GitOps Secrets of the environment, mounted read-only and optional.
-pub const SLACK_DIR: &str = "/var/run/secrets/devagents.io/slack";
-pub const NOTION_DIR: &str = "/var/run/secrets/devagents.io/notion";
-pub const GITOPS_DIR: &str = "/var/run/secrets/devagents.io/gitops";
 
 /// The deployer alone talks to the Kubernetes API, with a token of its job's ServiceAccount
 /// (which holds a Role in the environment's namespace only while the job runs).
@@ -360,7 +321,7 @@ mod tests {
             c.volume_mounts
                 .iter()
                 .flatten()
-                .any(|m| m.mount_path == crate::agentapi::TOKEN_DIR)
+                .any(|m| m.mount_path == crate::contract::TOKEN_DIR)
         );
         assert!(
             c.env
@@ -406,7 +367,7 @@ mod tests {
             .find(|m| m.name == "repository-credentials")
             .unwrap()
             .clone();
-        assert_eq!(m.mount_path, crate::services::git::CREDENTIALS_DIR);
+        assert_eq!(m.mount_path, crate::contract::CREDENTIALS_DIR);
         assert_eq!(m.read_only, Some(true));
         assert!(
             spec.containers[0]

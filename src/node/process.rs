@@ -19,7 +19,7 @@ use tracing::{info, warn};
 use super::materialize::{Resolver, expand, under};
 use super::status::{self, Termination};
 use super::{NodeConfig, Running, chrono_now, force_delete};
-use crate::runner::{FS_ROOT_ENV, TERMINATION_MESSAGE_MAX, TERMINATION_MESSAGE_PATH};
+use crate::contract::{FS_ROOT_ENV, TERMINATION_MESSAGE_MAX, TERMINATION_MESSAGE_PATH};
 
 static LIVE: AtomicUsize = AtomicUsize::new(0);
 
@@ -268,7 +268,7 @@ impl PodRun {
             .env("HOME", root.join("tmp"))
             .env("HOSTNAME", self.pod.name_any())
             .env(FS_ROOT_ENV, root)
-            .env("DEVAGENTS_TERMINATION_MESSAGE_PATH", msg_path)
+            .env(crate::contract::ENV_TERMINATION_MESSAGE_PATH, msg_path)
             .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .current_dir(match &c.working_dir {
                 Some(w) => {

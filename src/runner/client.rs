@@ -8,11 +8,10 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::agentapi::{JobInput, TOKEN_DIR};
+use crate::agentapi::JobInput;
 use crate::api::ArtifactRef;
-
-pub const ENV_API_URL: &str = "DEVAGENTS_API_URL";
-pub const ENV_API_CA: &str = "DEVAGENTS_API_CA";
+use crate::contract::TOKEN_DIR;
+pub use crate::contract::{ENV_API_CA, ENV_API_URL};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -49,9 +48,9 @@ impl AgentClient {
         let Ok(url) = std::env::var(ENV_API_URL) else {
             return Ok(None);
         };
-        let ns = std::env::var(crate::controller::pod::ENV_JOB_NAMESPACE)
+        let ns = std::env::var(crate::contract::ENV_JOB_NAMESPACE)
             .map_err(|_| ClientError::Setup("DEVAGENTS_JOB_NAMESPACE is not set".into()))?;
-        let name = std::env::var(crate::controller::pod::ENV_JOB_NAME)
+        let name = std::env::var(crate::contract::ENV_JOB_NAME)
             .map_err(|_| ClientError::Setup("DEVAGENTS_JOB_NAME is not set".into()))?;
         let ca = std::env::var(ENV_API_CA).ok();
         let token_path = super::container_path(&format!("{TOKEN_DIR}/token"));

@@ -27,20 +27,10 @@ pub const IMPLEMENTED: [crate::api::AgentKind; 4] = [
     crate::api::AgentKind::Deployer,
 ];
 
-pub const EXIT_SUCCESS: i32 = 0;
-pub const EXIT_AGENT_FAILURE: i32 = 1;
-pub const EXIT_USAGE: i32 = 2;
-pub const EXIT_ROLLED_BACK: i32 = 3;
-pub const EXIT_TRANSIENT: i32 = 75;
-
-/// Where the kubelet expects the termination message (`terminationMessagePath`'s default).
-pub const TERMINATION_MESSAGE_PATH: &str = "/dev/termination-log";
-/// The kubelet truncates termination messages to 4096 bytes; so do we.
-pub const TERMINATION_MESSAGE_MAX: usize = 4096;
-
-/// Environment variable the e2e node stand-in sets: the directory that plays the container's
-/// root filesystem. In a real container it is unset and paths are used as they are.
-pub const FS_ROOT_ENV: &str = "DEVAGENTS_FS_ROOT";
+pub use crate::contract::{
+    EXIT_AGENT_FAILURE, EXIT_ROLLED_BACK, EXIT_SUCCESS, EXIT_TRANSIENT, EXIT_USAGE, FS_ROOT_ENV,
+    TERMINATION_MESSAGE_MAX, TERMINATION_MESSAGE_PATH,
+};
 
 /// Map an absolute in-container path to the host path when running under the node stand-in.
 pub fn container_path(path: &str) -> PathBuf {
@@ -65,7 +55,7 @@ pub fn truncate_message(msg: &str) -> &str {
 /// Write the termination message; failures to write are reported on stderr, never fatal.
 pub fn write_termination_message(msg: &str) {
     let path = container_path(
-        &std::env::var("DEVAGENTS_TERMINATION_MESSAGE_PATH")
+        &std::env::var(crate::contract::ENV_TERMINATION_MESSAGE_PATH)
             .unwrap_or_else(|_| TERMINATION_MESSAGE_PATH.to_string()),
     );
     let msg = crate::services::redact::redact(msg);
@@ -91,12 +81,12 @@ pub async fn run_job() -> i32 {
     };
     // The Pod's own attempt number (set by the operator when it created the Pod) wins over
     // the count in status, which lags when the operator stopped before recording the Pod.
-    let pod_attempt: Option<i32> = std::env::var(crate::controller::pod::ENV_ATTEMPT)
+    let pod_attempt: Option<i32> = std::env::var(crate::contract::ENV_ATTEMPT)
         .ok()
         .and_then(|a| a.parse().ok());
     // The Pod carries the spec of its attempt (the operator wrote it when it created the Pod):
     // no round trip to the agent API before the work starts. Without it, the API serves it.
-    let from_pod = std::env::var(crate::controller::pod::ENV_JOB_SPEC).ok();
+    let from_pod = std::env::var(crate::contract::ENV_JOB_SPEC).ok();
     let (spec, attempt) = match (&client, from_pod) {
         (_, Some(raw)) => match serde_json::from_str::<crate::api::AgentJobSpec>(&raw) {
             Ok(spec) => (spec, pod_attempt.unwrap_or(1)),
@@ -316,10 +306,10 @@ impl crate::agents::Host for client::AgentClient {
 /// if the job names one) and the GitHub API to use.
 fn agent_env() -> Result<(Option<crate::services::git::Credentials>, String), (i32, String)> {
     let credentials = crate::services::git::Credentials::from_dir(&container_path(
-        crate::services::git::CREDENTIALS_DIR,
+        crate::contract::CREDENTIALS_DIR,
     ))
     .map_err(|e| (EXIT_AGENT_FAILURE, e.to_string()))?;
-    let github_api = std::env::var(crate::controller::pod::ENV_GITHUB_API_URL)
+    let github_api = std::env::var(crate::contract::ENV_GITHUB_API_URL)
         .unwrap_or_else(|_| crate::services::github::DEFAULT_API_URL.into());
     Ok((credentials, github_api))
 }
@@ -390,7 +380,7 @@ async fn run_generator(
         ));
     };
     let (credentials, github_api) = agent_env()?;
-    let uid = std::env::var(crate::controller::pod::ENV_JOB_UID).unwrap_or_default();
+    let uid = std::env::var(crate::contract::ENV_JOB_UID).unwrap_or_default();
     let setup = run::Setup {
         workdir: container_path("/workspace/repo"),
         github_api,
@@ -426,7 +416,7 @@ async fn run_deployer(
     spec: &crate::api::AgentJobSpec,
 ) -> Result<String, (i32, String)> {
     use crate::agents::deployer::{cluster, run};
-    use crate::controller::pod::{
+    use crate::contract::{
         ENV_DEPLOY_ENVIRONMENT, ENV_JOB_NAME, GITOPS_DIR, NOTION_DIR, SLACK_DIR,
     };
     let Some(c) = api else {

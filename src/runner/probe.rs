@@ -82,7 +82,7 @@ mod tests {
         };
         assert_eq!(
             run(&flaky, 2).await.exit_code,
-            crate::runner::EXIT_TRANSIENT
+            crate::contract::EXIT_TRANSIENT
         );
         assert_eq!(run(&flaky, 3).await.exit_code, 0);
     }

@@ -15,9 +15,7 @@ use git2::{
 };
 use globset::{GlobSet, GlobSetBuilder};
 
-/// Where the agent Pod finds the job's `repository.credentialsSecret` (keys `token` and,
-/// optionally, `username`).
-pub const CREDENTIALS_DIR: &str = "/var/run/secrets/devagents.io/repository";
+pub use crate::contract::CREDENTIALS_DIR;
 
 #[derive(Debug, thiserror::Error)]
 pub enum GitError {

@@ -23,7 +23,7 @@ pub const REVISION: &str = "deployment.kubernetes.io/revision";
 /// node stand-in's root in tests).
 pub async fn in_cluster_client() -> Result<Client, String> {
     use crate::runner::container_path;
-    let dir = crate::controller::pod::KUBE_API_DIR;
+    let dir = crate::contract::KUBE_API_DIR;
     let host = std::env::var("KUBERNETES_SERVICE_HOST")
         .map_err(|_| "KUBERNETES_SERVICE_HOST is not set: not running in a Pod".to_string())?;
     let port = std::env::var("KUBERNETES_SERVICE_PORT").unwrap_or_else(|_| "443".into());

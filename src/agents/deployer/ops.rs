@@ -86,7 +86,7 @@ pub struct Previous {
 
 /// The name of a job's smoke-test or build Pod for a service (DNS-safe, at most 63).
 pub fn pod_name(job: &str, kind: PodKind, service: &str) -> String {
-    crate::controller::pod::bounded_name(job, &format!("-{}-{service}", kind.as_str()), 63)
+    crate::contract::bounded_name(job, &format!("-{}-{service}", kind.as_str()), 63)
 }
 
 #[cfg(test)]

@@ -81,7 +81,7 @@ pub fn check_packages(packages: &[String]) -> Result<(), String> {
 
 /// The sandbox Pod's name for the job's attempt.
 pub fn pod_name(job: &str, attempt: usize) -> String {
-    crate::controller::pod::bounded_name(job, &format!("-tests-{attempt}"), 63)
+    crate::contract::bounded_name(job, &format!("-tests-{attempt}"), 63)
 }
 
 /// `program` (a Go tool) in `dir`, offline: no module downloads, no toolchain switch, no VCS
@@ -212,26 +212,26 @@ pub fn unpack(source: &Path, digest: &str, dest: &Path) -> Result<(), String> {
 pub async fn sandbox_test(source: &Path, digest: &str, work: &Path, packages: &[String]) -> i32 {
     if let Err(e) = check_packages(packages) {
         crate::runner::write_termination_message(&e);
-        return crate::runner::EXIT_USAGE;
+        return crate::contract::EXIT_USAGE;
     }
     let dest = work.join("src");
     if let Err(e) = unpack(source, digest, &dest) {
         eprintln!("sandbox-test: {e}");
         crate::runner::write_termination_message(&e);
-        return crate::runner::EXIT_USAGE;
+        return crate::contract::EXIT_USAGE;
     }
     match go_test(&dest, packages, Some(work)).await {
         Some((code, stdout)) => {
             print!("{stdout}");
             crate::runner::write_termination_message(&summary(
                 &stdout,
-                crate::runner::TERMINATION_MESSAGE_MAX,
+                crate::contract::TERMINATION_MESSAGE_MAX,
             ));
             code
         }
         None => {
             crate::runner::write_termination_message("go is not installed in the agent image");
-            crate::runner::EXIT_AGENT_FAILURE
+            crate::contract::EXIT_AGENT_FAILURE
         }
     }
 }
