@@ -62,12 +62,14 @@ pub async fn mutate(
     let user = req.user_info.username.clone().unwrap_or_default();
     let mut ops = Vec::new();
     match (req.kind.kind.as_str(), &req.operation, &req.object) {
-        ("AgentJob", Operation::Create, Some(_)) => {
+        ("AgentJob", Operation::Create, Some(obj)) => {
             ops.push(json!({ "op": "add", "path": "/spec/requestedBy", "value": {
                 "username": user,
                 "uid": req.user_info.uid,
                 "groups": req.user_info.groups.clone().unwrap_or_default(),
             }}));
+            // The operator's finalizer from the start: no extra write per job to add it.
+            ops.extend(finalizer_op(obj.metadata.finalizers.as_deref()));
         }
         ("AgentApproval", Operation::Create | Operation::Update, Some(obj)) => {
             let decisions = obj.data["spec"]["decisions"]
@@ -104,6 +106,16 @@ pub async fn mutate(
         Err(e) => AdmissionResponse::invalid(e.to_string()),
     };
     Json(resp.into_review())
+}
+
+/// The JSON patch operation that adds the operator's finalizer, unless it is there.
+fn finalizer_op(finalizers: Option<&[String]>) -> Option<serde_json::Value> {
+    let fin = crate::contract::FINALIZER;
+    match finalizers {
+        Some(f) if f.iter().any(|x| x == fin) => None,
+        Some(_) => Some(json!({ "op": "add", "path": "/metadata/finalizers/-", "value": fin })),
+        None => Some(json!({ "op": "add", "path": "/metadata/finalizers", "value": [fin] })),
+    }
 }
 
 pub async fn validate(
@@ -434,6 +446,27 @@ pub async fn register(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_new_job_gets_the_finalizer_once() {
+        let fin = crate::contract::FINALIZER;
+        assert_eq!(
+            finalizer_op(None),
+            Some(json!({ "op": "add", "path": "/metadata/finalizers", "value": [fin] }))
+        );
+        assert_eq!(
+            finalizer_op(Some(&["other.io/keep".to_string()])),
+            Some(json!({ "op": "add", "path": "/metadata/finalizers/-", "value": fin }))
+        );
+        assert_eq!(finalizer_op(Some(&[fin.to_string()])), None);
+        // The ops apply to a job as JSON patch does.
+        let mut job = json!({ "metadata": { "finalizers": ["other.io/keep"] } });
+        let p: json_patch::Patch =
+            serde_json::from_value(json!([finalizer_op(Some(&["other.io/keep".to_string()]))]))
+                .unwrap();
+        json_patch::patch(&mut job, &p).unwrap();
+        assert_eq!(job["metadata"]["finalizers"], json!(["other.io/keep", fin]));
+    }
     use crate::api::{ApprovalPolicy, Repository};
 
     #[test]
