@@ -418,6 +418,14 @@ mod tests {
 
     use super::*;
 
+    /// Serve `app` on a free local port; its base URL.
+    async fn serve(app: axum::Router) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        format!("http://{addr}")
+    }
+
     /// A stand-in operator: 503 twice (restarting), then the job; `result` is forbidden.
     async fn flaky_operator(calls: Arc<AtomicUsize>, refused: Arc<AtomicUsize>) -> String {
         let app = axum::Router::new()
@@ -447,10 +455,7 @@ mod tests {
                     }
                 }),
             );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        format!("http://{addr}")
+        serve(app).await
     }
 
     #[tokio::test]
@@ -524,10 +529,7 @@ mod tests {
                 "/v1/jobs/ns/j/result",
                 post(|| async { StatusCode::NO_CONTENT }),
             );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        format!("http://{addr}")
+        serve(app).await
     }
 
     #[tokio::test]
