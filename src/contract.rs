@@ -35,6 +35,10 @@ pub const LABEL_JOB: &str = "devagents.io/job";
 pub const LABEL_AGENT: &str = "devagents.io/agent";
 pub const LABEL_ATTEMPT: &str = "devagents.io/attempt";
 pub const ANNOTATION_JOB: &str = "devagents.io/job-name";
+/// On an agent Pod: the operator's seal, a keyed hash of the job UID and attempt. A Pod
+/// without a valid one (made by someone else under the attempt's name) is never taken as the
+/// attempt's Pod.
+pub const ANNOTATION_SEAL: &str = "devagents.io/seal";
 /// Lock Leases: the label that marks them and the annotation with the lock's name.
 pub const LABEL_LOCK: &str = "devagents.io/lock";
 pub const ANNOTATION_LOCK: &str = "devagents.io/lock-name";

@@ -35,7 +35,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use k8s_openapi::api::authentication::v1::{TokenReview, TokenReviewSpec};
-use k8s_openapi::api::core::v1::{ConfigMap, ServiceAccount};
+use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, ObjectMeta, Patch, PatchParams, PostParams};
@@ -294,8 +294,6 @@ struct Reviewed {
     namespace: String,
     name: String,
     uid: String,
-    /// The job this account was checked to belong to (its owner), once checked.
-    job_uid: Option<String>,
 }
 
 impl ApiState {
@@ -453,7 +451,6 @@ async fn authorize(
                 namespace: n.to_string(),
                 name: s.to_string(),
                 uid: user.uid.unwrap_or_default(),
-                job_uid: None,
             };
             let mut cache = state.reviews.lock().await;
             if cache.len() > 10_000 {
@@ -470,38 +467,37 @@ async fn authorize(
         )));
     }
     // The leader's cache first (an agent calls several times per attempt, and each GET costs
-    // the apiserver); the apiserver when this replica has no cache or not this job.
+    // the apiserver); the apiserver when this replica has no cache or not this job, or when
+    // the cache does not show the account yet (the admission's status write may be on its way).
+    let pinned = |j: &AgentJob| {
+        j.status
+            .as_ref()
+            .and_then(|s| s.service_account_uid.clone())
+    };
     let job = match state.jobs.get(ns, name) {
-        Some(j) => AgentJob::clone(&j),
-        None => {
+        Some(j) if pinned(&j).is_some_and(|p| p == who.uid) => AgentJob::clone(&j),
+        _ => {
             let jobs: Api<AgentJob> = Api::namespaced(state.client.clone(), ns);
             jobs.get(name).await?
         }
     };
-    // The account's ownership is checked when the token is first seen, and again whenever
-    // the job is not that same job (a re-created one of the same name).
-    if job.uid().is_none() || job.uid() != who.job_uid {
-        // The ServiceAccount must be this job's own (not a leftover of an older job of that
-        // name).
-        let sas: Api<ServiceAccount> = Api::namespaced(state.client.clone(), ns);
-        let sa = sas.get(&sa_name).await?;
-        let owned = sa
-            .owner_references()
-            .iter()
-            .any(|o| Some(&o.uid) == job.uid().as_ref() && o.kind == "AgentJob");
-        // The token is of this very ServiceAccount, not of an older one of the same name.
-        if sa.uid().as_deref() != Some(who.uid.as_str()) || who.uid.is_empty() {
+    // The token must be of the very ServiceAccount the operator made for this job (its UID,
+    // pinned in the job's status at admission): not of an earlier job's account of that name,
+    // nor of one someone deleted and re-made (ownerReferences can be written by anyone who
+    // may edit ServiceAccounts).
+    match pinned(&job) {
+        Some(p) if !who.uid.is_empty() && p == who.uid => {}
+        Some(_) => {
             return Err(forbidden(format!(
-                "the token is of an earlier serviceaccount {sa_name}, not of job {ns}/{name}'s"
+                "the token is not of the serviceaccount the operator made for job {ns}/{name}"
             )));
         }
-        if !owned {
-            return Err(forbidden(format!(
-                "serviceaccount {sa_name} does not belong to job {ns}/{name}"
-            )));
-        }
-        if let Some(c) = state.reviews.lock().await.get_mut(&key) {
-            c.0.job_uid = job.uid();
+        None => {
+            not_ended(&job)?;
+            return Err(ApiError(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("job {ns}/{name} has not been admitted yet"),
+            ));
         }
     }
     not_ended(&job)?;

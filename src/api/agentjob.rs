@@ -422,6 +422,16 @@ pub struct AgentJobStatus {
     pub waiting_for: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub attempts: Vec<Attempt>,
+    /// UID of the ServiceAccount the operator made for this job, written with the first
+    /// admission: the agent API accepts only tokens of that very ServiceAccount (one deleted
+    /// and re-made by someone else, whatever its ownerReferences say, is not the job's).
+    #[serde(
+        default,
+        rename = "serviceAccountUID",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schemars(length(max = 64))]
+    pub service_account_uid: Option<String>,
     /// After a retryable failure: the next attempt is not admitted before this instant.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_attempt_at: Option<Time>,

@@ -294,6 +294,7 @@ fn main() -> anyhow::Result<()> {
                             .map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?,
                         None => tls.cert_pem.clone(),
                     };
+                    cfg.seal_key = controller::config::SealKey::from_secret(tls.key_der());
                     cfg.agent_api = Some(controller::config::AgentApi {
                         url: url.clone(),
                         ca_pem: ca_pem.clone(),

@@ -44,6 +44,68 @@ pub struct Config {
     pub peer_address: Option<String>,
     /// The leader's AgentJob cache, shared with the agent API once this replica leads.
     pub job_cache: JobCache,
+    /// The key of the seal on agent Pods (every replica holds the same one).
+    pub seal_key: SealKey,
+}
+
+/// The key the operator seals its agent Pods with: derived from the agent API's serving key
+/// (shared by every replica and kept across restarts), random when there is none.
+#[derive(Clone)]
+pub struct SealKey([u8; 32]);
+
+impl SealKey {
+    pub fn from_secret(secret: &[u8]) -> SealKey {
+        use sha2::Digest;
+        let mut h = sha2::Sha256::new();
+        h.update(b"devagents-pod-seal");
+        h.update(secret);
+        SealKey(h.finalize().into())
+    }
+
+    pub fn random() -> SealKey {
+        use std::io::Read;
+        let mut k = [0u8; 32];
+        let read = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut k));
+        if read.is_err() {
+            // No /dev/urandom: time and process id (a restart then replaces unrecorded Pods).
+            let t = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default();
+            return Self::from_secret(format!("{t:?}{}", std::process::id()).as_bytes());
+        }
+        SealKey(k)
+    }
+
+    /// The seal of `job_uid`'s attempt `attempt` run as ServiceAccount `sa_uid`.
+    pub fn seal(&self, job_uid: &str, attempt: i32, sa_uid: &str) -> String {
+        use hmac::Mac;
+        let mut m = <hmac::Hmac<sha2::Sha256> as Mac>::new_from_slice(&self.0)
+            .unwrap_or_else(|_| unreachable!("HMAC takes a key of any length"));
+        m.update(format!("{job_uid}/{attempt}/{sa_uid}").as_bytes());
+        crate::contract::hex(&m.finalize().into_bytes())
+    }
+
+    /// Whether `seal` is the one of that attempt (in constant time).
+    pub fn verify(&self, job_uid: &str, attempt: i32, sa_uid: &str, seal: &str) -> bool {
+        use hmac::Mac;
+        let Ok(bytes) = (0..seal.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(seal.get(i..i + 2).unwrap_or("x"), 16))
+            .collect::<Result<Vec<u8>, _>>()
+        else {
+            return false;
+        };
+        let mut m = <hmac::Hmac<sha2::Sha256> as Mac>::new_from_slice(&self.0)
+            .unwrap_or_else(|_| unreachable!("HMAC takes a key of any length"));
+        m.update(format!("{job_uid}/{attempt}/{sa_uid}").as_bytes());
+        m.verify_slice(&bytes).is_ok()
+    }
+}
+
+impl std::fmt::Debug for SealKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SealKey(..)")
+    }
 }
 
 /// The controller's AgentJob store, set when this replica becomes leader (standbys and the
@@ -124,6 +186,7 @@ impl Default for Config {
             agent_egress: None,
             environments: Default::default(),
             job_cache: JobCache::default(),
+            seal_key: SealKey::random(),
         }
     }
 }
@@ -157,5 +220,20 @@ mod tests {
         assert!(parse_agent_limits("nope=1").is_err());
         assert!(parse_agent_limits("probe").is_err());
         assert!(parse_agent_limits("").unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_seal_holds_only_for_its_job_attempt_account_and_key() {
+        let k = SealKey::from_secret(b"serving key");
+        let s = k.seal("job-uid", 1, "sa-uid");
+        assert!(k.verify("job-uid", 1, "sa-uid", &s));
+        assert!(!k.verify("job-uid", 2, "sa-uid", &s), "another attempt");
+        assert!(!k.verify("other-uid", 1, "sa-uid", &s), "another job");
+        assert!(!k.verify("job-uid", 1, "forged-sa", &s), "another account");
+        assert!(!SealKey::from_secret(b"other key").verify("job-uid", 1, "sa-uid", &s));
+        assert!(!k.verify("job-uid", 1, "sa-uid", ""), "no seal");
+        assert!(!k.verify("job-uid", 1, "sa-uid", &s[..62]), "a cut seal");
+        assert!(!k.verify("job-uid", 1, "sa-uid", "zz"), "not hex");
+        assert!(!SealKey::random().verify("job-uid", 1, "sa-uid", &s));
     }
 }

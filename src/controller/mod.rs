@@ -92,9 +92,12 @@ pub struct Context {
     pub queue_writes: std::sync::Mutex<HashMap<String, (String, String)>>,
     /// Namespaces whose agent NetworkPolicy this process applied.
     pub network_policies: netpol::Applied,
-    /// ServiceAccounts made ahead for the jobs next in line (uid → made), so that their
+    /// ServiceAccounts made ahead for the jobs next in line (job uid → the account's UID once
+    /// this process made it; an admission waits for a create in flight), so that their
     /// admission only creates the Pod.
-    pub accounts: std::sync::Mutex<HashMap<String, bool>>,
+    pub accounts: std::sync::Mutex<HashMap<String, Arc<tokio::sync::OnceCell<Option<String>>>>>,
+    /// Jobs whose admission failed: uid → (failures in a row, not again before).
+    pub admit_backoff: std::sync::Mutex<HashMap<String, (u32, std::time::Instant)>>,
 }
 
 impl Context {
@@ -359,6 +362,7 @@ pub async fn run(
         admitted: Mutex::new(HashMap::new()),
         queue_writes: std::sync::Mutex::new(HashMap::new()),
         accounts: std::sync::Mutex::new(HashMap::new()),
+        admit_backoff: std::sync::Mutex::new(HashMap::new()),
         network_policies: netpol::Applied::default(),
     });
     let controller = kube::runtime::Controller::for_stream(job_stream, jobs_reader)

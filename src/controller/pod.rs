@@ -22,6 +22,41 @@ pub fn pod_name(job: &str, attempt: i32) -> String {
     bounded_name(job, &format!("-{attempt}"), 253)
 }
 
+/// On a sealed agent Pod: the UID of the ServiceAccount it runs as (covered by the seal).
+pub const ANNOTATION_SA_UID: &str = "devagents.io/service-account-uid";
+
+/// Seal `pod`, attempt `attempt` of `job` run as the ServiceAccount with UID `sa_uid`.
+pub fn seal(
+    pod: &mut Pod,
+    key: &super::config::SealKey,
+    job: &AgentJob,
+    attempt: i32,
+    sa_uid: &str,
+) {
+    let seal = key.seal(&job.uid().unwrap_or_default(), attempt, sa_uid);
+    let a = pod.annotations_mut();
+    a.insert(ANNOTATION_SA_UID.into(), sa_uid.into());
+    a.insert(crate::contract::ANNOTATION_SEAL.into(), seal);
+}
+
+/// The ServiceAccount UID of `pod` when the operator sealed it as attempt `attempt` of `job`;
+/// `None` for a Pod someone else made under that name.
+pub fn sealed_account(
+    pod: &Pod,
+    key: &super::config::SealKey,
+    job: &AgentJob,
+    attempt: i32,
+) -> Option<String> {
+    let a = pod.annotations();
+    let sa_uid = a.get(ANNOTATION_SA_UID)?;
+    let seal = a.get(crate::contract::ANNOTATION_SEAL)?;
+    let owned = pod
+        .owner_references()
+        .iter()
+        .any(|o| job.uid().is_some_and(|u| u == o.uid));
+    (owned && key.verify(&job.uid()?, attempt, sa_uid, seal)).then(|| sa_uid.clone())
+}
+
 /// The job's own ServiceAccount.
 pub fn service_account_name(job: &str) -> String {
     bounded_name(&format!("agent-{job}"), "", 253)
@@ -244,6 +279,34 @@ mod tests {
         j.metadata.namespace = Some("team".into());
         j.metadata.uid = Some("uid-1".into());
         j
+    }
+
+    #[test]
+    fn only_a_pod_the_operator_sealed_for_the_attempt_is_its_pod() {
+        let cfg = Config::default();
+        let j = job("probe");
+        let mut p = agent_pod(&j, 1, &cfg);
+        assert_eq!(sealed_account(&p, &cfg.seal_key, &j, 1), None, "unsealed");
+        seal(&mut p, &cfg.seal_key, &j, 1, "sa-1");
+        assert_eq!(
+            sealed_account(&p, &cfg.seal_key, &j, 1).as_deref(),
+            Some("sa-1")
+        );
+        assert_eq!(
+            sealed_account(&p, &cfg.seal_key, &j, 2),
+            None,
+            "another attempt"
+        );
+        // Someone copies the seal but names another account: not the operator's Pod.
+        let mut forged = p.clone();
+        forged
+            .annotations_mut()
+            .insert(ANNOTATION_SA_UID.into(), "forged".into());
+        assert_eq!(sealed_account(&forged, &cfg.seal_key, &j, 1), None);
+        // A re-created job of the same name: not its Pod.
+        let mut again = j.clone();
+        again.metadata.uid = Some("uid-2".into());
+        assert_eq!(sealed_account(&p, &cfg.seal_key, &again, 1), None);
     }
 
     #[test]

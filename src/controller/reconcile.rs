@@ -234,14 +234,33 @@ async fn apply(job: Arc<AgentJob>, ctx: &Context) -> Result<Action> {
             .await
             .get(&job.uid().unwrap_or_default())
             == Some(&next);
-        if !admitting
-            && ctx
-                .pods
-                .get(&ObjectRef::new(&next_pod).within(&ns))
-                .is_some()
-        {
+        // Only a Pod the operator sealed for this attempt: one that someone else made under
+        // that name is not adopted (admission replaces it).
+        let there = ctx.pods.get(&ObjectRef::new(&next_pod).within(&ns));
+        let sealed = there
+            .as_ref()
+            .and_then(|p| pod::sealed_account(p, &ctx.cfg.seal_key, &job, next));
+        if !admitting && there.is_some() && sealed.is_none() {
+            warn!(job = %name, pod = %next_pod, "a pod the operator did not make has the name of attempt {next}");
+            publish(
+                ctx,
+                &job,
+                Event {
+                    type_: EventType::Warning,
+                    reason: "ForeignPod".into(),
+                    note: Some(format!(
+                        "pod {next_pod} has the name of attempt {next} but the operator did not make it: it is not this job's pod, holds no slot, and is replaced when the job is admitted"
+                    )),
+                    action: "Admit".into(),
+                    secondary: None,
+                },
+            )
+            .await;
+        }
+        if !admitting && let Some(sa_uid) = sealed {
             info!(job = %name, pod = %next_pod, "adopting the pod of attempt {next}");
-            let st = lifecycle::admitted_status(&status, next, &next_pod, now);
+            let mut st = lifecycle::admitted_status(&status, next, &next_pod, now);
+            st.service_account_uid = Some(sa_uid);
             patch_status(ctx, &job, &st).await?;
             return Ok(Action::await_change());
         }

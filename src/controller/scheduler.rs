@@ -6,9 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::ServiceAccount;
 use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
-use kube::api::{Api, PostParams};
+use kube::api::{Api, DeleteParams, PostParams, Preconditions};
 use kube::runtime::events::{Event, EventType};
 use kube::runtime::reflector::ObjectRef;
 use tokio::sync::Semaphore;
@@ -65,7 +66,11 @@ fn view(ctx: &Context, job: &AgentJob, admitted: &HashMap<String, i32>) -> JobVi
     let started = job
         .uid()
         .is_some_and(|u| admitted.get(&u).is_some_and(|a| *a >= next))
-        || ctx.pods.get(&next_pod).is_some();
+        || ctx.pods.get(&next_pod).is_some_and(|p| {
+            // Only the operator's own Pod (a Pod someone else made under that name is not
+            // the attempt, and holds no slot).
+            pod::sealed_account(&p, &ctx.cfg.seal_key, job, next).is_some()
+        });
     // Only an approval the operator issued for this job UID, with the expected pins (they
     // are in its name) and deciders, can admit it.
     let approved = |name: &str| {
@@ -154,6 +159,16 @@ async fn pass(ctx: &Arc<Context>, permits: &Arc<Semaphore>) {
                 let Some(job) = by_key.get(&key).cloned() else {
                     continue;
                 };
+                let uid = job.uid().unwrap_or_default();
+                let backing_off = ctx
+                    .admit_backoff
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .get(&uid)
+                    .is_some_and(|(_, at)| *at > std::time::Instant::now());
+                if backing_off {
+                    continue;
+                }
                 let attempt = attempts(&job) + 1;
                 debug!(job = %key, attempt, "admitting");
                 ctx.admitted
@@ -163,8 +178,32 @@ async fn pass(ctx: &Arc<Context>, permits: &Arc<Semaphore>) {
                 let (ctx, permits) = (ctx.clone(), permits.clone());
                 tokio::spawn(async move {
                     let _permit = permits.acquire_owned().await;
-                    if let Err(e) = admit(&ctx, &job, attempt).await {
-                        warn!(job = %key, error = %e, "admission failed; will retry");
+                    let result = admit(&ctx, &job, attempt).await;
+                    let uid = job.uid().unwrap_or_default();
+                    let retry_in = {
+                        let mut backoff =
+                            ctx.admit_backoff.lock().unwrap_or_else(|e| e.into_inner());
+                        match &result {
+                            Ok(()) => {
+                                backoff.remove(&uid);
+                                None
+                            }
+                            Err(_) => {
+                                // Failures in a row back off (0.5 s, doubling, at most 30 s): a
+                                // lasting error is retried, never in a hot loop.
+                                let e =
+                                    backoff.entry(uid).or_insert((0, std::time::Instant::now()));
+                                e.0 += 1;
+                                let d = Duration::from_millis(500)
+                                    .saturating_mul(1 << e.0.min(6).saturating_sub(1))
+                                    .min(Duration::from_secs(30));
+                                e.1 = std::time::Instant::now() + d;
+                                Some(d)
+                            }
+                        }
+                    };
+                    if let Err(e) = result {
+                        warn!(job = %key, error = %e, retry_in = ?retry_in, "admission failed; will retry");
                         ctx.metrics
                             .reconcile_errors
                             .get_or_create(&super::metrics::ErrorLabel {
@@ -175,6 +214,7 @@ async fn pass(ctx: &Arc<Context>, permits: &Arc<Semaphore>) {
                             .lock()
                             .await
                             .remove(&job.uid().unwrap_or_default());
+                        tokio::time::sleep(retry_in.unwrap_or_default()).await;
                         ctx.wake.notify_one();
                     }
                 });
@@ -247,6 +287,10 @@ async fn pass(ctx: &Arc<Context>, permits: &Arc<Semaphore>) {
             .unwrap_or_else(|e| e.into_inner())
             .retain(|uid, _| waiting_uids.contains(uid.as_str()) || admitted.contains_key(uid));
     }
+    ctx.admit_backoff
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .retain(|uid, _| waiting_uids.contains(uid.as_str()));
     ctx.metrics.scheduler_passes.inc();
     ctx.metrics
         .scheduler_pass_seconds
@@ -298,45 +342,42 @@ async fn admit(ctx: &Context, job: &AgentJob, attempt: i32) -> super::Result<()>
             .observe(created.duration_until(now).as_secs_f64().max(0.0));
     }
 
-    let pods = ctx.pod_api(&ns);
-    let pod = pod::agent_pod(job, attempt, &ctx.cfg);
-    let made = ctx
-        .accounts
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .remove(&uid)
-        == Some(true);
-    if attempt == 1 && !made {
-        create_service_account(ctx, job, &ns).await?;
-    }
-    if let Some(env) = super::deploy::environment(job, &ctx.cfg.environments)
-        && let Err(e) = super::deploy::grant(&ctx.client, job, env).await
-    {
+    let release = || async {
         for t in &taken {
             let _ = locks::release(&lease_api, t, &uid).await;
         }
         ctx.admitted.lock().await.remove(&uid);
+    };
+    let ahead = ctx
+        .accounts
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(&uid);
+    let made = match ahead {
+        // Made ahead, or being made: wait for that create rather than race it.
+        Some(cell) => cell.get_or_init(|| async { None }).await.clone(),
+        None => None,
+    };
+    let sa_uid = match account(ctx, job, &ns, made.filter(|_| attempt == 1)).await {
+        Ok(u) => u,
+        Err(e) => {
+            release().await;
+            return Err(e);
+        }
+    };
+    if let Some(env) = super::deploy::environment(job, &ctx.cfg.environments)
+        && let Err(e) = super::deploy::grant(&ctx.client, job, env).await
+    {
+        release().await;
         return Err(e.into());
     }
-    match pods.create(&PostParams::default(), &pod).await {
-        Ok(_) => {}
-        Err(kube::Error::Api(s)) if s.code == 409 => {}
-        Err(kube::Error::Api(s)) if s.message.contains("serviceaccount") => {
-            // The job's ServiceAccount is gone (deleted by hand): make it again, once.
-            create_service_account(ctx, job, &ns).await?;
-            match pods.create(&PostParams::default(), &pod).await {
-                Ok(_) => {}
-                Err(kube::Error::Api(s)) if s.code == 409 => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
+    let sa_uid = match create_pod(ctx, job, &ns, attempt, &sa_uid).await {
+        Ok(u) => u,
         Err(e) => {
-            for t in &taken {
-                let _ = locks::release(&lease_api, t, &uid).await;
-            }
-            return Err(e.into());
+            release().await;
+            return Err(e);
         }
-    }
+    };
     if attempt == 1 {
         ctx.metrics.dispatch_latency.observe(
             created
@@ -345,8 +386,8 @@ async fn admit(ctx: &Context, job: &AgentJob, attempt: i32) -> super::Result<()>
                 .max(0.0),
         );
     }
-    let pod_name = pod.metadata.name.clone().unwrap_or_default();
-    if let Err(e) = record_admission(ctx, job, attempt, &pod_name).await {
+    let pod_name = pod::pod_name(&name, attempt);
+    if let Err(e) = record_admission(ctx, job, attempt, &pod_name, &sa_uid).await {
         // The Pod exists; once this process forgets the admission, the reconciler adopts it.
         debug!(job = %name, error = %e, "admission status not written; the reconciler adopts the pod");
         ctx.admitted.lock().await.remove(&uid);
@@ -374,15 +415,17 @@ async fn record_admission(
     job: &AgentJob,
     attempt: i32,
     pod_name: &str,
+    sa_uid: &str,
 ) -> super::Result<()> {
     let mut current = job.clone();
     for _ in 0..3 {
-        let st = admitted_status(
+        let mut st = admitted_status(
             &current.status.clone().unwrap_or_default(),
             attempt,
             pod_name,
             Timestamp::now(),
         );
+        st.service_account_uid = Some(sa_uid.to_string());
         match super::reconcile::patch_status(ctx, &current, &st).await {
             Ok(()) => return Ok(()),
             Err(super::Error::Kube(kube::Error::Api(s))) if s.code == 409 => {
@@ -406,38 +449,131 @@ fn prepare_account(ctx: &Arc<Context>, job: &Arc<AgentJob>) {
     if attempts(job) > 0 {
         return;
     }
-    {
+    let cell = {
         let mut accounts = ctx.accounts.lock().unwrap_or_else(|e| e.into_inner());
         if accounts.contains_key(&uid) {
             return;
         }
-        accounts.insert(uid.clone(), false);
-    }
+        let cell = Arc::new(tokio::sync::OnceCell::new());
+        accounts.insert(uid, cell.clone());
+        cell
+    };
     let (ctx, job) = (ctx.clone(), job.clone());
     tokio::spawn(async move {
-        let made = create_service_account(&ctx, &job, &ns).await.is_ok();
-        let mut accounts = ctx.accounts.lock().unwrap_or_else(|e| e.into_inner());
-        match accounts.get_mut(&uid) {
-            Some(m) if made => *m = true,
-            Some(_) => {
-                accounts.remove(&uid);
-            }
-            None => {}
-        }
+        // Only an account this process made itself counts (one that exists already is
+        // checked at admission).
+        cell.get_or_init(|| async {
+            sa_api(&ctx, &ns)
+                .create(&PostParams::default(), &pod::service_account(&job))
+                .await
+                .ok()
+                .and_then(|sa| sa.uid())
+        })
+        .await;
     });
 }
 
-async fn create_service_account(ctx: &Context, job: &AgentJob, ns: &str) -> super::Result<()> {
-    let api: Api<k8s_openapi::api::core::v1::ServiceAccount> =
-        Api::namespaced(ctx.client.clone(), ns);
-    match api
-        .create(&PostParams::default(), &pod::service_account(job))
-        .await
-    {
-        Ok(_) => Ok(()),
-        Err(kube::Error::Api(s)) if s.code == 409 => Ok(()),
-        Err(e) => Err(e.into()),
+fn sa_api(ctx: &Context, ns: &str) -> Api<ServiceAccount> {
+    Api::namespaced(ctx.client.clone(), ns)
+}
+
+/// The UID of the job's ServiceAccount as the operator made it: `made` (by this process just
+/// now), else the one pinned in status if that very account still exists, else a new one — an
+/// account of that name the operator cannot vouch for (made before a restart, or deleted and
+/// re-made by someone else) is replaced, so that the agent API only ever trusts an account
+/// whose UID the operator got from its own create.
+async fn account(
+    ctx: &Context,
+    job: &AgentJob,
+    ns: &str,
+    made: Option<String>,
+) -> super::Result<String> {
+    if let Some(u) = made {
+        return Ok(u);
     }
+    let api = sa_api(ctx, ns);
+    let want = pod::service_account(job);
+    let name = want.name_any();
+    let pinned = job
+        .status
+        .as_ref()
+        .and_then(|s| s.service_account_uid.clone());
+    // A later attempt: the account pinned at the first admission, if it is still that one
+    // (a read, no write). The first attempt: a new account, or find one in the way.
+    let existing = match &pinned {
+        Some(p) => match api.get_opt(&name).await? {
+            Some(sa) if sa.uid().as_ref() == Some(p) => return Ok(p.clone()),
+            other => other,
+        },
+        None => match api.create(&PostParams::default(), &want).await {
+            Ok(sa) => return sa.uid().ok_or(super::Error::Missing("serviceaccount uid")),
+            Err(kube::Error::Api(s)) if s.code == 409 => api.get_opt(&name).await?,
+            Err(e) => return Err(e.into()),
+        },
+    };
+    if let Some(sa) = existing {
+        let dp = DeleteParams {
+            preconditions: sa.uid().map(|u| Preconditions {
+                uid: Some(u),
+                resource_version: None,
+            }),
+            ..DeleteParams::default()
+        };
+        match api.delete(&name, &dp).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(s)) if s.code == 404 || s.code == 409 => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    // A 409 here (the old account still terminating) fails this admission; it is retried.
+    let sa = api.create(&PostParams::default(), &want).await?;
+    sa.uid().ok_or(super::Error::Missing("serviceaccount uid"))
+}
+
+/// Create the attempt's Pod, sealed, and return the ServiceAccount UID it runs as. A Pod of
+/// that name the operator sealed (made before a restart) is taken as it is; one someone else
+/// made is deleted and this attempt's Pod made in its place.
+async fn create_pod(
+    ctx: &Context,
+    job: &AgentJob,
+    ns: &str,
+    attempt: i32,
+    sa_uid: &str,
+) -> super::Result<String> {
+    let pods = ctx.pod_api(ns);
+    let mut want = pod::agent_pod(job, attempt, &ctx.cfg);
+    pod::seal(&mut want, &ctx.cfg.seal_key, job, attempt, sa_uid);
+    let name = want.name_any();
+    for _ in 0..2 {
+        match pods.create(&PostParams::default(), &want).await {
+            Ok(_) => return Ok(sa_uid.to_string()),
+            Err(kube::Error::Api(s)) if s.code == 409 => {}
+            Err(e) => return Err(e.into()),
+        }
+        let Some(there) = pods.get_opt(&name).await? else {
+            continue;
+        };
+        if let Some(u) = pod::sealed_account(&there, &ctx.cfg.seal_key, job, attempt) {
+            return Ok(u);
+        }
+        warn!(job = %job.name_any(), pod = %name, "a pod the operator did not make has the attempt's name: replacing it");
+        let dp = DeleteParams {
+            preconditions: there.uid().map(|u| Preconditions {
+                uid: Some(u),
+                resource_version: None,
+            }),
+            grace_period_seconds: Some(0),
+            ..DeleteParams::default()
+        };
+        match pods.delete(&name, &dp).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(s)) if s.code == 404 || s.code == 409 => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(super::Error::Missing(
+        "the attempt's pod name (taken by a pod being deleted)",
+    ))
 }
 
 fn lease_secs(ctx: &Context) -> i32 {
