@@ -43,6 +43,11 @@ pub const ANNOTATION_SEAL: &str = "devagents.io/seal";
 pub const LABEL_LOCK: &str = "devagents.io/lock";
 pub const ANNOTATION_LOCK: &str = "devagents.io/lock-name";
 
+/// The ConfigMap (in the operator's namespace) with the agent API's CA certificate.
+pub const CA_CONFIGMAP: &str = "devagents-agent-api-ca";
+/// The ConfigMap (in the operator's namespace) where the leader publishes its peer address.
+pub const LEADER_CONFIGMAP: &str = "devagents-operator-leader";
+
 /// The field manager of every server-side apply the operator makes.
 pub const FIELD_MANAGER: &str = "devagents-operator";
 pub const FINALIZER: &str = "devagents.io/cleanup";
@@ -102,3 +107,31 @@ pub const EXIT_TRANSIENT: i32 = 75;
 pub const TERMINATION_MESSAGE_PATH: &str = "/dev/termination-log";
 /// The kubelet truncates termination messages to 4096 bytes; so do we.
 pub const TERMINATION_MESSAGE_MAX: usize = 4096;
+
+/// The digest of an artifact or a sandbox upload: `sha256:<hex>`.
+pub fn digest(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex(&Sha256::digest(bytes)))
+}
+
+/// Map an absolute in-container path to the host path when running under the node stand-in
+/// (which sets [`FS_ROOT_ENV`]).
+pub fn container_path(path: &str) -> std::path::PathBuf {
+    match std::env::var_os(FS_ROOT_ENV) {
+        Some(root) if !root.is_empty() => {
+            std::path::Path::new(&root).join(path.trim_start_matches('/'))
+        }
+        _ => std::path::PathBuf::from(path),
+    }
+}
+
+/// Truncate to the kubelet's limit on a termination message, on a char boundary.
+pub fn truncate_message(msg: &str) -> &str {
+    if msg.len() <= TERMINATION_MESSAGE_MAX {
+        return msg;
+    }
+    let mut end = TERMINATION_MESSAGE_MAX;
+    while !msg.is_char_boundary(end) {
+        end -= 1;
+    }
+    &msg[..end]
+}

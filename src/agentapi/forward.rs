@@ -18,14 +18,15 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::ConfigMap;
-use kube::api::{Api, Patch, PatchParams};
+use kube::api::Api;
 use sha2::{Digest, Sha256};
 use tokio::sync::Mutex;
 
 use super::ApiError;
 
 /// Where the leader says it can be reached (operator namespace).
-pub const LEADER_CONFIGMAP: &str = "devagents-operator-leader";
+pub use crate::contract::LEADER_CONFIGMAP;
+pub use crate::controller::publish::publish_leader;
 /// The leader election Lease (operator namespace).
 pub const LEADER_LEASE: &str = "devagents-operator-leader";
 /// Header of a request one replica forwarded to another.
@@ -202,28 +203,6 @@ impl Peers {
         }
         Ok(out)
     }
-}
-
-/// Publish this (now leading) replica's peer address.
-pub async fn publish_leader(
-    client: &kube::Client,
-    namespace: &str,
-    identity: &str,
-    address: &str,
-) -> kube::Result<()> {
-    let cm = serde_json::json!({
-        "apiVersion": "v1", "kind": "ConfigMap",
-        "metadata": { "name": LEADER_CONFIGMAP },
-        "data": { "identity": identity, "address": address },
-    });
-    Api::<ConfigMap>::namespaced(client.clone(), namespace)
-        .patch(
-            LEADER_CONFIGMAP,
-            &PatchParams::apply(crate::contract::FIELD_MANAGER).force(),
-            &Patch::Apply(&cm),
-        )
-        .await
-        .map(|_| ())
 }
 
 /// The host of an `https://host[:port][/…]` URL.

@@ -35,9 +35,7 @@ pub enum ResultError {
     Body(String),
 }
 
-pub fn digest(bytes: &[u8]) -> String {
-    format!("sha256:{}", hex(&Sha256::digest(bytes)))
-}
+pub use crate::contract::digest;
 
 /// Artifact names: lower-case letters, digits and dashes (they become object names).
 pub fn valid_name(name: &str) -> bool {

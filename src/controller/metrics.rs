@@ -90,6 +90,33 @@ pub struct AgentLabel {
     pub agent: String,
 }
 
+impl crate::llm::Observer for Metrics {
+    fn rate_limit_wait(&self, seconds: f64) {
+        self.llm_rate_limit_wait.observe(seconds);
+    }
+
+    fn cache_hit(&self) {
+        self.llm_cache_hits.inc();
+    }
+
+    fn answered(&self, agent: &str, seconds: f64, tokens: [(&str, u64); 3], cost_usd: f64) {
+        self.llm_latency.observe(seconds);
+        for (kind, n) in tokens {
+            self.llm_tokens
+                .get_or_create(&TokenLabel {
+                    agent: agent.into(),
+                    kind: kind.into(),
+                })
+                .inc_by(n);
+        }
+        self.llm_cost_usd
+            .get_or_create(&AgentLabel {
+                agent: agent.into(),
+            })
+            .inc_by(cost_usd);
+    }
+}
+
 impl Default for Metrics {
     fn default() -> Self {
         let mut registry = Registry::with_prefix("devagents");

@@ -18,6 +18,7 @@ pub mod locks;
 pub mod metrics;
 pub mod netpol;
 pub mod pod;
+pub mod publish;
 mod reconcile;
 mod scheduler;
 
@@ -181,7 +182,7 @@ async fn publish_registry(client: &Client, cfg: &Config) -> kube::Result<()> {
         "image": cfg.agent_image,
         "maxRunning": cfg.max_running,
         "limits": limits,
-        "implemented": crate::runner::IMPLEMENTED.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
+        "implemented": crate::api::IMPLEMENTED.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
         "environments": cfg.environments.names(),
         // The operator's one queue spans these jobs (null: every namespace).
         "watchNamespace": cfg.watch_namespace,
@@ -265,7 +266,7 @@ pub async fn run(
     }
     info!(identity, "became leader");
     if let Some(api) = &cfg.agent_api
-        && let Err(e) = crate::agentapi::publish_ca(&client, &cfg.namespace, &api.ca_pem).await
+        && let Err(e) = publish::publish_ca(&client, &cfg.namespace, &api.ca_pem).await
     {
         warn!(error = %e, "could not publish the agent API CA");
     }
@@ -273,8 +274,7 @@ pub async fn run(
         warn!(error = %e, "could not publish the agent registry");
     }
     if let Some(addr) = &cfg.peer_address
-        && let Err(e) =
-            crate::agentapi::forward::publish_leader(&client, &cfg.namespace, &identity, addr).await
+        && let Err(e) = publish::publish_leader(&client, &cfg.namespace, &identity, addr).await
     {
         warn!(error = %e, "could not publish the leader's peer address");
     }

@@ -343,7 +343,7 @@ async fn apply(job: Arc<AgentJob>, ctx: &Context) -> Result<Action> {
                             type_: EventType::Warning,
                             reason: "Retrying".into(),
                             note: Some(
-                                crate::runner::truncate_message(
+                                crate::contract::truncate_message(
                                     st.message.as_deref().unwrap_or(""),
                                 )
                                 .into(),
@@ -434,7 +434,7 @@ async fn finished(ctx: &Context, job: &AgentJob, phase: Phase, reason: &str, mes
             type_,
             reason: format!("{phase:?}"),
             note: Some(
-                crate::runner::truncate_message(&format!("{reason}: {message}"))
+                crate::contract::truncate_message(&format!("{reason}: {message}"))
                     .chars()
                     .take(1000)
                     .collect(),

@@ -102,7 +102,7 @@ pub struct Gateway {
     pub retry: RetryPolicy,
     pub prices: PriceTable,
     usage: Mutex<HashMap<String, Usage>>,
-    metrics: Option<std::sync::Arc<crate::controller::metrics::Metrics>>,
+    metrics: Option<std::sync::Arc<dyn super::Observer>>,
 }
 
 impl Gateway {
@@ -131,7 +131,7 @@ impl Gateway {
     }
 
     /// Report latency, tokens, cost, cache hits and rate-limit waits to these metrics.
-    pub fn with_metrics(mut self, m: std::sync::Arc<crate::controller::metrics::Metrics>) -> Self {
+    pub fn with_metrics(mut self, m: std::sync::Arc<dyn super::Observer>) -> Self {
         self.metrics = Some(m);
         self
     }
@@ -224,7 +224,7 @@ impl Gateway {
             attempt += 1;
             let permit = self.limiter.acquire(estimate).await?;
             if let Some(m) = &self.metrics {
-                m.llm_rate_limit_wait.observe(permit.waited.as_secs_f64());
+                m.rate_limit_wait(permit.waited.as_secs_f64());
             }
             let mut r = self.http.post(&url).json(body);
             for (h, val) in &auth {
@@ -267,7 +267,7 @@ impl Gateway {
             return Ok(None);
         };
         if let Some(m) = &self.metrics {
-            m.llm_cache_hits.inc();
+            m.cache_hit();
         }
         let (text, input, output, cached) = self.parse(&v)?;
         Ok(Some(Completion {
@@ -295,21 +295,12 @@ impl Gateway {
             .prices
             .cost(&self.provider.model, input, output, cached);
         if let Some(m) = &self.metrics {
-            use crate::controller::metrics::{AgentLabel, TokenLabel};
-            m.llm_latency.observe(started.elapsed().as_secs_f64());
-            for (kind, n) in [("input", input), ("output", output), ("cached", cached)] {
-                m.llm_tokens
-                    .get_or_create(&TokenLabel {
-                        agent: agent.into(),
-                        kind: kind.into(),
-                    })
-                    .inc_by(n);
-            }
-            m.llm_cost_usd
-                .get_or_create(&AgentLabel {
-                    agent: agent.into(),
-                })
-                .inc_by(cost);
+            m.answered(
+                agent,
+                started.elapsed().as_secs_f64(),
+                [("input", input), ("output", output), ("cached", cached)],
+                cost,
+            );
         }
         self.cache.put(key, v).await;
         let mut u = self.usage.lock().await;

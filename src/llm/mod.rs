@@ -9,3 +9,14 @@ pub mod pricing;
 pub mod retry;
 pub mod sse;
 pub mod structured;
+
+/// Where the gateway reports what it does (the operator's Prometheus metrics implement it;
+/// handed to the gateway, so the gateway needs nothing above it).
+pub trait Observer: Send + Sync {
+    /// Time a call waited for the rate limiter.
+    fn rate_limit_wait(&self, seconds: f64);
+    /// An answer served from the response cache.
+    fn cache_hit(&self);
+    /// A provider answer for `agent`: its latency, tokens by kind and cost.
+    fn answered(&self, agent: &str, seconds: f64, tokens: [(&str, u64); 3], cost_usd: f64);
+}

@@ -16,56 +16,19 @@
 pub mod client;
 pub mod probe;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 /// The agents this build of agent-runner implements (the others fail with a clear reason).
-pub const IMPLEMENTED: [crate::api::AgentKind; 4] = [
-    crate::api::AgentKind::Probe,
-    crate::api::AgentKind::Generator,
-    crate::api::AgentKind::Reviewer,
-    crate::api::AgentKind::Deployer,
-];
+pub use crate::api::IMPLEMENTED;
 
 pub use crate::contract::{
     EXIT_AGENT_FAILURE, EXIT_ROLLED_BACK, EXIT_SUCCESS, EXIT_TRANSIENT, EXIT_USAGE, FS_ROOT_ENV,
     TERMINATION_MESSAGE_MAX, TERMINATION_MESSAGE_PATH,
 };
 
-/// Map an absolute in-container path to the host path when running under the node stand-in.
-pub fn container_path(path: &str) -> PathBuf {
-    match std::env::var_os(FS_ROOT_ENV) {
-        Some(root) if !root.is_empty() => Path::new(&root).join(path.trim_start_matches('/')),
-        _ => PathBuf::from(path),
-    }
-}
-
-/// Truncate to the kubelet's limit on a char boundary.
-pub fn truncate_message(msg: &str) -> &str {
-    if msg.len() <= TERMINATION_MESSAGE_MAX {
-        return msg;
-    }
-    let mut end = TERMINATION_MESSAGE_MAX;
-    while !msg.is_char_boundary(end) {
-        end -= 1;
-    }
-    &msg[..end]
-}
-
-/// Write the termination message; failures to write are reported on stderr, never fatal.
-pub fn write_termination_message(msg: &str) {
-    let path = container_path(
-        &std::env::var(crate::contract::ENV_TERMINATION_MESSAGE_PATH)
-            .unwrap_or_else(|_| TERMINATION_MESSAGE_PATH.to_string()),
-    );
-    let msg = crate::services::redact::redact(msg);
-    if let Err(e) = std::fs::write(&path, truncate_message(&msg)) {
-        eprintln!(
-            "agent-runner: cannot write termination message to {}: {e}",
-            path.display()
-        );
-    }
-}
+pub use crate::contract::{container_path, truncate_message};
+pub use crate::services::termination::write_termination_message;
 
 /// `agent-runner run`: fetch the job (from the agent API when the Pod has one, otherwise
 /// from the Pod's environment) and run its agent. Returns the process exit code.

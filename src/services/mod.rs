@@ -7,3 +7,4 @@ pub mod http;
 pub mod notion;
 pub mod redact;
 pub mod slack;
+pub mod termination;

@@ -22,7 +22,7 @@ pub const REVISION: &str = "deployment.kubernetes.io/revision";
 /// A client for the Pod's own ServiceAccount token (the in-cluster files, mapped through the
 /// node stand-in's root in tests).
 pub async fn in_cluster_client() -> Result<Client, String> {
-    use crate::runner::container_path;
+    use crate::contract::container_path;
     let dir = crate::contract::KUBE_API_DIR;
     let host = std::env::var("KUBERNETES_SERVICE_HOST")
         .map_err(|_| "KUBERNETES_SERVICE_HOST is not set: not running in a Pod".to_string())?;

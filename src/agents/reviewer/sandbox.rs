@@ -196,7 +196,7 @@ pub fn unpack(source: &Path, digest: &str, dest: &Path) -> Result<(), String> {
     if raw.len() as u64 > MAX_SOURCE_BYTES {
         return Err(format!("the source is over {MAX_SOURCE_BYTES} bytes"));
     }
-    let got = crate::agentapi::results::digest(&raw);
+    let got = crate::contract::digest(&raw);
     if got != digest {
         return Err(format!("the source's digest is {got}, not {digest}"));
     }
@@ -211,26 +211,28 @@ pub fn unpack(source: &Path, digest: &str, dest: &Path) -> Result<(), String> {
 /// message. Exit code: go test's (0 passed, 1 failed), 2 when the source is unusable.
 pub async fn sandbox_test(source: &Path, digest: &str, work: &Path, packages: &[String]) -> i32 {
     if let Err(e) = check_packages(packages) {
-        crate::runner::write_termination_message(&e);
+        crate::services::termination::write_termination_message(&e);
         return crate::contract::EXIT_USAGE;
     }
     let dest = work.join("src");
     if let Err(e) = unpack(source, digest, &dest) {
         eprintln!("sandbox-test: {e}");
-        crate::runner::write_termination_message(&e);
+        crate::services::termination::write_termination_message(&e);
         return crate::contract::EXIT_USAGE;
     }
     match go_test(&dest, packages, Some(work)).await {
         Some((code, stdout)) => {
             print!("{stdout}");
-            crate::runner::write_termination_message(&summary(
+            crate::services::termination::write_termination_message(&summary(
                 &stdout,
                 crate::contract::TERMINATION_MESSAGE_MAX,
             ));
             code
         }
         None => {
-            crate::runner::write_termination_message("go is not installed in the agent image");
+            crate::services::termination::write_termination_message(
+                "go is not installed in the agent image",
+            );
             crate::contract::EXIT_AGENT_FAILURE
         }
     }
@@ -269,7 +271,7 @@ mod tests {
             std::fs::write(chunks.path().join(format!("{i:04}")), c).unwrap();
         }
         let out = tempfile::tempdir().unwrap();
-        let digest = crate::agentapi::results::digest(&tar);
+        let digest = crate::contract::digest(&tar);
         unpack(chunks.path(), &digest, out.path()).unwrap();
         assert_eq!(
             std::fs::read_to_string(out.path().join("pkg/a/a.go")).unwrap(),

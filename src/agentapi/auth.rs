@@ -1,0 +1,152 @@
+//! Who is calling: a request's bearer token, reviewed by the apiserver, must be of the very
+//! ServiceAccount the operator made for the job named in the path.
+
+use super::*;
+
+/// The ServiceAccount behind a token: namespace, name and UID (a re-created account of the
+/// same name has another UID, so a cached review never carries over to it).
+#[derive(Clone, Debug)]
+pub(crate) struct Reviewed {
+    namespace: String,
+    name: String,
+    uid: String,
+}
+
+pub(crate) fn unauthorized(msg: &str) -> ApiError {
+    ApiError(StatusCode::UNAUTHORIZED, msg.into())
+}
+pub(crate) fn forbidden(msg: String) -> ApiError {
+    ApiError(StatusCode::FORBIDDEN, msg)
+}
+
+/// Authenticate the bearer token and check it belongs to job `ns/name`; returns the job.
+pub(crate) async fn authorize(
+    state: &ApiState,
+    headers: &HeaderMap,
+    ns: &str,
+    name: &str,
+) -> Result<AgentJob, ApiError> {
+    let token = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| unauthorized("a bearer token is required"))?;
+    let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+    let cached = state
+        .reviews
+        .lock()
+        .await
+        .get(&key)
+        .filter(|c| c.1 > Instant::now())
+        .map(|c| c.0.clone());
+    let who = match cached {
+        Some(r) => r,
+        None => {
+            let reviews: Api<TokenReview> = Api::all(state.client.clone());
+            let review = reviews
+                .create(
+                    &PostParams::default(),
+                    &TokenReview {
+                        spec: TokenReviewSpec {
+                            token: Some(token.to_string()),
+                            audiences: Some(vec![AUDIENCE.into()]),
+                        },
+                        ..TokenReview::default()
+                    },
+                )
+                .await?;
+            let st = review.status.unwrap_or_default();
+            if st.authenticated != Some(true)
+                || !st.audiences.iter().flatten().any(|a| a == AUDIENCE)
+            {
+                return Err(unauthorized(
+                    "the token is not valid for audience devagents.io",
+                ));
+            }
+            let user = st.user.unwrap_or_default();
+            let username = user.username.unwrap_or_default();
+            let Some(rest) = username.strip_prefix("system:serviceaccount:") else {
+                return Err(forbidden(format!(
+                    "{username} is not a job's ServiceAccount"
+                )));
+            };
+            let (n, s) = rest.split_once(':').unwrap_or((rest, ""));
+            let who = Reviewed {
+                namespace: n.to_string(),
+                name: s.to_string(),
+                uid: user.uid.unwrap_or_default(),
+            };
+            let mut cache = state.reviews.lock().await;
+            if cache.len() > 10_000 {
+                cache.retain(|_, c| c.1 > Instant::now());
+            }
+            cache.insert(key, (who.clone(), Instant::now() + Duration::from_secs(30)));
+            who
+        }
+    };
+    let (sa_ns, sa_name) = (who.namespace.clone(), who.name.clone());
+    if sa_ns != ns || sa_name != service_account_name(name) {
+        return Err(forbidden(format!(
+            "system:serviceaccount:{sa_ns}:{sa_name} may not act for job {ns}/{name}"
+        )));
+    }
+    // The leader's cache first (an agent calls several times per attempt, and each GET costs
+    // the apiserver); the apiserver when this replica has no cache or not this job, or when
+    // the cache does not show the account yet (the admission's status write may be on its way).
+    let pinned = |j: &AgentJob| {
+        j.status
+            .as_ref()
+            .and_then(|s| s.service_account_uid.clone())
+    };
+    let job = match state.jobs.get(ns, name) {
+        Some(j) if pinned(&j).is_some_and(|p| p == who.uid) => AgentJob::clone(&j),
+        _ => {
+            let jobs: Api<AgentJob> = Api::namespaced(state.client.clone(), ns);
+            jobs.get(name).await?
+        }
+    };
+    // The token must be of the very ServiceAccount the operator made for this job (its UID,
+    // pinned in the job's status at admission): not of an earlier job's account of that name,
+    // nor of one someone deleted and re-made (ownerReferences can be written by anyone who
+    // may edit ServiceAccounts).
+    match pinned(&job) {
+        Some(p) if !who.uid.is_empty() && p == who.uid => {}
+        Some(_) => {
+            return Err(forbidden(format!(
+                "the token is not of the serviceaccount the operator made for job {ns}/{name}"
+            )));
+        }
+        None => {
+            not_ended(&job)?;
+            return Err(ApiError(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("job {ns}/{name} has not been admitted yet"),
+            ));
+        }
+    }
+    not_ended(&job)?;
+    Ok(job)
+}
+
+/// An ended (or ending) job takes no more input from its agent.
+pub(crate) fn not_ended(job: &AgentJob) -> Result<(), ApiError> {
+    let ended = job.metadata.deletion_timestamp.is_some()
+        || job
+            .status
+            .as_ref()
+            .and_then(|s| s.phase)
+            .is_some_and(|p| p.is_terminal());
+    if ended {
+        return Err(ApiError(
+            StatusCode::CONFLICT,
+            format!(
+                "job {}/{} has ended",
+                job.namespace().unwrap_or_default(),
+                job.name_any()
+            ),
+        ));
+    }
+    Ok(())
+}
