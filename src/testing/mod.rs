@@ -3,6 +3,8 @@
 //! incoming webhooks and the Notion API. Used by the tests and the demo; never by the
 //! operator or the agents.
 
+#[cfg(feature = "e2e")]
+pub mod bench;
 pub mod fixtures;
 pub mod git_server;
 pub mod github_double;
