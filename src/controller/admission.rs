@@ -9,7 +9,7 @@ use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
 
 use crate::api::environment::Environments;
-use crate::api::{AgentJob, AgentKind, Phase};
+use crate::api::{AgentJob, AgentJobStatus, AgentKind, Phase};
 
 /// What the planner needs to know about one job.
 #[derive(Clone, Debug, PartialEq)]
@@ -83,7 +83,8 @@ pub struct Observed<'a> {
 /// The planner's view of one job: the same function serves the scheduler (from its caches)
 /// and `kubectl agent queue` (from listed objects).
 pub fn view(job: &AgentJob, seen: &Observed<'_>) -> JobView {
-    let status = job.status.clone().unwrap_or_default();
+    let no_status = AgentJobStatus::default();
+    let status = job.status.as_ref().unwrap_or(&no_status);
     let phase = status.phase.unwrap_or_default();
     let no_envs = Environments::default();
     let envs = seen.environments.unwrap_or(&no_envs);

@@ -223,6 +223,16 @@ mod tests {
     }
 
     #[test]
+    fn watch_backoff_doubles_to_five_seconds_and_resets() {
+        use kube::runtime::utils::Backoff;
+        let mut b = WatchBackoff::default();
+        let first: Vec<u64> = b.by_ref().take(7).map(|d| d.as_millis() as u64).collect();
+        assert_eq!(first, [250, 500, 1000, 2000, 4000, 5000, 5000]);
+        b.reset();
+        assert_eq!(b.next(), Some(Duration::from_millis(250)));
+    }
+
+    #[test]
     fn a_seal_holds_only_for_its_job_attempt_account_and_key() {
         let k = SealKey::from_secret(b"serving key");
         let s = k.seal("job-uid", 1, "sa-uid");
@@ -235,5 +245,42 @@ mod tests {
         assert!(!k.verify("job-uid", 1, "sa-uid", &s[..62]), "a cut seal");
         assert!(!k.verify("job-uid", 1, "sa-uid", "zz"), "not hex");
         assert!(!SealKey::random().verify("job-uid", 1, "sa-uid", &s));
+    }
+}
+
+/// The backoff of the operator's watches: 250 ms doubling to 5 s, back to 250 ms at the first
+/// event after an error. kube-runtime's default climbs to 30 s and stays there for two
+/// minutes after the last error, so after an apiserver restart (a burst of connection
+/// errors, then "too old resource version" while its watch cache warms up) the operator
+/// would sit for up to half a minute per retry with its slots held by jobs long ended.
+#[derive(Clone, Debug)]
+pub struct WatchBackoff {
+    next: Duration,
+}
+
+impl WatchBackoff {
+    const FIRST: Duration = Duration::from_millis(250);
+    const MAX: Duration = Duration::from_secs(5);
+}
+
+impl Default for WatchBackoff {
+    fn default() -> Self {
+        WatchBackoff { next: Self::FIRST }
+    }
+}
+
+impl Iterator for WatchBackoff {
+    type Item = Duration;
+
+    fn next(&mut self) -> Option<Duration> {
+        let d = self.next;
+        self.next = (self.next * 2).min(Self::MAX);
+        Some(d)
+    }
+}
+
+impl kube::runtime::utils::Backoff for WatchBackoff {
+    fn reset(&mut self) {
+        self.next = Self::FIRST;
     }
 }

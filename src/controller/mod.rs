@@ -237,7 +237,7 @@ pub async fn run(
                 .any_semantic(),
         )
         .modify(slim)
-        .default_backoff(),
+        .backoff(config::WatchBackoff::default()),
     );
     let lease_wake = wake.clone();
     let lease_pump = tokio::spawn(lease_stream.for_each(move |_| {
@@ -291,7 +291,7 @@ pub async fn run(
             watcher::Config::default().labels(&managed).any_semantic(),
         )
         .modify(slim)
-        .default_backoff(),
+        .backoff(config::WatchBackoff::default()),
     )
     .touched_objects()
     // A Pod that ended frees its job's slot: the scheduler hands it on without waiting for
@@ -312,7 +312,8 @@ pub async fn run(
     let approval_controller = kube::runtime::Controller::new(
         api_for::<crate::api::AgentApproval>(&client, watch_ns),
         watcher::Config::default().any_semantic(),
-    );
+    )
+    .trigger_backoff(config::WatchBackoff::default());
     let approvals_reader = approval_controller.store();
     // A job's spec change can void its before-run approval: re-evaluate the job's approvals.
     // The job events come from the controller's own AgentJob watch (one watch, one cache).
@@ -328,7 +329,7 @@ pub async fn run(
             watcher::Config::default().any_semantic(),
         )
         .modify(slim_job)
-        .default_backoff(),
+        .backoff(config::WatchBackoff::default()),
     )
     .applied_objects()
     .inspect(move |r| {
@@ -367,6 +368,7 @@ pub async fn run(
     });
     let controller = kube::runtime::Controller::for_stream(job_stream, jobs_reader)
         .owns_stream(pod_stream)
+        .trigger_backoff(config::WatchBackoff::default())
         .owns(
             api_for::<crate::api::AgentApproval>(&client, watch_ns),
             watcher::Config::default().any_semantic(),

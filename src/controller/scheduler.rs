@@ -47,6 +47,15 @@ pub async fn run(ctx: Arc<Context>) {
     }
 }
 
+/// Ended for good: a terminal phase recorded (nothing of it is left to schedule; its locks
+/// were released when it ended).
+fn ended(job: &AgentJob) -> bool {
+    job.status
+        .as_ref()
+        .and_then(|s| s.phase)
+        .is_some_and(|p| p.is_terminal())
+}
+
 fn key(job: &AgentJob) -> String {
     format!("{}/{}", job.namespace().unwrap_or_default(), job.name_any())
 }
@@ -101,7 +110,16 @@ fn view(ctx: &Context, job: &AgentJob, admitted: &HashMap<String, i32>) -> JobVi
 async fn pass(ctx: &Arc<Context>, permits: &Arc<Semaphore>) {
     let started = std::time::Instant::now();
     let now = Timestamp::now();
-    let jobs = ctx.jobs.state();
+    let all = ctx.jobs.state();
+    // The job gauges count every job; the pass itself looks at the live ones only (ended jobs,
+    // most of the cache once it has run a while, take no part in it: a pass costs what the
+    // queue holds, not what the cache holds).
+    let mut counts: HashMap<(crate::api::AgentKind, Phase), i64> = HashMap::new();
+    for j in &all {
+        let phase = j.status.as_ref().and_then(|s| s.phase).unwrap_or_default();
+        *counts.entry((j.spec.agent, phase)).or_default() += 1;
+    }
+    let jobs: Vec<Arc<AgentJob>> = all.into_iter().filter(|j| !ended(j)).collect();
     let by_key: HashMap<String, Arc<AgentJob>> = jobs.iter().map(|j| (key(j), j.clone())).collect();
 
     let views: Vec<JobView> = {
@@ -137,18 +155,14 @@ async fn pass(ctx: &Arc<Context>, permits: &Arc<Semaphore>) {
         .count();
     ctx.metrics.queue_depth.set(waiting as i64);
     ctx.metrics.running.set(running as i64);
-    let mut counts: HashMap<(String, String), i64> = HashMap::new();
-    for j in &jobs {
-        let phase = j.status.as_ref().and_then(|s| s.phase).unwrap_or_default();
-        *counts
-            .entry((j.spec.agent.to_string(), format!("{phase:?}")))
-            .or_default() += 1;
-    }
     ctx.metrics.jobs.clear();
     for ((agent, phase), n) in counts {
         ctx.metrics
             .jobs
-            .get_or_create(&super::metrics::AgentPhase { agent, phase })
+            .get_or_create(&super::metrics::AgentPhase {
+                agent: agent.to_string(),
+                phase: format!("{phase:?}"),
+            })
             .set(n);
     }
 

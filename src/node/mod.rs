@@ -132,7 +132,7 @@ impl NodeStandIn {
         tokio::fs::create_dir_all(&self.cfg.work_dir).await?;
         let pods: Api<Pod> = Api::all(self.client.clone());
         let stream = watcher(pods, watcher::Config::default())
-            .default_backoff()
+            .backoff(crate::controller::config::WatchBackoff::default())
             .applied_objects();
         futures::pin_mut!(stream);
         loop {

@@ -89,33 +89,56 @@ impl PodRun {
         }
         tokio::fs::write(&msg_path, b"").await?;
 
-        let mut resolver = Resolver::new(self.client.clone(), &self.pod);
-        let prepared = async {
-            let env = resolver.env(&c).await?;
-            resolver.volumes(&c, &root).await?;
-            Ok::<_, super::materialize::ConfigError>(env)
-        }
-        .await;
-        let env = match prepared {
-            Ok(env) => env,
-            Err(e) => {
-                warn!(pod = %pod_name, error = %e, "cannot create container");
-                status::report_waiting(&api, &self.pod, "CreateContainerConfigError", &e.0).await?;
-                return Ok(());
+        // Like a kubelet, a container that cannot be set up yet (the apiserver restarting, a
+        // Secret not there yet) is tried again with backoff, not given up on: a Pod left
+        // Pending for good would only end at the operator's start timeout.
+        let policies: Api<NetworkPolicy> = Api::namespaced(self.client.clone(), &ns);
+        let since = std::time::Instant::now();
+        let mut wait = Duration::from_millis(200);
+        let mut reported = false;
+        let (env, isolated) = loop {
+            let mut resolver = Resolver::new(self.client.clone(), &self.pod);
+            let prepared = async {
+                let env = resolver.env(&c).await?;
+                resolver.volumes(&c, &root).await?;
+                // Denied all egress by its namespace's NetworkPolicies: no network at all.
+                let listed = policies.list(&ListParams::default()).await.map_err(|e| {
+                    super::materialize::ConfigError(format!("network policies: {e}"))
+                })?;
+                let isolated = super::netpol::egress_denied(
+                    &listed.items,
+                    self.pod
+                        .metadata
+                        .labels
+                        .as_ref()
+                        .unwrap_or(&BTreeMap::new()),
+                );
+                Ok::<_, super::materialize::ConfigError>((env, isolated))
+            }
+            .await;
+            match prepared {
+                Ok(v) => break v,
+                Err(e) => {
+                    warn!(pod = %pod_name, error = %e, "cannot create container");
+                    if !reported {
+                        status::report_waiting(&api, &self.pod, "CreateContainerConfigError", &e.0)
+                            .await?;
+                        reported = true;
+                    }
+                    if since.elapsed() > Duration::from_secs(120) {
+                        return Ok(());
+                    }
+                    tokio::select! {
+                        _ = tokio::time::sleep(wait) => {}
+                        // Deleted while waiting: nothing ran, finish the deletion.
+                        _ = &mut stop => return force_delete(&api, &pod_name, &uid).await,
+                    }
+                    wait = (wait * 2).min(Duration::from_secs(5));
+                }
             }
         };
 
         let log_path = dir.join("container.log");
-        // Denied all egress by its namespace's NetworkPolicies: no network at all.
-        let policies: Api<NetworkPolicy> = Api::namespaced(self.client.clone(), &ns);
-        let isolated = super::netpol::egress_denied(
-            &policies.list(&ListParams::default()).await?.items,
-            self.pod
-                .metadata
-                .labels
-                .as_ref()
-                .unwrap_or(&BTreeMap::new()),
-        );
         let mut cmd =
             match self.command(&c, &env, &root, &msg_path_in_container, &log_path, isolated) {
                 Ok(cmd) => cmd,
