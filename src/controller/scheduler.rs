@@ -243,6 +243,16 @@ async fn pass(ctx: &Arc<Context>, permits: &Arc<Semaphore>) {
                     // Its finalizer is being added; writing now would only conflict.
                     continue;
                 }
+                // Name an approval in status only once it exists (the job's reconcile issues
+                // it): whoever reads the status can decide it at once.
+                if let Some(a) = waiting_for.strip_prefix("approval:")
+                    && ctx
+                        .approvals
+                        .get(&ObjectRef::new(a).within(&job.namespace().unwrap_or_default()))
+                        .is_none()
+                {
+                    continue;
+                }
                 if waiting_for == "slot" && ahead < ctx.cfg.max_running {
                     // Next in line: its account now, so its admission only creates its Pod.
                     ahead += 1;

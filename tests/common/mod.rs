@@ -386,10 +386,24 @@ pub async fn waiting_approval(jobs: &Api<devagents::api::AgentJob>, name: &str) 
         },
     )
     .await;
+    let ns = j.metadata.namespace.clone().unwrap_or_default();
     let w = j.status.unwrap().waiting_for.unwrap();
-    w.strip_prefix("approval:")
+    let approval = w
+        .strip_prefix("approval:")
         .expect("waitingFor approval:<name>")
-        .to_string()
+        .to_string();
+    // The scheduler may say so a moment before the job's reconcile has issued the approval.
+    let client: Client = jobs.clone().into();
+    let approvals: Api<devagents::api::AgentApproval> = Api::namespaced(client, &ns);
+    wait_for(
+        &approvals,
+        &approval,
+        60,
+        "issued",
+        |a: Option<&devagents::api::AgentApproval>| a.is_some(),
+    )
+    .await;
+    approval
 }
 
 /// The Secret `name` with key `token`, as a job's `repository.credentialsSecret`.
