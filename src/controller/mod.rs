@@ -422,3 +422,15 @@ async fn shutdown_signal() {
         _ = term.recv() => {},
     }
 }
+
+/// Delete `DeleteParams` that hold only for the object with `uid` (not one re-made under its
+/// name meanwhile).
+pub(crate) fn exactly(uid: Option<String>) -> kube::api::DeleteParams {
+    kube::api::DeleteParams {
+        preconditions: uid.map(|u| kube::api::Preconditions {
+            uid: Some(u),
+            resource_version: None,
+        }),
+        ..kube::api::DeleteParams::default()
+    }
+}

@@ -16,14 +16,7 @@ pub async fn publish_ca(client: &Client, namespace: &str, cert_pem: &str) -> kub
         "metadata": { "name": CA_CONFIGMAP, "labels": { MANAGED_BY: MANAGER } },
         "data": { "ca.crt": cert_pem },
     });
-    Api::<ConfigMap>::namespaced(client.clone(), namespace)
-        .patch(
-            CA_CONFIGMAP,
-            &PatchParams::apply(FIELD_MANAGER).force(),
-            &Patch::Apply(&cm),
-        )
-        .await
-        .map(|_| ())
+    apply(client, namespace, CA_CONFIGMAP, &cm).await
 }
 
 /// Publish this (now leading) replica's peer address.
@@ -38,11 +31,20 @@ pub async fn publish_leader(
         "metadata": { "name": LEADER_CONFIGMAP },
         "data": { "identity": identity, "address": address },
     });
+    apply(client, namespace, LEADER_CONFIGMAP, &cm).await
+}
+
+async fn apply(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+    cm: &serde_json::Value,
+) -> kube::Result<()> {
     Api::<ConfigMap>::namespaced(client.clone(), namespace)
         .patch(
-            LEADER_CONFIGMAP,
+            name,
             &PatchParams::apply(FIELD_MANAGER).force(),
-            &Patch::Apply(&cm),
+            &Patch::Apply(cm),
         )
         .await
         .map(|_| ())

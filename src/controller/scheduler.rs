@@ -9,7 +9,7 @@ use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::ServiceAccount;
 use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
-use kube::api::{Api, DeleteParams, PostParams, Preconditions};
+use kube::api::{Api, DeleteParams, PostParams};
 use kube::runtime::events::{Event, EventType};
 use kube::runtime::reflector::ObjectRef;
 use tokio::sync::Semaphore;
@@ -536,13 +536,7 @@ async fn account(
         },
     };
     if let Some(sa) = existing {
-        let dp = DeleteParams {
-            preconditions: sa.uid().map(|u| Preconditions {
-                uid: Some(u),
-                resource_version: None,
-            }),
-            ..DeleteParams::default()
-        };
+        let dp = super::exactly(sa.uid());
         match api.delete(&name, &dp).await {
             Ok(_) => {}
             Err(kube::Error::Api(s)) if s.code == 404 || s.code == 409 => {}
@@ -582,12 +576,8 @@ async fn create_pod(
         }
         warn!(job = %job.name_any(), pod = %name, "a pod the operator did not make has the attempt's name: replacing it");
         let dp = DeleteParams {
-            preconditions: there.uid().map(|u| Preconditions {
-                uid: Some(u),
-                resource_version: None,
-            }),
             grace_period_seconds: Some(0),
-            ..DeleteParams::default()
+            ..super::exactly(there.uid())
         };
         match pods.delete(&name, &dp).await {
             Ok(_) => {}
