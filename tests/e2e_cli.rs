@@ -63,15 +63,10 @@ async fn kubectl_discovers_the_plugin() {
     let (out, err) = text(&o);
     assert!(o.status.success(), "{err}");
     assert!(out.starts_with("AGENT "), "{out}");
-    for a in [
-        "generator",
-        "reviewer",
-        "deployer",
-        "doc-sync",
-        "test-gen",
-        "migrator",
-        "spec-writer",
-    ] {
+    for a in devagents::agents::REGISTRY
+        .iter()
+        .map(|a| a.kind().as_str())
+    {
         assert!(out.lines().any(|l| l.starts_with(a)), "{a} missing:\n{out}");
     }
     let o = Command::new(common::k8s_bin().join("kubectl"))

@@ -22,14 +22,10 @@ fn layer(module: &str) -> Option<u8> {
     })
 }
 
-/// Uses that go up today, each with the work that removes it (the agents' operator-side hooks
-/// move behind the agent descriptor). The list may only shrink: a use that goes up and is
-/// not here fails, and so does an entry here that no longer goes up.
-const KNOWN: &[(&str, &str)] = &[
-    ("src/agentapi/deploy.rs", "agents"),
-    ("src/agentapi/sandbox.rs", "agents"),
-    ("src/controller/deploy.rs", "agents"),
-];
+/// Uses that go up today, each with the work that removes it. The list may only shrink (it is
+/// empty: the agents' operator-side code sits behind the agent descriptor): a use that goes up
+/// and is not here fails, and so does an entry here that no longer goes up.
+const KNOWN: &[(&str, &str)] = &[];
 
 fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
     for e in std::fs::read_dir(dir).unwrap() {
@@ -112,6 +108,10 @@ fn no_module_uses_a_layer_above_its_own() {
         let Some(own) = layer(&module) else {
             continue;
         };
+        // A file that is itself a test module (`#[cfg(test)] mod tests;` beside it).
+        if f.file_name().is_some_and(|n| n == "tests.rs") {
+            continue;
+        }
         let src = std::fs::read_to_string(f).unwrap();
         for (line, used) in crate_uses(&src) {
             if layer(&used).is_some_and(|l| l > own) {

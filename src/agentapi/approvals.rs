@@ -54,11 +54,11 @@ pub(crate) async fn request_approval(
     let aname = approval::approval_name(&name, &body.action, &body.pins);
     let api: Api<crate::api::AgentApproval> = Api::namespaced(s.client.clone(), &ns);
     if let Some(a) = api.get_opt(&aname).await? {
-        return issued(&a, &job, &s.environments);
+        return issued(&a, &job, &s.agents);
     }
     let a = approval::build(
         &job,
-        &s.environments,
+        &s.agents,
         &aname,
         &body.action,
         &redact(&body.description),
@@ -68,7 +68,7 @@ pub(crate) async fn request_approval(
     match api.create(&PostParams::default(), &a).await {
         Ok(a) => Ok(axum::Json(approval_state_of(&a))),
         Err(kube::Error::Api(e)) if e.code == 409 => {
-            issued(&api.get(&aname).await?, &job, &s.environments)
+            issued(&api.get(&aname).await?, &job, &s.agents)
         }
         Err(e) => Err(e.into()),
     }
@@ -78,9 +78,9 @@ pub(crate) async fn request_approval(
 pub(crate) fn issued(
     a: &crate::api::AgentApproval,
     job: &AgentJob,
-    envs: &Environments,
+    agents: &crate::controller::agent::Agents,
 ) -> Result<axum::Json<ApprovalState>, ApiError> {
-    approval::verify(a, job, envs).map_err(|why| {
+    approval::verify(a, job, agents).map_err(|why| {
         forbidden(format!(
             "approval {} was not issued by the operator for job {}: {why}",
             a.name_any(),
@@ -97,5 +97,5 @@ pub(crate) async fn approval_state(
 ) -> Result<axum::Json<ApprovalState>, ApiError> {
     let job = authorize(&s, &headers, &ns, &name).await?;
     let api: Api<crate::api::AgentApproval> = Api::namespaced(s.client.clone(), &ns);
-    issued(&api.get(&approval).await?, &job, &s.environments)
+    issued(&api.get(&approval).await?, &job, &s.agents)
 }

@@ -19,17 +19,16 @@
 
 mod approvals;
 mod auth;
-mod deploy;
 pub mod forward;
 mod jobs;
 mod llm;
 pub mod results;
-mod sandbox;
 mod tls;
 pub mod webhook;
 
 pub use approvals::*;
 use auth::*;
+pub(crate) use auth::{authorize, forbidden};
 pub use jobs::*;
 pub use llm::*;
 pub use tls::*;
@@ -57,7 +56,6 @@ use sha2::{Digest, Sha256};
 use tokio::sync::Mutex;
 use tracing::{debug, info, warn};
 
-use crate::api::environment::Environments;
 use crate::api::{ActionRecord, AgentJob, AgentJobSpec, AgentJobStatus, ArtifactRef, JobResult};
 use crate::contract::FIELD_MANAGER;
 use crate::controller::approval;
@@ -76,7 +74,7 @@ const PROGRESS_MAX: usize = 256 * 1024;
 const ARTIFACT_MAX: u64 = 100 * 1024 * 1024;
 /// Request bodies, per route. Bodies are read only after the token is verified (webhook
 /// reviews, which come from the apiserver, are read a few at a time).
-const BODY_SMALL: usize = 16 * 1024;
+pub(crate) const BODY_SMALL: usize = 16 * 1024;
 const BODY_PROGRESS: usize = PROGRESS_MAX;
 /// Progress logs this replica remembers (so the next lines are one write): at most this many
 /// jobs, each log at most this long (a longer one is read back before it is extended).
@@ -121,8 +119,9 @@ pub struct ApiState {
     pub client: Client,
     /// The LLM gateway (None: no provider configured; LLM steps are skipped, and say so).
     pub llm: Option<Arc<crate::llm::gateway::Gateway>>,
-    /// The deployer's environments (who decides a deploy's approvals).
-    pub environments: Arc<Environments>,
+    /// The agents' operator-side hooks (who decides their approvals, their cross-field
+    /// rules).
+    pub agents: crate::controller::agent::Agents,
     pub limits: Limits,
     /// sha256(token) → the ServiceAccount a successful TokenReview named, until it expires.
     reviews: Mutex<HashMap<[u8; 32], (Reviewed, Instant)>>,
@@ -145,14 +144,14 @@ impl ApiState {
     pub fn new(
         client: Client,
         llm: Option<Arc<crate::llm::gateway::Gateway>>,
-        environments: Arc<Environments>,
+        agents: crate::controller::agent::Agents,
         limits: Limits,
         jobs: crate::controller::config::JobCache,
     ) -> Arc<ApiState> {
         Arc::new(ApiState {
             client,
             llm,
-            environments,
+            agents,
             limits,
             reviews: Mutex::new(HashMap::new()),
             uploads: Mutex::new(HashMap::new()),
@@ -181,7 +180,9 @@ pub(crate) async fn read_json<T: serde::de::DeserializeOwned>(
         .map_err(|e| ApiError(StatusCode::BAD_REQUEST, format!("invalid JSON body: {e}")))
 }
 
-pub fn router(state: Arc<ApiState>) -> Router {
+/// The agent API and the webhooks; `agent_routes` are the agents' own endpoints (under
+/// `/v1/jobs/{ns}/{name}/…`, each authorising its caller like the rest).
+pub fn router(state: Arc<ApiState>, agent_routes: Router<Arc<ApiState>>) -> Router {
     Router::new()
         .route("/v1/jobs/{ns}/{name}", get(job_input))
         .route("/v1/jobs/{ns}/{name}/progress", post(progress))
@@ -193,17 +194,11 @@ pub fn router(state: Arc<ApiState>) -> Router {
             "/v1/jobs/{ns}/{name}/approvals/{approval}",
             get(approval_state),
         )
-        .route("/v1/jobs/{ns}/{name}/deploy", post(deploy::deploy))
-        .route(
-            "/v1/jobs/{ns}/{name}/sandbox",
-            post(sandbox::start)
-                .get(sandbox::state)
-                .delete(sandbox::remove),
-        )
         .route("/v1/jobs/{ns}/{name}/llm", post(llm))
         .route("/v1/jobs/{ns}/{name}/llm/stream", post(llm_stream))
         .route("/webhooks/mutate", post(webhook::mutate))
         .route("/webhooks/validate", post(webhook::validate))
+        .merge(agent_routes)
         // Handlers read their bodies themselves, after authentication, with their own limit.
         .layer(DefaultBodyLimit::disable())
         .with_state(state)

@@ -25,7 +25,8 @@ use serde_json::json;
 use tracing::warn;
 
 use super::ApiState;
-use crate::api::{AgentApproval, AgentJob, AgentJobSpec, AgentKind, ApprovalMode, Decision};
+use crate::api::{AgentApproval, AgentJob, AgentJobSpec, ApprovalMode, Decision};
+use crate::controller::agent::Agents;
 
 /// The decision user the CLI sends; the mutating webhook replaces it with the caller.
 pub const SELF_USER: &str = "self";
@@ -128,7 +129,7 @@ pub async fn validate(
     };
     let resp = AdmissionResponse::from(&req);
     let verdict = match req.kind.kind.as_str() {
-        "AgentJob" => validate_job(&req),
+        "AgentJob" => validate_job(&req, &s.agents),
         "AgentApproval" => validate_approval(&s, &req).await,
         _ => Ok(()),
     };
@@ -151,8 +152,9 @@ fn parse<T: serde::de::DeserializeOwned>(
     serde_json::from_value(v).map_err(|e| format!("{what} does not decode: {e}"))
 }
 
-/// Cross-field rules of a job spec (pure; also unit-tested).
-pub fn check_job_spec(spec: &AgentJobSpec) -> Result<(), String> {
+/// Cross-field rules of a job spec (pure; also unit-tested); the agent says whether it needs
+/// a repository.
+pub fn check_job_spec(spec: &AgentJobSpec, agents: &Agents) -> Result<(), String> {
     let blocks = spec.blocks_present();
     if blocks != vec![spec.agent] {
         let names: Vec<&str> = blocks.iter().map(|b| b.params_field()).collect();
@@ -167,15 +169,7 @@ pub fn check_job_spec(spec: &AgentJobSpec) -> Result<(), String> {
             }
         ));
     }
-    let needs_repo = matches!(
-        spec.agent,
-        AgentKind::Generator
-            | AgentKind::DocSync
-            | AgentKind::TestGen
-            | AgentKind::Migrator
-            | AgentKind::SpecWriter
-    );
-    if needs_repo && spec.repository.is_none() {
+    if agents.of(spec.agent).needs_repository() && spec.repository.is_none() {
         return Err(format!(
             "spec.repository is required for the {} agent",
             spec.agent
@@ -196,7 +190,7 @@ pub fn check_job_spec(spec: &AgentJobSpec) -> Result<(), String> {
     Ok(())
 }
 
-fn validate_job(req: &AdmissionRequest<DynamicObject>) -> Result<(), String> {
+fn validate_job(req: &AdmissionRequest<DynamicObject>, agents: &Agents) -> Result<(), String> {
     if !matches!(req.operation, Operation::Create | Operation::Update) {
         return Ok(());
     }
@@ -214,7 +208,7 @@ fn validate_job(req: &AdmissionRequest<DynamicObject>) -> Result<(), String> {
                     "spec.requestedBy is set by the apiserver's user ({user}), not by the client"
                 ));
             }
-            check_job_spec(&new.spec)
+            check_job_spec(&new.spec, agents)
         }
         Operation::Update => {
             let old = parse::<AgentJob>(&req.old_object, "oldObject")?;
@@ -224,7 +218,7 @@ fn validate_job(req: &AdmissionRequest<DynamicObject>) -> Result<(), String> {
             if old.spec.agent != new.spec.agent {
                 return Err("spec.agent is immutable".into());
             }
-            check_job_spec(&new.spec)
+            check_job_spec(&new.spec, agents)
         }
         _ => Ok(()),
     }
@@ -446,6 +440,7 @@ pub async fn register(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::AgentKind;
 
     #[test]
     fn a_new_job_gets_the_finalizer_once() {
@@ -471,6 +466,9 @@ mod tests {
 
     #[test]
     fn cross_field_rules() {
+        // The registry's hooks say which agents need a repository (test modules may reach up).
+        let agents = crate::agents::operator_side(Default::default());
+        let check_job_spec = |spec: &AgentJobSpec| check_job_spec(spec, &agents);
         let mut spec = AgentJobSpec::new(AgentKind::Probe);
         spec.probe = Some(Box::default());
         assert!(check_job_spec(&spec).is_ok());

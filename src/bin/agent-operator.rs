@@ -256,6 +256,11 @@ fn main() -> anyhow::Result<()> {
                 peer_address: args.peer_address.clone(),
                 ..Config::default()
             };
+            // The agents' operator-side hooks, from the registry, over the environments.
+            let cfg = Config {
+                agents: devagents::agents::operator_side(cfg.environments.clone()),
+                ..cfg
+            };
             let identity = args.identity.unwrap_or_else(|| {
                 let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
                 format!("{}-{}", host.trim(), std::process::id())
@@ -302,7 +307,7 @@ fn main() -> anyhow::Result<()> {
                     let state = devagents::agentapi::ApiState::new(
                         client.clone(),
                         llm,
-                        cfg.environments.clone(),
+                        cfg.agents.clone(),
                         devagents::agentapi::Limits {
                             artifacts: devagents::agentapi::results::Quota {
                                 max_bytes: args.artifact_max_bytes,
@@ -326,7 +331,10 @@ fn main() -> anyhow::Result<()> {
                             ),
                         ));
                     }
-                    let app = devagents::agentapi::router(state);
+                    let app = devagents::agentapi::router(
+                        state,
+                        devagents::agents::api_routes(cfg.environments.clone()),
+                    );
                     tokio::spawn(async move {
                         if let Err(e) = devagents::agentapi::serve_tls(addr, &tls, app).await {
                             tracing::error!(error = %e, "agent API stopped");

@@ -41,8 +41,11 @@ pub fn plan(
     now: Timestamp,
 ) -> Vec<Entry> {
     let no = |_: &str| false;
+    // The agents' own locks; their approvals and problems the operator's status says.
+    let agents = crate::agents::operator_side(Default::default());
     let seen = Observed {
-        environments: None,
+        agents: &agents,
+        operator: false,
         started: false,
         pod_finished: false,
         approved: &no,

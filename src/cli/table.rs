@@ -14,20 +14,9 @@ pub enum Output {
     Yaml,
 }
 
-/// What each agent does (the registry `kubectl agent list` shows).
+/// What each agent does (`kubectl agent list`), from the agents' registry.
 pub fn describe_agent(a: AgentKind) -> &'static str {
-    match a {
-        AgentKind::Generator => {
-            "CRUD module for an entity: Ent schema, proto, .api, logic, i18n; PR"
-        }
-        AgentKind::Reviewer => "one review per PR: linters, i18n keys, tests, security, LLM pass",
-        AgentKind::Deployer => "native rollouts with smoke tests and automatic rollback",
-        AgentKind::DocSync => "swagger, doc sections, changelog, Notion after API changes",
-        AgentKind::TestGen => "table-driven Go tests until coverage is reached",
-        AgentKind::Migrator => "forward + rollback SQL from Ent schema changes",
-        AgentKind::SpecWriter => "spec.md / plan.md / tasks.md in spec-kit format",
-        AgentKind::Probe => "the built-in diagnostic agent",
-    }
+    crate::agents::agent(a).map_or("", |x| x.description())
 }
 
 /// Human age: `45s`, `3m`, `5h`, `2d`.

@@ -8,7 +8,7 @@ use k8s_openapi::jiff::Timestamp;
 
 use kube::ResourceExt;
 
-use crate::api::environment::Environments;
+use super::agent::Agents;
 use crate::api::{AgentJob, AgentJobStatus, AgentKind, Phase};
 
 /// What the planner needs to know about one job.
@@ -68,9 +68,12 @@ pub enum Decision {
 
 /// What the caller observed beside the job object itself.
 pub struct Observed<'a> {
-    /// The deployer's environments, when known (the operator); `None` (the CLI): approvals
-    /// and deploy problems are taken from what status says.
-    pub environments: Option<&'a Environments>,
+    /// The agents' operator-side hooks (their own locks, approvals and problems).
+    pub agents: &'a Agents,
+    /// The operator's own view: approvals and problems come from the hooks. Not (the CLI,
+    /// which does not know the operator's configuration): approvals are taken from what
+    /// status says, and problems are left to the operator.
+    pub operator: bool,
     /// The Pod of the job's next attempt exists, or this process just admitted it.
     pub started: bool,
     /// The Pod of the job's current attempt has terminated: its slot is free already, while
@@ -86,12 +89,11 @@ pub fn view(job: &AgentJob, seen: &Observed<'_>) -> JobView {
     let no_status = AgentJobStatus::default();
     let status = job.status.as_ref().unwrap_or(&no_status);
     let phase = status.phase.unwrap_or_default();
-    let no_envs = Environments::default();
-    let envs = seen.environments.unwrap_or(&no_envs);
-    // A deploy the environments cannot serve is never admitted; the reconciler ends it.
-    let unservable = seen.environments.is_some()
+    // A job the operator's configuration cannot serve is never admitted; the reconciler
+    // ends it.
+    let unservable = seen.operator
         && status.attempts.is_empty()
-        && super::deploy::problem(job, envs).is_some();
+        && seen.agents.of(job.spec.agent).problem(job).is_some();
     let state = if job.metadata.deletion_timestamp.is_some()
         || phase.is_terminal()
         || job.spec.cancel
@@ -107,11 +109,11 @@ pub fn view(job: &AgentJob, seen: &Observed<'_>) -> JobView {
     } else {
         JobState::Waiting
     };
-    let pending_approval = match seen.environments {
-        Some(envs) => super::approval::run_approval(job, envs)
+    let pending_approval = match seen.operator {
+        true => super::approval::run_approval(job, seen.agents)
             .map(|(name, _)| name)
             .filter(|name| !(seen.approved)(name)),
-        None => status
+        false => status
             .waiting_for
             .as_deref()
             .and_then(|w| w.strip_prefix("approval:"))
@@ -130,7 +132,7 @@ pub fn view(job: &AgentJob, seen: &Observed<'_>) -> JobView {
             .map(|t| t.0)
             .unwrap_or_else(Timestamp::now),
         state,
-        locks: super::locks::job_locks(job, envs),
+        locks: super::locks::job_locks(job, seen.agents),
         pending_approval,
         not_before: status.next_attempt_at.as_ref().map(|t| t.0),
         has_finalizer: job.finalizers().iter().any(|f| f == super::FINALIZER),
@@ -467,8 +469,10 @@ mod tests {
             ..Default::default()
         });
         let no = |_: &str| false;
+        let agents = Agents::default();
         let seen = |pod_finished| Observed {
-            environments: None,
+            agents: &agents,
+            operator: false,
             started: false,
             pod_finished,
             approved: &no,

@@ -8,11 +8,11 @@ use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kube::{Resource, ResourceExt};
 use sha2::{Digest, Sha256};
 
+use super::agent::{Agents, ApprovalNeed};
 use super::pod::{LABEL_JOB_UID, MANAGED_BY, MANAGER, bounded_name, hex};
-use crate::api::environment::{Environment, Environments};
 use crate::api::{
-    AgentApproval, AgentApprovalSpec, AgentApprovalStatus, AgentJob, AgentKind, ApprovalMode,
-    ApprovalPhase, Decision, DecisionKind, Pin,
+    AgentApproval, AgentApprovalSpec, AgentApprovalStatus, AgentJob, ApprovalMode, ApprovalPhase,
+    Decision, DecisionKind, Pin,
 };
 
 /// The pin of a before-run approval: the job's spec (minus `cancel`, which must stay usable).
@@ -51,74 +51,49 @@ pub fn approval_name(job: &str, action: &str, pins: &[Pin]) -> String {
     bounded_name(job, &format!("-{action}-{short}"), 253)
 }
 
-/// The pin naming a service's image (pin names are alphanumeric): `user-rpc` → `imageUserRpc`.
-pub fn image_pin(service: &str) -> String {
-    let mut out = String::from("image");
-    for part in service.split('-').filter(|p| !p.is_empty()) {
-        let mut c = part.chars();
-        if let Some(f) = c.next() {
-            out.extend(f.to_uppercase());
-            out.push_str(c.as_str());
-        }
-    }
-    out
-}
-
-/// The environment of a deployer job whose environment requires approval.
-pub fn deploy_environment<'a>(job: &AgentJob, envs: &'a Environments) -> Option<&'a Environment> {
-    if job.spec.agent != AgentKind::Deployer {
-        return None;
-    }
-    let env = envs.get(&job.spec.deployer.as_ref()?.environment)?;
-    env.requires_approval().then_some(env)
-}
-
-/// The before-run approval a job needs now (None when neither its policy nor its deploy
-/// environment asks for one). A deploy's approval also pins the exact images
-/// (`image<Service>`), so another version needs another approval.
-pub fn run_approval(job: &AgentJob, envs: &Environments) -> Option<(String, Vec<Pin>)> {
+/// The before-run approval a job needs now (None when neither its policy nor its agent asks
+/// for one): its name and pins — the job's spec, and what the agent pins beside it (a deploy's
+/// exact images), so another spec or version needs another approval.
+pub fn run_approval(job: &AgentJob, agents: &Agents) -> Option<(String, Vec<Pin>)> {
     let by_policy = job
         .spec
         .approval
         .as_ref()
         .is_some_and(|p| p.policy == ApprovalMode::BeforeRun);
-    let env = deploy_environment(job, envs);
-    if !by_policy && env.is_none() {
+    let need = agents.of(job.spec.agent).approval(job);
+    if !by_policy && need.is_none() {
         return None;
     }
     let mut pins = vec![Pin {
         name: SPEC_PIN.into(),
         value: spec_hash(job),
     }];
-    if let (Some(env), Some(d)) = (env, &job.spec.deployer) {
-        for (service, image) in env.images(&d.services, &d.version).unwrap_or_default() {
-            pins.push(Pin {
-                name: image_pin(&service),
-                value: image,
-            });
-        }
-    }
-    let action = if env.is_some() { "deploy" } else { "run" };
+    let action = run_action(need.as_ref());
+    pins.extend(need.map(|n| n.pins).unwrap_or_default());
     Some((approval_name(&job.name_any(), action, &pins), pins))
 }
 
-/// Who decides an approval of `job` and how many must agree. A deploy to an environment
-/// that lists approvers is decided by those approvers: the job may raise the quorum, never
-/// change who decides. Otherwise the job's own policy applies.
-pub fn deciders(job: &AgentJob, envs: &Environments) -> (Vec<String>, i32) {
+/// The action of a before-run approval: the agent's (`deploy`), else `run`.
+pub fn run_action(need: Option<&ApprovalNeed>) -> &'static str {
+    need.map_or("run", |n| n.action)
+}
+
+/// Who decides an approval of `job` and how many must agree. When the agent names deciders
+/// (a deploy to an environment that lists approvers), they decide: the job may raise the
+/// quorum, never change who decides. Otherwise the job's own policy applies.
+pub fn deciders(job: &AgentJob, agents: &Agents) -> (Vec<String>, i32) {
     let policy = job.spec.approval.as_ref();
     let job_required = policy.map(|p| p.required).unwrap_or(1).max(1);
     let job_approvers = policy.map(|p| p.approvers.clone()).unwrap_or_default();
-    match deploy_environment(job, envs) {
-        Some(e) => {
-            let env_required = e.required_approvals.unwrap_or(1).max(1);
-            let approvers = if e.approvers.is_empty() {
+    match agents.of(job.spec.agent).approval(job) {
+        Some(n) => {
+            let approvers = if n.approvers.is_empty() {
                 // Anyone with the `approve` verb may decide; the job may narrow that down.
                 job_approvers
             } else {
-                e.approvers.clone()
+                n.approvers
             };
-            (approvers, env_required.max(job_required))
+            (approvers, n.required.max(1).max(job_required))
         }
         None => (job_approvers, job_required),
     }
@@ -127,7 +102,7 @@ pub fn deciders(job: &AgentJob, envs: &Environments) -> (Vec<String>, i32) {
 /// A new AgentApproval for `job`, owned by it, decided by [`deciders`].
 pub fn build(
     job: &AgentJob,
-    envs: &Environments,
+    agents: &Agents,
     name: &str,
     action: &str,
     description: &str,
@@ -140,7 +115,7 @@ pub fn build(
         .as_ref()
         .map(|p| p.timeout_seconds)
         .unwrap_or(86400);
-    let (approvers, required) = deciders(job, envs);
+    let (approvers, required) = deciders(job, agents);
     let mut a = AgentApproval::new(
         name,
         AgentApprovalSpec {
@@ -174,7 +149,7 @@ pub fn build(
 /// and quorum [`deciders`] gives, and a name derived from the action and pins? An approval
 /// anyone else made or edited (the webhook refuses both; this is the second line) is never
 /// honoured. `Err` says what differs.
-pub fn verify(a: &AgentApproval, job: &AgentJob, envs: &Environments) -> Result<(), String> {
+pub fn verify(a: &AgentApproval, job: &AgentJob, agents: &Agents) -> Result<(), String> {
     if a.spec.job_uid.is_none() || a.spec.job_uid != job.uid() || a.spec.job_name != job.name_any()
     {
         return Err(format!(
@@ -186,7 +161,7 @@ pub fn verify(a: &AgentApproval, job: &AgentJob, envs: &Environments) -> Result<
     if a.name_any() != approval_name(&job.name_any(), &a.spec.action, &a.spec.pins) {
         return Err("its name does not match its action and pins".into());
     }
-    let (approvers, required) = deciders(job, envs);
+    let (approvers, required) = deciders(job, agents);
     if a.spec.approvers != approvers || a.spec.required != required {
         return Err(format!(
             "its approvers ({}) or quorum ({}) are not the ones the operator set ({}; {required})",
@@ -299,6 +274,12 @@ mod tests {
     use super::*;
     use crate::api::{AgentJobSpec, AgentKind, ApprovalPolicy};
 
+    /// The agents' hooks with the deployer's environments (test modules may reach up).
+    fn deploy_hooks(yaml: &str) -> Agents {
+        let envs = crate::api::environment::Environments::parse(yaml).unwrap();
+        crate::agents::operator_side(std::sync::Arc::new(envs))
+    }
+
     fn t(s: i64) -> Timestamp {
         Timestamp::from_second(1_800_000_000 + s).unwrap()
     }
@@ -330,10 +311,10 @@ mod tests {
 
     fn approval() -> AgentApproval {
         let j = job();
-        let (name, pins) = run_approval(&j, &Environments::default()).unwrap();
+        let (name, pins) = run_approval(&j, &Agents::default()).unwrap();
         build(
             &j,
-            &Environments::default(),
+            &Agents::default(),
             &name,
             "run",
             "run the job",
@@ -418,10 +399,9 @@ mod tests {
     #[test]
     fn a_deploy_to_an_environment_that_requires_approval_pins_its_images() {
         use crate::api::DeployerParams;
-        let envs = Environments::parse(
+        let envs = deploy_hooks(
             "environments:\n- {name: production, namespace: shop, approvers: [group:sre], requiredApprovals: 2, services: [{name: api, image: r/api}, {name: rpc, image: r/rpc}]}\n- {name: staging, namespace: shop-st, services: [{name: api, image: r/api}]}",
-        )
-        .unwrap();
+        );
         let mut spec = AgentJobSpec::new(AgentKind::Deployer);
         spec.deployer = Some(Box::new(DeployerParams {
             environment: "production".into(),
@@ -449,7 +429,10 @@ mod tests {
         let (name3, pins3) = run_approval(&j, &envs).unwrap();
         assert_ne!(name3, name);
         assert!(pins3.iter().any(|p| p.value == "r/api:v3"));
-        assert_eq!(image_pin("user-rpc"), "imageUserRpc");
+        assert_eq!(
+            crate::agents::deployer::operator::image_pin("user-rpc"),
+            "imageUserRpc"
+        );
         // An action with `_` still makes a valid object name.
         assert!(approval_name("ship", "git_push", &pins3).starts_with("ship-git-push-"));
         // Staging needs none.
@@ -460,9 +443,9 @@ mod tests {
     #[test]
     fn a_changed_job_spec_voids_its_run_approval_and_needs_a_new_one() {
         let mut j = job();
-        let (name1, _) = run_approval(&j, &Environments::default()).unwrap();
+        let (name1, _) = run_approval(&j, &Agents::default()).unwrap();
         j.spec.priority = 900;
-        let (name2, pins2) = run_approval(&j, &Environments::default()).unwrap();
+        let (name2, pins2) = run_approval(&j, &Agents::default()).unwrap();
         assert_ne!(name1, name2);
         let a = approval();
         assert_eq!(
@@ -472,14 +455,13 @@ mod tests {
         // Cancelling does not change what was approved.
         let mut c = job();
         c.spec.cancel = true;
-        assert_eq!(run_approval(&c, &Environments::default()).unwrap().0, name1);
+        assert_eq!(run_approval(&c, &Agents::default()).unwrap().0, name1);
     }
-    fn prod_deploy(approvers: &[&str], required: i32) -> (AgentJob, Environments) {
+    fn prod_deploy(approvers: &[&str], required: i32) -> (AgentJob, Agents) {
         use crate::api::DeployerParams;
-        let envs = Environments::parse(
+        let envs = deploy_hooks(
             "environments:\n- {name: production, namespace: shop, approvers: [carol], requiredApprovals: 1, services: [{name: api, image: r/api}]}",
-        )
-        .unwrap();
+        );
         let mut spec = AgentJobSpec::new(AgentKind::Deployer);
         spec.deployer = Some(Box::new(DeployerParams {
             environment: "production".into(),

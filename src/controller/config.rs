@@ -40,6 +40,8 @@ pub struct Config {
     pub agent_egress: Option<Vec<serde_json::Value>>,
     /// The deployer's environments.
     pub environments: std::sync::Arc<crate::api::environment::Environments>,
+    /// The agents' operator-side hooks (their locks, approvals, Pod extras, rights).
+    pub agents: super::agent::Agents,
     /// This replica's agent API address for the other replicas (LLM calls go to the leader).
     pub peer_address: Option<String>,
     /// The leader's AgentJob cache, shared with the agent API once this replica leads.
@@ -185,6 +187,7 @@ impl Default for Config {
             github_api_url: crate::services::github::DEFAULT_API_URL.into(),
             agent_egress: None,
             environments: Default::default(),
+            agents: Default::default(),
             job_cache: JobCache::default(),
             seal_key: SealKey::random(),
         }

@@ -230,8 +230,9 @@ pub fn step(job: &AgentJob, pod: &PodObs, now: Timestamp, cfg: &Config) -> Step 
             started,
             finished,
         } => {
-            // Only the deployer ends RolledBack; exit code 3 is just a failure for others.
-            let rolled_back_is_meaningful = job.spec.agent == crate::api::AgentKind::Deployer;
+            // Only an agent that rolls back ends RolledBack; exit code 3 is just a failure
+            // for others.
+            let rolled_back_is_meaningful = cfg.agents.of(job.spec.agent).rolls_back();
             let (reason, retryable, msg) = match (
                 pod_reason.as_deref(),
                 exit_code,

@@ -16,27 +16,19 @@ use kube::api::{Api, ObjectMeta, PostParams};
 use sha2::{Digest, Sha256};
 
 use super::admission::LockHolder;
+use super::agent::Agents;
 use super::pod::{MANAGED_BY, MANAGER, hex};
-use crate::api::environment::Environments;
-use crate::api::{AgentJob, AgentKind};
+use crate::api::AgentJob;
 
 pub use crate::contract::{ANNOTATION_LOCK, LABEL_LOCK};
 
-/// The locks a job needs: `spec.locks` scoped to its namespace, plus the agent's own
-/// (the deployer's `deploy/<namespace>/<environment>`, with the environment's target namespace,
-/// so deploys of one environment never overlap whichever namespace their jobs live in).
-pub fn job_locks(job: &AgentJob, envs: &Environments) -> Vec<String> {
+/// The locks a job needs: `spec.locks` scoped to its namespace, plus the agent's own (its
+/// [`OperatorSide::locks`](super::agent::OperatorSide::locks), e.g. the deployer's
+/// `deploy/<namespace>/<environment>`).
+pub fn job_locks(job: &AgentJob, agents: &Agents) -> Vec<String> {
     let ns = job.namespace().unwrap_or_default();
     let mut out: Vec<String> = job.spec.locks.iter().map(|l| format!("{ns}/{l}")).collect();
-    if job.spec.agent == AgentKind::Deployer
-        && let Some(d) = &job.spec.deployer
-    {
-        let target = envs
-            .get(&d.environment)
-            .map(|e| e.namespace.clone())
-            .unwrap_or(ns);
-        out.push(format!("deploy/{target}/{}", d.environment));
-    }
+    out.extend(agents.of(job.spec.agent).locks(job));
     out.sort();
     out.dedup();
     out
@@ -188,7 +180,12 @@ pub async fn renew(api: &Api<Lease>, lease: &Lease) -> kube::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::{AgentJobSpec, DeployerParams};
+    use crate::api::environment::Environments;
+    use crate::api::{AgentJobSpec, AgentKind, DeployerParams};
+
+    fn hooks(envs: Environments) -> Agents {
+        crate::agents::operator_side(std::sync::Arc::new(envs))
+    }
 
     #[test]
     fn locks_are_scoped_and_derived() {
@@ -202,7 +199,7 @@ mod tests {
         let mut job = AgentJob::new("d", spec);
         job.metadata.namespace = Some("team-a".into());
         assert_eq!(
-            job_locks(&job, &Environments::default()),
+            job_locks(&job, &hooks(Environments::default())),
             vec![
                 "deploy/team-a/staging".to_string(),
                 "team-a/repo/core".to_string()
@@ -213,7 +210,7 @@ mod tests {
             "environments: [{name: staging, namespace: shop, services: [{name: api, image: r/api}]}]",
         )
         .unwrap();
-        assert_eq!(job_locks(&job, &envs)[0], "deploy/shop/staging");
+        assert_eq!(job_locks(&job, &hooks(envs))[0], "deploy/shop/staging");
     }
 
     #[test]

@@ -10,9 +10,9 @@
 //! scheduler; every replica keeps its caches warm and serves metrics and health.
 
 pub mod admission;
+pub mod agent;
 pub mod approval;
 pub mod config;
-pub mod deploy;
 pub mod lifecycle;
 pub mod locks;
 pub mod metrics;

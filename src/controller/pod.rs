@@ -205,65 +205,8 @@ pub fn agent_pod(job: &AgentJob, attempt: i32, cfg: &Config) -> Pod {
             e.push(json!({ "name": crate::contract::ENV_API_CA, "value": api.ca_pem }));
         }
     }
-    if job.spec.agent == crate::api::AgentKind::Deployer
-        && let Some(env) = job
-            .spec
-            .deployer
-            .as_ref()
-            .and_then(|d| cfg.environments.get(&d.environment))
-    {
-        deployer_extras(&mut pod["spec"], env);
-    }
+    cfg.agents.of(job.spec.agent).pod(job, &mut pod["spec"]);
     serde_json::from_value(pod).unwrap_or_default()
-}
-
-/// The deployer alone talks to the Kubernetes API, with a token of its job's ServiceAccount
-/// (which holds a Role in the environment's namespace only while the job runs).
-fn deployer_extras(spec: &mut serde_json::Value, env: &crate::api::environment::Environment) {
-    let mut volumes = vec![
-        json!({ "name": "kube-api-access", "projected": { "sources": [
-        { "serviceAccountToken": { "expirationSeconds": 3600, "path": "token" } },
-        { "configMap": { "name": "kube-root-ca.crt", "items": [{ "key": "ca.crt", "path": "ca.crt" }] } },
-        { "downwardAPI": { "items": [{ "path": "namespace",
-            "fieldRef": { "apiVersion": "v1", "fieldPath": "metadata.namespace" } }] } },
-    ] } }),
-    ];
-    let mut mounts =
-        vec![json!({ "name": "kube-api-access", "mountPath": KUBE_API_DIR, "readOnly": true })];
-    let notifications = env.notifications.clone().unwrap_or_default();
-    let secrets = [
-        ("slack", notifications.slack_secret.clone(), SLACK_DIR),
-        (
-            "notion",
-            notifications.notion.as_ref().map(|n| n.secret.clone()),
-            NOTION_DIR,
-        ),
-        (
-            "gitops",
-            env.gitops
-                .as_ref()
-                .and_then(|g| g.credentials_secret.clone()),
-            GITOPS_DIR,
-        ),
-    ];
-    for (name, secret, dir) in secrets {
-        if let Some(secret) = secret {
-            volumes.push(json!({ "name": name, "secret": {
-                "secretName": secret, "defaultMode": 0o440, "optional": true } }));
-            mounts.push(json!({ "name": name, "mountPath": dir, "readOnly": true }));
-        }
-    }
-    if let Some(v) = spec["volumes"].as_array_mut() {
-        v.extend(volumes);
-    }
-    let c = &mut spec["containers"][0];
-    if let Some(m) = c["volumeMounts"].as_array_mut() {
-        m.extend(mounts);
-    }
-    if let Some(e) = c["env"].as_array_mut() {
-        e.push(json!({ "name": ENV_DEPLOY_ENVIRONMENT,
-            "value": serde_json::to_string(env).unwrap_or_default() }));
-    }
 }
 
 #[cfg(test)]

@@ -97,7 +97,7 @@ fn until(now: Timestamp, t: Timestamp) -> Duration {
 async fn release_locks(ctx: &Context, job: &AgentJob) -> Result<()> {
     let uid = job.uid().unwrap_or_default();
     let api = ctx.lease_api();
-    for key in locks::job_locks(job, &ctx.cfg.environments) {
+    for key in locks::job_locks(job, &ctx.cfg.agents) {
         let cached = ctx
             .leases
             .get(&ObjectRef::new(&locks::lease_name(&key)).within(&ctx.cfg.namespace));
@@ -118,7 +118,7 @@ async fn apply(job: Arc<AgentJob>, ctx: &Context) -> Result<Action> {
 
     if phase.is_terminal() {
         release_locks(ctx, &job).await?;
-        revoke_deploy_role(ctx, &job).await?;
+        revoke_rights(ctx, &job).await?;
         // Its slot and locks are free now that the cache shows it finished.
         ctx.wake.notify_one();
         return ttl(ctx, &job, now).await;
@@ -139,7 +139,7 @@ async fn apply(job: Arc<AgentJob>, ctx: &Context) -> Result<Action> {
             return Ok(Action::await_change());
         }
         if status.attempts.is_empty()
-            && let Some(msg) = super::deploy::problem(&job, &ctx.cfg.environments)
+            && let Some(msg) = ctx.cfg.agents.of(job.spec.agent).problem(&job)
         {
             let st =
                 lifecycle::ended_while_waiting(&status, Phase::Failed, "InvalidSpec", &msg, now);
@@ -152,33 +152,18 @@ async fn apply(job: Arc<AgentJob>, ctx: &Context) -> Result<Action> {
         // that triggers this reconcile can arrive before the approval cache shows it).
         let mut look_again: Option<Timestamp> = None;
         if status.attempts.is_empty()
-            && let Some((name, pins)) = approval::run_approval(&job, &ctx.cfg.environments)
+            && let Some((name, pins)) = approval::run_approval(&job, &ctx.cfg.agents)
         {
             match ctx.approvals.get(&ObjectRef::new(&name).within(&ns)) {
                 None => {
-                    let envs = &ctx.cfg.environments;
-                    let env = approval::deploy_environment(&job, envs);
-                    let (action, what) = match (env, &job.spec.deployer) {
-                        (Some(e), Some(d)) => (
-                            "deploy",
-                            format!(
-                                "deploy {} to {} ({})",
-                                d.version,
-                                e.name,
-                                e.images(&d.services, &d.version)
-                                    .unwrap_or_default()
-                                    .into_iter()
-                                    .map(|(_, i)| i)
-                                    .collect::<Vec<_>>()
-                                    .join(", ")
-                            ),
-                        ),
-                        _ => (
-                            "run",
-                            format!("run {} job {ns}/{}", job.spec.agent, job.name_any()),
-                        ),
+                    let agents = &ctx.cfg.agents;
+                    let need = agents.of(job.spec.agent).approval(&job);
+                    let action = approval::run_action(need.as_ref());
+                    let what = match need {
+                        Some(n) => n.description,
+                        None => format!("run {} job {ns}/{}", job.spec.agent, job.name_any()),
                     };
-                    let a = approval::build(&job, envs, &name, action, &what, pins, now);
+                    let a = approval::build(&job, agents, &name, action, &what, pins, now);
                     match ctx
                         .approval_api(&ns)
                         .create(&PostParams::default(), &a)
@@ -197,7 +182,7 @@ async fn apply(job: Arc<AgentJob>, ctx: &Context) -> Result<Action> {
                     // An approval at this name that the operator did not issue for this job
                     // (or one voided: its pins are this job's current ones, so it was
                     // tampered with) is never honoured, and the job cannot go on.
-                    let invalid = approval::verify(&a, &job, &ctx.cfg.environments).err();
+                    let invalid = approval::verify(&a, &job, &ctx.cfg.agents).err();
                     let ended = match (&invalid, ast.phase) {
                         (Some(_), _) | (_, Some(ApprovalPhase::Voided)) => Some("ApprovalInvalid"),
                         (_, Some(ApprovalPhase::Rejected)) => Some("ApprovalRejected"),
@@ -315,22 +300,27 @@ async fn apply(job: Arc<AgentJob>, ctx: &Context) -> Result<Action> {
                     Err(e) => return Err(e.into()),
                 }
             }
-            // A deploy that says it succeeded is checked against the live Deployments.
+            // A success is checked against the cluster where the agent says how (a deploy:
+            // the live Deployments run the images it was to roll out).
             let mut end = end;
             if end.phase == Phase::Succeeded
-                && let Some(why) =
-                    super::deploy::live_mismatch(&ctx.client, &job, &ctx.cfg.environments).await?
+                && let Some(f) = ctx
+                    .cfg
+                    .agents
+                    .of(job.spec.agent)
+                    .check_success(&ctx.client, &job)
+                    .await?
             {
                 end.phase = Phase::Failed;
-                end.reason = "LiveImageMismatch".into();
-                end.message = why;
+                end.reason = f.reason.into();
+                end.message = f.message;
             }
             let (st, kind) = lifecycle::ended_status(&job, &end, now, &ctx.cfg);
             // The attempt is over: its locks and (at the end) its deploy rights go first, so
             // they never depend on the status write below succeeding.
             release_locks(ctx, &job).await?;
             if matches!(kind, EndKind::Final(_)) {
-                revoke_deploy_role(ctx, &job).await?;
+                revoke_rights(ctx, &job).await?;
             }
             patch_status(ctx, &job, &st).await?;
             ctx.wake.notify_one();
@@ -389,32 +379,10 @@ async fn apply(job: Arc<AgentJob>, ctx: &Context) -> Result<Action> {
 
 /// Metrics and the Event of a job that reached a final phase.
 async fn finished(ctx: &Context, job: &AgentJob, phase: Phase, reason: &str, message: &str) {
-    if let Some(d) = job.spec.deployer.as_ref()
-        && job.spec.agent == crate::api::AgentKind::Deployer
-    {
-        ctx.metrics
-            .deploys
-            .get_or_create(&super::metrics::DeployLabel {
-                environment: d.environment.clone(),
-                outcome: format!("{phase:?}"),
-            })
-            .inc();
-        let seconds = job
-            .status
-            .as_ref()
-            .and_then(|s| s.result.as_ref())
-            .and_then(|r| r.data.as_ref())
-            .and_then(|d| d.get("rolloutSeconds"))
-            .and_then(|v| v.as_f64());
-        if let Some(s) = seconds {
-            ctx.metrics
-                .deploy_duration
-                .get_or_create(&super::metrics::EnvironmentLabel {
-                    environment: d.environment.clone(),
-                })
-                .observe(s);
-        }
-    }
+    ctx.cfg
+        .agents
+        .of(job.spec.agent)
+        .finished(job, phase, &ctx.metrics);
     ctx.metrics
         .jobs_finished
         .get_or_create(&AgentPhase {
@@ -481,12 +449,17 @@ async fn ttl(ctx: &Context, job: &AgentJob, now: Timestamp) -> Result<Action> {
     ))
 }
 
-/// A finished or deleted deployer job keeps no permission in its environment's namespace.
-async fn revoke_deploy_role(ctx: &Context, job: &AgentJob) -> Result<()> {
-    if let Some(env) = super::deploy::environment(job, &ctx.cfg.environments)
-        && super::deploy::revoke(&ctx.client, job, env).await?
+/// A finished or deleted job keeps none of the rights its agent was granted for its life
+/// (a deployer's Role in its environment's namespace).
+async fn revoke_rights(ctx: &Context, job: &AgentJob) -> Result<()> {
+    if ctx
+        .cfg
+        .agents
+        .of(job.spec.agent)
+        .revoke(&ctx.client, job)
+        .await?
     {
-        info!(job = %job.name_any(), namespace = %env.namespace, "deploy role removed");
+        info!(job = %job.name_any(), "rights granted for the job's life removed");
     }
     Ok(())
 }
@@ -494,10 +467,10 @@ async fn revoke_deploy_role(ctx: &Context, job: &AgentJob) -> Result<()> {
 /// The job is being deleted: give its locks back (Pods and the ServiceAccount are owned and
 /// garbage-collected).
 async fn cleanup(job: Arc<AgentJob>, ctx: &Context) -> Result<Action> {
-    revoke_deploy_role(ctx, &job).await?;
+    revoke_rights(ctx, &job).await?;
     let uid = job.uid().unwrap_or_default();
     let api = ctx.lease_api();
-    for key in locks::job_locks(&job, &ctx.cfg.environments) {
+    for key in locks::job_locks(&job, &ctx.cfg.agents) {
         locks::release(&api, &key, &uid).await?;
     }
     ctx.admitted.lock().await.remove(&uid);
@@ -528,19 +501,20 @@ pub async fn reconcile_approval(a: Arc<AgentApproval>, ctx: Arc<Context>) -> Res
         .as_ref()
         .and_then(|j| j.spec.requested_by.as_ref())
         .map(|r| r.username.clone());
-    // A before-run approval (the operator's: `run`, or `deploy` pinned to the images) is void
-    // once the job's spec no longer matches it.
-    let before_run = matches!(a.spec.action.as_str(), "run" | "deploy")
-        && a.spec.pins.iter().any(|p| p.name == approval::SPEC_PIN);
-    let current = if before_run {
-        job.as_ref()
-            .and_then(|j| approval::run_approval(j, &ctx.cfg.environments))
-            .map(|(_, p)| p)
-    } else {
-        None
+    // A before-run approval (the operator's: `run`, or the agent's own such as `deploy`
+    // pinned to the images) is void once the job's spec no longer matches it.
+    let before_run = |j: &AgentJob| {
+        let action = approval::run_action(ctx.cfg.agents.of(j.spec.agent).approval(j).as_ref());
+        (a.spec.action == "run" || a.spec.action == action)
+            && a.spec.pins.iter().any(|p| p.name == approval::SPEC_PIN)
     };
+    let current = job
+        .as_deref()
+        .filter(|j| before_run(j))
+        .and_then(|j| approval::run_approval(j, &ctx.cfg.agents))
+        .map(|(_, p)| p);
     let forged = match &job {
-        Some(j) => approval::verify(&a, j, &ctx.cfg.environments).err(),
+        Some(j) => approval::verify(&a, j, &ctx.cfg.agents).err(),
         None => Some("its job does not exist".to_string()),
     };
     let st = match forged {

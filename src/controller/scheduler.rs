@@ -85,7 +85,7 @@ fn view(ctx: &Context, job: &AgentJob, admitted: &HashMap<String, i32>) -> JobVi
     let approved = |name: &str| {
         ctx.approvals
             .get(&ObjectRef::new(name).within(&ns))
-            .filter(|a| super::approval::verify(a, job, &ctx.cfg.environments).is_ok())
+            .filter(|a| super::approval::verify(a, job, &ctx.cfg.agents).is_ok())
             .and_then(|a| a.status.as_ref().and_then(|s| s.phase))
             == Some(crate::api::ApprovalPhase::Approved)
     };
@@ -99,7 +99,8 @@ fn view(ctx: &Context, job: &AgentJob, admitted: &HashMap<String, i32>) -> JobVi
     admission::view(
         job,
         &admission::Observed {
-            environments: Some(&ctx.cfg.environments),
+            agents: &ctx.cfg.agents,
+            operator: true,
             started,
             pod_finished,
             approved: &approved,
@@ -333,7 +334,7 @@ async fn admit(ctx: &Context, job: &AgentJob, attempt: i32) -> super::Result<()>
         return Err(e.into());
     }
     let lease_api = ctx.lease_api();
-    let keys = locks::job_locks(job, &ctx.cfg.environments);
+    let keys = locks::job_locks(job, &ctx.cfg.agents);
     let mut taken = Vec::new();
     for k in &keys {
         let seen: Option<Arc<Lease>> = ctx
@@ -389,8 +390,12 @@ async fn admit(ctx: &Context, job: &AgentJob, attempt: i32) -> super::Result<()>
             return Err(e);
         }
     };
-    if let Some(env) = super::deploy::environment(job, &ctx.cfg.environments)
-        && let Err(e) = super::deploy::grant(&ctx.client, job, env).await
+    if let Err(e) = ctx
+        .cfg
+        .agents
+        .of(job.spec.agent)
+        .grant(&ctx.client, job)
+        .await
     {
         release().await;
         return Err(e.into());

@@ -223,7 +223,7 @@ async fn an_approval_the_operator_did_not_issue_never_admits_a_job() {
         )
         .await
         .unwrap();
-    let envs = Environments::default();
+    let envs = devagents::agents::operator_side(Default::default());
     let (name, pins) = devagents::controller::approval::run_approval(&created, &envs).unwrap();
     let mut forged = devagents::controller::approval::build(
         &created,

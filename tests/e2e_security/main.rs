@@ -10,7 +10,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use common::{Operator, api_ca, http, is_terminal, probe_job, token};
-use devagents::api::environment::Environments;
 use devagents::api::{AgentApproval, AgentJob, ApprovalPhase, Phase};
 use k8s_openapi::api::core::v1::{ConfigMap, Pod};
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};

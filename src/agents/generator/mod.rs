@@ -7,3 +7,19 @@ pub mod i18n;
 pub mod model;
 pub mod render;
 pub mod run;
+
+use crate::api::AgentKind;
+
+pub struct Generator;
+
+impl super::Agent for Generator {
+    fn kind(&self) -> AgentKind {
+        AgentKind::Generator
+    }
+    fn description(&self) -> &'static str {
+        "CRUD module for an entity: Ent schema, proto, .api, logic, i18n; PR"
+    }
+    fn needs_repository(&self) -> bool {
+        true
+    }
+}

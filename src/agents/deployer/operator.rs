@@ -1,17 +1,183 @@
-//! The operator's side of the deployer: checking a job against the environments, and the
-//! job-scoped permissions: a Role in the environment's namespace allowing
+//! The operator's side of the deployer ([`Hooks`], its [`OperatorSide`]): checking a job
+//! against the environments, the deploy lock of its environment, the approval an environment
+//! requires (pinned to the exact images), the Pod's Kubernetes API token and notification
+//! Secrets, and the job-scoped permissions: a Role in the environment's namespace allowing
 //! exactly what the rollout needs, bound to the job's ServiceAccount only while the job runs.
 //! A namespaced object cannot be owned by a job in another namespace, so the operator removes
 //! both when the job ends (and again when the job is deleted).
 
+use std::sync::Arc;
+
+use futures::future::{BoxFuture, FutureExt};
 use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
 use kube::api::{Api, DeleteParams, ObjectMeta, Patch, PatchParams};
 use kube::{Client, ResourceExt};
+use serde_json::json;
 
-use super::pod::{LABEL_JOB_UID, MANAGED_BY, MANAGER, bounded_name, service_account_name};
-use crate::agents::deployer::ops::{self, PodKind};
+use super::ops::{self, PodKind};
 use crate::api::environment::{Environment, Environments};
-use crate::api::{AgentJob, AgentKind, DeployMode};
+use crate::api::{AgentJob, DeployMode, Phase, Pin};
+use crate::contract::{
+    ENV_DEPLOY_ENVIRONMENT, GITOPS_DIR, KUBE_API_DIR, LABEL_JOB_UID, MANAGED_BY, MANAGER,
+    NOTION_DIR, SLACK_DIR,
+};
+use crate::controller::agent::{ApprovalNeed, CheckFailed, OperatorSide};
+use crate::controller::metrics::{DeployLabel, EnvironmentLabel, Metrics};
+use crate::controller::pod::{bounded_name, service_account_name};
+
+/// The deployer's operator side, over the operator's environments.
+pub struct Hooks {
+    pub environments: Arc<Environments>,
+}
+
+impl OperatorSide for Hooks {
+    fn problem(&self, job: &AgentJob) -> Option<String> {
+        problem(job, &self.environments)
+    }
+
+    /// The deploy lock of the environment, keyed by the environment's target namespace, so
+    /// deploys of one environment never overlap whichever namespace their jobs live in.
+    fn locks(&self, job: &AgentJob) -> Vec<String> {
+        let Some(d) = &job.spec.deployer else {
+            return Vec::new();
+        };
+        let target = self
+            .environments
+            .get(&d.environment)
+            .map(|e| e.namespace.clone())
+            .unwrap_or_else(|| job.namespace().unwrap_or_default());
+        vec![format!("deploy/{target}/{}", d.environment)]
+    }
+
+    /// An environment that requires approval is decided by its approvers (the job may raise
+    /// the quorum, never change who decides), pinned to the exact images (`image<Service>`),
+    /// so another version needs another approval.
+    fn approval(&self, job: &AgentJob) -> Option<ApprovalNeed> {
+        let d = job.spec.deployer.as_ref()?;
+        let env = self.environments.get(&d.environment)?;
+        if !env.requires_approval() {
+            return None;
+        }
+        let images = env.images(&d.services, &d.version).unwrap_or_default();
+        Some(ApprovalNeed {
+            action: "deploy",
+            description: format!(
+                "deploy {} to {} ({})",
+                d.version,
+                env.name,
+                images
+                    .iter()
+                    .map(|(_, i)| i.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            pins: images
+                .into_iter()
+                .map(|(service, image)| Pin {
+                    name: image_pin(&service),
+                    value: image,
+                })
+                .collect(),
+            approvers: env.approvers.clone(),
+            required: env.required_approvals.unwrap_or(1).max(1),
+        })
+    }
+
+    fn pod(&self, job: &AgentJob, pod_spec: &mut serde_json::Value) {
+        if let Some(env) = environment(job, &self.environments) {
+            pod_extras(pod_spec, env);
+        }
+    }
+
+    fn grant<'a>(
+        &'a self,
+        client: &'a Client,
+        job: &'a AgentJob,
+    ) -> BoxFuture<'a, kube::Result<()>> {
+        async move {
+            match environment(job, &self.environments) {
+                Some(env) => grant(client, job, env).await,
+                None => Ok(()),
+            }
+        }
+        .boxed()
+    }
+
+    fn revoke<'a>(
+        &'a self,
+        client: &'a Client,
+        job: &'a AgentJob,
+    ) -> BoxFuture<'a, kube::Result<bool>> {
+        async move {
+            match environment(job, &self.environments) {
+                Some(env) => revoke(client, job, env).await,
+                None => Ok(false),
+            }
+        }
+        .boxed()
+    }
+
+    fn check_success<'a>(
+        &'a self,
+        client: &'a Client,
+        job: &'a AgentJob,
+    ) -> BoxFuture<'a, kube::Result<Option<CheckFailed>>> {
+        async move {
+            Ok(live_mismatch(client, job, &self.environments)
+                .await?
+                .map(|message| CheckFailed {
+                    reason: "LiveImageMismatch",
+                    message,
+                }))
+        }
+        .boxed()
+    }
+
+    fn rolls_back(&self) -> bool {
+        true
+    }
+
+    fn finished(&self, job: &AgentJob, phase: Phase, metrics: &Metrics) {
+        let Some(d) = job.spec.deployer.as_ref() else {
+            return;
+        };
+        metrics
+            .deploys
+            .get_or_create(&DeployLabel {
+                environment: d.environment.clone(),
+                outcome: format!("{phase:?}"),
+            })
+            .inc();
+        let seconds = job
+            .status
+            .as_ref()
+            .and_then(|s| s.result.as_ref())
+            .and_then(|r| r.data.as_ref())
+            .and_then(|d| d.get("rolloutSeconds"))
+            .and_then(|v| v.as_f64());
+        if let Some(s) = seconds {
+            metrics
+                .deploy_duration
+                .get_or_create(&EnvironmentLabel {
+                    environment: d.environment.clone(),
+                })
+                .observe(s);
+        }
+    }
+}
+
+/// The pin naming a service's image (pin names are alphanumeric): `user-rpc` → `imageUserRpc`.
+pub fn image_pin(service: &str) -> String {
+    let mut out = String::from("image");
+    for part in service.split('-').filter(|p| !p.is_empty()) {
+        let mut c = part.chars();
+        if let Some(f) = c.next() {
+            out.extend(f.to_uppercase());
+            out.push_str(c.as_str());
+        }
+    }
+    out
+}
 
 pub const ANNOTATION_JOB_REF: &str = "devagents.io/job";
 
@@ -28,17 +194,11 @@ pub fn name(job: &AgentJob) -> String {
 
 /// The environment a deployer job works on (None for other jobs or an unknown environment).
 pub fn environment<'a>(job: &AgentJob, envs: &'a Environments) -> Option<&'a Environment> {
-    if job.spec.agent != AgentKind::Deployer {
-        return None;
-    }
     envs.get(&job.spec.deployer.as_ref()?.environment)
 }
 
 /// Why a deployer job cannot run with the operator's environments (None: it can).
 pub fn problem(job: &AgentJob, envs: &Environments) -> Option<String> {
-    if job.spec.agent != AgentKind::Deployer {
-        return None;
-    }
     let d = job.spec.deployer.as_ref()?;
     let env = match envs.resolve(&d.environment) {
         Ok(e) => e,
@@ -201,7 +361,7 @@ pub async fn live_mismatch(
         .spec
         .deployer
         .as_ref()
-        .filter(|d| job.spec.agent == AgentKind::Deployer && d.mode == DeployMode::Native)
+        .filter(|d| d.mode == DeployMode::Native)
     else {
         return Ok(None);
     };
@@ -216,8 +376,8 @@ pub async fn live_mismatch(
         let Some(svc) = services.iter().find(|s| s.name == name) else {
             continue;
         };
-        let live = match crate::agents::deployer::cluster::find(&api, svc).await {
-            Ok(dep) => crate::agents::deployer::cluster::container(&dep, svc).map(|(_, i)| i),
+        let live = match super::cluster::find(&api, svc).await {
+            Ok(dep) => super::cluster::container(&dep, svc).map(|(_, i)| i),
             Err(e) => Err(e),
         };
         match live {
@@ -275,10 +435,59 @@ pub async fn revoke(client: &Client, job: &AgentJob, env: &Environment) -> kube:
     Ok(removed)
 }
 
+/// The deployer alone talks to the Kubernetes API, with a token of its job's ServiceAccount
+/// (which holds a Role in the environment's namespace only while the job runs).
+fn pod_extras(spec: &mut serde_json::Value, env: &Environment) {
+    let mut volumes = vec![
+        json!({ "name": "kube-api-access", "projected": { "sources": [
+        { "serviceAccountToken": { "expirationSeconds": 3600, "path": "token" } },
+        { "configMap": { "name": "kube-root-ca.crt", "items": [{ "key": "ca.crt", "path": "ca.crt" }] } },
+        { "downwardAPI": { "items": [{ "path": "namespace",
+            "fieldRef": { "apiVersion": "v1", "fieldPath": "metadata.namespace" } }] } },
+    ] } }),
+    ];
+    let mut mounts =
+        vec![json!({ "name": "kube-api-access", "mountPath": KUBE_API_DIR, "readOnly": true })];
+    let notifications = env.notifications.clone().unwrap_or_default();
+    let secrets = [
+        ("slack", notifications.slack_secret.clone(), SLACK_DIR),
+        (
+            "notion",
+            notifications.notion.as_ref().map(|n| n.secret.clone()),
+            NOTION_DIR,
+        ),
+        (
+            "gitops",
+            env.gitops
+                .as_ref()
+                .and_then(|g| g.credentials_secret.clone()),
+            GITOPS_DIR,
+        ),
+    ];
+    for (name, secret, dir) in secrets {
+        if let Some(secret) = secret {
+            volumes.push(json!({ "name": name, "secret": {
+                "secretName": secret, "defaultMode": 0o440, "optional": true } }));
+            mounts.push(json!({ "name": name, "mountPath": dir, "readOnly": true }));
+        }
+    }
+    if let Some(v) = spec["volumes"].as_array_mut() {
+        v.extend(volumes);
+    }
+    let c = &mut spec["containers"][0];
+    if let Some(m) = c["volumeMounts"].as_array_mut() {
+        m.extend(mounts);
+    }
+    if let Some(e) = c["env"].as_array_mut() {
+        e.push(json!({ "name": ENV_DEPLOY_ENVIRONMENT,
+            "value": serde_json::to_string(env).unwrap_or_default() }));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::{AgentJobSpec, DeployerParams};
+    use crate::api::{AgentJobSpec, AgentKind, DeployerParams};
 
     fn setup(mode: DeployMode) -> (AgentJob, Environments) {
         let envs = Environments::parse(

@@ -1,5 +1,5 @@
 //! `POST /v1/jobs/{ns}/{name}/deploy`: the writes of a native deploy, done by the operator
-//! (see [`crate::agents::deployer::ops`]). The job's ServiceAccount only reads in the
+//! (see [`super::ops`]). The job's ServiceAccount only reads in the
 //! environment's namespace; whoever wears it can ask for nothing here but what the running,
 //! admitted (and so approved) job itself would do: its environment's image at its version for
 //! one of its services, putting back what ran before this job, its services' smoke-test and
@@ -7,7 +7,8 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::Router;
+use axum::extract::{Extension, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::Pod;
@@ -16,12 +17,14 @@ use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde_json::json;
 use tracing::info;
 
-use super::{ApiError, ApiState, BODY_SMALL, authorize, forbidden, read_json};
-use crate::agents::deployer::ops::{
+use super::ops::{
     DeployOp, DeployReply, NOTHING_TO_PUT_BACK, PREVIOUS_ANNOTATION, PodKind, Previous, pod_name,
 };
-use crate::agents::deployer::{build, cluster, smoke};
-use crate::api::environment::{Environment, Service};
+use super::{build, cluster, smoke};
+use crate::agentapi::{
+    ApiError, ApiState, BODY_SMALL, authorize, delete_labelled_pod, forbidden, read_json,
+};
+use crate::api::environment::{Environment, Environments, Service};
 use crate::api::{AgentJob, AgentKind, DeployMode, DeployerParams, Phase};
 use crate::controller::pod::{LABEL_JOB_UID, MANAGED_BY, MANAGER};
 
@@ -32,7 +35,7 @@ fn conflict(msg: String) -> ApiError {
 /// The job's deploy parameters, environment and the requested service, if the job may ask.
 fn scope<'a>(
     job: &'a AgentJob,
-    s: &'a ApiState,
+    envs: &'a Environments,
     service: &str,
 ) -> Result<(&'a DeployerParams, &'a Environment, Service), ApiError> {
     let (ns, name) = (job.namespace().unwrap_or_default(), job.name_any());
@@ -47,10 +50,10 @@ fn scope<'a>(
     if job.status.as_ref().and_then(|s| s.phase) != Some(Phase::Running) {
         return Err(conflict(format!("job {ns}/{name} is not running")));
     }
-    if let Some(p) = crate::controller::deploy::problem(job, &s.environments) {
+    if let Some(p) = super::operator::problem(job, envs) {
         return Err(forbidden(p));
     }
-    let env = s.environments.resolve(&d.environment).map_err(forbidden)?;
+    let env = envs.resolve(&d.environment).map_err(forbidden)?;
     let svc = env
         .selected(&d.services)
         .map_err(forbidden)?
@@ -66,8 +69,16 @@ fn scope<'a>(
     Ok((d, env, svc))
 }
 
-pub(super) async fn deploy(
+/// The deployer's endpoint of the agent API, over the operator's environments.
+pub fn routes(environments: Arc<Environments>) -> Router<Arc<ApiState>> {
+    Router::new()
+        .route("/v1/jobs/{ns}/{name}/deploy", axum::routing::post(deploy))
+        .layer(Extension(environments))
+}
+
+async fn deploy(
     State(s): State<Arc<ApiState>>,
+    Extension(envs): Extension<Arc<Environments>>,
     Path((ns, name)): Path<(String, String)>,
     headers: HeaderMap,
     body: axum::body::Body,
@@ -77,7 +88,7 @@ pub(super) async fn deploy(
     let uid = job.uid().unwrap_or_default();
     let reply = match &op {
         DeployOp::SetImage { service } | DeployOp::Restore { service } => {
-            let (d, env, svc) = scope(&job, &s, service)?;
+            let (d, env, svc) = scope(&job, &envs, service)?;
             if d.mode != DeployMode::Native {
                 return Err(forbidden(
                     "a gitops deploy changes no Deployment itself".to_string(),
@@ -98,7 +109,7 @@ pub(super) async fn deploy(
             service,
             git_sha,
         } => {
-            let (d, env, svc) = scope(&job, &s, service)?;
+            let (d, env, svc) = scope(&job, &envs, service)?;
             let spec = pod_spec(&job, d, env, &svc, *kind, git_sha.as_deref())?;
             let pod_name = pod_name(&name, *kind, &svc.name);
             let pod: Pod = serde_json::from_value(json!({
@@ -127,10 +138,10 @@ pub(super) async fn deploy(
             }
         }
         DeployOp::DeletePod { kind, service } => {
-            let (_, env, svc) = scope(&job, &s, service)?;
+            let (_, env, svc) = scope(&job, &envs, service)?;
             let pod_name = pod_name(&name, *kind, &svc.name);
             let pods: Api<Pod> = Api::namespaced(s.client.clone(), &env.namespace);
-            super::delete_labelled_pod(&pods, &pod_name, LABEL_JOB_UID, &uid).await?;
+            delete_labelled_pod(&pods, &pod_name, LABEL_JOB_UID, &uid).await?;
             DeployReply {
                 name: pod_name,
                 ..DeployReply::default()

@@ -1,5 +1,5 @@
 //! `POST|GET|DELETE /v1/jobs/{ns}/{name}/sandbox`: a reviewer's pull-request tests in a Pod
-//! that can reach nothing (see [`crate::agents::reviewer::sandbox`]).
+//! that can reach nothing (see [`super::sandbox`]).
 //!
 //! The Pod: the job's own agent image running `agent-runner sandbox-test`; no ServiceAccount
 //! token, no Secret, no environment from the job, no service links; non-root, read-only root
@@ -10,6 +10,7 @@
 
 use std::sync::Arc;
 
+use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use k8s_openapi::api::core::v1::{ConfigMap, Pod};
@@ -17,14 +18,24 @@ use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use kube::{Resource, ResourceExt};
 use serde_json::json;
 
-use super::results::LABEL_ARTIFACT;
-use super::{ApiError, ApiState, BODY_SMALL, authorize, read_json};
-use crate::agents::reviewer::sandbox::{
+use super::sandbox::{
     LABEL_SANDBOX, NETWORK_POLICY, SOURCE_ARTIFACT, SOURCE_DIR, SandboxRequest, SandboxState,
     WORK_DIR, check_packages,
 };
+use crate::agentapi::results::LABEL_ARTIFACT;
+use crate::agentapi::{
+    ApiError, ApiState, BODY_SMALL, authorize, delete_labelled_pod, forbidden, read_json,
+};
 use crate::api::{AgentJob, AgentKind, Phase};
 use crate::controller::pod::{LABEL_JOB_UID, MANAGED_BY, MANAGER, bounded_name};
+
+/// The reviewer's endpoint of the agent API.
+pub fn routes() -> Router<Arc<ApiState>> {
+    Router::new().route(
+        "/v1/jobs/{ns}/{name}/sandbox",
+        axum::routing::post(start).get(state).delete(remove),
+    )
+}
 
 /// The label naming the job (UID) a sandbox Pod belongs to.
 const SANDBOX_OF: &str = "devagents.io/sandbox-of";
@@ -39,7 +50,7 @@ fn bad(code: StatusCode, msg: impl Into<String>) -> ApiError {
 fn sandbox_name(job: &AgentJob) -> Result<String, ApiError> {
     let (ns, name) = (job.namespace().unwrap_or_default(), job.name_any());
     if job.spec.agent != AgentKind::Reviewer {
-        return Err(super::forbidden(format!(
+        return Err(forbidden(format!(
             "job {ns}/{name} is not a reviewer: it has no sandbox"
         )));
     }
@@ -87,7 +98,7 @@ async fn isolate(s: &ApiState, ns: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-pub(super) async fn start(
+async fn start(
     State(s): State<Arc<ApiState>>,
     Path((ns, name)): Path<(String, String)>,
     headers: HeaderMap,
@@ -121,7 +132,7 @@ pub(super) async fn start(
         .map(|c| c.name_any())
         .collect();
     if let Some(c) = req.source.config_maps.iter().find(|c| !ours.contains(*c)) {
-        return Err(super::forbidden(format!(
+        return Err(forbidden(format!(
             "configmap {c:?} is not a chunk of this job's source artifact"
         )));
     }
@@ -213,7 +224,7 @@ pub(super) async fn start(
     }))
 }
 
-pub(super) async fn state(
+async fn state(
     State(s): State<Arc<ApiState>>,
     Path((ns, name)): Path<(String, String)>,
     headers: HeaderMap,
@@ -241,7 +252,7 @@ pub(super) async fn state(
     }))
 }
 
-pub(super) async fn remove(
+async fn remove(
     State(s): State<Arc<ApiState>>,
     Path((ns, name)): Path<(String, String)>,
     headers: HeaderMap,
@@ -250,6 +261,6 @@ pub(super) async fn remove(
     let pod_name = sandbox_name(&job)?;
     let pods: Api<Pod> = Api::namespaced(s.client.clone(), &ns);
     let uid = job.uid().unwrap_or_default();
-    super::delete_labelled_pod(&pods, &pod_name, SANDBOX_OF, &uid).await?;
+    delete_labelled_pod(&pods, &pod_name, SANDBOX_OF, &uid).await?;
     Ok(StatusCode::NO_CONTENT)
 }
