@@ -19,6 +19,7 @@ use crate::llm::gateway::CompletionRequest;
 
 pub mod deployer;
 pub mod doc_sync;
+pub mod form;
 pub mod generator;
 pub mod migrator;
 pub mod probe;
@@ -65,6 +66,16 @@ pub trait Agent: Send + Sync {
             repository: self.needs_repository(),
         })
     }
+
+    /// The agent's `kubectl agent run NAME …` form (a clap subcommand named after the agent).
+    fn run_form(&self) -> clap::Command;
+
+    /// The parameter block (and job name prefix) of the form parsed into `m`.
+    fn run_block(
+        &self,
+        m: &clap::ArgMatches,
+        shared: form::Shared<'_>,
+    ) -> Result<form::Block, String>;
 
     /// The agent's own endpoints of the agent API (each authorises its caller as the job).
     fn api_routes(&self, _setup: &Setup) -> Option<axum::Router<Arc<ApiState>>> {

@@ -60,7 +60,7 @@ pub enum Command {
         #[command(flatten)]
         common: run::Common,
         #[command(subcommand)]
-        agent: run::Agent,
+        agent: run::AgentForm,
     },
     /// The agents: what they do, their image and limits, and how their recent jobs went.
     List {

@@ -2,9 +2,11 @@
 //! CRD schema and the webhook still judge the result).
 
 use clap::{Args, Subcommand};
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::api::AgentJob;
+use crate::agents::form::{Block, Shared};
+use crate::agents::{self as agent, REGISTRY};
+use crate::api::{AgentJob, AgentKind};
 
 /// Options every agent shares.
 #[derive(Args, Clone, Debug, Default)]
@@ -41,130 +43,50 @@ pub struct Common {
     pub dry_run: bool,
 }
 
-#[derive(Subcommand, Clone, Debug)]
-pub enum Agent {
-    /// @generator: a CRUD module for an entity.
-    Generator {
-        #[command(subcommand)]
-        action: GeneratorAction,
-    },
-    /// @reviewer: one review of a pull request.
-    Reviewer {
-        /// The pull request number.
-        #[arg(long)]
-        pr: i64,
-        /// Review only these checks (lint, i18n, tests, security, llm; repeatable).
-        #[arg(long = "check")]
-        checks: Vec<String>,
-        /// Report only; post no review.
-        #[arg(long)]
-        no_comment: bool,
-        /// Review exactly this head commit (the job fails if the PR moved on).
-        #[arg(long)]
-        head_sha: Option<String>,
-    },
-    /// @deployer: roll a version out to an environment.
-    Deployer {
-        /// The environment (operator configuration).
-        #[arg(long = "env")]
-        environment: String,
-        /// The image tag to roll out.
-        #[arg(long)]
-        version: String,
-        /// Only these services (repeatable; default: all, in the environment's order).
-        #[arg(long = "service")]
-        services: Vec<String>,
-        /// Commit the tag to the environment's manifests instead of patching.
-        #[arg(long)]
-        gitops: bool,
-        /// Build the images first (from --repo at the version's tag).
-        #[arg(long)]
-        build: bool,
-    },
-    /// @doc-sync: swagger, doc sections, changelog, Notion after API changes.
-    DocSync {
-        #[arg(long)]
-        pr: Option<i64>,
-        #[arg(long)]
-        base_ref: Option<String>,
-        #[arg(long)]
-        head_ref: Option<String>,
-    },
-    /// @test-gen: table-driven Go tests for packages or functions.
-    TestGen {
-        /// Go packages (repeatable), e.g. `./rpc/internal/logic/department`.
-        #[arg(long = "package")]
-        packages: Vec<String>,
-        /// Functions (repeatable), e.g. `CreateDepartment`.
-        #[arg(long = "function")]
-        functions: Vec<String>,
-        /// Coverage to reach, in percent.
-        #[arg(long)]
-        coverage: Option<i32>,
-    },
-    /// @migrator: forward + rollback SQL from Ent schema changes.
-    Migrator {
-        /// The migration's name, e.g. `add_department`.
-        migration: String,
-        #[arg(long)]
-        from_ref: Option<String>,
-        #[arg(long)]
-        to_ref: Option<String>,
-        /// Secret with the database URL to validate against.
-        #[arg(long)]
-        database_secret: Option<String>,
-    },
-    /// @spec-writer: spec.md / plan.md / tasks.md for a feature.
-    SpecWriter {
-        /// The feature's name (made into a slug: "Department tree" → department-tree).
-        feature: String,
-        /// The requirements text.
-        #[arg(long)]
-        requirements: String,
-    },
-    /// The built-in diagnostic agent.
-    Probe {
-        #[arg(long)]
-        message: Option<String>,
-        #[arg(long, default_value_t = 0)]
-        sleep_ms: i64,
-        #[arg(long, default_value_t = 0)]
-        exit_code: i32,
-    },
+/// `run AGENT …`: the agent's own form, from the agents' registry (each agent's folder has
+/// its clap arguments and turns them into its parameter block).
+#[derive(Clone, Debug)]
+pub struct AgentForm {
+    pub kind: AgentKind,
+    matches: Box<clap::ArgMatches>,
 }
 
-#[derive(Subcommand, Clone, Debug)]
-pub enum GeneratorAction {
-    /// Generate the module for ENTITY (e.g. Department).
-    CreateModule {
-        entity: String,
-        /// Let the LLM derive the fields from this description.
-        #[arg(long)]
-        description: Option<String>,
-        /// A field `name:type[:optional]` (repeatable), e.g. `parent_id:uint64:optional`.
-        #[arg(long = "field")]
-        fields: Vec<String>,
-        /// Ent mixins (repeatable): id, uuid, status, sort, tenant …
-        #[arg(long = "mixin")]
-        mixins: Vec<String>,
-        /// Replace an existing module.
-        #[arg(long)]
-        overwrite: bool,
-    },
+impl clap::FromArgMatches for AgentForm {
+    fn from_arg_matches(m: &clap::ArgMatches) -> Result<Self, clap::Error> {
+        let Some((name, sub)) = m.subcommand() else {
+            return Err(clap::Error::raw(
+                clap::error::ErrorKind::MissingSubcommand,
+                "name an agent",
+            ));
+        };
+        let kind = AgentKind::parse(name).ok_or_else(|| {
+            clap::Error::raw(
+                clap::error::ErrorKind::InvalidSubcommand,
+                format!("{name:?} is not an agent"),
+            )
+        })?;
+        Ok(AgentForm {
+            kind,
+            matches: Box::new(sub.clone()),
+        })
+    }
+    fn update_from_arg_matches(&mut self, m: &clap::ArgMatches) -> Result<(), clap::Error> {
+        *self = Self::from_arg_matches(m)?;
+        Ok(())
+    }
 }
 
-impl Agent {
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Agent::Generator { .. } => "generator",
-            Agent::Reviewer { .. } => "reviewer",
-            Agent::Deployer { .. } => "deployer",
-            Agent::DocSync { .. } => "doc-sync",
-            Agent::TestGen { .. } => "test-gen",
-            Agent::Migrator { .. } => "migrator",
-            Agent::SpecWriter { .. } => "spec-writer",
-            Agent::Probe { .. } => "probe",
-        }
+impl Subcommand for AgentForm {
+    fn augment_subcommands(cmd: clap::Command) -> clap::Command {
+        REGISTRY
+            .iter()
+            .fold(cmd, |cmd, a| cmd.subcommand(a.run_form()))
+    }
+    fn augment_subcommands_for_update(cmd: clap::Command) -> clap::Command {
+        Self::augment_subcommands(cmd)
+    }
+    fn has_subcommand(name: &str) -> bool {
+        REGISTRY.iter().any(|a| a.kind().as_str() == name)
     }
 }
 
@@ -177,189 +99,20 @@ pub fn repo_url(repo: &str) -> String {
     }
 }
 
-fn field(spec: &str) -> Result<Value, String> {
-    let parts: Vec<&str> = spec.split(':').collect();
-    match parts.as_slice() {
-        [name, ty] => Ok(json!({"name": name, "type": ty})),
-        [name, ty, "optional"] => Ok(json!({"name": name, "type": ty, "optional": true})),
-        _ => Err(format!(
-            "--field {spec:?}: want name:type or name:type:optional"
-        )),
-    }
-}
-
-/// A DNS-safe lower-case slug.
-fn slug(s: &str) -> String {
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if c.is_ascii_uppercase() && i > 0 && !out.ends_with('-') {
-            out.push('-');
-        }
-        if c.is_ascii_alphanumeric() {
-            out.push(c.to_ascii_lowercase());
-        } else if !out.ends_with('-') {
-            out.push('-');
-        }
-    }
-    out.trim_matches('-').chars().take(40).collect()
-}
-
 /// The AgentJob for `agent` with the common options (name or generateName).
-pub fn build(agent: &Agent, c: &Common) -> Result<AgentJob, String> {
-    let kind = agent.kind();
-    let (block, prefix): (Value, String) = match agent {
-        Agent::Generator {
-            action:
-                GeneratorAction::CreateModule {
-                    entity,
-                    description,
-                    fields,
-                    mixins,
-                    overwrite,
-                },
-        } => {
-            let fields = fields
-                .iter()
-                .map(|f| field(f))
-                .collect::<Result<Vec<_>, _>>()?;
-            if fields.is_empty() && description.is_none() {
-                return Err("generator create-module needs --description or --field".into());
-            }
-            let mut g = json!({"entity": entity});
-            if let Some(d) = description {
-                g["description"] = json!(d);
-            }
-            if !fields.is_empty() {
-                g["fields"] = json!(fields);
-            }
-            if !mixins.is_empty() {
-                g["mixins"] = json!(mixins);
-            }
-            if *overwrite {
-                g["overwrite"] = json!(true);
-            }
-            (g, format!("generate-{}", slug(entity)))
-        }
-        Agent::Reviewer {
-            pr,
-            checks,
-            no_comment,
-            head_sha,
-        } => {
-            let mut r = json!({"pullRequest": pr});
-            if let Some(h) = head_sha {
-                r["headSha"] = json!(h);
-            }
-            if let Some(repo) = c.repo.as_deref().filter(|r| !r.contains("://")) {
-                r["repo"] = json!(repo.trim_end_matches(".git"));
-            }
-            if !checks.is_empty() {
-                r["checks"] = json!(checks);
-            }
-            if *no_comment {
-                r["autoComment"] = json!(false);
-            }
-            (r, format!("review-pr-{pr}"))
-        }
-        Agent::Deployer {
-            environment,
-            version,
-            services,
-            gitops,
-            build,
-        } => {
-            let mut d = json!({"environment": environment, "version": version});
-            if !services.is_empty() {
-                d["services"] = json!(services);
-            }
-            if *gitops {
-                d["mode"] = json!("gitops");
-            }
-            if *build {
-                d["build"] = json!({"enabled": true});
-            }
-            (d, format!("deploy-{}-{}", slug(environment), slug(version)))
-        }
-        Agent::DocSync {
-            pr,
-            base_ref,
-            head_ref,
-        } => {
-            let mut d = json!({});
-            if let Some(p) = pr {
-                d["pullRequest"] = json!(p);
-            }
-            if let Some(b) = base_ref {
-                d["baseRef"] = json!(b);
-            }
-            if let Some(h) = head_ref {
-                d["headRef"] = json!(h);
-            }
-            (d, "doc-sync".into())
-        }
-        Agent::TestGen {
-            packages,
-            functions,
-            coverage,
-        } => {
-            let mut t = json!({});
-            if !packages.is_empty() {
-                // Go's `./pkg` spelling; the API wants the plain relative path.
-                let p: Vec<&str> = packages
-                    .iter()
-                    .map(|p| p.trim_start_matches("./").trim_end_matches('/'))
-                    .collect();
-                t["packages"] = json!(p);
-            }
-            if !functions.is_empty() {
-                t["functions"] = json!(functions);
-            }
-            if let Some(cv) = coverage {
-                t["coverageTarget"] = json!(cv);
-            }
-            (t, "test-gen".into())
-        }
-        Agent::Migrator {
-            migration,
-            from_ref,
-            to_ref,
-            database_secret,
-        } => {
-            let mut m = json!({"name": migration});
-            if let Some(f) = from_ref {
-                m["fromRef"] = json!(f);
-            }
-            if let Some(t) = to_ref {
-                m["toRef"] = json!(t);
-            }
-            if let Some(s) = database_secret {
-                m["databaseSecret"] = json!(s);
-            }
-            (m, format!("migrate-{}", slug(migration)))
-        }
-        Agent::SpecWriter {
-            feature,
-            requirements,
-        } => (
-            // The API's feature is a slug: "Department tree" → department-tree.
-            json!({"feature": slug(feature), "requirements": requirements}),
-            format!("spec-{}", slug(feature)),
-        ),
-        Agent::Probe {
-            message,
-            sleep_ms,
-            exit_code,
-        } => {
-            let mut p = json!({"sleepMs": sleep_ms, "exitCode": exit_code});
-            if let Some(m) = message {
-                p["message"] = json!(m);
-            }
-            (p, "probe".into())
-        }
+pub fn build(agent: &AgentForm, c: &Common) -> Result<AgentJob, String> {
+    let kind = agent.kind;
+    let shared = Shared {
+        repo: c.repo.as_deref(),
     };
-    let block_key = crate::api::AgentKind::parse(kind)
-        .map(|k| k.params_field())
-        .unwrap_or(kind);
+    let Block {
+        params: block,
+        name_prefix: prefix,
+    } = match agent::agent(kind) {
+        Some(a) => a.run_block(&agent.matches, shared)?,
+        None => return Err(format!("the {kind} agent is not in this build")),
+    };
+    let block_key = kind.params_field();
     let mut spec = json!({"agent": kind});
     spec[block_key] = block;
     if let Some(p) = c.priority {
@@ -402,7 +155,7 @@ mod tests {
         #[command(flatten)]
         common: Common,
         #[command(subcommand)]
-        agent: Agent,
+        agent: AgentForm,
     }
 
     fn job(args: &[&str]) -> Result<AgentJob, String> {
@@ -484,7 +237,5 @@ mod tests {
         let e = job(&["generator", "create-module", "D", "--field", "name"]).unwrap_err();
         assert!(e.contains("want name:type"), "{e}");
         assert!(job(&["deployer", "--env", "staging"]).is_err());
-        assert_eq!(slug("DictionaryDetail"), "dictionary-detail");
-        assert_eq!(slug("v1.7.2"), "v1-7-2");
     }
 }

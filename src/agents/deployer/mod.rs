@@ -13,6 +13,9 @@ pub mod smoke;
 
 use std::sync::Arc;
 
+use serde_json::json;
+
+use super::form::{self, Block, RunForm, Shared};
 use crate::agentapi::ApiState;
 use crate::api::AgentKind;
 use crate::controller::agent::OperatorSide;
@@ -34,5 +37,57 @@ impl super::Agent for Deployer {
     /// The operator performs a native deploy's writes on the deployer's request.
     fn api_routes(&self, setup: &super::Setup) -> Option<axum::Router<Arc<ApiState>>> {
         Some(api::routes(setup.environments.clone()))
+    }
+    fn run_form(&self) -> clap::Command {
+        form::command::<Form>(
+            self.kind().as_str(),
+            "@deployer: roll a version out to an environment.",
+        )
+    }
+    fn run_block(&self, m: &clap::ArgMatches, s: Shared<'_>) -> Result<Block, String> {
+        form::parse::<Form>(m, s)
+    }
+}
+
+/// `kubectl agent run deployer --env E --version V …`.
+#[derive(clap::Args, Clone, Debug)]
+pub struct Form {
+    /// The environment (operator configuration).
+    #[arg(long = "env")]
+    environment: String,
+    /// The image tag to roll out.
+    #[arg(long)]
+    version: String,
+    /// Only these services (repeatable; default: all, in the environment's order).
+    #[arg(long = "service")]
+    services: Vec<String>,
+    /// Commit the tag to the environment's manifests instead of patching.
+    #[arg(long)]
+    gitops: bool,
+    /// Build the images first (from --repo at the version's tag).
+    #[arg(long)]
+    build: bool,
+}
+
+impl RunForm for Form {
+    fn block(self, _: Shared<'_>) -> Result<Block, String> {
+        let mut d = json!({"environment": self.environment, "version": self.version});
+        if !self.services.is_empty() {
+            d["services"] = json!(self.services);
+        }
+        if self.gitops {
+            d["mode"] = json!("gitops");
+        }
+        if self.build {
+            d["build"] = json!({"enabled": true});
+        }
+        Ok(Block {
+            name_prefix: format!(
+                "deploy-{}-{}",
+                form::slug(&self.environment),
+                form::slug(&self.version)
+            ),
+            params: d,
+        })
     }
 }

@@ -2,9 +2,12 @@
 //! write a changelog entry and Notion pages, commit to a docs branch.
 //!
 //! Not built yet: the descriptor is here (its name, what it will do, that it needs a
-//! repository), so its jobs are validated, queued and run, and end `Failed` with the reason
-//! "the doc-sync agent is not available in this build".
+//! repository, its `kubectl agent run` form), so its jobs are validated, queued and run, and
+//! end `Failed` with the reason "the doc-sync agent is not available in this build".
 
+use serde_json::json;
+
+use super::form::{self, Block, RunForm, Shared};
 use crate::api::AgentKind;
 
 pub struct DocSync;
@@ -18,5 +21,38 @@ impl super::Agent for DocSync {
     }
     fn needs_repository(&self) -> bool {
         true
+    }
+    fn run_form(&self) -> clap::Command {
+        form::command::<Form>(
+            self.kind().as_str(),
+            "@doc-sync: swagger, doc sections, changelog, Notion after API changes.",
+        )
+    }
+    fn run_block(&self, m: &clap::ArgMatches, s: Shared<'_>) -> Result<Block, String> {
+        form::parse::<Form>(m, s)
+    }
+}
+
+#[derive(clap::Args, Clone, Debug)]
+pub struct Form {
+    /// The pull request whose API changes to document.
+    #[arg(long)]
+    pr: Option<i64>,
+    #[arg(long)]
+    base_ref: Option<String>,
+    #[arg(long)]
+    head_ref: Option<String>,
+}
+
+impl RunForm for Form {
+    fn block(self, _: Shared<'_>) -> Result<Block, String> {
+        let mut p = json!({});
+        form::set_opt(&mut p, "pullRequest", self.pr);
+        form::set_opt(&mut p, "baseRef", self.base_ref);
+        form::set_opt(&mut p, "headRef", self.head_ref);
+        Ok(Block {
+            params: p,
+            name_prefix: "doc-sync".into(),
+        })
     }
 }

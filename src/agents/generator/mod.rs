@@ -8,6 +8,9 @@ pub mod model;
 pub mod render;
 pub mod run;
 
+use serde_json::{Value, json};
+
+use super::form::{self, Block, RunForm, Shared};
 use crate::api::AgentKind;
 
 pub struct Generator;
@@ -21,5 +24,86 @@ impl super::Agent for Generator {
     }
     fn needs_repository(&self) -> bool {
         true
+    }
+    fn run_form(&self) -> clap::Command {
+        form::command::<Form>(
+            self.kind().as_str(),
+            "@generator: a CRUD module for an entity.",
+        )
+    }
+    fn run_block(&self, m: &clap::ArgMatches, s: Shared<'_>) -> Result<Block, String> {
+        form::parse::<Form>(m, s)
+    }
+}
+
+/// `kubectl agent run generator create-module ENTITY …`.
+#[derive(clap::Args, Clone, Debug)]
+pub struct Form {
+    #[command(subcommand)]
+    action: Action,
+}
+
+#[derive(clap::Subcommand, Clone, Debug)]
+enum Action {
+    /// Generate the module for ENTITY (e.g. Department).
+    CreateModule {
+        entity: String,
+        /// Let the LLM derive the fields from this description.
+        #[arg(long)]
+        description: Option<String>,
+        /// A field `name:type[:optional]` (repeatable), e.g. `parent_id:uint64:optional`.
+        #[arg(long = "field")]
+        fields: Vec<String>,
+        /// Ent mixins (repeatable): id, uuid, status, sort, tenant …
+        #[arg(long = "mixin")]
+        mixins: Vec<String>,
+        /// Replace an existing module.
+        #[arg(long)]
+        overwrite: bool,
+    },
+}
+
+fn field(spec: &str) -> Result<Value, String> {
+    let parts: Vec<&str> = spec.split(':').collect();
+    match parts.as_slice() {
+        [name, ty] => Ok(json!({"name": name, "type": ty})),
+        [name, ty, "optional"] => Ok(json!({"name": name, "type": ty, "optional": true})),
+        _ => Err(format!(
+            "--field {spec:?}: want name:type or name:type:optional"
+        )),
+    }
+}
+
+impl RunForm for Form {
+    fn block(self, _: Shared<'_>) -> Result<Block, String> {
+        let Action::CreateModule {
+            entity,
+            description,
+            fields,
+            mixins,
+            overwrite,
+        } = self.action;
+        let fields = fields
+            .iter()
+            .map(|f| field(f))
+            .collect::<Result<Vec<_>, _>>()?;
+        if fields.is_empty() && description.is_none() {
+            return Err("generator create-module needs --description or --field".into());
+        }
+        let mut g = json!({"entity": entity});
+        form::set_opt(&mut g, "description", description);
+        if !fields.is_empty() {
+            g["fields"] = json!(fields);
+        }
+        if !mixins.is_empty() {
+            g["mixins"] = json!(mixins);
+        }
+        if overwrite {
+            g["overwrite"] = json!(true);
+        }
+        Ok(Block {
+            params: g,
+            name_prefix: format!("generate-{}", form::slug(&entity)),
+        })
     }
 }

@@ -2,9 +2,12 @@
 //! PostgreSQL, in a versioned migration file.
 //!
 //! Not built yet: the descriptor is here (its name, what it will do, that it needs a
-//! repository), so its jobs are validated, queued and run, and end `Failed` with the reason
-//! "the migrator agent is not available in this build".
+//! repository, its `kubectl agent run` form), so its jobs are validated, queued and run, and
+//! end `Failed` with the reason "the migrator agent is not available in this build".
 
+use serde_json::json;
+
+use super::form::{self, Block, RunForm, Shared};
 use crate::api::AgentKind;
 
 pub struct Migrator;
@@ -18,5 +21,41 @@ impl super::Agent for Migrator {
     }
     fn needs_repository(&self) -> bool {
         true
+    }
+    fn run_form(&self) -> clap::Command {
+        form::command::<Form>(
+            self.kind().as_str(),
+            "@migrator: forward + rollback SQL from Ent schema changes.",
+        )
+    }
+    fn run_block(&self, m: &clap::ArgMatches, s: Shared<'_>) -> Result<Block, String> {
+        form::parse::<Form>(m, s)
+    }
+}
+
+#[derive(clap::Args, Clone, Debug)]
+pub struct Form {
+    /// The migration's name, e.g. `add_department`.
+    migration: String,
+    #[arg(long)]
+    from_ref: Option<String>,
+    #[arg(long)]
+    to_ref: Option<String>,
+    /// Secret with the database URL to validate against.
+    #[arg(long)]
+    database_secret: Option<String>,
+}
+
+impl RunForm for Form {
+    fn block(self, _: Shared<'_>) -> Result<Block, String> {
+        let prefix = format!("migrate-{}", form::slug(&self.migration));
+        let mut p = json!({"name": self.migration});
+        form::set_opt(&mut p, "fromRef", self.from_ref);
+        form::set_opt(&mut p, "toRef", self.to_ref);
+        form::set_opt(&mut p, "databaseSecret", self.database_secret);
+        Ok(Block {
+            params: p,
+            name_prefix: prefix,
+        })
     }
 }

@@ -17,6 +17,9 @@ pub mod tests_check;
 
 use std::sync::Arc;
 
+use serde_json::json;
+
+use super::form::{self, Block, RunForm, Shared};
 use crate::agentapi::ApiState;
 use crate::api::AgentKind;
 
@@ -32,5 +35,51 @@ impl super::Agent for Reviewer {
     /// The pull request's tests run in a sandbox Pod the operator starts.
     fn api_routes(&self, _setup: &super::Setup) -> Option<axum::Router<Arc<ApiState>>> {
         Some(api::routes())
+    }
+    fn run_form(&self) -> clap::Command {
+        form::command::<Form>(
+            self.kind().as_str(),
+            "@reviewer: one review of a pull request.",
+        )
+    }
+    fn run_block(&self, m: &clap::ArgMatches, s: Shared<'_>) -> Result<Block, String> {
+        form::parse::<Form>(m, s)
+    }
+}
+
+/// `kubectl agent run reviewer --pr N …`.
+#[derive(clap::Args, Clone, Debug)]
+pub struct Form {
+    /// The pull request number.
+    #[arg(long)]
+    pr: i64,
+    /// Review only these checks (lint, i18n, tests, security, llm; repeatable).
+    #[arg(long = "check")]
+    checks: Vec<String>,
+    /// Report only; post no review.
+    #[arg(long)]
+    no_comment: bool,
+    /// Review exactly this head commit (the job fails if the PR moved on).
+    #[arg(long)]
+    head_sha: Option<String>,
+}
+
+impl RunForm for Form {
+    fn block(self, shared: Shared<'_>) -> Result<Block, String> {
+        let mut r = json!({"pullRequest": self.pr});
+        form::set_opt(&mut r, "headSha", self.head_sha);
+        if let Some(repo) = shared.repo.filter(|r| !r.contains("://")) {
+            r["repo"] = json!(repo.trim_end_matches(".git"));
+        }
+        if !self.checks.is_empty() {
+            r["checks"] = json!(self.checks);
+        }
+        if self.no_comment {
+            r["autoComment"] = json!(false);
+        }
+        Ok(Block {
+            params: r,
+            name_prefix: format!("review-pr-{}", self.pr),
+        })
     }
 }

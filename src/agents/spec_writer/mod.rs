@@ -2,9 +2,12 @@
 //! the repository.
 //!
 //! Not built yet: the descriptor is here (its name, what it will do, that it needs a
-//! repository), so its jobs are validated, queued and run, and end `Failed` with the reason
-//! "the spec-writer agent is not available in this build".
+//! repository, its `kubectl agent run` form), so its jobs are validated, queued and run, and
+//! end `Failed` with the reason "the spec-writer agent is not available in this build".
 
+use serde_json::json;
+
+use super::form::{self, Block, RunForm, Shared};
 use crate::api::AgentKind;
 
 pub struct SpecWriter;
@@ -18,5 +21,35 @@ impl super::Agent for SpecWriter {
     }
     fn needs_repository(&self) -> bool {
         true
+    }
+    fn run_form(&self) -> clap::Command {
+        form::command::<Form>(
+            self.kind().as_str(),
+            "@spec-writer: spec.md / plan.md / tasks.md for a feature.",
+        )
+    }
+    fn run_block(&self, m: &clap::ArgMatches, s: Shared<'_>) -> Result<Block, String> {
+        form::parse::<Form>(m, s)
+    }
+}
+
+#[derive(clap::Args, Clone, Debug)]
+pub struct Form {
+    /// The feature's name (made into a slug: "Department tree" → department-tree).
+    feature: String,
+    /// The requirements text.
+    #[arg(long)]
+    requirements: String,
+}
+
+impl RunForm for Form {
+    fn block(self, _: Shared<'_>) -> Result<Block, String> {
+        // The API's feature is a slug: "Department tree" → department-tree.
+        let feature = form::slug(&self.feature);
+        let p = json!({"feature": feature, "requirements": self.requirements});
+        Ok(Block {
+            params: p,
+            name_prefix: format!("spec-{feature}"),
+        })
     }
 }
