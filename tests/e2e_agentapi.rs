@@ -44,7 +44,7 @@ async fn a_5mb_result_round_trips_byte_exact_and_the_job_stays_small() {
         .unwrap();
     assert_eq!(
         bytes,
-        devagents::runner::probe::payload(size),
+        devagents::agents::probe::work::payload(size),
         "the result is not byte-exact"
     );
     // `kubectl agent result` reassembles the same bytes.

@@ -36,14 +36,17 @@ impl Host for TestHost {
             .push((kind.into(), target.into()));
         Ok(())
     }
-    async fn llm(&self, req: &CompletionRequest) -> Result<Result<String, String>, String> {
+    async fn llm(
+        &self,
+        req: &CompletionRequest,
+    ) -> Result<Result<String, String>, devagents::agents::HostError> {
         match &self.gateway {
             None => Ok(Err("no LLM provider is configured".into())),
             Some(g) => g
                 .complete("team/gen", "generator", req)
                 .await
                 .map(|c| Ok(c.text))
-                .map_err(|e| e.to_string()),
+                .map_err(|e| devagents::agents::HostError::refused(e.to_string())),
         }
     }
 }
@@ -92,6 +95,7 @@ impl Fixture {
                 token: TOKEN.into(),
             }),
             short_id: id.into(),
+            publish: true,
         }
     }
     fn branches(&self) -> Vec<String> {

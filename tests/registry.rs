@@ -38,6 +38,22 @@ fn every_kind_of_the_api_has_exactly_one_agent() {
     }
 }
 
+/// The agents the operator publishes as built (`kubectl agent list`) are those whose
+/// descriptor runs them.
+#[test]
+fn implemented_agents_are_the_ones_that_run() {
+    let running: Vec<AgentKind> = REGISTRY
+        .iter()
+        .filter(|a| a.implemented())
+        .map(|a| a.kind())
+        .collect();
+    let mut published = devagents::api::IMPLEMENTED.to_vec();
+    published.sort();
+    let mut running_sorted = running.clone();
+    running_sorted.sort();
+    assert_eq!(published, running_sorted);
+}
+
 /// The first column of the README's agent table (the one under the introduction).
 fn readme_agents() -> Vec<String> {
     let readme =

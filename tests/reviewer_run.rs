@@ -27,14 +27,17 @@ impl Host for TestHost {
     async fn action(&self, _k: &str, _t: &str, _d: Option<&str>) -> Result<(), String> {
         Ok(())
     }
-    async fn llm(&self, r: &CompletionRequest) -> Result<Result<String, String>, String> {
+    async fn llm(
+        &self,
+        r: &CompletionRequest,
+    ) -> Result<Result<String, String>, devagents::agents::HostError> {
         match &self.0 {
             None => Ok(Err("no LLM provider is configured".into())),
             Some(g) => g
                 .complete("team/review", "reviewer", r)
                 .await
                 .map(|c| Ok(c.text))
-                .map_err(|e| e.to_string()),
+                .map_err(|e| devagents::agents::HostError::refused(e.to_string())),
         }
     }
 }

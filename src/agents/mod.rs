@@ -8,19 +8,22 @@
 //! [`Host`] is what an agent needs from its surroundings (the agent API in a Pod, stand-ins
 //! in tests).
 
-use std::future::Future;
+use std::path::PathBuf;
 use std::sync::Arc;
+
+use futures::future::BoxFuture;
 
 use crate::agentapi::ApiState;
 use crate::api::AgentKind;
 use crate::api::environment::Environments;
 use crate::controller::agent::{Agents, OperatorSide};
-use crate::llm::gateway::CompletionRequest;
+use crate::services::git::Credentials;
 
 pub mod deployer;
 pub mod doc_sync;
 pub mod form;
 pub mod generator;
+mod host;
 pub mod migrator;
 pub mod probe;
 pub mod reviewer;
@@ -77,11 +80,107 @@ pub trait Agent: Send + Sync {
         shared: form::Shared<'_>,
     ) -> Result<form::Block, String>;
 
+    /// This build runs the agent's jobs (the others end with "not available in this build").
+    fn implemented(&self) -> bool {
+        false
+    }
+
+    /// The agent's run needs the agent API (its result, its artifacts, the LLM); without one
+    /// (an operator started with `--agent-api-addr off`) it does not start.
+    fn needs_agent_api(&self) -> bool {
+        true
+    }
+
+    /// The agent's run: one attempt of a job, through `host` (the agent API in the Pod, or
+    /// the local host of `agent-runner local`).
+    fn run<'a>(&'a self, _host: &'a dyn DynHost, job: &'a RunJob) -> BoxFuture<'a, Outcome> {
+        let kind = job.spec.agent;
+        Box::pin(async move {
+            Err(Failed::agent(format!(
+                "the {kind} agent is not available in this build of agent-runner"
+            )))
+        })
+    }
+
     /// The agent's own endpoints of the agent API (each authorises its caller as the job).
     fn api_routes(&self, _setup: &Setup) -> Option<axum::Router<Arc<ApiState>>> {
         None
     }
 }
+
+/// One attempt of a job, as the agent runs it.
+#[derive(Clone, Debug)]
+pub struct RunJob {
+    pub spec: crate::api::AgentJobSpec,
+    pub name: String,
+    pub uid: String,
+    pub attempt: i32,
+    /// An empty directory the agent may work in.
+    pub workdir: PathBuf,
+    /// The repository's credentials (`repository.credentialsSecret`), if any.
+    pub credentials: Option<Credentials>,
+    /// GitHub's REST API.
+    pub github_api: String,
+    /// Push branches, open pull requests, post reviews. Off (`agent-runner local --no-push`):
+    /// branches stay local and reviews are printed, nothing leaves the machine but LLM calls.
+    pub publish: bool,
+}
+
+impl RunJob {
+    /// The first 8 hex digits of the job's UID (branch names unique per job).
+    pub fn short_id(&self) -> String {
+        self.uid.replace('-', "").chars().take(8).collect()
+    }
+}
+
+/// How an attempt ended when it did not succeed: the exit code of the runner's contract
+/// (`crate::contract::EXIT_*`) and the reason.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Failed {
+    pub exit_code: i32,
+    pub message: String,
+}
+
+impl Failed {
+    /// The agent's own failure: final.
+    pub fn agent(message: impl Into<String>) -> Failed {
+        Failed {
+            exit_code: crate::contract::EXIT_AGENT_FAILURE,
+            message: message.into(),
+        }
+    }
+    /// Worth another attempt (network, the agent API away).
+    pub fn transient(message: impl Into<String>) -> Failed {
+        Failed {
+            exit_code: crate::contract::EXIT_TRANSIENT,
+            message: message.into(),
+        }
+    }
+    /// Started wrongly (a missing parameter block, no agent API where one is needed).
+    pub fn usage(message: impl Into<String>) -> Failed {
+        Failed {
+            exit_code: crate::contract::EXIT_USAGE,
+            message: message.into(),
+        }
+    }
+    /// `transient` decides between the two.
+    pub fn of(transient: bool, message: impl Into<String>) -> Failed {
+        if transient {
+            Failed::transient(message)
+        } else {
+            Failed::agent(message)
+        }
+    }
+}
+
+impl From<HostError> for Failed {
+    fn from(e: HostError) -> Failed {
+        Failed::of(e.transient, e.message)
+    }
+}
+
+/// An attempt's one typed outcome: its summary, or how it failed.
+pub type Outcome = Result<String, Failed>;
 
 /// The hooks of an agent that needs nothing but (maybe) a repository.
 struct Plain {
@@ -114,36 +213,4 @@ pub fn api_routes(environments: Arc<Environments>) -> axum::Router<Arc<ApiState>
         .fold(axum::Router::new(), axum::Router::merge)
 }
 
-/// What an agent needs from its surroundings (the agent API in a Pod; stand-ins in tests).
-pub trait Host {
-    fn progress(&self, line: &str) -> impl Future<Output = Result<(), String>> + Send;
-    fn action(
-        &self,
-        kind: &str,
-        target: &str,
-        digest: Option<&str>,
-    ) -> impl Future<Output = Result<(), String>> + Send;
-    /// One completion: `Ok(Ok(text))`, or `Ok(Err(why))` when LLM steps are skipped.
-    fn llm(
-        &self,
-        req: &CompletionRequest,
-    ) -> impl Future<Output = Result<Result<String, String>, String>> + Send;
-    /// `go test -vet=off -cover PACKAGES` of the checkout at `root`: `(exit code, stdout)`, or
-    /// `Ok(None)` when Go is not installed. Here (run locally, on the user's own checkout) in
-    /// place; through the agent API in an isolated sandbox Pod (the code is a pull request's).
-    fn go_test(
-        &self,
-        root: &std::path::Path,
-        packages: &[String],
-    ) -> impl Future<Output = Result<Option<(i32, String)>, String>> + Send {
-        let (root, packages) = (root.to_path_buf(), packages.to_vec());
-        async move { Ok(reviewer::sandbox::go_test(&root, &packages, None).await) }
-    }
-    /// A deploy's write, done by the operator (only the agent API offers it).
-    fn deploy(
-        &self,
-        _op: &deployer::ops::DeployOp,
-    ) -> impl Future<Output = Result<deployer::ops::DeployReply, String>> + Send {
-        async { Err("deploys need the agent API".to_string()) }
-    }
-}
+pub use host::{DynHost, Host, HostError};

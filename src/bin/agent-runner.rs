@@ -95,7 +95,7 @@ fn main() {
                     message,
                     ..ProbeParams::default()
                 };
-                let out = runner::probe::run(&params, 1).await;
+                let out = devagents::agents::probe::work::run(&params, 1).await;
                 println!("{}", out.message);
                 runner::write_termination_message(&out.message);
                 out.exit_code

@@ -151,7 +151,7 @@ fn now_rfc3339() -> String {
         .unwrap_or_default()
 }
 
-struct Deploy<'a, H: Host> {
+struct Deploy<'a, H: Host + ?Sized> {
     host: &'a H,
     params: &'a DeployerParams,
     setup: &'a Setup,
@@ -162,7 +162,7 @@ struct Deploy<'a, H: Host> {
 
 /// Run the deploy. The report says how it ended; `Verdict::RolledBack` means the previous
 /// version runs again.
-pub async fn run<H: Host>(host: &H, params: &DeployerParams, setup: &Setup) -> Report {
+pub async fn run<H: Host + ?Sized>(host: &H, params: &DeployerParams, setup: &Setup) -> Report {
     let env = &setup.env;
     let mut d = Deploy {
         host,
@@ -208,7 +208,7 @@ fn failed(msg: impl Into<String>) -> (Verdict, String) {
     (Verdict::Failed, msg.into())
 }
 
-impl<H: Host> Deploy<'_, H> {
+impl<H: Host + ?Sized> Deploy<'_, H> {
     async fn say(&self, line: &str) {
         let _ = self.host.progress(line).await;
     }

@@ -8,9 +8,11 @@ pub mod model;
 pub mod render;
 pub mod run;
 
+use futures::future::BoxFuture;
 use serde_json::{Value, json};
 
 use super::form::{self, Block, RunForm, Shared};
+use super::{DynHost, Failed, Outcome, RunJob};
 use crate::api::AgentKind;
 
 pub struct Generator;
@@ -33,6 +35,41 @@ impl super::Agent for Generator {
     }
     fn run_block(&self, m: &clap::ArgMatches, s: Shared<'_>) -> Result<Block, String> {
         form::parse::<Form>(m, s)
+    }
+    fn implemented(&self) -> bool {
+        true
+    }
+    fn run<'a>(&'a self, host: &'a dyn DynHost, job: &'a RunJob) -> BoxFuture<'a, Outcome> {
+        Box::pin(entry(host, job))
+    }
+}
+
+async fn entry(host: &dyn DynHost, job: &RunJob) -> Outcome {
+    let (Some(repo), Some(params)) = (&job.spec.repository, &job.spec.generator) else {
+        return Err(Failed::agent(
+            "the generator needs spec.repository and spec.generator",
+        ));
+    };
+    let setup = run::Setup {
+        workdir: job.workdir.join("repo"),
+        github_api: job.github_api.clone(),
+        credentials: job.credentials.clone(),
+        short_id: job.short_id(),
+        publish: job.publish,
+    };
+    match run::run(host, repo, params, &setup).await {
+        Ok(out) => {
+            host.result(&out.summary, serde_json::to_value(&out).ok(), &[])
+                .await?;
+            Ok(out.summary)
+        }
+        Err(f) => {
+            // What ran (with its output) is kept in the result, then the job fails.
+            let data = json!({ "commands": f.commands });
+            let first_line = f.message.lines().next().unwrap_or_default().to_string();
+            host.result(&first_line, Some(data), &[]).await?;
+            Err(Failed::of(f.transient, f.message))
+        }
     }
 }
 

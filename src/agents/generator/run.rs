@@ -31,6 +31,8 @@ pub struct Setup {
     pub credentials: Option<Credentials>,
     /// Makes the branch name unique per job (`agents/generator/<snake>-<short id>`).
     pub short_id: String,
+    /// Push the branch and open the pull request (off: the commit stays on the local branch).
+    pub publish: bool,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -114,7 +116,7 @@ fn check_spec(spec: &EntitySpec) -> Result<(), String> {
 }
 
 /// Fields from the description through the LLM: the schema in the prompt, one repair round.
-async fn fields_from_description<H: Host>(
+async fn fields_from_description<H: Host + ?Sized>(
     host: &H,
     entity: &str,
     description: &str,
@@ -128,7 +130,7 @@ async fn fields_from_description<H: Host>(
             Ok(Err(skipped)) => Err(format!(
                 "the description needs the LLM, and LLM steps are skipped ({skipped}); give explicit fields"
             )),
-            Err(e) => Err(e),
+            Err(e) => Err(e.to_string()),
         }
     };
     let spec: EntitySpec = crate::llm::structured::complete_typed(&instruction, ask)
@@ -178,7 +180,7 @@ fn report<T>(r: Result<T, String>) -> Result<T, Failure> {
 }
 
 /// Run the generator.
-pub async fn run<H: Host>(
+pub async fn run<H: Host + ?Sized>(
     host: &H,
     repo: &Repository,
     params: &GeneratorParams,
@@ -328,11 +330,14 @@ pub async fn run<H: Host>(
         opts.clone(),
         format!("feat: {} module (devagents generator)", m.name),
     );
+    let publish = setup.publish;
     let (changed, commit) = blocking(move || {
         let ws = Workspace::open(&ws_dir, o2)?;
         let changed = ws.changed_paths()?;
         let sha = ws.commit_all(&title)?;
-        ws.push(&b2)?;
+        if publish {
+            ws.push(&b2)?;
+        }
         Ok((changed, sha))
     })
     .await
@@ -340,6 +345,20 @@ pub async fn run<H: Host>(
         f.commands = runs.clone();
         f
     })?;
+    if !publish {
+        return Ok(Outcome {
+            summary: format!(
+                "{} module: {} files committed on the local branch {branch} (not pushed)",
+                m.name,
+                changed.len()
+            ),
+            branch,
+            commit,
+            files: changed,
+            commands: runs,
+            ..Outcome::default()
+        });
+    }
     report(host.action("git_push", &branch, Some(&commit)).await)?;
 
     let (owner, name) = repo_of(&repo.url).map_err(|e| Failure::final_(e.to_string()))?;

@@ -107,7 +107,7 @@ fn severity(s: &str) -> Severity {
 
 /// Ask the LLM about every chunk. Returns its findings (minus lines already covered) and
 /// notes (skipped, or an answer that could not be used).
-pub async fn review<H: Host>(
+pub async fn review<H: Host + ?Sized>(
     host: &H,
     diff: &str,
     conventions: &str,
@@ -127,7 +127,7 @@ pub async fn review<H: Host>(
             match host.llm(&req).await {
                 Ok(Ok(t)) => Ok(t),
                 Ok(Err(skipped)) => Err(format!("skipped: {skipped}")),
-                Err(e) => Err(e),
+                Err(e) => Err(e.to_string()),
             }
         };
         match crate::llm::structured::complete_typed::<Vec<LlmIssue>, _, _>(&instruction, ask).await

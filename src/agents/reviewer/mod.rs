@@ -17,9 +17,11 @@ pub mod tests_check;
 
 use std::sync::Arc;
 
+use futures::future::BoxFuture;
 use serde_json::json;
 
 use super::form::{self, Block, RunForm, Shared};
+use super::{DynHost, Failed, Outcome, RunJob};
 use crate::agentapi::ApiState;
 use crate::api::AgentKind;
 
@@ -45,6 +47,38 @@ impl super::Agent for Reviewer {
     fn run_block(&self, m: &clap::ArgMatches, s: Shared<'_>) -> Result<Block, String> {
         form::parse::<Form>(m, s)
     }
+    fn implemented(&self) -> bool {
+        true
+    }
+    fn run<'a>(&'a self, host: &'a dyn DynHost, job: &'a RunJob) -> BoxFuture<'a, Outcome> {
+        Box::pin(entry(host, job))
+    }
+}
+
+/// Findings above this size go to an artifact instead of `status.result.data`.
+const INLINE_RESULT_MAX: usize = 64 * 1024;
+
+async fn entry(host: &dyn DynHost, job: &RunJob) -> Outcome {
+    let Some(params) = &job.spec.reviewer else {
+        return Err(Failed::agent("the reviewer needs spec.reviewer"));
+    };
+    let setup = run::Setup {
+        workdir: job.workdir.join("repo"),
+        github_api: job.github_api.clone(),
+        credentials: job.credentials.clone(),
+    };
+    let mut out = run::run(host, job.spec.repository.as_ref(), params, &setup)
+        .await
+        .map_err(|f| Failed::of(f.transient, f.message))?;
+    let mut artifacts = Vec::new();
+    let findings = serde_json::to_vec(&out.findings).unwrap_or_default();
+    if findings.len() > INLINE_RESULT_MAX {
+        artifacts.push(host.artifact("findings", &findings).await?);
+        out.findings.clear();
+    }
+    host.result(&out.summary, serde_json::to_value(&out).ok(), &artifacts)
+        .await?;
+    Ok(out.summary)
 }
 
 /// `kubectl agent run reviewer --pr N …`.

@@ -151,7 +151,7 @@ async fn lint(root: &Path, files: &[diff::FileDiff], notes: &mut Vec<String>) ->
     out
 }
 
-pub async fn run<H: Host>(
+pub async fn run<H: Host + ?Sized>(
     host: &H,
     repo: Option<&Repository>,
     p: &ReviewerParams,

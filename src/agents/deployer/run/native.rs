@@ -3,7 +3,7 @@
 
 use super::*;
 
-impl<H: Host> Deploy<'_, H> {
+impl<H: Host + ?Sized> Deploy<'_, H> {
     pub(super) async fn native(&mut self, services: &[Service]) -> Step {
         for (i, svc) in services.iter().enumerate() {
             let (dep_name, container, to_image, from_image) = {

@@ -2,7 +2,7 @@
 
 use super::*;
 
-impl<H: Host> Deploy<'_, H> {
+impl<H: Host + ?Sized> Deploy<'_, H> {
     pub(super) async fn notify(&mut self) {
         let summary = self.report.summary();
         let details: Vec<String> = self

@@ -3,7 +3,7 @@
 
 use super::*;
 
-impl<H: Host> Deploy<'_, H> {
+impl<H: Host + ?Sized> Deploy<'_, H> {
     pub(super) async fn gitops(&mut self, services: &[Service]) -> Step {
         let env = &self.setup.env;
         let g = env.gitops.clone().ok_or_else(|| {

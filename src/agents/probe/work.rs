@@ -36,7 +36,7 @@ pub async fn run(params: &ProbeParams, attempt: i32) -> ProbeOutcome {
     }
     if attempt <= params.fail_attempts {
         return ProbeOutcome {
-            exit_code: super::EXIT_TRANSIENT,
+            exit_code: crate::contract::EXIT_TRANSIENT,
             message: format!("probe: transient failure on attempt {attempt} as asked"),
             result: Vec::new(),
         };
