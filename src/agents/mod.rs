@@ -124,6 +124,16 @@ pub struct RunJob {
     /// Push branches, open pull requests, post reviews. Off (`agent-runner local --no-push`):
     /// branches stay local and reviews are printed, nothing leaves the machine but LLM calls.
     pub publish: bool,
+    /// Work on these refs of the repository instead of a pull request (`agent-runner local
+    /// --base … --head …`; the reviewer).
+    pub refs: Option<Refs>,
+}
+
+/// A head ref and the base ref it is compared with.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Refs {
+    pub base: String,
+    pub head: String,
 }
 
 impl RunJob {
@@ -213,4 +223,4 @@ pub fn api_routes(environments: Arc<Environments>) -> axum::Router<Arc<ApiState>
         .fold(axum::Router::new(), axum::Router::merge)
 }
 
-pub use host::{DynHost, Host, HostError};
+pub use host::{DynHost, Host, HostError, LlmText};

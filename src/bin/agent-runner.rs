@@ -20,6 +20,9 @@ struct Cli {
 enum Command {
     /// Run the agent of the job this Pod belongs to (what the operator's Pods run).
     Run,
+    /// Run any agent here, without a cluster, on a job manifest: progress to stderr, the
+    /// result as JSON to stdout, artifacts into a directory.
+    Local(Box<runner::local::LocalArgs>),
     /// The built-in diagnostic agent: sleep, produce a result, exit with a chosen code.
     Probe {
         #[arg(long, default_value_t = 0)]
@@ -68,6 +71,7 @@ fn main() {
     let code = rt.block_on(async {
         match cli.command {
             Command::Run => runner::run_job().await,
+            Command::Local(args) => runner::local::run(*args).await,
             Command::SandboxTest {
                 source,
                 digest,

@@ -265,6 +265,12 @@ pub async fn execute(cli: Cli) -> Result<i32> {
         return Ok(0);
     }
     if let Command::Run { common, agent } = &cli.command
+        && common.local
+    {
+        let job = run::build(agent, common).map_err(CliError)?;
+        return run::local(&job, common.no_push).map_err(CliError);
+    }
+    if let Command::Run { common, agent } = &cli.command
         && common.dry_run
     {
         let mut job = run::build(agent, common).map_err(CliError)?;

@@ -41,6 +41,13 @@ pub struct Common {
     /// Print the AgentJob as YAML instead of creating it.
     #[arg(long, global = true)]
     pub dry_run: bool,
+    /// Run the agent here, without a cluster (`agent-runner local`, found beside this plugin
+    /// or on the PATH): progress on stderr, the result as JSON on stdout.
+    #[arg(long, global = true)]
+    pub local: bool,
+    /// With --local: keep branches local, open no pull request, post no review.
+    #[arg(long, global = true, requires = "local")]
+    pub no_push: bool,
 }
 
 /// `run AGENT …`: the agent's own form, from the agents' registry (each agent's folder has
@@ -143,6 +150,34 @@ pub fn build(agent: &AgentForm, c: &Common) -> Result<AgentJob, String> {
         "metadata": metadata, "spec": spec,
     }))
     .map_err(|e| format!("building the AgentJob: {e}"))
+}
+
+/// `run … --local`: the job, run here by `agent-runner local`; its exit code.
+pub fn local(job: &AgentJob, no_push: bool) -> Result<i32, String> {
+    let runner = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(|d| d.join("agent-runner")))
+        .filter(|p| p.exists())
+        .unwrap_or_else(|| "agent-runner".into());
+    let dir = std::env::temp_dir();
+    let file = dir.join(format!("devagents-local-job-{}.yaml", std::process::id()));
+    let yaml = serde_yaml::to_string(job).map_err(|e| e.to_string())?;
+    // A new file only (never one someone placed there first).
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&file)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, yaml.as_bytes()))
+        .map_err(|e| format!("{}: {e}", file.display()))?;
+    let mut cmd = std::process::Command::new(&runner);
+    cmd.arg("local").arg("--job").arg(&file);
+    if no_push {
+        cmd.arg("--no-push");
+    }
+    let status = cmd.status();
+    let _ = std::fs::remove_file(&file);
+    let status = status.map_err(|e| format!("{}: {e}", runner.display()))?;
+    Ok(status.code().unwrap_or(1))
 }
 
 #[cfg(test)]

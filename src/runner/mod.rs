@@ -14,6 +14,7 @@
 //! message file, which the kubelet (or the e2e node stand-in) copies into the Pod status.
 
 pub mod client;
+pub mod local;
 
 use std::path::Path;
 use std::time::Duration;
@@ -100,6 +101,7 @@ pub async fn run_job() -> i32 {
         credentials,
         github_api,
         publish: true,
+        refs: None,
     };
     let outcome = match &client {
         Some(c) => agent.run(c, &job).await,

@@ -350,6 +350,27 @@ impl Workspace {
         Ok(id.to_string())
     }
 
+    /// The unified diff of `head` against its merge base with `base` (what a pull request of
+    /// `head` into `base` shows), as `git diff base...head` prints it.
+    pub fn unified_diff(&self, base: &str, head: &str) -> Result<String, GitError> {
+        let head = self.repo.revparse_single(head)?.peel_to_commit()?;
+        let base = self.repo.revparse_single(base)?.peel_to_commit()?;
+        let merge_base = self.repo.merge_base(base.id(), head.id())?;
+        let from = self.repo.find_commit(merge_base)?.tree()?;
+        let diff = self
+            .repo
+            .diff_tree_to_tree(Some(&from), Some(&head.tree()?), None)?;
+        let mut out = String::new();
+        diff.print(git2::DiffFormat::Patch, |_, _, line| {
+            if matches!(line.origin(), '+' | '-' | ' ') {
+                out.push(line.origin());
+            }
+            out.push_str(&String::from_utf8_lossy(line.content()));
+            true
+        })?;
+        Ok(out)
+    }
+
     /// Paths that differ between the base branch and `branch`.
     pub fn paths_changed_since_base(&self, branch: &str) -> Result<Vec<String>, GitError> {
         let base = self

@@ -67,9 +67,21 @@ async fn entry(host: &dyn DynHost, job: &RunJob) -> Outcome {
         github_api: job.github_api.clone(),
         credentials: job.credentials.clone(),
     };
-    let mut out = run::run(host, job.spec.repository.as_ref(), params, &setup)
-        .await
-        .map_err(|f| Failed::of(f.transient, f.message))?;
+    let mut params = params.as_ref().clone();
+    // Not publishing: the review is reported, not posted.
+    params.auto_comment &= job.publish;
+    let out = match (&job.refs, &job.spec.repository) {
+        (Some(r), Some(repo)) => {
+            run::run_local(host, &repo.url, &r.base, &r.head, &params, &setup).await
+        }
+        (Some(_), None) => {
+            return Err(Failed::usage(
+                "reviewing refs needs spec.repository (the repository to read them from)",
+            ));
+        }
+        (None, _) => run::run(host, job.spec.repository.as_ref(), &params, &setup).await,
+    };
+    let mut out = out.map_err(|f| Failed::of(f.transient, f.message))?;
     let mut artifacts = Vec::new();
     let findings = serde_json::to_vec(&out.findings).unwrap_or_default();
     if findings.len() > INLINE_RESULT_MAX {

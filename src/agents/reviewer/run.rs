@@ -42,6 +42,17 @@ pub struct Outcome {
     pub notes: Vec<String>,
     /// `go test -cover` of the changed packages: package → percent of statements.
     pub coverage: BTreeMap<String, f64>,
+    /// The review as it would be posted, when it is printed instead (a local run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub review: Option<PrintedReview>,
+}
+
+/// A review not posted: its verdict, summary and inline comments.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct PrintedReview {
+    pub event: crate::services::github::ReviewEvent,
+    pub body: String,
+    pub comments: Vec<crate::services::github::InlineComment>,
 }
 
 #[derive(Debug)]
@@ -251,85 +262,13 @@ pub async fn run<H: Host + ?Sized>(
         ))
     })?;
 
-    let mut all: Vec<Finding> = Vec::new();
-    if enabled(p, ReviewCheck::Lint) {
-        all.extend(lint(&root, &files, &mut out.notes).await);
-    }
-    if enabled(p, ReviewCheck::I18n) {
-        let locales: BTreeMap<String, String> = tree(&root)
-            .into_iter()
-            .filter(|f| i18n::is_locale(f))
-            .filter_map(|f| std::fs::read_to_string(root.join(&f)).ok().map(|t| (f, t)))
-            .collect();
-        all.extend(i18n::check(&files, &locales));
-    }
-    if enabled(p, ReviewCheck::Tests) {
-        all.extend(tests_check::check(&files, &tree(&root)));
-        let pkgs = linters::touched_packages(&files);
-        let untrusted = pr.from_fork() && !p.run_fork_code;
-        if untrusted && !pkgs.is_empty() {
-            out.notes.push(format!(
-                "go test -cover not run: the pull request comes from {} (its code is untrusted); set reviewer.runForkCode: true to run it in an isolated sandbox Pod",
-                pr.head_repo.as_deref().unwrap_or("a deleted fork")
-            ));
-        } else if !pkgs.is_empty() && root.join("go.mod").exists() {
-            // go vet runs separately (lint); its findings must not stop the coverage run.
-            // The pull request's code runs where it reaches nothing (the host decides: in a
-            // Pod, an isolated sandbox Pod).
-            match host.go_test(&root, &pkgs).await {
-                Err(e) => out.notes.push(format!("go test -cover could not run: {e}")),
-                Ok(Some((code, stdout))) => {
-                    out.coverage = tests_check::parse_cover(&stdout);
-                    if code != 0 {
-                        out.notes.push(format!(
-                            "go test -cover failed: {}",
-                            stdout
-                                .lines()
-                                .filter(|l| l.starts_with("FAIL"))
-                                .collect::<Vec<_>>()
-                                .join("; ")
-                        ));
-                    }
-                }
-                Ok(None) => out.notes.push("go test -cover: Go is not installed".into()),
-            }
-        }
-    }
-    if enabled(p, ReviewCheck::Security) {
-        all.extend(security::check(&files));
-    }
-    if enabled(p, ReviewCheck::Llm) {
-        report(host.progress("asking the LLM").await)?;
-        let covered = all.iter().map(|f| (f.file.clone(), f.line)).collect();
-        let conventions = std::fs::read_to_string(root.join(CONVENTIONS_FILE)).unwrap_or_default();
-        let (found, notes) = super::llm::review(host, &text, &conventions, &covered).await;
-        all.extend(found);
-        out.notes.extend(notes);
-    }
-    // Fingerprints from the head's text of each line.
-    let mut cache: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for f in &all {
-        cache.entry(f.file.clone()).or_insert_with(|| {
-            std::fs::read_to_string(root.join(&f.file))
-                .map(|t| t.lines().map(str::to_string).collect())
-                .unwrap_or_default()
-        });
-    }
-    finding::fingerprint_all(&mut all, |path, line| {
-        cache
-            .get(path)
-            .and_then(|l| l.get((line as usize).saturating_sub(1)))
-            .cloned()
+    let untrusted = (pr.from_fork() && !p.run_fork_code).then(|| {
+        format!(
+            "go test -cover not run: the pull request comes from {} (its code is untrusted); set reviewer.runForkCode: true to run it in an isolated sandbox Pod",
+            pr.head_repo.as_deref().unwrap_or("a deleted fork")
+        )
     });
-    let all = finding::dedup(all);
-    for f in &all {
-        *out.by_severity
-            .entry(format!("{:?}", f.severity).to_lowercase())
-            .or_default() += 1;
-        *out.by_category.entry(f.category.clone()).or_default() += 1;
-    }
-    let (inline, off) = finding::filter(all.clone(), &files, p.filter_mode);
-    out.findings = all;
+    let (inline, off) = analyse(host, p, &files, &text, &root, untrusted, &mut out).await?;
     let earlier_comments = gh
         .review_comments(n)
         .await
@@ -379,5 +318,177 @@ pub async fn run<H: Host + ?Sized>(
             );
         }
     }
+    Ok(out)
+}
+
+/// The findings of the selected sources on the checkout at `root` (the diff's head): all of
+/// them into `out`, and those to post split into inline and off-diff ones. `untrusted`: why
+/// the head's code must not run here (its tests are then skipped, with that note).
+async fn analyse<H: Host + ?Sized>(
+    host: &H,
+    p: &ReviewerParams,
+    files: &[diff::FileDiff],
+    text: &str,
+    root: &Path,
+    untrusted: Option<String>,
+    out: &mut Outcome,
+) -> Result<(Vec<Finding>, Vec<Finding>), Failure> {
+    let report = |r: Result<(), String>| {
+        r.map_err(|e| Failure {
+            message: e,
+            transient: true,
+        })
+    };
+    let mut all: Vec<Finding> = Vec::new();
+    if enabled(p, ReviewCheck::Lint) {
+        all.extend(lint(root, files, &mut out.notes).await);
+    }
+    if enabled(p, ReviewCheck::I18n) {
+        let locales: BTreeMap<String, String> = tree(root)
+            .into_iter()
+            .filter(|f| i18n::is_locale(f))
+            .filter_map(|f| std::fs::read_to_string(root.join(&f)).ok().map(|t| (f, t)))
+            .collect();
+        all.extend(i18n::check(files, &locales));
+    }
+    if enabled(p, ReviewCheck::Tests) {
+        all.extend(tests_check::check(files, &tree(root)));
+        let pkgs = linters::touched_packages(files);
+        if let (Some(why), false) = (&untrusted, pkgs.is_empty()) {
+            out.notes.push(why.clone());
+        } else if !pkgs.is_empty() && root.join("go.mod").exists() {
+            // go vet runs separately (lint); its findings must not stop the coverage run.
+            // The pull request's code runs where it reaches nothing (the host decides: in a
+            // Pod, an isolated sandbox Pod).
+            match host.go_test(root, &pkgs).await {
+                Err(e) => out.notes.push(format!("go test -cover could not run: {e}")),
+                Ok(Some((code, stdout))) => {
+                    out.coverage = tests_check::parse_cover(&stdout);
+                    if code != 0 {
+                        out.notes.push(format!(
+                            "go test -cover failed: {}",
+                            stdout
+                                .lines()
+                                .filter(|l| l.starts_with("FAIL"))
+                                .collect::<Vec<_>>()
+                                .join("; ")
+                        ));
+                    }
+                }
+                Ok(None) => out.notes.push("go test -cover: Go is not installed".into()),
+            }
+        }
+    }
+    if enabled(p, ReviewCheck::Security) {
+        all.extend(security::check(files));
+    }
+    if enabled(p, ReviewCheck::Llm) {
+        report(host.progress("asking the LLM").await)?;
+        let covered = all.iter().map(|f| (f.file.clone(), f.line)).collect();
+        let conventions = std::fs::read_to_string(root.join(CONVENTIONS_FILE)).unwrap_or_default();
+        let (found, notes) = super::llm::review(host, text, &conventions, &covered).await;
+        all.extend(found);
+        out.notes.extend(notes);
+    }
+    // Fingerprints from the head's text of each line.
+    let mut cache: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for f in &all {
+        cache.entry(f.file.clone()).or_insert_with(|| {
+            std::fs::read_to_string(root.join(&f.file))
+                .map(|t| t.lines().map(str::to_string).collect())
+                .unwrap_or_default()
+        });
+    }
+    finding::fingerprint_all(&mut all, |path, line| {
+        cache
+            .get(path)
+            .and_then(|l| l.get((line as usize).saturating_sub(1)))
+            .cloned()
+    });
+    let all = finding::dedup(all);
+    for f in &all {
+        *out.by_severity
+            .entry(format!("{:?}", f.severity).to_lowercase())
+            .or_default() += 1;
+        *out.by_category.entry(f.category.clone()).or_default() += 1;
+    }
+    let (inline, off) = finding::filter(all.clone(), files, p.filter_mode);
+    out.findings = all;
+    Ok((inline, off))
+}
+
+/// A review of `head` against `base` of the repository at `url` (no pull request, no GitHub):
+/// the same checks on the same kind of diff (`base...head`), and the review printed into the
+/// outcome instead of posted. The head's code runs here (`go test`): it is the user's own.
+pub async fn run_local<H: Host + ?Sized>(
+    host: &H,
+    url: &str,
+    base: &str,
+    head: &str,
+    p: &ReviewerParams,
+    setup: &Setup,
+) -> Result<Outcome, Failure> {
+    let opts = WorkspaceOptions {
+        base_branch: base.to_string(),
+        allowed_paths: AllowedPaths::new(&[]).map_err(|e| fail(e.to_string()))?,
+        credentials: setup.credentials.clone(),
+        identity: Identity::agent("reviewer"),
+    };
+    let (dir, url_owned, head_owned, base_owned) = (
+        setup.workdir.clone(),
+        url.to_string(),
+        head.to_string(),
+        base.to_string(),
+    );
+    let (root, text, head_sha) = tokio::task::spawn_blocking(move || {
+        let ws = Workspace::clone(&url_owned, &dir, opts)?;
+        let spec = format!("+refs/heads/{head_owned}:refs/remotes/origin/{head_owned}");
+        let sha = ws.fetch_and_checkout(&[&spec], &format!("origin/{head_owned}"))?;
+        let text = ws.unified_diff(&format!("origin/{base_owned}"), &sha)?;
+        Ok::<_, crate::services::git::GitError>((ws.path(), text, sha))
+    })
+    .await
+    .map_err(|e| fail(format!("reviewer: {e}")))?
+    .map_err(|e| fail(format!("reviewer: {head} against {base}: {e}")))?;
+    let files = diff::parse(&text).map_err(|e| fail(format!("reviewer: the diff: {e}")))?;
+    let mut out = Outcome {
+        head_sha,
+        ..Default::default()
+    };
+    if files.is_empty() {
+        out.summary = format!("{head} changes no files against {base}; nothing to review");
+        return Ok(out);
+    }
+    host.progress(&format!(
+        "reviewing {head} against {base}: {} files",
+        files.len()
+    ))
+    .await
+    .map_err(|e| Failure {
+        message: e,
+        transient: true,
+    })?;
+    let (inline, off) = analyse(host, p, &files, &text, &root, None, &mut out).await?;
+    let cap = p
+        .max_inline_comments
+        .map(|c| c.max(1) as usize)
+        .unwrap_or(review::DEFAULT_MAX_COMMENTS);
+    let earlier = review::Earlier {
+        comments: &[],
+        bodies: &[],
+    };
+    let total = out.findings.len();
+    if let Some(r) = review::plan(inline, off, &earlier, cap, p.request_changes_at) {
+        out.posted = r.comments.len();
+        out.review = Some(PrintedReview {
+            event: r.event,
+            body: r.body,
+            comments: r.comments,
+        });
+    }
+    out.summary = format!(
+        "{head} against {base}: {total} findings; {} inline comments (printed, not posted)",
+        out.posted
+    );
     Ok(out)
 }

@@ -1,0 +1,219 @@
+//! `agent-runner local`: agents run in-process without a cluster, on a job manifest and a
+//! local repository (real git, real bare repositories; no GitHub, no LLM provider).
+
+use std::path::Path;
+use std::process::Command;
+
+use devagents::testing::fixtures::simple_admin_repo;
+use devagents::testing::git_server::{bare_repo_with, git};
+
+fn runner(args: &[&str]) -> (i32, serde_json::Value, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_agent-runner"))
+        .arg("local")
+        .args(args)
+        .env_remove("ANTHROPIC_API_KEY")
+        .env_remove("OPENAI_API_KEY")
+        .env_remove("GITHUB_TOKEN")
+        .env_remove("DEVAGENTS_LLM_PROVIDER")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    let result = serde_json::from_str(&stdout).unwrap_or(serde_json::Value::Null);
+    (out.status.code().unwrap_or(-1), result, stderr)
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> String {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p.to_string_lossy().into_owned()
+}
+
+#[test]
+fn the_probe_runs_here_with_its_result_on_stdout_and_its_artifact_in_the_directory() {
+    let d = tempfile::tempdir().unwrap();
+    let job = write(
+        d.path(),
+        "probe.yaml",
+        "apiVersion: devagents.io/v1alpha1\nkind: AgentJob\nmetadata: {name: hello}\nspec:\n  agent: probe\n  probe: {message: hi, resultBytes: 1000, llmPrompt: say hi}\n",
+    );
+    let arts = d.path().join("arts");
+    let (code, result, err) = runner(&["--job", &job, "--artifacts", arts.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("probe: attempt 1 started: hi"), "{err}");
+    assert_eq!(result["data"]["resultBytes"], 1000, "{result}");
+    // No provider: the LLM step says it was skipped, never a made-up answer.
+    assert!(
+        result["data"]["llm"]
+            .as_str()
+            .unwrap()
+            .starts_with("skipped: no LLM provider"),
+        "{result}"
+    );
+    assert_eq!(std::fs::read(arts.join("result")).unwrap().len(), 1000);
+    assert_eq!(result["artifacts"][0]["name"], "result");
+
+    // Its exit code is the agent's: a probe told to fail fails with that code.
+    let job = write(
+        d.path(),
+        "fail.yaml",
+        "apiVersion: devagents.io/v1alpha1\nkind: AgentJob\nmetadata: {name: bad}\nspec: {agent: probe, probe: {exitCode: 7, message: boom}}\n",
+    );
+    let (code, _, err) = runner(&["--job", &job]);
+    assert_eq!(code, 7, "{err}");
+}
+
+#[test]
+fn a_bad_manifest_is_refused_with_the_field_that_is_wrong() {
+    let d = tempfile::tempdir().unwrap();
+    let job = write(
+        d.path(),
+        "gen.yaml",
+        "apiVersion: devagents.io/v1alpha1\nkind: AgentJob\nmetadata: {name: g}\nspec: {agent: generator, generator: {entity: Department}}\n",
+    );
+    let (code, _, err) = runner(&["--job", &job]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("spec.repository is required for the generator agent"),
+        "{err}"
+    );
+    let (code, _, err) = runner(&["--job", &d.path().join("missing.yaml").to_string_lossy()]);
+    assert_eq!(code, 2);
+    assert!(err.contains("missing.yaml"), "{err}");
+}
+
+#[test]
+fn the_generator_commits_the_module_on_a_local_branch_and_pushes_nothing() {
+    let root = tempfile::tempdir().unwrap();
+    let bare = bare_repo_with(root.path(), "acme/core", "main", &simple_admin_repo()).unwrap();
+    let job = write(
+        root.path(),
+        "gen.yaml",
+        &format!(
+            "apiVersion: devagents.io/v1alpha1\nkind: AgentJob\nmetadata: {{name: dept}}\nspec:\n  agent: generator\n  repository: {{url: '{}', baseBranch: main}}\n  generator:\n    entity: Department\n    fields: [{{name: title, type: string}}]\n    commands: ['test -f rpc/ent/schema/department.go']\n",
+            bare.display()
+        ),
+    );
+    let work = root.path().join("work");
+    let (code, result, err) = runner(&[
+        "--job",
+        &job,
+        "--workdir",
+        work.to_str().unwrap(),
+        "--no-push",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let data = &result["data"];
+    let branch = data["branch"].as_str().unwrap();
+    assert!(branch.starts_with("agents/generator/department-"), "{data}");
+    assert!(data["pullRequest"].is_null(), "{data}");
+    assert!(
+        data["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f == "rpc/ent/schema/department.go"),
+        "{data}"
+    );
+    // The commit is on the local branch of the checkout, and the remote never saw it.
+    let checkout = work.join("repo");
+    let local = git(&checkout, &["rev-parse", branch]).unwrap();
+    assert_eq!(local, data["commit"].as_str().unwrap());
+    assert!(git(&bare, &["rev-parse", "--verify", "-q", branch]).is_err());
+    assert!(!err.contains("action: git_push"), "{err}");
+}
+
+#[test]
+fn the_reviewer_reviews_a_head_ref_against_a_base_ref_and_prints_the_review() {
+    let root = tempfile::tempdir().unwrap();
+    let base = [
+        ("go.mod", "module example.com/shop\n\ngo 1.19\n"),
+        (
+            "store/store.go",
+            "package store\n\n// Count returns n.\nfunc Count(n int) int {\n\treturn n\n}\n",
+        ),
+    ];
+    let bare = bare_repo_with(root.path(), "acme/shop", "main", &base).unwrap();
+    let seed = root.path().join("seed");
+    std::fs::create_dir_all(&seed).unwrap();
+    git(&seed, &["clone", "-q", bare.to_str().unwrap(), "."]).unwrap();
+    git(&seed, &["checkout", "-q", "-b", "feature"]).unwrap();
+    std::fs::write(
+        seed.join("store/client.go"),
+        "package store\n\nimport \"crypto/tls\"\n\n// Config is the client's TLS.\nfunc Config() *tls.Config {\n\treturn &tls.Config{InsecureSkipVerify: true}\n}\n",
+    )
+    .unwrap();
+    git(&seed, &["add", "-A"]).unwrap();
+    git(&seed, &["commit", "-q", "-m", "client"]).unwrap();
+    git(&seed, &["push", "-q", "origin", "feature"]).unwrap();
+    let head = git(&seed, &["rev-parse", "HEAD"]).unwrap();
+    let job = write(
+        root.path(),
+        "review.yaml",
+        &format!(
+            "apiVersion: devagents.io/v1alpha1\nkind: AgentJob\nmetadata: {{name: rev}}\nspec:\n  agent: reviewer\n  repository: {{url: '{}', baseBranch: main}}\n  reviewer: {{pullRequest: 1, checks: [security, tests]}}\n",
+            bare.display()
+        ),
+    );
+    let (code, result, err) = runner(&[
+        "--job",
+        &job,
+        "--base",
+        "main",
+        "--head",
+        "feature",
+        "--no-push",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let data = &result["data"];
+    assert_eq!(data["headSha"], head, "{data}");
+    let comments = data["review"]["comments"].as_array().unwrap();
+    assert!(
+        comments
+            .iter()
+            .any(|c| c["path"] == "store/client.go" && c["line"] == 7),
+        "{data}"
+    );
+    // Only the head's changes: nothing on the base's unchanged file.
+    assert!(
+        comments.iter().all(|c| c["path"] != "store/store.go"),
+        "{data}"
+    );
+    assert!(data["reviewUrl"].is_null(), "{data}");
+    assert!(
+        result["summary"]
+            .as_str()
+            .unwrap()
+            .contains("printed, not posted"),
+        "{result}"
+    );
+}
+
+#[test]
+fn kubectl_agent_run_local_runs_the_job_it_builds_without_a_cluster() {
+    let out = Command::new(env!("CARGO_BIN_EXE_kubectl-agent"))
+        .args([
+            "run",
+            "probe",
+            "--message",
+            "from-cli",
+            "--name",
+            "cli",
+            "--local",
+        ])
+        .env("KUBECONFIG", "/nonexistent/kubeconfig")
+        .env_remove("DEVAGENTS_LLM_PROVIDER")
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("probe: attempt 1 started: from-cli"),
+        "{stderr}"
+    );
+    let result: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert!(result["summary"].is_string(), "{result}");
+}
