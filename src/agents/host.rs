@@ -42,6 +42,16 @@ pub trait Host {
         target: &str,
         digest: Option<&str>,
     ) -> impl Future<Output = Result<(), String>> + Send;
+    /// An action taken on an approval's strength: the audit trail names the approval.
+    fn approved_action(
+        &self,
+        kind: &str,
+        target: &str,
+        digest: Option<&str>,
+        _approval: &str,
+    ) -> impl Future<Output = Result<(), String>> + Send {
+        self.action(kind, target, digest)
+    }
     /// One completion: `Ok(Ok(text))`, or `Ok(Err(why))` when LLM steps are skipped.
     fn llm(
         &self,
@@ -111,6 +121,13 @@ pub trait DynHost: Send + Sync {
         target: &'a str,
         digest: Option<&'a str>,
     ) -> BoxFuture<'a, Result<(), String>>;
+    fn approved_action<'a>(
+        &'a self,
+        kind: &'a str,
+        target: &'a str,
+        digest: Option<&'a str>,
+        approval: &'a str,
+    ) -> BoxFuture<'a, Result<(), String>>;
     fn llm<'a>(&'a self, req: &'a CompletionRequest) -> BoxFuture<'a, Result<LlmText, HostError>>;
     fn llm_stream<'a>(
         &'a self,
@@ -156,6 +173,15 @@ impl<T: Host + Send + Sync> DynHost for T {
         digest: Option<&'a str>,
     ) -> BoxFuture<'a, Result<(), String>> {
         Box::pin(Host::action(self, kind, target, digest))
+    }
+    fn approved_action<'a>(
+        &'a self,
+        kind: &'a str,
+        target: &'a str,
+        digest: Option<&'a str>,
+        approval: &'a str,
+    ) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(Host::approved_action(self, kind, target, digest, approval))
     }
     fn llm<'a>(&'a self, req: &'a CompletionRequest) -> BoxFuture<'a, Result<LlmText, HostError>> {
         Box::pin(Host::llm(self, req))
@@ -211,6 +237,15 @@ impl<'h> Host for dyn DynHost + 'h {
     }
     async fn action(&self, kind: &str, target: &str, digest: Option<&str>) -> Result<(), String> {
         DynHost::action(self, kind, target, digest).await
+    }
+    async fn approved_action(
+        &self,
+        kind: &str,
+        target: &str,
+        digest: Option<&str>,
+        approval: &str,
+    ) -> Result<(), String> {
+        DynHost::approved_action(self, kind, target, digest, approval).await
     }
     async fn llm(&self, req: &CompletionRequest) -> Result<LlmText, HostError> {
         DynHost::llm(self, req).await

@@ -1,5 +1,5 @@
 //! `kubectl agent queue`: every waiting job with its position, computed on demand by the
-//! scheduler's own planner ([`crate::controller::admission::plan`]) from the listed objects.
+//! scheduler's own planner ([`crate::controller::planner::plan`]) from the listed objects.
 //! Positions are never written into status (each admission would move every waiting job);
 //! like Kueue's pending-workloads view, they are computed when someone asks.
 
@@ -15,8 +15,8 @@ use serde::Serialize;
 use super::table::{Output, Registry};
 use super::{Cluster, Result};
 use crate::api::{AgentJob, AgentKind};
-use crate::controller::admission::{self, Decision, LockHolder, Observed};
 use crate::controller::locks;
+use crate::controller::planner::{self, Decision, LockHolder, Observed};
 
 /// One waiting job.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -59,13 +59,13 @@ pub fn plan(
     let views: Vec<_> = jobs
         .iter()
         .filter(served)
-        .map(|j| admission::view(j, &seen))
+        .map(|j| planner::view(j, &seen))
         .collect();
     let lock_state: HashMap<String, LockHolder> = leases
         .iter()
         .filter_map(|l| locks::lock_key(l).map(|k| (k, locks::holder(l))))
         .collect();
-    let limits = admission::Limits {
+    let limits = planner::Limits {
         max_running: registry.map(|r| r.max_running).unwrap_or(4),
         per_agent: registry
             .map(|r| {
@@ -92,7 +92,7 @@ pub fn plan(
         .collect();
     let mut out = Vec::new();
     let mut position = 0;
-    for d in admission::plan(&views, &lock_state, &limits, now) {
+    for d in planner::plan(&views, &lock_state, &limits, now) {
         let (key, waiting_for) = match d {
             Decision::Wait {
                 key, waiting_for, ..

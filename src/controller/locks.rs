@@ -15,8 +15,8 @@ use kube::ResourceExt;
 use kube::api::{Api, ObjectMeta, PostParams};
 use sha2::{Digest, Sha256};
 
-use super::admission::LockHolder;
 use super::agent::Agents;
+use super::planner::LockHolder;
 use super::pod::{MANAGED_BY, MANAGER, hex};
 use crate::api::AgentJob;
 
@@ -115,7 +115,7 @@ pub async fn acquire(
             if h.holder.as_deref() == Some(uid) {
                 return Ok(true);
             }
-            if !super::admission::lock_free_for(&h, uid, now) {
+            if !super::planner::lock_free_for(&h, uid, now) {
                 return Ok(false);
             }
             let transitions = l

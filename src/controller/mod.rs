@@ -3,13 +3,12 @@
 //! Shape (kube-rs/controller-rs): a [`Context`] shared by a kube-runtime `Controller` over
 //! AgentJobs (owning Pods) and the admission [`scheduler`]; one `thiserror` [`Error`] with a
 //! metric label; server-side apply with one field manager; Events through a `Recorder`.
-//! The decisions are pure functions ([`admission::plan`], [`lifecycle::step`]); this module
+//! The decisions are pure functions ([`planner::plan`], [`lifecycle::step`]); this module
 //! and its I/O siblings only fetch and apply.
 //!
 //! Only the leader (a Lease held through kube-lease-manager) runs the controller and the
 //! scheduler; every replica keeps its caches warm and serves metrics and health.
 
-pub mod admission;
 pub mod agent;
 pub mod approval;
 pub mod config;
@@ -17,6 +16,7 @@ pub mod lifecycle;
 pub mod locks;
 pub mod metrics;
 pub mod netpol;
+pub mod planner;
 pub mod pod;
 pub mod publish;
 mod reconcile;

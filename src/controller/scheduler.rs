@@ -1,5 +1,5 @@
 //! The admission loop: one pass at a time (so decisions never race each other), planned by
-//! [`admission::plan`] from the caches, executed concurrently.
+//! [`planner::plan`] from the caches, executed concurrently.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -15,8 +15,8 @@ use kube::runtime::reflector::ObjectRef;
 use tokio::sync::Semaphore;
 use tracing::{debug, warn};
 
-use super::admission::{self, Decision, JobState, JobView, Limits, LockHolder};
 use super::lifecycle::{admitted_status, waiting_phase, waiting_status};
+use super::planner::{self, Decision, JobState, JobView, Limits, LockHolder};
 use super::{Context, FINALIZER, locks, pod};
 use crate::api::{AgentJob, Phase};
 
@@ -96,9 +96,9 @@ fn view(ctx: &Context, job: &AgentJob, admitted: &HashMap<String, i32>) -> JobVi
         .and_then(|a| ctx.pods.get(&ObjectRef::new(&a.pod).within(&ns)))
         .and_then(|p| p.status.as_ref().and_then(|s| s.phase.clone()))
         .is_some_and(|ph| ph == "Succeeded" || ph == "Failed");
-    admission::view(
+    planner::view(
         job,
-        &admission::Observed {
+        &planner::Observed {
             agents: &ctx.cfg.agents,
             operator: true,
             started,
@@ -143,7 +143,7 @@ async fn pass(ctx: &Arc<Context>, permits: &Arc<Semaphore>) {
         max_running: ctx.cfg.max_running,
         per_agent: ctx.cfg.agent_limits.clone(),
     };
-    let decisions = admission::plan(&views, &lock_state, &limits, now);
+    let decisions = planner::plan(&views, &lock_state, &limits, now);
 
     // Metrics from the same snapshot.
     let waiting = views

@@ -150,6 +150,17 @@ impl Host for client::AgentClient {
             .await
             .map_err(|e| e.to_string())
     }
+    async fn approved_action(
+        &self,
+        kind: &str,
+        target: &str,
+        digest: Option<&str>,
+        approval: &str,
+    ) -> Result<(), String> {
+        client::AgentClient::action(self, kind, target, digest, Some(approval))
+            .await
+            .map_err(|e| e.to_string())
+    }
     async fn go_test(
         &self,
         root: &Path,

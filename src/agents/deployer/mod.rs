@@ -68,17 +68,18 @@ async fn entry(host: &dyn DynHost, job: &RunJob) -> Outcome {
     let Some(params) = &job.spec.deployer else {
         return Err(Failed::agent("the deployer needs spec.deployer"));
     };
-    let env: crate::api::environment::Environment =
-        match std::env::var(ENV_DEPLOY_ENVIRONMENT).map(|v| serde_json::from_str(&v)) {
-            Ok(Ok(e)) => e,
-            Ok(Err(e)) => return Err(Failed::usage(format!("{ENV_DEPLOY_ENVIRONMENT}: {e}"))),
-            Err(_) => {
-                return Err(Failed::agent(format!(
-                    "environment {:?} is not configured in the operator",
-                    params.environment
-                )));
-            }
-        };
+    let env: crate::api::environment::Environment = match std::env::var(ENV_DEPLOY_ENVIRONMENT)
+        .map(|v| serde_json::from_str(&v))
+    {
+        Ok(Ok(e)) => e,
+        Ok(Err(e)) => return Err(Failed::usage(format!("{ENV_DEPLOY_ENVIRONMENT}: {e}"))),
+        Err(_) => {
+            return Err(Failed::agent(format!(
+                "environment {:?} was not given to this Pod by the operator (the deployer runs only in its Pod, not locally)",
+                params.environment
+            )));
+        }
+    };
     let client = cluster::in_cluster_client().await.map_err(Failed::agent)?;
     let gitops_credentials =
         crate::services::git::Credentials::from_dir(&container_path(GITOPS_DIR))

@@ -74,10 +74,11 @@ async fn run(host: &dyn DynHost, job: &RunJob) -> Outcome {
                 st.message.unwrap_or_default()
             )));
         }
-        host.action(
+        host.approved_action(
             "api_call",
             &format!("probe://{}", ask.action),
             Some(&ask.digest),
+            &st.name,
         )
         .await
         .map_err(transient)?;
