@@ -54,7 +54,7 @@ pub trait OperatorSide: Send + Sync {
 
     /// Extras for the attempt's Pod spec (volumes, mounts, env), applied after the
     /// operator's own.
-    fn pod(&self, _job: &AgentJob, _pod_spec: &mut serde_json::Value) {}
+    fn pod(&self, _job: &AgentJob, _pod_spec: &mut k8s_openapi::api::core::v1::PodSpec) {}
 
     /// Rights the job's ServiceAccount holds while the job runs, granted before its Pod is
     /// created.

@@ -3,9 +3,15 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::{Pod, ServiceAccount};
+use k8s_openapi::api::core::v1::{
+    Capabilities, Container, EmptyDirVolumeSource, EnvVar, Pod, PodSecurityContext, PodSpec,
+    ProjectedVolumeSource, ResourceRequirements, SeccompProfile, SecretVolumeSource,
+    SecurityContext, ServiceAccount, ServiceAccountTokenProjection, Volume, VolumeMount,
+    VolumeProjection,
+};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use kube::{Resource, ResourceExt};
-use serde_json::json;
 
 use super::config::Config;
 use crate::api::AgentJob;
@@ -62,15 +68,8 @@ pub fn service_account_name(job: &str) -> String {
     bounded_name(&format!("agent-{job}"), "", 253)
 }
 
-fn owner_reference(job: &AgentJob) -> serde_json::Value {
-    json!({
-        "apiVersion": AgentJob::api_version(&()),
-        "kind": AgentJob::kind(&()),
-        "name": job.name_any(),
-        "uid": job.uid().unwrap_or_default(),
-        "controller": true,
-        "blockOwnerDeletion": true,
-    })
+fn owner_reference(job: &AgentJob) -> Vec<OwnerReference> {
+    job.controller_owner_ref(&()).into_iter().collect()
 }
 
 fn labels(job: &AgentJob) -> BTreeMap<String, String> {
@@ -85,20 +84,68 @@ fn labels(job: &AgentJob) -> BTreeMap<String, String> {
     l
 }
 
+fn meta(job: &AgentJob, name: String, labels: BTreeMap<String, String>) -> ObjectMeta {
+    ObjectMeta {
+        name: Some(name),
+        namespace: job.namespace(),
+        labels: Some(labels),
+        annotations: Some([(ANNOTATION_JOB.to_string(), job.name_any())].into()),
+        owner_references: Some(owner_reference(job)),
+        ..ObjectMeta::default()
+    }
+}
+
 /// The per-job ServiceAccount: owned by the job, no token automounted.
 pub fn service_account(job: &AgentJob) -> ServiceAccount {
-    serde_json::from_value(json!({
-        "apiVersion": "v1", "kind": "ServiceAccount",
-        "metadata": {
-            "name": service_account_name(&job.name_any()),
-            "namespace": job.namespace(),
-            "labels": labels(job),
-            "annotations": { ANNOTATION_JOB: job.name_any() },
-            "ownerReferences": [owner_reference(job)],
-        },
-        "automountServiceAccountToken": false,
-    }))
-    .unwrap_or_default()
+    ServiceAccount {
+        metadata: meta(job, service_account_name(&job.name_any()), labels(job)),
+        automount_service_account_token: Some(false),
+        ..ServiceAccount::default()
+    }
+}
+
+/// An environment variable with a value.
+pub fn env(name: &str, value: impl Into<String>) -> EnvVar {
+    EnvVar {
+        name: name.into(),
+        value: Some(value.into()),
+        ..EnvVar::default()
+    }
+}
+
+/// A read-only mount of volume `name` at `path`.
+pub fn mount(name: &str, path: &str, read_only: bool) -> VolumeMount {
+    VolumeMount {
+        name: name.into(),
+        mount_path: path.into(),
+        read_only: read_only.then_some(true),
+        ..VolumeMount::default()
+    }
+}
+
+/// A volume of Secret `secret` (files readable by the Pod's group only).
+pub fn secret_volume(name: &str, secret: &str, optional: bool) -> Volume {
+    Volume {
+        name: name.into(),
+        secret: Some(SecretVolumeSource {
+            secret_name: Some(secret.into()),
+            default_mode: Some(0o440),
+            optional: optional.then_some(true),
+            ..SecretVolumeSource::default()
+        }),
+        ..Volume::default()
+    }
+}
+
+fn empty_dir(name: &str, size: &str) -> Volume {
+    Volume {
+        name: name.into(),
+        empty_dir: Some(EmptyDirVolumeSource {
+            size_limit: Some(Quantity(size.into())),
+            ..EmptyDirVolumeSource::default()
+        }),
+        ..Volume::default()
+    }
 }
 
 /// The agent Pod of `attempt`.
@@ -108,68 +155,52 @@ pub fn agent_pod(job: &AgentJob, attempt: i32, cfg: &Config) -> Pod {
     l.insert(LABEL_ATTEMPT.into(), attempt.to_string());
     let spec_json = serde_json::to_string(&job.spec).unwrap_or_default();
     let r = &cfg.resources;
-    let mut pod: serde_json::Value = json!({
-        "apiVersion": "v1", "kind": "Pod",
-        "metadata": {
-            "name": pod_name(&name, attempt),
-            "namespace": job.namespace(),
-            "labels": l,
-            "annotations": { ANNOTATION_JOB: name },
-            "ownerReferences": [owner_reference(job)],
-        },
-        "spec": {
-            "restartPolicy": "Never",
-            "activeDeadlineSeconds": job.spec.timeout_seconds,
-            "serviceAccountName": service_account_name(&name),
-            "automountServiceAccountToken": false,
-            "enableServiceLinks": false,
-            "terminationGracePeriodSeconds": 10,
-            "securityContext": {
-                "runAsNonRoot": true,
-                "runAsUser": cfg.run_as_user,
-                "runAsGroup": cfg.run_as_user,
-                "fsGroup": cfg.run_as_user,
-                "seccompProfile": { "type": "RuntimeDefault" },
-            },
-            "containers": [{
-                "name": "agent",
-                "image": cfg.agent_image,
-                "imagePullPolicy": cfg.image_pull_policy,
-                "command": ["agent-runner"],
-                "args": ["run"],
-                "env": [
-                    { "name": ENV_JOB_NAME, "value": name },
-                    { "name": ENV_JOB_NAMESPACE, "value": job.namespace() },
-                    { "name": ENV_JOB_UID, "value": job.uid().unwrap_or_default() },
-                    { "name": ENV_ATTEMPT, "value": attempt.to_string() },
-                    { "name": ENV_JOB_SPEC, "value": spec_json },
-                    { "name": "HOME", "value": "/tmp" },
-                    { "name": ENV_GITHUB_API_URL, "value": cfg.github_api_url },
-                ],
-                "resources": {
-                    "requests": { "cpu": r.cpu_request, "memory": r.memory_request },
-                    "limits": { "cpu": r.cpu_limit, "memory": r.memory_limit },
-                },
-                "securityContext": {
-                    "allowPrivilegeEscalation": false,
-                    "readOnlyRootFilesystem": true,
-                    "runAsNonRoot": true,
-                    "privileged": false,
-                    "capabilities": { "drop": ["ALL"] },
-                },
-                "terminationMessagePolicy": "FallbackToLogsOnError",
-                "volumeMounts": [
-                    { "name": "tmp", "mountPath": "/tmp" },
-                    { "name": "workspace", "mountPath": "/workspace" },
-                ],
-                "workingDir": "/workspace",
-            }],
-            "volumes": [
-                { "name": "tmp", "emptyDir": { "sizeLimit": "1Gi" } },
-                { "name": "workspace", "emptyDir": { "sizeLimit": "4Gi" } },
-            ],
-        }
-    });
+    let quantities = |cpu: &str, memory: &str| {
+        Some(BTreeMap::from([
+            ("cpu".to_string(), Quantity(cpu.into())),
+            ("memory".to_string(), Quantity(memory.into())),
+        ]))
+    };
+    let mut container = Container {
+        name: "agent".into(),
+        image: Some(cfg.agent_image.clone()),
+        image_pull_policy: Some(cfg.image_pull_policy.clone()),
+        command: Some(vec!["agent-runner".into()]),
+        args: Some(vec!["run".into()]),
+        env: Some(vec![
+            env(ENV_JOB_NAME, name.clone()),
+            env(ENV_JOB_NAMESPACE, job.namespace().unwrap_or_default()),
+            env(ENV_JOB_UID, job.uid().unwrap_or_default()),
+            env(ENV_ATTEMPT, attempt.to_string()),
+            env(ENV_JOB_SPEC, spec_json),
+            env("HOME", "/tmp"),
+            env(ENV_GITHUB_API_URL, cfg.github_api_url.clone()),
+        ]),
+        resources: Some(ResourceRequirements {
+            requests: quantities(&r.cpu_request, &r.memory_request),
+            limits: quantities(&r.cpu_limit, &r.memory_limit),
+            ..ResourceRequirements::default()
+        }),
+        security_context: Some(SecurityContext {
+            allow_privilege_escalation: Some(false),
+            read_only_root_filesystem: Some(true),
+            run_as_non_root: Some(true),
+            privileged: Some(false),
+            capabilities: Some(Capabilities {
+                drop: Some(vec!["ALL".into()]),
+                ..Capabilities::default()
+            }),
+            ..SecurityContext::default()
+        }),
+        termination_message_policy: Some("FallbackToLogsOnError".into()),
+        volume_mounts: Some(vec![
+            mount("tmp", "/tmp", false),
+            mount("workspace", "/workspace", false),
+        ]),
+        working_dir: Some("/workspace".into()),
+        ..Container::default()
+    };
+    let mut volumes = vec![empty_dir("tmp", "1Gi"), empty_dir("workspace", "4Gi")];
     if let Some(secret) = job
         .spec
         .repository
@@ -178,35 +209,85 @@ pub fn agent_pod(job: &AgentJob, attempt: i32, cfg: &Config) -> Pod {
     {
         // The git/GitHub token the agent clones and pushes with: a read-only file, never an
         // environment variable (those end up in process listings and crash dumps).
-        let spec = &mut pod["spec"];
-        if let Some(v) = spec["volumes"].as_array_mut() {
-            v.push(json!({ "name": "repository-credentials", "secret": {
-                "secretName": secret, "defaultMode": 0o440 } }));
-        }
-        if let Some(m) = spec["containers"][0]["volumeMounts"].as_array_mut() {
-            m.push(json!({ "name": "repository-credentials",
-                "mountPath": crate::contract::CREDENTIALS_DIR, "readOnly": true }));
-        }
+        volumes.push(secret_volume("repository-credentials", secret, false));
+        add_mount(
+            &mut container,
+            mount(
+                "repository-credentials",
+                crate::contract::CREDENTIALS_DIR,
+                true,
+            ),
+        );
     }
     if let Some(api) = &cfg.agent_api {
         // The job's identity towards the agent API: a projected token of its own
         // ServiceAccount, audience devagents.io, nothing else from the Kubernetes API.
-        let spec = &mut pod["spec"];
-        if let Some(v) = spec["volumes"].as_array_mut() {
-            v.push(json!({ "name": "devagents-token", "projected": { "sources": [{ "serviceAccountToken": {
-                "audience": crate::contract::AUDIENCE, "expirationSeconds": 3600, "path": "token" } }] } }));
-        }
-        let c = &mut spec["containers"][0];
-        if let Some(m) = c["volumeMounts"].as_array_mut() {
-            m.push(json!({ "name": "devagents-token", "mountPath": crate::contract::TOKEN_DIR, "readOnly": true }));
-        }
-        if let Some(e) = c["env"].as_array_mut() {
-            e.push(json!({ "name": crate::contract::ENV_API_URL, "value": api.url }));
-            e.push(json!({ "name": crate::contract::ENV_API_CA, "value": api.ca_pem }));
-        }
+        volumes.push(Volume {
+            name: "devagents-token".into(),
+            projected: Some(ProjectedVolumeSource {
+                sources: Some(vec![VolumeProjection {
+                    service_account_token: Some(ServiceAccountTokenProjection {
+                        audience: Some(crate::contract::AUDIENCE.into()),
+                        expiration_seconds: Some(3600),
+                        path: "token".into(),
+                    }),
+                    ..VolumeProjection::default()
+                }]),
+                ..ProjectedVolumeSource::default()
+            }),
+            ..Volume::default()
+        });
+        add_mount(
+            &mut container,
+            mount("devagents-token", crate::contract::TOKEN_DIR, true),
+        );
+        add_env(
+            &mut container,
+            env(crate::contract::ENV_API_URL, api.url.clone()),
+        );
+        add_env(
+            &mut container,
+            env(crate::contract::ENV_API_CA, api.ca_pem.clone()),
+        );
     }
-    cfg.agents.of(job.spec.agent).pod(job, &mut pod["spec"]);
-    serde_json::from_value(pod).unwrap_or_default()
+    let mut spec = PodSpec {
+        restart_policy: Some("Never".into()),
+        active_deadline_seconds: Some(job.spec.timeout_seconds),
+        service_account_name: Some(service_account_name(&name)),
+        automount_service_account_token: Some(false),
+        enable_service_links: Some(false),
+        termination_grace_period_seconds: Some(10),
+        security_context: Some(PodSecurityContext {
+            run_as_non_root: Some(true),
+            run_as_user: Some(cfg.run_as_user),
+            run_as_group: Some(cfg.run_as_user),
+            fs_group: Some(cfg.run_as_user),
+            seccomp_profile: Some(SeccompProfile {
+                type_: "RuntimeDefault".into(),
+                ..SeccompProfile::default()
+            }),
+            ..PodSecurityContext::default()
+        }),
+        containers: vec![container],
+        volumes: Some(volumes),
+        ..PodSpec::default()
+    };
+    cfg.agents.of(job.spec.agent).pod(job, &mut spec);
+    Pod {
+        metadata: meta(job, pod_name(&name, attempt), l),
+        spec: Some(spec),
+        status: None,
+    }
+}
+
+/// Add a mount to `c`.
+pub fn add_mount(c: &mut Container, m: VolumeMount) {
+    c.volume_mounts.get_or_insert_with(Vec::new).push(m);
+}
+
+/// Add an environment variable to `c`.
+pub fn add_env(c: &mut Container, e: EnvVar) {
+    c.env.get_or_insert_with(Vec::new).push(e);
 }
 
 #[cfg(test)]

@@ -12,7 +12,6 @@ use futures::future::{BoxFuture, FutureExt};
 use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
 use kube::api::{Api, DeleteParams, ObjectMeta, Patch, PatchParams};
 use kube::{Client, ResourceExt};
-use serde_json::json;
 
 use super::ops::{self, PodKind};
 use crate::api::environment::{Environment, Environments};
@@ -23,7 +22,8 @@ use crate::contract::{
 };
 use crate::controller::agent::{ApprovalNeed, CheckFailed, OperatorSide};
 use crate::controller::metrics::{DeployLabel, EnvironmentLabel, Metrics};
-use crate::controller::pod::{bounded_name, service_account_name};
+use crate::controller::pod::{self, bounded_name, service_account_name};
+use k8s_openapi::api::core::v1::PodSpec;
 
 /// The deployer's operator side, over the operator's environments.
 pub struct Hooks {
@@ -83,7 +83,7 @@ impl OperatorSide for Hooks {
         })
     }
 
-    fn pod(&self, job: &AgentJob, pod_spec: &mut serde_json::Value) {
+    fn pod(&self, job: &AgentJob, pod_spec: &mut PodSpec) {
         if let Some(env) = environment(job, &self.environments) {
             pod_extras(pod_spec, env);
         }
@@ -437,17 +437,57 @@ pub async fn revoke(client: &Client, job: &AgentJob, env: &Environment) -> kube:
 
 /// The deployer alone talks to the Kubernetes API, with a token of its job's ServiceAccount
 /// (which holds a Role in the environment's namespace only while the job runs).
-fn pod_extras(spec: &mut serde_json::Value, env: &Environment) {
-    let mut volumes = vec![
-        json!({ "name": "kube-api-access", "projected": { "sources": [
-        { "serviceAccountToken": { "expirationSeconds": 3600, "path": "token" } },
-        { "configMap": { "name": "kube-root-ca.crt", "items": [{ "key": "ca.crt", "path": "ca.crt" }] } },
-        { "downwardAPI": { "items": [{ "path": "namespace",
-            "fieldRef": { "apiVersion": "v1", "fieldPath": "metadata.namespace" } }] } },
-    ] } }),
-    ];
-    let mut mounts =
-        vec![json!({ "name": "kube-api-access", "mountPath": KUBE_API_DIR, "readOnly": true })];
+fn pod_extras(spec: &mut PodSpec, env: &Environment) {
+    use k8s_openapi::api::core::v1::{
+        ConfigMapProjection, DownwardAPIProjection, DownwardAPIVolumeFile, KeyToPath,
+        ObjectFieldSelector, ProjectedVolumeSource, ServiceAccountTokenProjection, Volume,
+        VolumeProjection,
+    };
+    // The standard in-cluster files: a token of the job's account, the cluster's CA, the
+    // namespace.
+    let mut volumes = vec![Volume {
+        name: "kube-api-access".into(),
+        projected: Some(ProjectedVolumeSource {
+            sources: Some(vec![
+                VolumeProjection {
+                    service_account_token: Some(ServiceAccountTokenProjection {
+                        expiration_seconds: Some(3600),
+                        path: "token".into(),
+                        ..ServiceAccountTokenProjection::default()
+                    }),
+                    ..VolumeProjection::default()
+                },
+                VolumeProjection {
+                    config_map: Some(ConfigMapProjection {
+                        name: "kube-root-ca.crt".into(),
+                        items: Some(vec![KeyToPath {
+                            key: "ca.crt".into(),
+                            path: "ca.crt".into(),
+                            ..KeyToPath::default()
+                        }]),
+                        ..ConfigMapProjection::default()
+                    }),
+                    ..VolumeProjection::default()
+                },
+                VolumeProjection {
+                    downward_api: Some(DownwardAPIProjection {
+                        items: Some(vec![DownwardAPIVolumeFile {
+                            path: "namespace".into(),
+                            field_ref: Some(ObjectFieldSelector {
+                                api_version: Some("v1".into()),
+                                field_path: "metadata.namespace".into(),
+                            }),
+                            ..DownwardAPIVolumeFile::default()
+                        }]),
+                    }),
+                    ..VolumeProjection::default()
+                },
+            ]),
+            ..ProjectedVolumeSource::default()
+        }),
+        ..Volume::default()
+    }];
+    let mut mounts = vec![pod::mount("kube-api-access", KUBE_API_DIR, true)];
     let notifications = env.notifications.clone().unwrap_or_default();
     let secrets = [
         ("slack", notifications.slack_secret.clone(), SLACK_DIR),
@@ -466,21 +506,22 @@ fn pod_extras(spec: &mut serde_json::Value, env: &Environment) {
     ];
     for (name, secret, dir) in secrets {
         if let Some(secret) = secret {
-            volumes.push(json!({ "name": name, "secret": {
-                "secretName": secret, "defaultMode": 0o440, "optional": true } }));
-            mounts.push(json!({ "name": name, "mountPath": dir, "readOnly": true }));
+            volumes.push(pod::secret_volume(name, &secret, true));
+            mounts.push(pod::mount(name, dir, true));
         }
     }
-    if let Some(v) = spec["volumes"].as_array_mut() {
-        v.extend(volumes);
-    }
-    let c = &mut spec["containers"][0];
-    if let Some(m) = c["volumeMounts"].as_array_mut() {
-        m.extend(mounts);
-    }
-    if let Some(e) = c["env"].as_array_mut() {
-        e.push(json!({ "name": ENV_DEPLOY_ENVIRONMENT,
-            "value": serde_json::to_string(env).unwrap_or_default() }));
+    spec.volumes.get_or_insert_with(Vec::new).extend(volumes);
+    if let Some(c) = spec.containers.first_mut() {
+        for m in mounts {
+            pod::add_mount(c, m);
+        }
+        pod::add_env(
+            c,
+            pod::env(
+                ENV_DEPLOY_ENVIRONMENT,
+                serde_json::to_string(env).unwrap_or_default(),
+            ),
+        );
     }
 }
 
