@@ -33,11 +33,9 @@ pub(crate) fn approval_state_of(a: &crate::api::AgentApproval) -> ApprovalState 
 
 pub(crate) async fn request_approval(
     State(s): State<Arc<ApiState>>,
-    Path((ns, name)): Path<(String, String)>,
-    headers: HeaderMap,
+    Authorized { job, ns, name }: Authorized,
     body: axum::body::Body,
 ) -> Result<axum::Json<ApprovalState>, ApiError> {
-    let job = authorize(&s, &headers, &ns, &name).await?;
     let body: ApprovalRequest = read_json(body, BODY_SMALL).await?;
     let action_ok = !body.action.is_empty()
         && body.action.len() <= 31
@@ -92,10 +90,9 @@ pub(crate) fn issued(
 
 pub(crate) async fn approval_state(
     State(s): State<Arc<ApiState>>,
-    Path((ns, name, approval)): Path<(String, String, String)>,
-    headers: HeaderMap,
+    Authorized { job, ns, .. }: Authorized,
+    Path((_, _, approval)): Path<(String, String, String)>,
 ) -> Result<axum::Json<ApprovalState>, ApiError> {
-    let job = authorize(&s, &headers, &ns, &name).await?;
     let api: Api<crate::api::AgentApproval> = Api::namespaced(s.client.clone(), &ns);
     issued(&api.get(&approval).await?, &job, &s.agents)
 }

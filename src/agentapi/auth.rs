@@ -19,6 +19,40 @@ pub(crate) fn forbidden(msg: String) -> ApiError {
     ApiError(StatusCode::FORBIDDEN, msg)
 }
 
+/// The job a request is for (`{ns}` and `{name}` of its path), once its bearer token proved
+/// to be that job's own ServiceAccount. An extractor: it runs before any body is read, so an
+/// unauthenticated request never gets its body read.
+pub struct Authorized {
+    pub job: AgentJob,
+    pub ns: String,
+    pub name: String,
+}
+
+impl axum::extract::FromRequestParts<Arc<ApiState>> for Authorized {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &Arc<ApiState>,
+    ) -> Result<Self, ApiError> {
+        let Path(params) = Path::<HashMap<String, String>>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.to_string()))?;
+        let (Some(ns), Some(name)) = (params.get("ns"), params.get("name")) else {
+            return Err(ApiError(
+                StatusCode::BAD_REQUEST,
+                "the path names no job".into(),
+            ));
+        };
+        let job = authorize(state, &parts.headers, ns, name).await?;
+        Ok(Authorized {
+            job,
+            ns: ns.clone(),
+            name: name.clone(),
+        })
+    }
+}
+
 /// Authenticate the bearer token and check it belongs to job `ns/name`; returns the job.
 pub(crate) async fn authorize(
     state: &ApiState,

@@ -13,11 +13,8 @@ pub struct JobInput {
 }
 
 pub(crate) async fn job_input(
-    State(s): State<Arc<ApiState>>,
-    Path((ns, name)): Path<(String, String)>,
-    headers: HeaderMap,
+    Authorized { job, ns, name }: Authorized,
 ) -> Result<axum::Json<JobInput>, ApiError> {
-    let job = authorize(&s, &headers, &ns, &name).await?;
     let attempt = job
         .status
         .as_ref()
@@ -44,11 +41,9 @@ pub fn progress_configmap(job: &str) -> String {
 
 pub(crate) async fn progress(
     State(s): State<Arc<ApiState>>,
-    Path((ns, name)): Path<(String, String)>,
-    headers: HeaderMap,
+    Authorized { job, ns, name }: Authorized,
     body: axum::body::Body,
 ) -> Result<StatusCode, ApiError> {
-    let job = authorize(&s, &headers, &ns, &name).await?;
     let body: ProgressBody = read_json(body, BODY_PROGRESS).await?;
     let api: Api<ConfigMap> = Api::namespaced(s.client.clone(), &ns);
     let cm_name = progress_configmap(&name);
@@ -193,11 +188,9 @@ pub(crate) fn check_action(body: &ActionBody) -> Result<(), String> {
 
 pub(crate) async fn action(
     State(s): State<Arc<ApiState>>,
-    Path((ns, name)): Path<(String, String)>,
-    headers: HeaderMap,
+    Authorized { job, .. }: Authorized,
     body: axum::body::Body,
 ) -> Result<StatusCode, ApiError> {
-    let job = authorize(&s, &headers, &ns, &name).await?;
     let body: ActionBody = read_json(body, BODY_SMALL).await?;
     check_action(&body).map_err(|e| ApiError(StatusCode::BAD_REQUEST, e))?;
     let record = ActionRecord {
@@ -222,11 +215,11 @@ pub(crate) async fn action(
 
 pub(crate) async fn artifact(
     State(s): State<Arc<ApiState>>,
-    Path((ns, name, artifact)): Path<(String, String, String)>,
+    Authorized { job, .. }: Authorized,
+    Path((_, _, artifact)): Path<(String, String, String)>,
     headers: HeaderMap,
     body: axum::body::Body,
 ) -> Result<axum::Json<ArtifactRef>, ApiError> {
-    let job = authorize(&s, &headers, &ns, &name).await?;
     if !results::valid_name(&artifact) {
         return Err(ApiError(
             StatusCode::BAD_REQUEST,
@@ -308,11 +301,9 @@ pub struct ResultBody {
 
 pub(crate) async fn result(
     State(s): State<Arc<ApiState>>,
-    Path((ns, name)): Path<(String, String)>,
-    headers: HeaderMap,
+    Authorized { job, .. }: Authorized,
     body: axum::body::Body,
 ) -> Result<StatusCode, ApiError> {
-    let job = authorize(&s, &headers, &ns, &name).await?;
     let uid = job.uid();
     let body: ResultBody = read_json(body, BODY_RESULT).await?;
     if body.artifacts.len() > s.limits.artifacts.max_count {

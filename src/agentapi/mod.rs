@@ -27,6 +27,7 @@ mod tls;
 pub mod webhook;
 
 pub use approvals::*;
+pub use auth::Authorized;
 use auth::*;
 pub(crate) use auth::{authorize, forbidden};
 pub use jobs::*;

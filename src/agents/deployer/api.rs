@@ -8,8 +8,8 @@
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{Extension, Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{Extension, State};
+use axum::http::StatusCode;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::Pod;
 use kube::ResourceExt;
@@ -22,7 +22,7 @@ use super::ops::{
 };
 use super::{build, cluster, smoke};
 use crate::agentapi::{
-    ApiError, ApiState, BODY_SMALL, authorize, delete_labelled_pod, forbidden, read_json,
+    ApiError, ApiState, Authorized, BODY_SMALL, delete_labelled_pod, forbidden, read_json,
 };
 use crate::api::environment::{Environment, Environments, Service};
 use crate::api::{AgentJob, AgentKind, DeployMode, DeployerParams, Phase};
@@ -79,11 +79,9 @@ pub fn routes(environments: Arc<Environments>) -> Router<Arc<ApiState>> {
 async fn deploy(
     State(s): State<Arc<ApiState>>,
     Extension(envs): Extension<Arc<Environments>>,
-    Path((ns, name)): Path<(String, String)>,
-    headers: HeaderMap,
+    Authorized { job, ns, name }: Authorized,
     body: axum::body::Body,
 ) -> Result<axum::Json<DeployReply>, ApiError> {
-    let job = authorize(&s, &headers, &ns, &name).await?;
     let op: DeployOp = read_json(body, BODY_SMALL).await?;
     let uid = job.uid().unwrap_or_default();
     let reply = match &op {

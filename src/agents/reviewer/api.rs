@@ -11,8 +11,8 @@
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::State;
+use axum::http::StatusCode;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod};
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use kube::{Resource, ResourceExt};
@@ -24,7 +24,7 @@ use super::sandbox::{
 };
 use crate::agentapi::results::LABEL_ARTIFACT;
 use crate::agentapi::{
-    ApiError, ApiState, BODY_SMALL, authorize, delete_labelled_pod, forbidden, read_json,
+    ApiError, ApiState, Authorized, BODY_SMALL, delete_labelled_pod, forbidden, read_json,
 };
 use crate::api::{AgentJob, AgentKind, Phase};
 use crate::controller::pod::{LABEL_JOB_UID, MANAGED_BY, MANAGER, bounded_name};
@@ -100,11 +100,9 @@ async fn isolate(s: &ApiState, ns: &str) -> Result<(), ApiError> {
 
 async fn start(
     State(s): State<Arc<ApiState>>,
-    Path((ns, name)): Path<(String, String)>,
-    headers: HeaderMap,
+    Authorized { job, ns, name }: Authorized,
     body: axum::body::Body,
 ) -> Result<axum::Json<SandboxState>, ApiError> {
-    let job = authorize(&s, &headers, &ns, &name).await?;
     let pod_name = sandbox_name(&job)?;
     let req: SandboxRequest = read_json(body, BODY_SMALL).await?;
     check_packages(&req.packages).map_err(|e| bad(StatusCode::BAD_REQUEST, e))?;
@@ -226,10 +224,8 @@ async fn start(
 
 async fn state(
     State(s): State<Arc<ApiState>>,
-    Path((ns, name)): Path<(String, String)>,
-    headers: HeaderMap,
+    Authorized { job, ns, .. }: Authorized,
 ) -> Result<axum::Json<SandboxState>, ApiError> {
-    let job = authorize(&s, &headers, &ns, &name).await?;
     let pod_name = sandbox_name(&job)?;
     let pods: Api<Pod> = Api::namespaced(s.client.clone(), &ns);
     let uid = job.uid().unwrap_or_default();
@@ -254,10 +250,8 @@ async fn state(
 
 async fn remove(
     State(s): State<Arc<ApiState>>,
-    Path((ns, name)): Path<(String, String)>,
-    headers: HeaderMap,
+    Authorized { job, ns, .. }: Authorized,
 ) -> Result<StatusCode, ApiError> {
-    let job = authorize(&s, &headers, &ns, &name).await?;
     let pod_name = sandbox_name(&job)?;
     let pods: Api<Pod> = Api::namespaced(s.client.clone(), &ns);
     let uid = job.uid().unwrap_or_default();
