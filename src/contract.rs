@@ -6,6 +6,8 @@
 
 use sha2::{Digest, Sha256};
 
+pub mod bodies;
+
 // --- Names ------------------------------------------------------------------------------
 
 /// `base` + `suffix`, shortened with a hash when the result would exceed `max` characters.

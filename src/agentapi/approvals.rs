@@ -1,25 +1,7 @@
 //! Approvals an agent asks for mid-run, and their decisions.
 
 use super::*;
-
-#[derive(Deserialize)]
-pub struct ApprovalRequest {
-    pub action: String,
-    #[serde(default)]
-    pub description: String,
-    pub pins: Vec<crate::api::Pin>,
-}
-
-#[derive(Serialize, Deserialize, Debug, Clone)]
-#[serde(rename_all = "camelCase")]
-pub struct ApprovalState {
-    pub name: String,
-    pub phase: crate::api::ApprovalPhase,
-    #[serde(default)]
-    pub message: Option<String>,
-    #[serde(default)]
-    pub approved_by: Vec<String>,
-}
+pub use crate::contract::bodies::{ApprovalRequest, ApprovalState};
 
 pub(crate) fn approval_state_of(a: &crate::api::AgentApproval) -> ApprovalState {
     let st = a.status.clone().unwrap_or_default();

@@ -1,16 +1,7 @@
 //! A job's own endpoints: its input, progress, audit trail, artifacts and result.
 
 use super::*;
-
-#[derive(Serialize, Deserialize, Debug, Clone)]
-#[serde(rename_all = "camelCase")]
-pub struct JobInput {
-    pub name: String,
-    pub namespace: String,
-    pub uid: String,
-    pub attempt: i32,
-    pub spec: AgentJobSpec,
-}
+pub use crate::contract::bodies::{ActionBody, JobInput, ProgressBody, ResultBody};
 
 pub(crate) async fn job_input(
     Authorized { job, ns, name }: Authorized,
@@ -28,11 +19,6 @@ pub(crate) async fn job_input(
         attempt,
         spec: job.spec,
     }))
-}
-
-#[derive(Deserialize)]
-pub struct ProgressBody {
-    pub lines: Vec<String>,
 }
 
 pub fn progress_configmap(job: &str) -> String {
@@ -129,20 +115,6 @@ pub(crate) fn tail(s: &str, max: usize) -> String {
     cut.find('\n')
         .map(|i| cut[i + 1..].to_string())
         .unwrap_or_else(|| cut.to_string())
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ActionBody {
-    #[serde(rename = "type")]
-    pub type_: String,
-    pub target: String,
-    #[serde(default)]
-    pub digest: Option<String>,
-    #[serde(default)]
-    pub requires_approval: bool,
-    #[serde(default)]
-    pub approval: Option<String>,
 }
 
 pub(crate) const ACTION_TYPES: &[&str] = &[
@@ -288,15 +260,6 @@ pub(crate) async fn artifact(
         other => ApiError(StatusCode::INTERNAL_SERVER_ERROR, other.to_string()),
     })?;
     Ok(axum::Json(r))
-}
-
-#[derive(Deserialize)]
-pub struct ResultBody {
-    pub summary: String,
-    #[serde(default)]
-    pub data: Option<serde_json::Value>,
-    #[serde(default)]
-    pub artifacts: Vec<ArtifactRef>,
 }
 
 pub(crate) async fn result(

@@ -57,8 +57,9 @@ use sha2::{Digest, Sha256};
 use tokio::sync::Mutex;
 use tracing::{debug, info, warn};
 
-use crate::api::{ActionRecord, AgentJob, AgentJobSpec, AgentJobStatus, ArtifactRef, JobResult};
+use crate::api::{ActionRecord, AgentJob, AgentJobStatus, ArtifactRef, JobResult};
 use crate::contract::FIELD_MANAGER;
+use crate::contract::bodies::{ACTIONS, APPROVALS, ARTIFACTS, JOB_ROUTE, PROGRESS, RESULT};
 use crate::controller::approval;
 use crate::controller::pod::{MANAGED_BY, MANAGER, bounded_name, service_account_name};
 use crate::services::redact::{redact, redact_after};
@@ -185,14 +186,17 @@ pub(crate) async fn read_json<T: serde::de::DeserializeOwned>(
 /// `/v1/jobs/{ns}/{name}/…`, each authorising its caller like the rest).
 pub fn router(state: Arc<ApiState>, agent_routes: Router<Arc<ApiState>>) -> Router {
     Router::new()
-        .route("/v1/jobs/{ns}/{name}", get(job_input))
-        .route("/v1/jobs/{ns}/{name}/progress", post(progress))
-        .route("/v1/jobs/{ns}/{name}/actions", post(action))
-        .route("/v1/jobs/{ns}/{name}/artifacts/{artifact}", put(artifact))
-        .route("/v1/jobs/{ns}/{name}/result", post(result))
-        .route("/v1/jobs/{ns}/{name}/approvals", post(request_approval))
+        .route(JOB_ROUTE, get(job_input))
+        .route(&format!("{JOB_ROUTE}{PROGRESS}"), post(progress))
+        .route(&format!("{JOB_ROUTE}{ACTIONS}"), post(action))
         .route(
-            "/v1/jobs/{ns}/{name}/approvals/{approval}",
+            &format!("{JOB_ROUTE}{ARTIFACTS}/{{artifact}}"),
+            put(artifact),
+        )
+        .route(&format!("{JOB_ROUTE}{RESULT}"), post(result))
+        .route(&format!("{JOB_ROUTE}{APPROVALS}"), post(request_approval))
+        .route(
+            &format!("{JOB_ROUTE}{APPROVALS}/{{approval}}"),
             get(approval_state),
         )
         .route("/v1/jobs/{ns}/{name}/llm", post(llm))

@@ -8,9 +8,12 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::agentapi::JobInput;
 use crate::api::ArtifactRef;
 use crate::contract::TOKEN_DIR;
+use crate::contract::bodies::{
+    ACTIONS, APPROVALS, ARTIFACTS, ActionBody, ApprovalRequest, JobInput, PROGRESS, ProgressBody,
+    RESULT, ResultBody,
+};
 pub use crate::contract::{ENV_API_CA, ENV_API_URL};
 
 #[derive(Debug, thiserror::Error)]
@@ -185,9 +188,14 @@ impl AgentClient {
                 .map_err(|e| ClientError::Transient(format!("progress: {e}")))??;
         }
         let c = self.clone();
-        let body = Body::Json(serde_json::json!({ "lines": lines }));
+        let body = Body::Json(
+            serde_json::to_value(ProgressBody {
+                lines: lines.to_vec(),
+            })
+            .unwrap_or_default(),
+        );
         *pending = Some(tokio::spawn(async move {
-            c.respond_now(reqwest::Method::POST, "/progress", &body)
+            c.respond_now(reqwest::Method::POST, PROGRESS, &body)
                 .await
                 .map(|_| ())
         }));
@@ -201,11 +209,15 @@ impl AgentClient {
         digest: Option<&str>,
         approval: Option<&str>,
     ) -> Result<(), ClientError> {
-        let body = serde_json::json!({
-            "type": type_, "target": target, "digest": digest,
-            "requiresApproval": approval.is_some(), "approval": approval,
-        });
-        self.send::<serde_json::Value>(reqwest::Method::POST, "/actions", Body::Json(body))
+        let body = serde_json::to_value(ActionBody {
+            type_: type_.into(),
+            target: target.into(),
+            digest: digest.map(Into::into),
+            requires_approval: approval.is_some(),
+            approval: approval.map(Into::into),
+        })
+        .unwrap_or_default();
+        self.send::<serde_json::Value>(reqwest::Method::POST, ACTIONS, Body::Json(body))
             .await
             .map(|_| ())
     }
@@ -213,7 +225,7 @@ impl AgentClient {
     pub async fn artifact(&self, name: &str, bytes: &[u8]) -> Result<ArtifactRef, ClientError> {
         self.send(
             reqwest::Method::PUT,
-            &format!("/artifacts/{name}"),
+            &format!("{ARTIFACTS}/{name}"),
             Body::Bytes(bytes),
         )
         .await?
@@ -226,8 +238,13 @@ impl AgentClient {
         data: Option<D>,
         artifacts: &[ArtifactRef],
     ) -> Result<(), ClientError> {
-        let body = serde_json::json!({ "summary": summary, "data": data, "artifacts": artifacts });
-        self.send::<serde_json::Value>(reqwest::Method::POST, "/result", Body::Json(body))
+        let body = serde_json::to_value(ResultBody {
+            summary: summary.into(),
+            data: data.and_then(|d| serde_json::to_value(d).ok()),
+            artifacts: artifacts.to_vec(),
+        })
+        .unwrap_or_default();
+        self.send::<serde_json::Value>(reqwest::Method::POST, RESULT, Body::Json(body))
             .await
             .map(|_| ())
     }
@@ -378,10 +395,14 @@ impl AgentClient {
         pins: &[crate::api::Pin],
         wait: Duration,
     ) -> Result<crate::agentapi::ApprovalState, ClientError> {
-        let body =
-            serde_json::json!({ "action": action, "description": description, "pins": pins });
+        let body = serde_json::to_value(ApprovalRequest {
+            action: action.into(),
+            description: description.into(),
+            pins: pins.to_vec(),
+        })
+        .unwrap_or_default();
         let mut st: crate::agentapi::ApprovalState = self
-            .send(reqwest::Method::POST, "/approvals", Body::Json(body))
+            .send(reqwest::Method::POST, APPROVALS, Body::Json(body))
             .await?
             .ok_or_else(|| ClientError::Transient("empty approval".into()))?;
         let deadline = tokio::time::Instant::now() + wait;
@@ -392,7 +413,7 @@ impl AgentClient {
             st = self
                 .send(
                     reqwest::Method::GET,
-                    &format!("/approvals/{}", st.name),
+                    &format!("{APPROVALS}/{}", st.name),
                     Body::None,
                 )
                 .await?
