@@ -322,38 +322,23 @@ async fn pass(ctx: &Arc<Context>, permits: &Arc<Semaphore>) {
         .observe(started.elapsed().as_secs_f64());
 }
 
-/// Start attempt `attempt` of `job`: take its locks, make sure its ServiceAccount exists,
-/// create its Pod (deterministic name: AlreadyExists means a previous try made it), record it.
+/// Start attempt `attempt` of `job`: take its locks, then apply the attempt's objects (its
+/// ServiceAccount, the rights its agent holds for the job's life, its Pod — deterministic name:
+/// AlreadyExists means a previous try made it), then record it. One rollback: whatever fails
+/// before the Pod exists gives the locks back.
 async fn admit(ctx: &Context, job: &AgentJob, attempt: i32) -> super::Result<()> {
     let ns = job.namespace().ok_or(super::Error::Missing("namespace"))?;
     let name = job.name_any();
     let uid = job.uid().ok_or(super::Error::Missing("uid"))?;
-    // The agent NetworkPolicy of the namespace first: no agent Pod starts unprotected.
-    if let Err(e) = super::netpol::ensure(ctx, &ns).await {
-        ctx.admitted.lock().await.remove(&uid);
-        return Err(e.into());
-    }
-    let lease_api = ctx.lease_api();
-    let keys = locks::job_locks(job, &ctx.cfg.agents);
-    let mut taken = Vec::new();
-    for k in &keys {
-        let seen: Option<Arc<Lease>> = ctx
-            .leases
-            .get(&ObjectRef::new(&locks::lease_name(k)).within(&ctx.cfg.namespace));
-        let ok = locks::acquire(&lease_api, k, &uid, lease_secs(ctx), seen.as_deref()).await;
-        match ok {
-            Ok(true) => taken.push(k.clone()),
-            other => {
-                debug!(job = %name, lock = %k, result = ?other, "lock not taken");
-                for t in &taken {
-                    let _ = locks::release(&lease_api, t, &uid).await;
-                }
-                ctx.admitted.lock().await.remove(&uid);
-                ctx.wake.notify_one();
-                return other.map(|_| ()).map_err(Into::into);
-            }
+    let taken = match take_locks(ctx, job, &uid).await {
+        Ok(Some(t)) => t,
+        // Another holder was faster (the planner's view was older): the job waits on.
+        other => {
+            ctx.admitted.lock().await.remove(&uid);
+            ctx.wake.notify_one();
+            return other.map(|_| ());
         }
-    }
+    };
     let now = Timestamp::now();
     let created = job
         .metadata
@@ -366,44 +351,11 @@ async fn admit(ctx: &Context, job: &AgentJob, attempt: i32) -> super::Result<()>
             .lock_wait
             .observe(created.duration_until(now).as_secs_f64().max(0.0));
     }
-
-    let release = || async {
-        for t in &taken {
-            let _ = locks::release(&lease_api, t, &uid).await;
-        }
-        ctx.admitted.lock().await.remove(&uid);
-    };
-    let ahead = ctx
-        .accounts
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .remove(&uid);
-    let made = match ahead {
-        // Made ahead, or being made: wait for that create rather than race it.
-        Some(cell) => cell.get_or_init(|| async { None }).await.clone(),
-        None => None,
-    };
-    let sa_uid = match account(ctx, job, &ns, made.filter(|_| attempt == 1)).await {
+    let sa_uid = match apply(ctx, job, &ns, attempt).await {
         Ok(u) => u,
         Err(e) => {
-            release().await;
-            return Err(e);
-        }
-    };
-    if let Err(e) = ctx
-        .cfg
-        .agents
-        .of(job.spec.agent)
-        .grant(&ctx.client, job)
-        .await
-    {
-        release().await;
-        return Err(e.into());
-    }
-    let sa_uid = match create_pod(ctx, job, &ns, attempt, &sa_uid).await {
-        Ok(u) => u,
-        Err(e) => {
-            release().await;
+            release(ctx, &taken, &uid).await;
+            ctx.admitted.lock().await.remove(&uid);
             return Err(e);
         }
     };
@@ -435,6 +387,64 @@ async fn admit(ctx: &Context, job: &AgentJob, attempt: i32) -> super::Result<()>
     )
     .await;
     Ok(())
+}
+
+/// Take every lock of `job`, or none: a lock another holder has (`None`) or an error gives
+/// back the ones taken so far.
+async fn take_locks(
+    ctx: &Context,
+    job: &AgentJob,
+    uid: &str,
+) -> super::Result<Option<Vec<String>>> {
+    let lease_api = ctx.lease_api();
+    let mut taken = Vec::new();
+    for k in locks::job_locks(job, &ctx.cfg.agents) {
+        let seen: Option<Arc<Lease>> = ctx
+            .leases
+            .get(&ObjectRef::new(&locks::lease_name(&k)).within(&ctx.cfg.namespace));
+        match locks::acquire(&lease_api, &k, uid, lease_secs(ctx), seen.as_deref()).await {
+            Ok(true) => taken.push(k),
+            other => {
+                debug!(job = %job.name_any(), lock = %k, result = ?other, "lock not taken");
+                release(ctx, &taken, uid).await;
+                return other.map(|_| None).map_err(Into::into);
+            }
+        }
+    }
+    Ok(Some(taken))
+}
+
+/// Give back locks `keys` held by `uid` (best effort: an expired one is taken over anyway).
+async fn release(ctx: &Context, keys: &[String], uid: &str) {
+    let lease_api = ctx.lease_api();
+    for k in keys {
+        let _ = locks::release(&lease_api, k, uid).await;
+    }
+}
+
+/// The attempt's objects, in order: the namespace's agent NetworkPolicy (no agent Pod starts
+/// unprotected), the job's ServiceAccount, the rights its agent holds for the job's life, the
+/// sealed Pod. Returns the UID of the account the Pod runs as.
+async fn apply(ctx: &Context, job: &AgentJob, ns: &str, attempt: i32) -> super::Result<String> {
+    super::netpol::ensure(ctx, ns).await?;
+    let uid = job.uid().unwrap_or_default();
+    let ahead = ctx
+        .accounts
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(&uid);
+    let made = match ahead {
+        // Made ahead, or being made: wait for that create rather than race it.
+        Some(cell) => cell.get_or_init(|| async { None }).await.clone(),
+        None => None,
+    };
+    let sa_uid = account(ctx, job, ns, made.filter(|_| attempt == 1)).await?;
+    ctx.cfg
+        .agents
+        .of(job.spec.agent)
+        .grant(&ctx.client, job)
+        .await?;
+    create_pod(ctx, job, ns, attempt, &sa_uid).await
 }
 
 /// Write the admission into status; on a conflict (a queue-status write landed first), re-read
@@ -622,3 +632,6 @@ pub async fn renew_locks(ctx: Arc<Context>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

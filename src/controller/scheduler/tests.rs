@@ -1,0 +1,269 @@
+//! The admission's calls against a mocked apiserver (kube-rs controller-rs's scenario style):
+//! every request the scheduler sends, in order, with what it sends and what it gets back.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use http::{Request, Response};
+use kube::Client;
+use kube::client::Body;
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector;
+use serde_json::{Value, json};
+use tokio::sync::{Mutex, Notify};
+
+use super::admit;
+use crate::api::{AgentJob, AgentJobSpec, AgentKind};
+use crate::controller::config::Config;
+use crate::controller::metrics::Metrics;
+use crate::controller::{Context, locks, netpol};
+
+type Handle = tower_test::mock::Handle<Request<Body>, Response<Body>>;
+
+/// One request the apiserver expects, and its answer.
+struct Step {
+    method: &'static str,
+    path: String,
+    status: u16,
+    reply: Value,
+    /// What the request's body must show.
+    check: fn(&Value),
+}
+
+fn step(method: &'static str, path: &str, status: u16, reply: Value, check: fn(&Value)) -> Step {
+    Step {
+        method,
+        path: path.to_string(),
+        status,
+        reply,
+        check,
+    }
+}
+
+fn anything(_: &Value) {}
+
+fn failure(code: u16, reason: &str) -> Value {
+    json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "message": reason,
+           "reason": reason, "code": code})
+}
+
+/// Serve `script` in order; fail on any request beyond it (checked once every client is
+/// gone, so after the admission returned).
+async fn apiserver(mut handle: Handle, script: Vec<Step>) {
+    for s in script {
+        let (req, send) = handle
+            .next_request()
+            .await
+            .unwrap_or_else(|| panic!("no request; expected {} {}", s.method, s.path));
+        assert_eq!(
+            (req.method().as_str(), req.uri().path()),
+            (s.method, s.path.as_str())
+        );
+        let body = req.into_body().collect_bytes().await.unwrap();
+        let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        (s.check)(&v);
+        send.send_response(
+            Response::builder()
+                .status(s.status)
+                .body(Body::from(serde_json::to_vec(&s.reply).unwrap()))
+                .unwrap(),
+        );
+    }
+    if let Some((req, _)) = handle.next_request().await {
+        panic!(
+            "an unexpected request: {} {}",
+            req.method(),
+            req.uri().path()
+        );
+    }
+}
+
+fn context(client: Client) -> Context {
+    Context {
+        client: client.clone(),
+        cfg: Arc::new(Config::default()),
+        jobs: reflector::store().0,
+        pods: reflector::store().0,
+        leases: reflector::store().0,
+        approvals: reflector::store().0,
+        metrics: Arc::new(Metrics::default()),
+        recorder: Recorder::new(
+            client,
+            Reporter {
+                controller: "devagents-operator".into(),
+                instance: None,
+            },
+        ),
+        wake: Arc::new(Notify::new()),
+        admitted: Mutex::new(HashMap::new()),
+        queue_writes: std::sync::Mutex::new(HashMap::new()),
+        network_policies: netpol::Applied::default(),
+        accounts: std::sync::Mutex::new(HashMap::new()),
+        admit_backoff: std::sync::Mutex::new(HashMap::new()),
+    }
+}
+
+fn job() -> AgentJob {
+    let mut spec = AgentJobSpec::new(AgentKind::Probe);
+    spec.probe = Some(Box::default());
+    spec.locks = vec!["repo".into()];
+    let mut j = AgentJob::new("j", spec);
+    j.metadata.namespace = Some("team".into());
+    j.metadata.uid = Some("uid-1".into());
+    j.metadata.resource_version = Some("5".into());
+    j
+}
+
+const LEASES: &str = "/apis/coordination.k8s.io/v1/namespaces/devagents-system/leases";
+
+fn lease_held() -> Value {
+    json!({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+           "metadata": {"name": locks::lease_name("team/repo"), "namespace": "devagents-system",
+                        "resourceVersion": "7"},
+           "spec": {"holderIdentity": "uid-1", "leaseDurationSeconds": 15}})
+}
+
+fn service_account() -> Value {
+    json!({"apiVersion": "v1", "kind": "ServiceAccount",
+           "metadata": {"name": "agent-j", "namespace": "team", "uid": "sa-1"}})
+}
+
+fn takes_the_lock(v: &Value) {
+    assert_eq!(v["spec"]["holderIdentity"], "uid-1", "{v}");
+    assert_eq!(
+        v["metadata"]["annotations"]["devagents.io/lock-name"],
+        "team/repo"
+    );
+}
+
+fn the_jobs_account(v: &Value) {
+    assert_eq!(v["metadata"]["name"], "agent-j");
+    assert_eq!(v["automountServiceAccountToken"], false);
+    assert_eq!(v["metadata"]["ownerReferences"][0]["uid"], "uid-1");
+}
+
+#[tokio::test]
+async fn an_admission_takes_the_lock_then_makes_the_account_and_the_sealed_pod_then_records_it() {
+    let (mock, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let ctx = context(Client::new(mock, "default"));
+    let job = job();
+    let server = tokio::spawn(apiserver(
+        handle,
+        vec![
+            step("POST", LEASES, 201, lease_held(), takes_the_lock),
+            step(
+                "POST",
+                "/api/v1/namespaces/team/serviceaccounts",
+                201,
+                service_account(),
+                the_jobs_account,
+            ),
+            step(
+                "POST",
+                "/api/v1/namespaces/team/pods",
+                201,
+                json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "j-1"}}),
+                |v| {
+                    assert_eq!(v["metadata"]["name"], "j-1");
+                    assert_eq!(v["spec"]["serviceAccountName"], "agent-j");
+                    let a = &v["metadata"]["annotations"];
+                    assert_eq!(a["devagents.io/service-account-uid"], "sa-1", "{v}");
+                    assert!(a["devagents.io/seal"].is_string(), "{v}");
+                },
+            ),
+            step(
+                "PATCH",
+                "/apis/devagents.io/v1alpha1/namespaces/team/agentjobs/j/status",
+                200,
+                serde_json::to_value(job.clone()).unwrap(),
+                |v| {
+                    // Server-side apply at the version the scheduler planned against.
+                    assert_eq!(v["metadata"]["resourceVersion"], "5");
+                    assert_eq!(v["status"]["phase"], "Running", "{v}");
+                    assert_eq!(v["status"]["serviceAccountUID"], "sa-1");
+                    assert_eq!(v["status"]["attempts"][0]["pod"], "j-1");
+                },
+            ),
+            step(
+                "POST",
+                "/apis/events.k8s.io/v1/namespaces/team/events",
+                201,
+                json!({"apiVersion": "events.k8s.io/v1", "kind": "Event",
+                       "metadata": {"name": "e", "namespace": "team"}, "eventTime": null,
+                       "reason": "Started"}),
+                |v| assert_eq!(v["reason"], "Started"),
+            ),
+        ],
+    ));
+    admit(&ctx, &job, 1).await.unwrap();
+    drop(ctx);
+    server.await.unwrap();
+}
+
+#[tokio::test]
+async fn a_pod_that_cannot_be_made_gives_the_lock_back_and_writes_no_status() {
+    let (mock, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let ctx = context(Client::new(mock, "default"));
+    let job = job();
+    let lease = format!("{LEASES}/{}", locks::lease_name("team/repo"));
+    let server = tokio::spawn(apiserver(
+        handle,
+        vec![
+            step("POST", LEASES, 201, lease_held(), takes_the_lock),
+            step(
+                "POST",
+                "/api/v1/namespaces/team/serviceaccounts",
+                201,
+                service_account(),
+                the_jobs_account,
+            ),
+            step(
+                "POST",
+                "/api/v1/namespaces/team/pods",
+                500,
+                failure(500, "InternalError"),
+                anything,
+            ),
+            // The one rollback: the lock is read fresh and given back.
+            step("GET", &lease, 200, lease_held(), anything),
+            step("PUT", &lease, 200, lease_held(), |v| {
+                assert!(v["spec"]["holderIdentity"].is_null(), "{v}");
+            }),
+        ],
+    ));
+    let e = admit(&ctx, &job, 1).await.unwrap_err();
+    assert!(
+        e.to_string().contains("500") || e.to_string().contains("Internal"),
+        "{e}"
+    );
+    assert!(ctx.admitted.lock().await.is_empty());
+    drop(ctx);
+    server.await.unwrap();
+}
+
+#[tokio::test]
+async fn a_lock_someone_else_holds_ends_the_admission_quietly_with_nothing_made() {
+    let (mock, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let ctx = context(Client::new(mock, "default"));
+    let mut job = job();
+    job.spec.locks = vec!["a".into(), "b".into()];
+    let first = format!("{LEASES}/{}", locks::lease_name("team/a"));
+    let mut held_a = lease_held();
+    held_a["metadata"]["name"] = json!(locks::lease_name("team/a"));
+    let server = tokio::spawn(apiserver(
+        handle,
+        vec![
+            step("POST", LEASES, 201, held_a.clone(), anything),
+            // Lock b: another holder won the race.
+            step("POST", LEASES, 409, failure(409, "AlreadyExists"), anything),
+            // Lock a goes back; no account, no Pod, no status.
+            step("GET", &first, 200, held_a.clone(), anything),
+            step("PUT", &first, 200, held_a, |v| {
+                assert!(v["spec"]["holderIdentity"].is_null(), "{v}");
+            }),
+        ],
+    ));
+    admit(&ctx, &job, 1).await.unwrap();
+    drop(ctx);
+    server.await.unwrap();
+}
