@@ -49,7 +49,7 @@ use k8s_openapi::api::authentication::v1::{TokenReview, TokenReviewSpec};
 use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{Api, ObjectMeta, Patch, PatchParams, PostParams};
+use kube::api::{Api, ObjectMeta, PostParams};
 use kube::{Client, Resource, ResourceExt};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -58,7 +58,6 @@ use tokio::sync::Mutex;
 use tracing::{debug, info, warn};
 
 use crate::api::{ActionRecord, AgentJob, AgentJobStatus, ArtifactRef, JobResult};
-use crate::contract::FIELD_MANAGER;
 use crate::contract::bodies::{ACTIONS, APPROVALS, ARTIFACTS, JOB_ROUTE, PROGRESS, RESULT};
 use crate::controller::approval;
 use crate::controller::pod::{MANAGED_BY, MANAGER, bounded_name, service_account_name};
@@ -281,19 +280,7 @@ async fn update_status(
                 format!("the job's status would be {size} bytes (limit {STATUS_MAX}); not written"),
             ));
         }
-        let patch = json!({
-            "apiVersion": AgentJob::api_version(&()), "kind": AgentJob::kind(&()),
-            "metadata": { "name": job.name_any(), "resourceVersion": job.resource_version() },
-            "status": status,
-        });
-        match api
-            .patch_status(
-                &job.name_any(),
-                &PatchParams::apply(FIELD_MANAGER).force(),
-                &Patch::Apply(&patch),
-            )
-            .await
-        {
+        match crate::controller::status::apply(&api, &job, &status).await {
             Ok(j) => return Ok(j),
             Err(kube::Error::Api(s)) if s.code == 409 => {
                 job = api.get(&job.name_any()).await?;

@@ -21,6 +21,7 @@ pub mod pod;
 pub mod publish;
 mod reconcile;
 mod scheduler;
+pub mod status;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

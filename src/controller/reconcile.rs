@@ -4,18 +4,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
-use kube::api::{DeleteParams, Patch, PatchParams, PostParams, Preconditions};
+use kube::api::{DeleteParams, PostParams, Preconditions};
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType};
 use kube::runtime::finalizer::{Event as Finalizer, finalizer};
 use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
-use serde_json::json;
 use tracing::{debug, info, warn};
 
 use super::lifecycle::{self, EndKind, PodObs, Step};
 use super::metrics::{AgentLabel, AgentPhase, ErrorLabel};
-use super::{Context, Error, FIELD_MANAGER, FINALIZER, Result, approval, locks, pod};
+use super::{Context, Error, FINALIZER, Result, approval, locks, pod};
 use crate::api::{
     AgentApproval, AgentApprovalStatus, AgentJob, AgentJobStatus, ApprovalPhase, Phase,
 };
@@ -67,19 +66,7 @@ fn is_conflict(err: &Error) -> bool {
 /// (a concurrent writer makes this fail instead of being overwritten).
 pub async fn patch_status(ctx: &Context, job: &AgentJob, status: &AgentJobStatus) -> Result<()> {
     let ns = job.namespace().ok_or(Error::Missing("namespace"))?;
-    let patch = json!({
-        "apiVersion": AgentJob::api_version(&()),
-        "kind": AgentJob::kind(&()),
-        "metadata": { "name": job.name_any(), "resourceVersion": job.resource_version() },
-        "status": status,
-    });
-    ctx.job_api(&ns)
-        .patch_status(
-            &job.name_any(),
-            &PatchParams::apply(FIELD_MANAGER).force(),
-            &Patch::Apply(&patch),
-        )
-        .await?;
+    super::status::apply(&ctx.job_api(&ns), job, status).await?;
     Ok(())
 }
 
@@ -534,18 +521,7 @@ pub async fn reconcile_approval(a: Arc<AgentApproval>, ctx: Arc<Context>) -> Res
         _ => approval::evaluate(&a, requester.as_deref(), current.as_deref(), now),
     };
     if a.status.as_ref() != Some(&st) {
-        let patch = json!({
-            "apiVersion": AgentApproval::api_version(&()), "kind": AgentApproval::kind(&()),
-            "metadata": { "name": a.name_any(), "resourceVersion": a.resource_version() },
-            "status": st,
-        });
-        ctx.approval_api(&ns)
-            .patch_status(
-                &a.name_any(),
-                &PatchParams::apply(FIELD_MANAGER).force(),
-                &Patch::Apply(&patch),
-            )
-            .await?;
+        super::status::apply(&ctx.approval_api(&ns), a.as_ref(), &st).await?;
         info!(approval = %a.name_any(), phase = ?st.phase, "approval status");
         ctx.wake.notify_one();
     }
