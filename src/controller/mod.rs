@@ -20,6 +20,8 @@ pub mod planner;
 pub mod pod;
 pub mod publish;
 mod reconcile;
+#[cfg(test)]
+mod scenario;
 mod scheduler;
 pub mod status;
 

@@ -547,3 +547,6 @@ pub fn approval_error_policy(_a: Arc<AgentApproval>, err: &Error, ctx: Arc<Conte
     warn!(error = %err, "approval reconcile error");
     Action::requeue(Duration::from_secs(5))
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,107 +1,15 @@
 //! The admission's calls against a mocked apiserver (kube-rs controller-rs's scenario style):
 //! every request the scheduler sends, in order, with what it sends and what it gets back.
 
-use std::collections::HashMap;
-use std::sync::Arc;
-
 use http::{Request, Response};
 use kube::Client;
 use kube::client::Body;
-use kube::runtime::events::{Recorder, Reporter};
-use kube::runtime::reflector;
 use serde_json::{Value, json};
-use tokio::sync::{Mutex, Notify};
 
 use super::admit;
 use crate::api::{AgentJob, AgentJobSpec, AgentKind};
-use crate::controller::config::Config;
-use crate::controller::metrics::Metrics;
-use crate::controller::{Context, locks, netpol};
-
-type Handle = tower_test::mock::Handle<Request<Body>, Response<Body>>;
-
-/// One request the apiserver expects, and its answer.
-struct Step {
-    method: &'static str,
-    path: String,
-    status: u16,
-    reply: Value,
-    /// What the request's body must show.
-    check: fn(&Value),
-}
-
-fn step(method: &'static str, path: &str, status: u16, reply: Value, check: fn(&Value)) -> Step {
-    Step {
-        method,
-        path: path.to_string(),
-        status,
-        reply,
-        check,
-    }
-}
-
-fn anything(_: &Value) {}
-
-fn failure(code: u16, reason: &str) -> Value {
-    json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "message": reason,
-           "reason": reason, "code": code})
-}
-
-/// Serve `script` in order; fail on any request beyond it (checked once every client is
-/// gone, so after the admission returned).
-async fn apiserver(mut handle: Handle, script: Vec<Step>) {
-    for s in script {
-        let (req, send) = handle
-            .next_request()
-            .await
-            .unwrap_or_else(|| panic!("no request; expected {} {}", s.method, s.path));
-        assert_eq!(
-            (req.method().as_str(), req.uri().path()),
-            (s.method, s.path.as_str())
-        );
-        let body = req.into_body().collect_bytes().await.unwrap();
-        let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-        (s.check)(&v);
-        send.send_response(
-            Response::builder()
-                .status(s.status)
-                .body(Body::from(serde_json::to_vec(&s.reply).unwrap()))
-                .unwrap(),
-        );
-    }
-    if let Some((req, _)) = handle.next_request().await {
-        panic!(
-            "an unexpected request: {} {}",
-            req.method(),
-            req.uri().path()
-        );
-    }
-}
-
-fn context(client: Client) -> Context {
-    Context {
-        client: client.clone(),
-        cfg: Arc::new(Config::default()),
-        jobs: reflector::store().0,
-        pods: reflector::store().0,
-        leases: reflector::store().0,
-        approvals: reflector::store().0,
-        metrics: Arc::new(Metrics::default()),
-        recorder: Recorder::new(
-            client,
-            Reporter {
-                controller: "devagents-operator".into(),
-                instance: None,
-            },
-        ),
-        wake: Arc::new(Notify::new()),
-        admitted: Mutex::new(HashMap::new()),
-        queue_writes: std::sync::Mutex::new(HashMap::new()),
-        network_policies: netpol::Applied::default(),
-        accounts: std::sync::Mutex::new(HashMap::new()),
-        admit_backoff: std::sync::Mutex::new(HashMap::new()),
-    }
-}
+use crate::controller::locks;
+use crate::controller::scenario::{Stores, anything, apiserver, context, failure, step};
 
 fn job() -> AgentJob {
     let mut spec = AgentJobSpec::new(AgentKind::Probe);
@@ -145,7 +53,7 @@ fn the_jobs_account(v: &Value) {
 #[tokio::test]
 async fn an_admission_takes_the_lock_then_makes_the_account_and_the_sealed_pod_then_records_it() {
     let (mock, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
-    let ctx = context(Client::new(mock, "default"));
+    let ctx = context(Client::new(mock, "default"), Stores::default());
     let job = job();
     let server = tokio::spawn(apiserver(
         handle,
@@ -203,7 +111,7 @@ async fn an_admission_takes_the_lock_then_makes_the_account_and_the_sealed_pod_t
 #[tokio::test]
 async fn a_pod_that_cannot_be_made_gives_the_lock_back_and_writes_no_status() {
     let (mock, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
-    let ctx = context(Client::new(mock, "default"));
+    let ctx = context(Client::new(mock, "default"), Stores::default());
     let job = job();
     let lease = format!("{LEASES}/{}", locks::lease_name("team/repo"));
     let server = tokio::spawn(apiserver(
@@ -244,7 +152,7 @@ async fn a_pod_that_cannot_be_made_gives_the_lock_back_and_writes_no_status() {
 #[tokio::test]
 async fn a_lock_someone_else_holds_ends_the_admission_quietly_with_nothing_made() {
     let (mock, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
-    let ctx = context(Client::new(mock, "default"));
+    let ctx = context(Client::new(mock, "default"), Stores::default());
     let mut job = job();
     job.spec.locks = vec!["a".into(), "b".into()];
     let first = format!("{LEASES}/{}", locks::lease_name("team/a"));
