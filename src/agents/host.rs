@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 
-use super::{deployer, reviewer};
 use crate::agentapi::ApprovalState;
 use crate::api::{ArtifactRef, Pin};
 use crate::llm::gateway::CompletionRequest;
@@ -92,23 +91,19 @@ pub trait Host {
     ) -> impl Future<Output = Result<ApprovalState, HostError>> + Send {
         async { Err(HostError::refused("approvals need the agent API")) }
     }
-    /// `go test -vet=off -cover PACKAGES` of the checkout at `root`: `(exit code, stdout)`, or
-    /// `Ok(None)` when Go is not installed. Here (run locally, on the user's own checkout) in
-    /// place; through the agent API in an isolated sandbox Pod (the code is a pull request's).
-    fn go_test(
-        &self,
-        root: &std::path::Path,
-        packages: &[String],
-    ) -> impl Future<Output = Result<Option<(i32, String)>, String>> + Send {
-        let (root, packages) = (root.to_path_buf(), packages.to_vec());
-        async move { Ok(reviewer::sandbox::go_test(&root, &packages, None).await) }
+    /// The agent API is there (in a Pod): an agent's own endpoints ([`Host::call`]) work.
+    fn agent_api(&self) -> bool {
+        false
     }
-    /// A deploy's write, done by the operator (only the agent API offers it).
-    fn deploy(
+    /// An agent's own endpoint of the agent API (`route` below the job's path, e.g.
+    /// `/deploy`): `method`, a JSON body, the JSON answer (`None`: no content).
+    fn call(
         &self,
-        _op: &deployer::ops::DeployOp,
-    ) -> impl Future<Output = Result<deployer::ops::DeployReply, String>> + Send {
-        async { Err("deploys need the agent API".to_string()) }
+        _method: &str,
+        _route: &str,
+        _body: Option<serde_json::Value>,
+    ) -> impl Future<Output = Result<Option<serde_json::Value>, HostError>> + Send {
+        async { Err(HostError::refused("this needs the agent API")) }
     }
 }
 
@@ -151,15 +146,13 @@ pub trait DynHost: Send + Sync {
         pins: &'a [Pin],
         wait: Duration,
     ) -> BoxFuture<'a, Result<ApprovalState, HostError>>;
-    fn go_test<'a>(
+    fn agent_api(&self) -> bool;
+    fn call<'a>(
         &'a self,
-        root: &'a std::path::Path,
-        packages: &'a [String],
-    ) -> BoxFuture<'a, Result<Option<(i32, String)>, String>>;
-    fn deploy<'a>(
-        &'a self,
-        op: &'a deployer::ops::DeployOp,
-    ) -> BoxFuture<'a, Result<deployer::ops::DeployReply, String>>;
+        method: &'a str,
+        route: &'a str,
+        body: Option<serde_json::Value>,
+    ) -> BoxFuture<'a, Result<Option<serde_json::Value>, HostError>>;
 }
 
 impl<T: Host + Send + Sync> DynHost for T {
@@ -216,18 +209,16 @@ impl<T: Host + Send + Sync> DynHost for T {
     ) -> BoxFuture<'a, Result<ApprovalState, HostError>> {
         Box::pin(Host::approval(self, action, description, pins, wait))
     }
-    fn go_test<'a>(
-        &'a self,
-        root: &'a std::path::Path,
-        packages: &'a [String],
-    ) -> BoxFuture<'a, Result<Option<(i32, String)>, String>> {
-        Box::pin(Host::go_test(self, root, packages))
+    fn agent_api(&self) -> bool {
+        Host::agent_api(self)
     }
-    fn deploy<'a>(
+    fn call<'a>(
         &'a self,
-        op: &'a deployer::ops::DeployOp,
-    ) -> BoxFuture<'a, Result<deployer::ops::DeployReply, String>> {
-        Box::pin(Host::deploy(self, op))
+        method: &'a str,
+        route: &'a str,
+        body: Option<serde_json::Value>,
+    ) -> BoxFuture<'a, Result<Option<serde_json::Value>, HostError>> {
+        Box::pin(Host::call(self, method, route, body))
     }
 }
 
@@ -273,17 +264,15 @@ impl<'h> Host for dyn DynHost + 'h {
     ) -> Result<ApprovalState, HostError> {
         DynHost::approval(self, action, description, pins, wait).await
     }
-    async fn go_test(
-        &self,
-        root: &std::path::Path,
-        packages: &[String],
-    ) -> Result<Option<(i32, String)>, String> {
-        DynHost::go_test(self, root, packages).await
+    fn agent_api(&self) -> bool {
+        DynHost::agent_api(self)
     }
-    async fn deploy(
+    async fn call(
         &self,
-        op: &deployer::ops::DeployOp,
-    ) -> Result<deployer::ops::DeployReply, String> {
-        DynHost::deploy(self, op).await
+        method: &str,
+        route: &str,
+        body: Option<serde_json::Value>,
+    ) -> Result<Option<serde_json::Value>, HostError> {
+        DynHost::call(self, method, route, body).await
     }
 }

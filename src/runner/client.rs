@@ -251,75 +251,20 @@ impl AgentClient {
 }
 
 impl AgentClient {
-    /// A pull request's `go test` in an isolated sandbox Pod: pack the checkout, upload it as
-    /// the `source` artifact, have the operator start the Pod, wait for it, remove it.
-    /// `(exit code, the go test summary)`.
-    pub async fn sandbox_go_test(
+    /// An agent's own endpoint (`route` below the job's path): JSON in, JSON out.
+    pub async fn call(
         &self,
-        root: &std::path::Path,
-        packages: &[String],
-    ) -> Result<(i32, String), ClientError> {
-        use crate::agents::reviewer::sandbox::{
-            SOURCE_ARTIFACT, SandboxRequest, SandboxState, pack,
+        method: &str,
+        route: &str,
+        body: Option<serde_json::Value>,
+    ) -> Result<Option<serde_json::Value>, ClientError> {
+        let method = reqwest::Method::from_bytes(method.as_bytes())
+            .map_err(|e| ClientError::Refused(405, e.to_string()))?;
+        let body = match body {
+            Some(v) => Body::Json(v),
+            None => Body::None,
         };
-        let dir = root.to_path_buf();
-        let tar = tokio::task::spawn_blocking(move || pack(&dir))
-            .await
-            .map_err(|e| ClientError::Transient(e.to_string()))?
-            .map_err(|e| ClientError::Refused(413, e))?;
-        let source = self.artifact(SOURCE_ARTIFACT, &tar).await?;
-        drop(tar);
-        let req = SandboxRequest {
-            source,
-            packages: packages.to_vec(),
-        };
-        let started: SandboxState = self
-            .send(
-                reqwest::Method::POST,
-                "/sandbox",
-                Body::Json(serde_json::to_value(&req).unwrap_or_default()),
-            )
-            .await?
-            .ok_or_else(|| ClientError::Transient("empty sandbox reply".into()))?;
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(900);
-        let mut wait = Duration::from_millis(200);
-        let outcome = loop {
-            let st: Option<SandboxState> = self
-                .send(reqwest::Method::GET, "/sandbox", Body::None)
-                .await?;
-            if let Some(st) = st
-                && (st.phase == "Succeeded" || st.phase == "Failed")
-            {
-                break Ok((st.exit_code.unwrap_or(-1), st.output));
-            }
-            if tokio::time::Instant::now() > deadline {
-                break Err(ClientError::Transient(format!(
-                    "sandbox pod {} did not finish within 900s",
-                    started.pod
-                )));
-            }
-            // The Pod is the operator's to watch; here a bounded poll.
-            tokio::time::sleep(wait).await;
-            wait = (wait * 2).min(Duration::from_secs(3));
-        };
-        let _ = self
-            .send::<serde_json::Value>(reqwest::Method::DELETE, "/sandbox", Body::None)
-            .await;
-        outcome
-    }
-
-    /// A native deploy's write, done by the operator (the job's identity only reads).
-    pub async fn deploy(
-        &self,
-        op: &crate::agents::deployer::ops::DeployOp,
-    ) -> Result<crate::agents::deployer::ops::DeployReply, ClientError> {
-        self.send(
-            reqwest::Method::POST,
-            "/deploy",
-            Body::Json(serde_json::to_value(op).unwrap_or_default()),
-        )
-        .await?
-        .ok_or_else(|| ClientError::Transient("empty deploy reply".into()))
+        self.send(method, route, body).await
     }
 
     /// One LLM completion through the operator's gateway (the runner never holds a key).

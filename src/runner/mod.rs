@@ -16,7 +16,6 @@
 pub mod client;
 pub mod local;
 
-use std::path::Path;
 use std::time::Duration;
 
 use crate::agents::{Host, HostError};
@@ -161,23 +160,18 @@ impl Host for client::AgentClient {
             .await
             .map_err(|e| e.to_string())
     }
-    async fn go_test(
-        &self,
-        root: &Path,
-        packages: &[String],
-    ) -> Result<Option<(i32, String)>, String> {
-        client::AgentClient::sandbox_go_test(self, root, packages)
-            .await
-            .map(Some)
-            .map_err(|e| e.to_string())
+    fn agent_api(&self) -> bool {
+        true
     }
-    async fn deploy(
+    async fn call(
         &self,
-        op: &crate::agents::deployer::ops::DeployOp,
-    ) -> Result<crate::agents::deployer::ops::DeployReply, String> {
-        client::AgentClient::deploy(self, op)
+        method: &str,
+        route: &str,
+        body: Option<serde_json::Value>,
+    ) -> Result<Option<serde_json::Value>, HostError> {
+        client::AgentClient::call(self, method, route, body)
             .await
-            .map_err(|e| e.to_string())
+            .map_err(host_error)
     }
     async fn llm(
         &self,

@@ -72,7 +72,14 @@ fn scope<'a>(
 /// The deployer's endpoint of the agent API, over the operator's environments.
 pub fn routes(environments: Arc<Environments>) -> Router<Arc<ApiState>> {
     Router::new()
-        .route("/v1/jobs/{ns}/{name}/deploy", axum::routing::post(deploy))
+        .route(
+            &format!(
+                "{}{}",
+                crate::contract::bodies::JOB_ROUTE,
+                super::ops::ROUTE
+            ),
+            axum::routing::post(deploy),
+        )
         .layer(Extension(environments))
 }
 

@@ -89,6 +89,22 @@ pub fn pod_name(job: &str, kind: PodKind, service: &str) -> String {
     crate::contract::bounded_name(job, &format!("-{}-{service}", kind.as_str()), 63)
 }
 
+/// The deployer's endpoint of the agent API, below the job's path.
+pub const ROUTE: &str = "/deploy";
+
+/// Ask the operator to perform `op` (the job's identity only reads).
+pub async fn request<H: crate::agents::Host + ?Sized>(
+    host: &H,
+    op: &DeployOp,
+) -> Result<DeployReply, String> {
+    let reply = host
+        .call("POST", ROUTE, serde_json::to_value(op).ok())
+        .await
+        .map_err(|e| e.message)?
+        .ok_or("an empty deploy reply")?;
+    serde_json::from_value(reply).map_err(|e| e.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

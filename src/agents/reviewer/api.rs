@@ -32,7 +32,11 @@ use crate::controller::pod::{LABEL_JOB_UID, MANAGED_BY, MANAGER, bounded_name};
 /// The reviewer's endpoint of the agent API.
 pub fn routes() -> Router<Arc<ApiState>> {
     Router::new().route(
-        "/v1/jobs/{ns}/{name}/sandbox",
+        &format!(
+            "{}{}",
+            crate::contract::bodies::JOB_ROUTE,
+            super::sandbox::ROUTE
+        ),
         axum::routing::post(start).get(state).delete(remove),
     )
 }

@@ -360,7 +360,7 @@ async fn analyse<H: Host + ?Sized>(
             // go vet runs separately (lint); its findings must not stop the coverage run.
             // The pull request's code runs where it reaches nothing (the host decides: in a
             // Pod, an isolated sandbox Pod).
-            match host.go_test(root, &pkgs).await {
+            match super::sandbox::run_tests(host, root, &pkgs).await {
                 Err(e) => out.notes.push(format!("go test -cover could not run: {e}")),
                 Ok(Some((code, stdout))) => {
                     out.coverage = tests_check::parse_cover(&stdout);

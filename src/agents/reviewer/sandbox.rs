@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::agents::Host;
 use crate::api::ArtifactRef;
 
 /// The artifact that carries the checkout.
@@ -99,6 +100,64 @@ pub fn offline(program: &str, dir: &Path) -> tokio::process::Command {
 /// `go test -vet=off -cover PACKAGES` in `root`, offline: `(exit code, stdout)`; None when Go
 /// is not installed. With `home`, Go's home, cache and path live there (a sandbox's writable
 /// directory: its root filesystem is read-only).
+/// The reviewer's `go test -vet=off -cover PACKAGES` of the checkout at `root`: with the
+/// agent API (in a Pod, the code a pull request's) in an isolated sandbox Pod the operator
+/// starts — pack the checkout, upload it as the `source` artifact, start, wait, remove; without
+/// one (a local run, on the user's own checkout) in place. `(exit code, stdout)`, or `None`
+/// when Go is not installed.
+pub async fn run_tests<H: Host + ?Sized>(
+    host: &H,
+    root: &Path,
+    packages: &[String],
+) -> Result<Option<(i32, String)>, String> {
+    if !host.agent_api() {
+        return Ok(go_test(root, packages, None).await);
+    }
+    let dir = root.to_path_buf();
+    let tar = tokio::task::spawn_blocking(move || pack(&dir))
+        .await
+        .map_err(|e| e.to_string())??;
+    let source = host
+        .artifact(SOURCE_ARTIFACT, &tar)
+        .await
+        .map_err(|e| e.message)?;
+    drop(tar);
+    let req = SandboxRequest {
+        source,
+        packages: packages.to_vec(),
+    };
+    let state = |v: Option<serde_json::Value>| -> Result<SandboxState, String> {
+        serde_json::from_value(v.ok_or("an empty sandbox reply")?).map_err(|e| e.to_string())
+    };
+    let started = state(
+        host.call("POST", ROUTE, serde_json::to_value(&req).ok())
+            .await
+            .map_err(|e| e.message)?,
+    )?;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(900);
+    let mut wait = std::time::Duration::from_millis(200);
+    let outcome = loop {
+        let st = state(host.call("GET", ROUTE, None).await.map_err(|e| e.message)?)?;
+        if st.phase == "Succeeded" || st.phase == "Failed" {
+            break Ok(Some((st.exit_code.unwrap_or(-1), st.output)));
+        }
+        if tokio::time::Instant::now() > deadline {
+            break Err(format!(
+                "sandbox pod {} did not finish within 900s",
+                started.pod
+            ));
+        }
+        // The Pod is the operator's to watch; here a bounded poll.
+        tokio::time::sleep(wait).await;
+        wait = (wait * 2).min(std::time::Duration::from_secs(3));
+    };
+    let _ = host.call("DELETE", ROUTE, None).await;
+    outcome
+}
+
+/// The reviewer's endpoint of the agent API, below the job's path.
+pub const ROUTE: &str = "/sandbox";
+
 pub async fn go_test(
     root: &Path,
     packages: &[String],

@@ -34,12 +34,13 @@ impl<H: Host + ?Sized> Deploy<'_, H> {
                     .map_err(|e| failed(format!("recording the patch in the audit trail: {e}")))?;
                 self.report.services[i].state = "Failed".into();
                 // The operator sets the image (the job's identity only reads here).
-                let set = self
-                    .host
-                    .deploy(&DeployOp::SetImage {
+                let set = crate::agents::deployer::ops::request(
+                    self.host,
+                    &DeployOp::SetImage {
                         service: svc.name.clone(),
-                    })
-                    .await;
+                    },
+                )
+                .await;
                 match set {
                     Ok(r) if r.image.as_deref() == Some(to_image.as_str()) => {}
                     Ok(r) => {
@@ -121,24 +122,26 @@ impl<H: Host + ?Sized> Deploy<'_, H> {
         git_sha: Option<&str>,
         timeout: Duration,
     ) -> Result<(), String> {
-        let started = self
-            .host
-            .deploy(&DeployOp::StartPod {
+        let started = crate::agents::deployer::ops::request(
+            self.host,
+            &DeployOp::StartPod {
                 kind,
                 service: svc.name.clone(),
                 git_sha: git_sha.map(str::to_string),
-            })
-            .await
-            .map_err(|e| format!("start the {} pod of {}: {e}", kind.as_str(), svc.name))?;
+            },
+        )
+        .await
+        .map_err(|e| format!("start the {} pod of {}: {e}", kind.as_str(), svc.name))?;
         let pods: Api<Pod> = Api::namespaced(self.setup.client.clone(), &self.setup.env.namespace);
         let out = smoke::wait_pod(&pods, &started.name, timeout).await;
-        let _ = self
-            .host
-            .deploy(&DeployOp::DeletePod {
+        let _ = crate::agents::deployer::ops::request(
+            self.host,
+            &DeployOp::DeletePod {
                 kind,
                 service: svc.name.clone(),
-            })
-            .await;
+            },
+        )
+        .await;
         out
     }
 
@@ -202,13 +205,14 @@ impl<H: Host + ?Sized> Deploy<'_, H> {
                 continue;
             }
             // The operator puts back what it recorded before this job's change.
-            let restored = self
-                .host
-                .deploy(&DeployOp::Restore {
+            let restored = crate::agents::deployer::ops::request(
+                self.host,
+                &DeployOp::Restore {
                     service: r.name.clone(),
-                })
-                .await
-                .map(|_| ());
+                },
+            )
+            .await
+            .map(|_| ());
             if restored
                 .as_ref()
                 .is_err_and(|e| e.contains(NOTHING_TO_PUT_BACK))
