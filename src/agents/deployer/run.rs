@@ -4,6 +4,8 @@
 
 mod native;
 mod notify;
+mod rollback;
+mod smoke_test;
 mod via_gitops;
 
 use std::path::PathBuf;
