@@ -21,6 +21,7 @@ use super::{Context, netpol};
 type Handle = tower_test::mock::Handle<Request<Body>, Response<Body>>;
 
 /// One request the apiserver expects, and its answer.
+#[derive(Clone)]
 pub struct Step {
     method: &'static str,
     path: String,

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use super::admit;
 use crate::api::{AgentJob, AgentJobSpec, AgentKind};
 use crate::controller::locks;
-use crate::controller::scenario::{Stores, anything, apiserver, context, failure, step};
+use crate::controller::scenario::{Step, Stores, anything, apiserver, context, failure, step};
 
 fn job() -> AgentJob {
     let mut spec = AgentJobSpec::new(AgentKind::Probe);
@@ -50,6 +50,20 @@ fn the_jobs_account(v: &Value) {
     assert_eq!(v["metadata"]["ownerReferences"][0]["uid"], "uid-1");
 }
 
+/// The first two requests of every admission that gets as far as its objects.
+fn the_lock_and_the_account() -> Vec<Step> {
+    vec![
+        step("POST", LEASES, 201, lease_held(), takes_the_lock),
+        step(
+            "POST",
+            "/api/v1/namespaces/team/serviceaccounts",
+            201,
+            service_account(),
+            the_jobs_account,
+        ),
+    ]
+}
+
 #[tokio::test]
 async fn an_admission_takes_the_lock_then_makes_the_account_and_the_sealed_pod_then_records_it() {
     let (mock, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
@@ -57,51 +71,47 @@ async fn an_admission_takes_the_lock_then_makes_the_account_and_the_sealed_pod_t
     let job = job();
     let server = tokio::spawn(apiserver(
         handle,
-        vec![
-            step("POST", LEASES, 201, lease_held(), takes_the_lock),
-            step(
-                "POST",
-                "/api/v1/namespaces/team/serviceaccounts",
-                201,
-                service_account(),
-                the_jobs_account,
-            ),
-            step(
-                "POST",
-                "/api/v1/namespaces/team/pods",
-                201,
-                json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "j-1"}}),
-                |v| {
-                    assert_eq!(v["metadata"]["name"], "j-1");
-                    assert_eq!(v["spec"]["serviceAccountName"], "agent-j");
-                    let a = &v["metadata"]["annotations"];
-                    assert_eq!(a["devagents.io/service-account-uid"], "sa-1", "{v}");
-                    assert!(a["devagents.io/seal"].is_string(), "{v}");
-                },
-            ),
-            step(
-                "PATCH",
-                "/apis/devagents.io/v1alpha1/namespaces/team/agentjobs/j/status",
-                200,
-                serde_json::to_value(job.clone()).unwrap(),
-                |v| {
-                    // Server-side apply at the version the scheduler planned against.
-                    assert_eq!(v["metadata"]["resourceVersion"], "5");
-                    assert_eq!(v["status"]["phase"], "Running", "{v}");
-                    assert_eq!(v["status"]["serviceAccountUID"], "sa-1");
-                    assert_eq!(v["status"]["attempts"][0]["pod"], "j-1");
-                },
-            ),
-            step(
-                "POST",
-                "/apis/events.k8s.io/v1/namespaces/team/events",
-                201,
-                json!({"apiVersion": "events.k8s.io/v1", "kind": "Event",
-                       "metadata": {"name": "e", "namespace": "team"}, "eventTime": null,
-                       "reason": "Started"}),
-                |v| assert_eq!(v["reason"], "Started"),
-            ),
-        ],
+        [
+            the_lock_and_the_account(),
+            vec![
+                step(
+                    "POST",
+                    "/api/v1/namespaces/team/pods",
+                    201,
+                    json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "j-1"}}),
+                    |v| {
+                        assert_eq!(v["metadata"]["name"], "j-1");
+                        assert_eq!(v["spec"]["serviceAccountName"], "agent-j");
+                        let a = &v["metadata"]["annotations"];
+                        assert_eq!(a["devagents.io/service-account-uid"], "sa-1", "{v}");
+                        assert!(a["devagents.io/seal"].is_string(), "{v}");
+                    },
+                ),
+                step(
+                    "PATCH",
+                    "/apis/devagents.io/v1alpha1/namespaces/team/agentjobs/j/status",
+                    200,
+                    serde_json::to_value(job.clone()).unwrap(),
+                    |v| {
+                        // Server-side apply at the version the scheduler planned against.
+                        assert_eq!(v["metadata"]["resourceVersion"], "5");
+                        assert_eq!(v["status"]["phase"], "Running", "{v}");
+                        assert_eq!(v["status"]["serviceAccountUID"], "sa-1");
+                        assert_eq!(v["status"]["attempts"][0]["pod"], "j-1");
+                    },
+                ),
+                step(
+                    "POST",
+                    "/apis/events.k8s.io/v1/namespaces/team/events",
+                    201,
+                    json!({"apiVersion": "events.k8s.io/v1", "kind": "Event",
+                           "metadata": {"name": "e", "namespace": "team"}, "eventTime": null,
+                           "reason": "Started"}),
+                    |v| assert_eq!(v["reason"], "Started"),
+                ),
+            ],
+        ]
+        .concat(),
     ));
     admit(&ctx, &job, 1).await.unwrap();
     drop(ctx);
@@ -116,28 +126,24 @@ async fn a_pod_that_cannot_be_made_gives_the_lock_back_and_writes_no_status() {
     let lease = format!("{LEASES}/{}", locks::lease_name("team/repo"));
     let server = tokio::spawn(apiserver(
         handle,
-        vec![
-            step("POST", LEASES, 201, lease_held(), takes_the_lock),
-            step(
-                "POST",
-                "/api/v1/namespaces/team/serviceaccounts",
-                201,
-                service_account(),
-                the_jobs_account,
-            ),
-            step(
-                "POST",
-                "/api/v1/namespaces/team/pods",
-                500,
-                failure(500, "InternalError"),
-                anything,
-            ),
-            // The one rollback: the lock is read fresh and given back.
-            step("GET", &lease, 200, lease_held(), anything),
-            step("PUT", &lease, 200, lease_held(), |v| {
-                assert!(v["spec"]["holderIdentity"].is_null(), "{v}");
-            }),
-        ],
+        [
+            the_lock_and_the_account(),
+            vec![
+                step(
+                    "POST",
+                    "/api/v1/namespaces/team/pods",
+                    500,
+                    failure(500, "InternalError"),
+                    anything,
+                ),
+                // The one rollback: the lock is read fresh and given back.
+                step("GET", &lease, 200, lease_held(), anything),
+                step("PUT", &lease, 200, lease_held(), |v| {
+                    assert!(v["spec"]["holderIdentity"].is_null(), "{v}");
+                }),
+            ],
+        ]
+        .concat(),
     ));
     let e = admit(&ctx, &job, 1).await.unwrap_err();
     assert!(
