@@ -211,7 +211,14 @@ pub fn agent(kind: AgentKind) -> Option<&'static dyn Agent> {
 /// The operator-side hooks of every agent, for the operator's configuration.
 pub fn operator_side(environments: Arc<Environments>) -> Agents {
     let setup = Setup { environments };
-    Agents::new(REGISTRY.iter().map(|a| (a.kind(), a.operator(&setup))))
+    Agents::new(
+        REGISTRY.iter().map(|a| (a.kind(), a.operator(&setup))),
+        REGISTRY
+            .iter()
+            .filter(|a| a.implemented())
+            .map(|a| a.kind())
+            .collect(),
+    )
 }
 
 /// The agents' own endpoints of the agent API.

@@ -11,14 +11,6 @@ use serde::{Deserialize, Serialize};
 use super::params::*;
 use super::patterns;
 
-/// The agents this build implements (agent-runner fails the others with a clear reason).
-pub const IMPLEMENTED: [AgentKind; 4] = [
-    AgentKind::Probe,
-    AgentKind::Generator,
-    AgentKind::Reviewer,
-    AgentKind::Deployer,
-];
-
 /// The agents devagents knows. `probe` is the built-in diagnostic agent.
 #[derive(
     Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, JsonSchema,

@@ -109,16 +109,31 @@ impl OperatorSide for Plain {}
 
 /// The operator-side hooks of every agent, by kind (an agent not listed gets the plain ones).
 #[derive(Clone, Default)]
-pub struct Agents(Arc<BTreeMap<AgentKind, Arc<dyn OperatorSide>>>);
+pub struct Agents {
+    hooks: Arc<BTreeMap<AgentKind, Arc<dyn OperatorSide>>>,
+    implemented: Arc<Vec<AgentKind>>,
+}
 
 impl Agents {
-    pub fn new(entries: impl IntoIterator<Item = (AgentKind, Arc<dyn OperatorSide>)>) -> Agents {
-        Agents(Arc::new(entries.into_iter().collect()))
+    /// The hooks of every agent, and the agents this build runs.
+    pub fn new(
+        entries: impl IntoIterator<Item = (AgentKind, Arc<dyn OperatorSide>)>,
+        implemented: Vec<AgentKind>,
+    ) -> Agents {
+        Agents {
+            hooks: Arc::new(entries.into_iter().collect()),
+            implemented: Arc::new(implemented),
+        }
+    }
+
+    /// The agents this build runs (the others end "not available in this build").
+    pub fn implemented(&self) -> &[AgentKind] {
+        &self.implemented
     }
 
     /// The hooks of `kind`.
     pub fn of(&self, kind: AgentKind) -> &dyn OperatorSide {
-        match self.0.get(&kind) {
+        match self.hooks.get(&kind) {
             Some(a) => a.as_ref(),
             None => &Plain,
         }
@@ -127,6 +142,6 @@ impl Agents {
 
 impl std::fmt::Debug for Agents {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_list().entries(self.0.keys()).finish()
+        f.debug_list().entries(self.hooks.keys()).finish()
     }
 }

@@ -185,7 +185,7 @@ async fn publish_registry(client: &Client, cfg: &Config) -> kube::Result<()> {
         "image": cfg.agent_image,
         "maxRunning": cfg.max_running,
         "limits": limits,
-        "implemented": crate::api::IMPLEMENTED.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
+        "implemented": cfg.agents.implemented().iter().map(|a| a.to_string()).collect::<Vec<_>>(),
         "environments": cfg.environments.names(),
         // The operator's one queue spans these jobs (null: every namespace).
         "watchNamespace": cfg.watch_namespace,

@@ -21,9 +21,6 @@ use std::time::Duration;
 use crate::agents::{Host, HostError};
 use crate::api::ArtifactRef;
 
-/// The agents this build of agent-runner implements (the others fail with a clear reason).
-pub use crate::api::IMPLEMENTED;
-
 pub use crate::contract::{
     EXIT_AGENT_FAILURE, EXIT_ROLLED_BACK, EXIT_SUCCESS, EXIT_TRANSIENT, EXIT_USAGE, FS_ROOT_ENV,
     TERMINATION_MESSAGE_MAX, TERMINATION_MESSAGE_PATH,
