@@ -294,3 +294,33 @@ impl Drop for TempDir {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn artifacts_stay_in_their_directory() {
+        let d = tempfile::tempdir().unwrap();
+        let host = LocalHost {
+            artifacts: d.path().join("arts"),
+            gateway: None,
+            job: "local/x".into(),
+            agent: "probe".into(),
+        };
+        for bad in ["../escape", "a/b", "", ".hidden", "..\\x"] {
+            assert!(host.artifact(bad, b"x").await.is_err(), "{bad:?}");
+        }
+        assert!(!d.path().join("escape").exists());
+        let r = host.artifact("findings", b"abc").await.unwrap();
+        assert_eq!(r.size, 3);
+        assert_eq!(
+            r.digest,
+            "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert_eq!(
+            std::fs::read(d.path().join("arts/findings")).unwrap(),
+            b"abc"
+        );
+    }
+}
