@@ -14,7 +14,7 @@ SIZES="${1:-500,2000}"
 bench_cluster
 APISERVER_PID="$(awk '$2 == "kube-apiserver" {print $1}' "$D/pids")"
 "$REPO_ROOT/target/release/devagents-bench" queue --jobs "$SIZES" \
-  --operator "$REPO_ROOT/target/release/agent-operator" --apiserver-pid "$APISERVER_PID"
+  --operator "$REPO_ROOT/target/release/agent-operator" --apiserver-pid "$APISERVER_PID" --pids-file "$D/pids"
 # Memory: 10,000 finished and 2,000 queued AgentJobs in the operator's caches.
 "$REPO_ROOT/target/release/devagents-bench" rss --jobs 10000 --queued 2000 \
   --operator "$REPO_ROOT/target/release/agent-operator"

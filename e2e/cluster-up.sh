@@ -73,6 +73,9 @@ APISERVER_ARGS=(--etcd-servers="http://127.0.0.1:$ETCD_PORT"
   --service-account-issuer=https://kubernetes.default.svc --api-audiences=https://kubernetes.default.svc
   --service-account-key-file="$D/sa.pub" --service-account-signing-key-file="$D/sa.key"
   --service-cluster-ip-range=10.0.0.0/24 --allow-privileged=true --v=1)
+# Extra flags for a look inside (e.g. an audit log while a benchmark runs).
+# shellcheck disable=SC2206
+[ -z "${DEVAGENTS_APISERVER_EXTRA_ARGS:-}" ] || APISERVER_ARGS+=($DEVAGENTS_APISERVER_EXTRA_ARGS)
 # Kept for e2e/restart-apiserver.sh (the fault tests restart it on the same etcd).
 printf '%s\n' "${APISERVER_ARGS[@]}" >"$D/apiserver.args"
 start kube-apiserver "$K8S_BIN/kube-apiserver" "${APISERVER_ARGS[@]}"

@@ -68,6 +68,10 @@ enum Cmd {
         /// The kube-apiserver's process (its CPU time is measured).
         #[arg(long)]
         apiserver_pid: u32,
+        /// The control plane's processes, one "PID NAME" per line: their CPU time (children
+        /// included: the node stand-in's agent processes) is reported per job.
+        #[arg(long)]
+        pids_file: Option<PathBuf>,
     },
     Rss {
         #[arg(long, default_value_t = 10_000)]
@@ -364,7 +368,18 @@ async fn main() -> anyhow::Result<()> {
             sleep_ms,
             operator,
             apiserver_pid,
+            pids_file,
         } => {
+            let procs = match pids_file {
+                Some(f) => std::fs::read_to_string(f)?
+                    .lines()
+                    .filter_map(|l| {
+                        let (pid, name) = l.split_once(' ')?;
+                        Some((pid.parse().ok()?, name.trim().to_string()))
+                    })
+                    .collect(),
+                None => Vec::new(),
+            };
             queue(
                 Client::try_default().await?,
                 jobs,
@@ -372,6 +387,7 @@ async fn main() -> anyhow::Result<()> {
                 sleep_ms,
                 operator,
                 apiserver_pid,
+                procs,
             )
             .await
         }

@@ -98,7 +98,7 @@ pub fn plan(
                 key, waiting_for, ..
             } => (key, waiting_for),
             // The scheduler starts it at its next pass: it is at the head of the queue.
-            Decision::Admit { key } => (key, "nothing (starting)".to_string()),
+            Decision::Admit { key, .. } => (key, "nothing (starting)".to_string()),
         };
         let Some(j) = by_key.get(&key) else { continue };
         position += 1;

@@ -40,7 +40,7 @@ use kube::runtime::reflector::ObjectRef;
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, Resource};
-use tokio::sync::{Mutex, Notify};
+use tokio::sync::Mutex;
 use tracing::{error, info, warn};
 
 use crate::api::AgentJob;
@@ -87,7 +87,7 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     pub recorder: Recorder,
     /// Wakes the scheduler (a job finished, arrived, or its backoff ended).
-    pub wake: Arc<Notify>,
+    pub wake: Arc<scheduler::Wake>,
     /// Jobs admitted by this process that the job cache may not show as Running yet:
     /// uid → attempt. Cleared once the cache catches up.
     pub admitted: Mutex<HashMap<String, i32>>,
@@ -229,7 +229,7 @@ pub async fn run(
     // released lock is handed to the next waiter at once.
     let watch_ns = cfg.watch_namespace.as_deref();
     let managed = format!("{}={}", pod::MANAGED_BY, pod::MANAGER);
-    let wake = Arc::new(Notify::new());
+    let wake = Arc::new(scheduler::Wake::default());
     let (leases_reader, leases_writer) = reflector::store::<Lease>();
     let lease_stream = reflector::reflector(
         leases_writer,

@@ -56,11 +56,13 @@ pub struct Limits {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Decision {
-    /// Start the job now (its locks are free for it).
-    Admit { key: String },
+    /// Start the job now (its locks are free for it). `index`: the job's place in the slice
+    /// given to [`plan`].
+    Admit { key: String, index: usize },
     /// Keep waiting: 1-based queue position and the reason.
     Wait {
         key: String,
+        index: usize,
         position: i32,
         waiting_for: String,
     },
@@ -168,11 +170,12 @@ pub fn plan(
         running += 1;
         *running_by_agent.entry(j.agent).or_default() += 1;
     }
-    let mut waiting: Vec<&JobView> = jobs
+    let mut waiting: Vec<(usize, &JobView)> = jobs
         .iter()
-        .filter(|j| j.state == JobState::Waiting)
+        .enumerate()
+        .filter(|(_, j)| j.state == JobState::Waiting)
         .collect();
-    waiting.sort_by(|a, b| queue_order(a, b));
+    waiting.sort_by(|a, b| queue_order(a.1, b.1));
 
     // Locks of running jobs (their Lease may not be in the cache yet), and locks taken or
     // reserved in this pass by higher-priority jobs.
@@ -183,13 +186,14 @@ pub fn plan(
         .collect();
     let mut out = Vec::with_capacity(waiting.len());
     let mut position = 0;
-    for j in waiting {
+    for (index, j) in waiting {
         if let Some(nb) = j.not_before
             && nb > now
         {
             position += 1;
             out.push(Decision::Wait {
                 key: j.key.clone(),
+                index,
                 position,
                 waiting_for: "backoff".into(),
             });
@@ -199,6 +203,7 @@ pub fn plan(
             position += 1;
             out.push(Decision::Wait {
                 key: j.key.clone(),
+                index,
                 position,
                 waiting_for: format!("approval:{a}"),
             });
@@ -220,6 +225,7 @@ pub fn plan(
                 position += 1;
                 out.push(Decision::Wait {
                     key: j.key.clone(),
+                    index,
                     position,
                     waiting_for: format!("lock:{l}"),
                 });
@@ -227,7 +233,10 @@ pub fn plan(
             None if slot && j.has_finalizer => {
                 running += 1;
                 *running_by_agent.entry(j.agent).or_default() += 1;
-                out.push(Decision::Admit { key: j.key.clone() });
+                out.push(Decision::Admit {
+                    key: j.key.clone(),
+                    index,
+                });
             }
             None if slot => {
                 // The finalizer lands within one reconcile: hold its slot (lower priorities
@@ -239,6 +248,7 @@ pub fn plan(
                 position += 1;
                 out.push(Decision::Wait {
                     key: j.key.clone(),
+                    index,
                     position,
                     waiting_for: "slot".into(),
                 });
@@ -285,7 +295,7 @@ mod tests {
     fn admitted(d: &[Decision]) -> Vec<&str> {
         d.iter()
             .filter_map(|d| match d {
-                Decision::Admit { key } => Some(key.trim_start_matches("ns/")),
+                Decision::Admit { key, .. } => Some(key.trim_start_matches("ns/")),
                 _ => None,
             })
             .collect()
@@ -298,6 +308,7 @@ mod tests {
                     key,
                     position,
                     waiting_for,
+                    ..
                 } => Some((
                     key.trim_start_matches("ns/"),
                     *position,

@@ -106,8 +106,18 @@ async fn apply(job: Arc<AgentJob>, ctx: &Context) -> Result<Action> {
     if phase.is_terminal() {
         release_locks(ctx, &job).await?;
         revoke_rights(ctx, &job).await?;
-        // Its slot and locks are free now that the cache shows it finished.
-        ctx.wake.notify_one();
+        // Its slot is free now that the cache shows it finished — unless the scheduler freed
+        // it already, when it saw the Pod end (the common case: no second pass for it). A
+        // released lock wakes the scheduler through its Lease.
+        let pod_ended = status
+            .attempts
+            .last()
+            .and_then(|a| ctx.pods.get(&ObjectRef::new(&a.pod).within(&ns)))
+            .and_then(|p| p.status.as_ref().and_then(|s| s.phase.clone()))
+            .is_some_and(|ph| ph == "Succeeded" || ph == "Failed");
+        if !pod_ended {
+            ctx.wake.notify_one();
+        }
         return ttl(ctx, &job, now).await;
     }
 
@@ -236,7 +246,8 @@ async fn apply(job: Arc<AgentJob>, ctx: &Context) -> Result<Action> {
             patch_status(ctx, &job, &st).await?;
             return Ok(Action::await_change());
         }
-        ctx.wake.notify_one();
+        // A waiting job changed (it arrived, its finalizer landed, its backoff ended).
+        ctx.wake.queue_changed();
         if let Some(at) = status.next_attempt_at.as_ref().map(|t| t.0)
             && at > now
         {
@@ -267,8 +278,9 @@ async fn apply(job: Arc<AgentJob>, ctx: &Context) -> Result<Action> {
             .map(|d| Action::requeue(d + Duration::from_millis(200)))
             .unwrap_or_else(Action::await_change)),
         Step::End { end, delete_pod } => {
-            // The slot is free now (the scheduler sees the Pod ended): hand it on at once.
-            ctx.wake.notify_one();
+            // An ended Pod woke the scheduler when the Pod cache saw it (its slot is free from
+            // then on); a Pod still running holds its slot until the end below is in the
+            // cache, and the reconcile of the ended job wakes the scheduler then.
             if delete_pod {
                 let uid = ctx
                     .pods
@@ -310,7 +322,6 @@ async fn apply(job: Arc<AgentJob>, ctx: &Context) -> Result<Action> {
                 revoke_rights(ctx, &job).await?;
             }
             patch_status(ctx, &job, &st).await?;
-            ctx.wake.notify_one();
             match kind {
                 EndKind::Retry { after } => {
                     publish(

@@ -12,7 +12,7 @@ use kube::client::Body;
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector;
 use serde_json::{Value, json};
-use tokio::sync::{Mutex, Notify};
+use tokio::sync::Mutex;
 
 use super::config::Config;
 use super::metrics::Metrics;
@@ -119,7 +119,7 @@ pub fn context(client: Client, stores: Stores) -> Context {
                 instance: None,
             },
         ),
-        wake: Arc::new(Notify::new()),
+        wake: Arc::default(),
         admitted: Mutex::new(HashMap::new()),
         queue_writes: std::sync::Mutex::new(HashMap::new()),
         network_policies: netpol::Applied::default(),

@@ -26,6 +26,49 @@ const ADMISSION_CONCURRENCY: usize = 64;
 /// The shortest pause between two scheduler passes.
 const MIN_GAP: Duration = Duration::from_millis(2);
 
+/// While every slot is taken, how long a change of waiting jobs only (one arrived, its
+/// finalizer landed) may wait for the pass that shows it in the queue.
+const QUEUE_GAP: Duration = Duration::from_millis(250);
+
+/// What wakes the scheduler. A change that may free capacity (a Pod or a job ended, a lock
+/// was released, an approval decided, an admission failed) runs a pass at once. A change of a
+/// waiting job only runs one at once while a slot is free (the job may start); while every
+/// slot is taken it can only be queued, and such changes are served together, at most every
+/// [`QUEUE_GAP`]: a burst of arrivals into a full queue costs a few passes, not one per job.
+#[derive(Default)]
+pub struct Wake {
+    now: tokio::sync::Notify,
+    queued: tokio::sync::Notify,
+}
+
+impl Wake {
+    /// Capacity may have freed: pass at once.
+    pub fn notify_one(&self) {
+        self.now.notify_one();
+    }
+
+    /// A waiting job changed.
+    pub fn queue_changed(&self) {
+        self.queued.notify_one();
+    }
+
+    /// Wait for the next reason to pass; `full`: the last pass left no slot free.
+    async fn next(&self, full: bool) {
+        tokio::select! {
+            _ = self.now.notified() => {}
+            _ = self.queued.notified() => {
+                if full {
+                    tokio::select! {
+                        _ = self.now.notified() => {}
+                        _ = tokio::time::sleep(QUEUE_GAP) => {}
+                    }
+                }
+            }
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+    }
+}
+
 pub async fn run(ctx: Arc<Context>) {
     if let Err(e) = ctx.jobs.wait_until_ready().await {
         warn!(error = %e, "job cache never became ready");
@@ -34,16 +77,13 @@ pub async fn run(ctx: Arc<Context>) {
     let permits = Arc::new(Semaphore::new(ADMISSION_CONCURRENCY));
     loop {
         let t = std::time::Instant::now();
-        pass(&ctx, &permits).await;
+        let full = pass(&ctx, &permits).await;
         // Coalesce: every wake-up that arrives while a pass runs, or during the pause after
         // it, is served by one next pass (Notify keeps a single permit). The pause is as long
         // as the pass took (at least MIN_GAP), so a burst of events costs at most about one
         // pass per two pass-lengths, and the scheduler never takes more than half a core.
         tokio::time::sleep(t.elapsed().max(MIN_GAP)).await;
-        tokio::select! {
-            _ = ctx.wake.notified() => {}
-            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-        }
+        ctx.wake.next(full).await;
     }
 }
 
@@ -54,10 +94,6 @@ fn ended(job: &AgentJob) -> bool {
         .as_ref()
         .and_then(|s| s.phase)
         .is_some_and(|p| p.is_terminal())
-}
-
-fn key(job: &AgentJob) -> String {
-    format!("{}/{}", job.namespace().unwrap_or_default(), job.name_any())
 }
 
 /// Attempts recorded in status.
@@ -89,9 +125,12 @@ fn view(ctx: &Context, job: &AgentJob, admitted: &HashMap<String, i32>) -> JobVi
             .and_then(|a| a.status.as_ref().and_then(|s| s.phase))
             == Some(crate::api::ApprovalPhase::Approved)
     };
+    // Only a Running job's Pod can free its slot by ending (the planner asks no other).
+    let running = job.status.as_ref().and_then(|s| s.phase) == Some(Phase::Running);
     let pod_finished = job
         .status
         .as_ref()
+        .filter(|_| running)
         .and_then(|s| s.attempts.last())
         .and_then(|a| ctx.pods.get(&ObjectRef::new(&a.pod).within(&ns)))
         .and_then(|p| p.status.as_ref().and_then(|s| s.phase.clone()))
@@ -108,7 +147,9 @@ fn view(ctx: &Context, job: &AgentJob, admitted: &HashMap<String, i32>) -> JobVi
     )
 }
 
-async fn pass(ctx: &Arc<Context>, permits: &Arc<Semaphore>) {
+/// One pass; returns whether it left every slot taken (no job can start before capacity
+/// frees).
+async fn pass(ctx: &Arc<Context>, permits: &Arc<Semaphore>) -> bool {
     let started = std::time::Instant::now();
     let now = Timestamp::now();
     let all = ctx.jobs.state();
@@ -121,16 +162,19 @@ async fn pass(ctx: &Arc<Context>, permits: &Arc<Semaphore>) {
         *counts.entry((j.spec.agent, phase)).or_default() += 1;
     }
     let jobs: Vec<Arc<AgentJob>> = all.into_iter().filter(|j| !ended(j)).collect();
-    let by_key: HashMap<String, Arc<AgentJob>> = jobs.iter().map(|j| (key(j), j.clone())).collect();
 
     let views: Vec<JobView> = {
         let mut admitted = ctx.admitted.lock().await;
         // Forget admissions the cache shows now (or whose job is gone).
-        let by_uid: HashMap<String, &Arc<AgentJob>> = jobs
+        let by_uid: HashMap<&str, &Arc<AgentJob>> = jobs
             .iter()
-            .filter_map(|j| j.uid().map(|u| (u, j)))
+            .filter_map(|j| j.metadata.uid.as_deref().map(|u| (u, j)))
             .collect();
-        admitted.retain(|uid, attempt| by_uid.get(uid).is_some_and(|j| attempts(j) < *attempt));
+        admitted.retain(|uid, attempt| {
+            by_uid
+                .get(uid.as_str())
+                .is_some_and(|j| attempts(j) < *attempt)
+        });
         jobs.iter().map(|j| view(ctx, j, &admitted)).collect()
     };
     let lock_state: HashMap<String, LockHolder> = ctx
@@ -167,11 +211,16 @@ async fn pass(ctx: &Arc<Context>, permits: &Arc<Semaphore>) {
             .set(n);
     }
 
+    let admits = decisions
+        .iter()
+        .filter(|d| matches!(d, Decision::Admit { .. }))
+        .count();
+    let full = running + admits >= ctx.cfg.max_running;
     let mut ahead = 0;
     for d in decisions {
         match d {
-            Decision::Admit { key } => {
-                let Some(job) = by_key.get(&key).cloned() else {
+            Decision::Admit { key, index } => {
+                let Some(job) = jobs.get(index).cloned() else {
                     continue;
                 };
                 let uid = job.uid().unwrap_or_default();
@@ -235,9 +284,12 @@ async fn pass(ctx: &Arc<Context>, permits: &Arc<Semaphore>) {
                 });
             }
             Decision::Wait {
-                key, waiting_for, ..
+                key,
+                index,
+                waiting_for,
+                ..
             } => {
-                let Some(job) = by_key.get(&key).cloned() else {
+                let Some(job) = jobs.get(index).cloned() else {
                     continue;
                 };
                 if !job.finalizers().iter().any(|f| f == FINALIZER) {
@@ -320,6 +372,7 @@ async fn pass(ctx: &Arc<Context>, permits: &Arc<Semaphore>) {
     ctx.metrics
         .scheduler_pass_seconds
         .observe(started.elapsed().as_secs_f64());
+    full
 }
 
 /// Start attempt `attempt` of `job`: take its locks, then apply the attempt's objects (its

@@ -181,3 +181,71 @@ async fn a_lock_someone_else_holds_ends_the_admission_quietly_with_nothing_made(
     drop(ctx);
     server.await.unwrap();
 }
+
+mod wake {
+    use super::super::{QUEUE_GAP, Wake};
+    use std::time::Duration;
+    use tokio::time::{Instant, timeout};
+
+    #[tokio::test(start_paused = true)]
+    async fn capacity_freed_passes_at_once_whatever_the_queue() {
+        let w = Wake::default();
+        w.notify_one();
+        let t = Instant::now();
+        w.next(true).await;
+        assert_eq!(t.elapsed(), Duration::ZERO);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_waiting_job_passes_at_once_while_a_slot_is_free() {
+        let w = Wake::default();
+        w.queue_changed();
+        let t = Instant::now();
+        w.next(false).await;
+        assert_eq!(t.elapsed(), Duration::ZERO);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn arrivals_into_a_full_queue_are_served_together_after_the_gap() {
+        let w = Wake::default();
+        w.queue_changed();
+        let t = Instant::now();
+        // Many arrivals while the scheduler waits: still one wake-up, at the gap.
+        let next = w.next(true);
+        tokio::pin!(next);
+        assert!(
+            timeout(QUEUE_GAP / 2, &mut next).await.is_err(),
+            "a full queue's arrival passed before the gap"
+        );
+        for _ in 0..100 {
+            w.queue_changed();
+        }
+        next.await;
+        assert_eq!(t.elapsed(), QUEUE_GAP);
+        // The arrivals during the wait are one permit: the next pass is served by it, once.
+        let t = Instant::now();
+        w.next(false).await;
+        assert_eq!(t.elapsed(), Duration::ZERO);
+        let t = Instant::now();
+        w.next(false).await;
+        assert_eq!(
+            t.elapsed(),
+            Duration::from_secs(1),
+            "only the idle tick was left"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_freed_slot_cuts_the_gap_short() {
+        let w = std::sync::Arc::new(Wake::default());
+        w.queue_changed();
+        let t = Instant::now();
+        let w2 = w.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            w2.notify_one();
+        });
+        w.next(true).await;
+        assert_eq!(t.elapsed(), Duration::from_millis(10));
+    }
+}

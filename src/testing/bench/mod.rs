@@ -261,6 +261,20 @@ pub fn cpu_secs(pid: u32) -> f64 {
     (ticks(11) + ticks(12)) / clock_ticks()
 }
 
+/// CPU seconds of a process and its waited-for children (user + system), from /proc.
+pub fn cpu_secs_with_children(pid: u32) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return f64::NAN;
+    };
+    let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
+        return f64::NAN;
+    };
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // utime, stime, cutime, cstime: fields 14 to 17 (1-based), 11 to 14 after the name.
+    (ticks(11) + ticks(12) + ticks(13) + ticks(14)) / clock_ticks()
+}
+
 pub fn clock_ticks() -> f64 {
     std::process::Command::new("getconf")
         .arg("CLK_TCK")

@@ -26,8 +26,91 @@ pub struct QueueRun {
     job_api_cpu: f64,
     peak_rss_mib: f64,
     passes: f64,
+    /// Seconds the scheduler's passes took, summed.
+    pass_secs: f64,
     aj_stages: Stages,
     job_stages: Stages,
+    /// Every request the apiserver served during each side's run (all clients: operator,
+    /// node stand-in, agent processes, kube-controller-manager, this benchmark's watches),
+    /// per job, by (verb, resource).
+    aj_requests: Vec<((String, String), f64)>,
+    job_requests: Vec<((String, String), f64)>,
+    /// CPU milliseconds per job of each process (children included), for each side.
+    aj_cpu: Vec<(String, f64)>,
+    job_cpu: Vec<(String, f64)>,
+}
+
+/// CPU seconds of each process, its waited-for children included.
+fn cpu_of(procs: &[(u32, String)]) -> Vec<(String, f64)> {
+    procs
+        .iter()
+        .map(|(pid, name)| (name.clone(), super::cpu_secs_with_children(*pid)))
+        .collect()
+}
+
+fn cpu_per_job(before: &[(String, f64)], after: &[(String, f64)], n: usize) -> Vec<(String, f64)> {
+    before
+        .iter()
+        .zip(after)
+        .map(|((name, b), (_, a))| (name.clone(), (a - b) / n as f64 * 1000.0))
+        .collect()
+}
+
+/// `apiserver_request_total` summed by (verb, resource[/subresource]), from the apiserver's
+/// own /metrics.
+async fn apiserver_requests(client: &Client) -> HashMap<(String, String), f64> {
+    let mut out = HashMap::new();
+    let Ok(req) = http::Request::get("/metrics").body(Vec::new()) else {
+        return out;
+    };
+    let Ok(text) = client.request_text(req).await else {
+        return out;
+    };
+    for line in text
+        .lines()
+        .filter(|l| l.starts_with("apiserver_request_total{"))
+    {
+        let Some((labels, value)) = line.rsplit_once(' ') else {
+            continue;
+        };
+        let get = |k: &str| {
+            labels
+                .split(&format!(",{k}=\""))
+                .nth(1)
+                .or_else(|| labels.split(&format!("{{{k}=\"")).nth(1))
+                .and_then(|r| r.split('"').next())
+                .unwrap_or("")
+                .to_string()
+        };
+        let (sub, res) = (get("subresource"), get("resource"));
+        let res = if sub.is_empty() {
+            res
+        } else {
+            format!("{res}/{sub}")
+        };
+        *out.entry((get("verb"), res)).or_default() += value.parse::<f64>().unwrap_or(0.0);
+    }
+    out
+}
+
+/// Per-job request counts between two readings, largest first, tiny ones left out.
+fn per_job(
+    before: &HashMap<(String, String), f64>,
+    after: &HashMap<(String, String), f64>,
+    n: usize,
+) -> Vec<((String, String), f64)> {
+    let mut v: Vec<_> = after
+        .iter()
+        .map(|(k, a)| {
+            (
+                k.clone(),
+                (a - before.get(k).copied().unwrap_or(0.0)) / n as f64,
+            )
+        })
+        .filter(|(_, d)| *d >= 0.05)
+        .collect();
+    v.sort_by(|a, b| b.1.total_cmp(&a.1));
+    v
 }
 
 /// When a watch first saw each Pod created, bound to the node, running and ended.
@@ -112,6 +195,7 @@ pub async fn queue_run(
     sleep_ms: u64,
     operator: &PathBuf,
     apiserver_pid: u32,
+    procs: &[(u32, String)],
 ) -> anyhow::Result<QueueRun> {
     let stamp = format!("{}-{n}", std::process::id());
     let (aj_ns, job_ns) = (format!("bq-aj-{stamp}"), format!("bq-job-{stamp}"));
@@ -147,6 +231,10 @@ pub async fn queue_run(
         }
     });
     tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut aj_procs = procs.to_vec();
+    aj_procs.push((op.child.id(), "agent-operator".into()));
+    let req0 = apiserver_requests(client).await;
+    let procs0 = cpu_of(&aj_procs);
     let cpu0 = cpu_secs(apiserver_pid);
     let t0 = Instant::now();
     create_probes(&jobs, "aj", n, sleep_ms).await?;
@@ -157,6 +245,8 @@ pub async fn queue_run(
     }
     let aj_makespan = t0.elapsed().as_secs_f64();
     let aj_api_cpu = cpu_secs(apiserver_pid) - cpu0;
+    let aj_cpu = cpu_per_job(&procs0, &cpu_of(&aj_procs), n);
+    let aj_requests = per_job(&req0, &apiserver_requests(client).await, n);
     watch.abort();
     tokio::time::sleep(Duration::from_secs(1)).await;
     let after_m = op.metrics().await;
@@ -181,8 +271,12 @@ pub async fn queue_run(
         total += d;
         rows.push((k.0.clone(), k.1.clone(), d / n as f64));
     }
-    let passes = crate::controller::metrics::sample(&after_m, "devagents_scheduler_passes_total")
-        - crate::controller::metrics::sample(&before_m, "devagents_scheduler_passes_total");
+    let m = |name: &str| {
+        crate::controller::metrics::sample(&after_m, name)
+            - crate::controller::metrics::sample(&before_m, name)
+    };
+    let passes = m("devagents_scheduler_passes_total");
+    let pass_secs = m("devagents_scheduler_pass_seconds_sum");
     drop(op);
     drain(client, &aj_ns).await?;
 
@@ -199,6 +293,8 @@ pub async fn queue_run(
     }))?;
     let job_times = watch_timeline(client, &job_ns);
     tokio::time::sleep(Duration::from_millis(300)).await;
+    let req0 = apiserver_requests(client).await;
+    let procs0 = cpu_of(procs);
     let cpu0 = cpu_secs(apiserver_pid);
     let t0 = Instant::now();
     kjobs.create(&PostParams::default(), &j).await?;
@@ -226,6 +322,8 @@ pub async fn queue_run(
     );
     let job_makespan = t0.elapsed().as_secs_f64();
     let job_api_cpu = cpu_secs(apiserver_pid) - cpu0;
+    let job_cpu = cpu_per_job(&procs0, &cpu_of(procs), n);
+    let job_requests = per_job(&req0, &apiserver_requests(client).await, n);
     drain(client, &job_ns).await?;
     for ns in [&aj_ns, &job_ns] {
         let api: Api<Namespace> = Api::all(client.clone());
@@ -241,8 +339,13 @@ pub async fn queue_run(
         job_api_cpu,
         peak_rss_mib: peak as f64 / 1024.0,
         passes,
+        pass_secs,
         aj_stages: stages(&aj_times, slots),
         job_stages: stages(&job_times, slots),
+        aj_requests,
+        job_requests,
+        aj_cpu,
+        job_cpu,
     })
 }
 
@@ -253,11 +356,23 @@ pub async fn queue(
     sleep_ms: u64,
     operator: PathBuf,
     apiserver_pid: u32,
+    procs: Vec<(u32, String)>,
 ) -> anyhow::Result<()> {
     let mut runs = Vec::new();
     for n in sizes {
         eprintln!("queue benchmark: {n} jobs of {sleep_ms} ms behind {slots} slots ...");
-        runs.push(queue_run(&client, n, slots, sleep_ms, &operator, apiserver_pid).await?);
+        runs.push(
+            queue_run(
+                &client,
+                n,
+                slots,
+                sleep_ms,
+                &operator,
+                apiserver_pid,
+                &procs,
+            )
+            .await?,
+        );
     }
     println!(
         "queue benchmark: probe jobs of {sleep_ms} ms behind {slots} slots (AgentJobs, operator \
@@ -323,14 +438,40 @@ pub async fn queue(
         }
     }
     for r in &runs {
+        for (who, cpu) in [("AgentJob", &r.aj_cpu), ("Job", &r.job_cpu)] {
+            if cpu.is_empty() {
+                continue;
+            }
+            let total: f64 = cpu.iter().map(|(_, v)| v).sum();
+            let each: Vec<String> = cpu.iter().map(|(p, v)| format!("{p} {v:.1}")).collect();
+            println!(
+                "  N={}: CPU ms per {who}: {total:.1} ({})",
+                r.n,
+                each.join(", ")
+            );
+        }
+    }
+    for r in &runs {
         println!(
-            "  N={}: {:.0} scheduler passes ({:.2} per job); writes per job by kind:",
+            "  N={}: {:.0} scheduler passes ({:.2} per job, {:.2} ms each, {:.1} ms per job); writes per job by kind:",
             r.n,
             r.passes,
-            r.passes / r.n as f64
+            r.passes / r.n as f64,
+            r.pass_secs / r.passes.max(1.0) * 1000.0,
+            r.pass_secs / r.n as f64 * 1000.0
         );
         for (verb, res, v) in &r.writes {
             println!("    {verb:6} {res:24} {v:.2}");
+        }
+        for (who, reqs) in [("AgentJob", &r.aj_requests), ("Job", &r.job_requests)] {
+            let total: f64 = reqs.iter().map(|(_, v)| v).sum();
+            println!(
+                "  N={}: requests the apiserver served per {who} (every client): {total:.1}",
+                r.n
+            );
+            for ((verb, res), v) in reqs {
+                println!("    {verb:8} {res:32} {v:.2}");
+            }
         }
     }
     Ok(())
