@@ -96,7 +96,7 @@ pub fn plan(
         let (key, waiting_for) = match d {
             Decision::Wait {
                 key, waiting_for, ..
-            } => (key, waiting_for),
+            } => (key, waiting_for.into_owned()),
             // The scheduler starts it at its next pass: it is at the head of the queue.
             Decision::Admit { key, .. } => (key, "nothing (starting)".to_string()),
         };

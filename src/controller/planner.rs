@@ -2,6 +2,7 @@
 //! why every other one waits. The scheduler loop feeds it the reflector stores and applies
 //! the decisions; nothing about the queue lives only in memory.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use k8s_openapi::jiff::Timestamp;
@@ -64,7 +65,7 @@ pub enum Decision {
         key: String,
         index: usize,
         position: i32,
-        waiting_for: String,
+        waiting_for: Cow<'static, str>,
     },
 }
 
@@ -85,21 +86,82 @@ pub struct Observed<'a> {
     pub approved: &'a dyn Fn(&str) -> bool,
 }
 
+/// What of a job's view follows from the job object alone (so a caller that keeps views
+/// between passes computes it once per resourceVersion, see [`fixed_view`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Fixed {
+    /// The AgentApproval the job needs before it runs, approved or not.
+    pub approval: Option<String>,
+    /// The operator's configuration cannot serve it (never admitted; the reconciler ends it).
+    pub unservable: bool,
+}
+
 /// The planner's view of one job: the same function serves the scheduler (from its caches)
 /// and `kubectl agent queue` (from listed objects).
 pub fn view(job: &AgentJob, seen: &Observed<'_>) -> JobView {
+    let (mut v, fixed) = fixed_view(job, seen.agents, seen.operator);
+    observe(&mut v, &fixed, job, seen);
+    v
+}
+
+/// The part of [`view`] that depends on the job object only; its `state` and
+/// `pending_approval` are set by [`observe`].
+pub fn fixed_view(job: &AgentJob, agents: &Agents, operator: bool) -> (JobView, Fixed) {
     let no_status = AgentJobStatus::default();
     let status = job.status.as_ref().unwrap_or(&no_status);
-    let phase = status.phase.unwrap_or_default();
-    // A job the operator's configuration cannot serve is never admitted; the reconciler
-    // ends it.
-    let unservable = seen.operator
-        && status.attempts.is_empty()
-        && seen.agents.of(job.spec.agent).problem(job).is_some();
-    let state = if job.metadata.deletion_timestamp.is_some()
+    let unservable =
+        operator && status.attempts.is_empty() && agents.of(job.spec.agent).problem(job).is_some();
+    let approval = match operator {
+        true => super::approval::run_approval(job, agents).map(|(name, _)| name),
+        // The CLI does not know the operator's configuration: the approval status names.
+        false => status
+            .waiting_for
+            .as_deref()
+            .and_then(|w| w.strip_prefix("approval:"))
+            .map(str::to_string),
+    };
+    let v = JobView {
+        key: format!(
+            "{}/{}",
+            job.metadata.namespace.as_deref().unwrap_or_default(),
+            job.metadata.name.as_deref().unwrap_or_default()
+        ),
+        uid: job.metadata.uid.clone().unwrap_or_default(),
+        agent: job.spec.agent,
+        priority: job.spec.priority,
+        created: job
+            .metadata
+            .creation_timestamp
+            .as_ref()
+            .map(|t| t.0)
+            .unwrap_or_else(Timestamp::now),
+        state: JobState::Waiting,
+        locks: super::locks::job_locks(job, agents),
+        pending_approval: None,
+        not_before: status.next_attempt_at.as_ref().map(|t| t.0),
+        has_finalizer: job.finalizers().iter().any(|f| f == super::FINALIZER),
+    };
+    (
+        v,
+        Fixed {
+            approval,
+            unservable,
+        },
+    )
+}
+
+/// Set what of `v` depends on more than the job object: its state (slot held, waiting, done)
+/// and the approval it still waits for. Allocates nothing unless the pending approval changes.
+pub fn observe(v: &mut JobView, fixed: &Fixed, job: &AgentJob, seen: &Observed<'_>) {
+    let phase = job
+        .status
+        .as_ref()
+        .and_then(|s| s.phase)
+        .unwrap_or_default();
+    v.state = if job.metadata.deletion_timestamp.is_some()
         || phase.is_terminal()
         || job.spec.cancel
-        || unservable
+        || fixed.unservable
     {
         JobState::Done
     } else if seen.started || (phase == Phase::Running && !seen.pod_finished) {
@@ -111,33 +173,12 @@ pub fn view(job: &AgentJob, seen: &Observed<'_>) -> JobView {
     } else {
         JobState::Waiting
     };
-    let pending_approval = match seen.operator {
-        true => super::approval::run_approval(job, seen.agents)
-            .map(|(name, _)| name)
-            .filter(|name| !(seen.approved)(name)),
-        false => status
-            .waiting_for
-            .as_deref()
-            .and_then(|w| w.strip_prefix("approval:"))
-            .map(str::to_string)
-            .filter(|name| !(seen.approved)(name)),
-    };
-    JobView {
-        key: format!("{}/{}", job.namespace().unwrap_or_default(), job.name_any()),
-        uid: job.uid().unwrap_or_default(),
-        agent: job.spec.agent,
-        priority: job.spec.priority,
-        created: job
-            .metadata
-            .creation_timestamp
-            .as_ref()
-            .map(|t| t.0)
-            .unwrap_or_else(Timestamp::now),
-        state,
-        locks: super::locks::job_locks(job, seen.agents),
-        pending_approval,
-        not_before: status.next_attempt_at.as_ref().map(|t| t.0),
-        has_finalizer: job.finalizers().iter().any(|f| f == super::FINALIZER),
+    let pending = fixed
+        .approval
+        .as_deref()
+        .filter(|name| !(seen.approved)(name));
+    if v.pending_approval.as_deref() != pending {
+        v.pending_approval = pending.map(str::to_string);
     }
 }
 
@@ -158,12 +199,13 @@ pub fn lock_free_for(lock: &LockHolder, uid: &str, now: Timestamp) -> bool {
 }
 
 /// Plan one admission pass.
-pub fn plan(
-    jobs: &[JobView],
+pub fn plan<V: std::borrow::Borrow<JobView>>(
+    jobs: &[V],
     locks: &HashMap<String, LockHolder>,
     limits: &Limits,
     now: Timestamp,
 ) -> Vec<Decision> {
+    let jobs: Vec<&JobView> = jobs.iter().map(|j| j.borrow()).collect();
     let mut running = 0usize;
     let mut running_by_agent: HashMap<AgentKind, usize> = HashMap::new();
     for j in jobs.iter().filter(|j| j.state == JobState::Running) {
@@ -172,6 +214,7 @@ pub fn plan(
     }
     let mut waiting: Vec<(usize, &JobView)> = jobs
         .iter()
+        .copied()
         .enumerate()
         .filter(|(_, j)| j.state == JobState::Waiting)
         .collect();
@@ -195,7 +238,7 @@ pub fn plan(
                 key: j.key.clone(),
                 index,
                 position,
-                waiting_for: "backoff".into(),
+                waiting_for: Cow::Borrowed("backoff"),
             });
             continue;
         }
@@ -205,7 +248,7 @@ pub fn plan(
                 key: j.key.clone(),
                 index,
                 position,
-                waiting_for: format!("approval:{a}"),
+                waiting_for: Cow::Owned(format!("approval:{a}")),
             });
             continue;
         }
@@ -227,7 +270,7 @@ pub fn plan(
                     key: j.key.clone(),
                     index,
                     position,
-                    waiting_for: format!("lock:{l}"),
+                    waiting_for: Cow::Owned(format!("lock:{l}")),
                 });
             }
             None if slot && j.has_finalizer => {
@@ -250,7 +293,7 @@ pub fn plan(
                     key: j.key.clone(),
                     index,
                     position,
-                    waiting_for: "slot".into(),
+                    waiting_for: Cow::Borrowed("slot"),
                 });
             }
         }
@@ -312,7 +355,7 @@ mod tests {
                 } => Some((
                     key.trim_start_matches("ns/"),
                     *position,
-                    waiting_for.as_str(),
+                    waiting_for.as_ref(),
                 )),
                 _ => None,
             })

@@ -75,9 +75,10 @@ pub async fn run(ctx: Arc<Context>) {
         return;
     }
     let permits = Arc::new(Semaphore::new(ADMISSION_CONCURRENCY));
+    let mut views = Views::default();
     loop {
         let t = std::time::Instant::now();
-        let full = pass(&ctx, &permits).await;
+        let full = pass(&ctx, &permits, &mut views).await;
         // Coalesce: every wake-up that arrives while a pass runs, or during the pause after
         // it, is served by one next pass (Notify keeps a single permit). The pause is as long
         // as the pass took (at least MIN_GAP), so a burst of events costs at most about one
@@ -104,14 +105,58 @@ fn attempts(job: &AgentJob) -> i32 {
         .unwrap_or(0)
 }
 
-fn view(ctx: &Context, job: &AgentJob, admitted: &HashMap<String, i32>) -> JobView {
-    let ns = job.namespace().unwrap_or_default();
-    let next = attempts(job) + 1;
-    let next_pod = ObjectRef::new(&pod::pod_name(&job.name_any(), next)).within(&ns);
+/// The planner's views of the live jobs, kept between passes: a job's view is built when its
+/// resourceVersion changes; a pass only re-observes what lies outside the job object (its
+/// Pods, approvals, this process's admissions). A pass over a queue of thousands costs a few
+/// lookups per job, no allocation for the ones that did not change.
+#[derive(Default)]
+pub struct Views {
+    by_uid: HashMap<String, Cached>,
+    pass: u64,
+}
+
+struct Cached {
+    rv: String,
+    view: JobView,
+    fixed: planner::Fixed,
+    /// The Pod of the job's next attempt (it exists once admitted) and of its last attempt.
+    next_pod: ObjectRef<k8s_openapi::api::core::v1::Pod>,
+    last_pod: Option<ObjectRef<k8s_openapi::api::core::v1::Pod>>,
+    next: i32,
+    pass: u64,
+}
+
+impl Cached {
+    fn new(ctx: &Context, job: &AgentJob) -> Self {
+        let ns = job.namespace().unwrap_or_default();
+        let next = attempts(job) + 1;
+        let (view, fixed) = planner::fixed_view(job, &ctx.cfg.agents, true);
+        Cached {
+            rv: job.resource_version().unwrap_or_default(),
+            view,
+            fixed,
+            next_pod: ObjectRef::new(&pod::pod_name(&job.name_any(), next)).within(&ns),
+            last_pod: job
+                .status
+                .as_ref()
+                .and_then(|s| s.attempts.last())
+                .map(|a| ObjectRef::new(&a.pod).within(&ns)),
+            next,
+            pass: 0,
+        }
+    }
+}
+
+/// Re-observe `job`'s view: whether its next attempt started, its last Pod ended, its
+/// approval was given.
+fn observe(ctx: &Context, job: &AgentJob, c: &mut Cached, admitted: &HashMap<String, i32>) {
+    let next = c.next;
     let started = job
-        .uid()
-        .is_some_and(|u| admitted.get(&u).is_some_and(|a| *a >= next))
-        || ctx.pods.get(&next_pod).is_some_and(|p| {
+        .metadata
+        .uid
+        .as_deref()
+        .is_some_and(|u| admitted.get(u).is_some_and(|a| *a >= next))
+        || ctx.pods.get(&c.next_pod).is_some_and(|p| {
             // Only the operator's own Pod (a Pod someone else made under that name is not
             // the attempt, and holds no slot).
             pod::sealed_account(&p, &ctx.cfg.seal_key, job, next).is_some()
@@ -120,22 +165,27 @@ fn view(ctx: &Context, job: &AgentJob, admitted: &HashMap<String, i32>) -> JobVi
     // are in its name) and deciders, can admit it.
     let approved = |name: &str| {
         ctx.approvals
-            .get(&ObjectRef::new(name).within(&ns))
+            .get(&ObjectRef::new(name).within(&job.namespace().unwrap_or_default()))
             .filter(|a| super::approval::verify(a, job, &ctx.cfg.agents).is_ok())
             .and_then(|a| a.status.as_ref().and_then(|s| s.phase))
             == Some(crate::api::ApprovalPhase::Approved)
     };
     // Only a Running job's Pod can free its slot by ending (the planner asks no other).
     let running = job.status.as_ref().and_then(|s| s.phase) == Some(Phase::Running);
-    let pod_finished = job
-        .status
-        .as_ref()
-        .filter(|_| running)
-        .and_then(|s| s.attempts.last())
-        .and_then(|a| ctx.pods.get(&ObjectRef::new(&a.pod).within(&ns)))
-        .and_then(|p| p.status.as_ref().and_then(|s| s.phase.clone()))
-        .is_some_and(|ph| ph == "Succeeded" || ph == "Failed");
-    planner::view(
+    let pod_finished = running
+        && c.last_pod
+            .as_ref()
+            .and_then(|r| ctx.pods.get(r))
+            .and_then(|p| {
+                p.status
+                    .as_ref()
+                    .and_then(|s| s.phase.as_deref())
+                    .map(|ph| ph == "Succeeded" || ph == "Failed")
+            })
+            .unwrap_or(false);
+    planner::observe(
+        &mut c.view,
+        &c.fixed,
         job,
         &planner::Observed {
             agents: &ctx.cfg.agents,
@@ -144,12 +194,12 @@ fn view(ctx: &Context, job: &AgentJob, admitted: &HashMap<String, i32>) -> JobVi
             pod_finished,
             approved: &approved,
         },
-    )
+    );
 }
 
 /// One pass; returns whether it left every slot taken (no job can start before capacity
 /// frees).
-async fn pass(ctx: &Arc<Context>, permits: &Arc<Semaphore>) -> bool {
+async fn pass(ctx: &Arc<Context>, permits: &Arc<Semaphore>, cache: &mut Views) -> bool {
     let started = std::time::Instant::now();
     let now = Timestamp::now();
     let all = ctx.jobs.state();
@@ -163,7 +213,7 @@ async fn pass(ctx: &Arc<Context>, permits: &Arc<Semaphore>) -> bool {
     }
     let jobs: Vec<Arc<AgentJob>> = all.into_iter().filter(|j| !ended(j)).collect();
 
-    let views: Vec<JobView> = {
+    {
         let mut admitted = ctx.admitted.lock().await;
         // Forget admissions the cache shows now (or whose job is gone).
         let by_uid: HashMap<&str, &Arc<AgentJob>> = jobs
@@ -175,8 +225,38 @@ async fn pass(ctx: &Arc<Context>, permits: &Arc<Semaphore>) -> bool {
                 .get(uid.as_str())
                 .is_some_and(|j| attempts(j) < *attempt)
         });
-        jobs.iter().map(|j| view(ctx, j, &admitted)).collect()
-    };
+        cache.pass += 1;
+        let this = cache.pass;
+        for j in &jobs {
+            let uid = j.metadata.uid.as_deref().unwrap_or_default();
+            let rv = j.metadata.resource_version.as_deref().unwrap_or_default();
+            let c = match cache.by_uid.get_mut(uid) {
+                Some(c) if c.rv == rv => c,
+                Some(c) => {
+                    *c = Cached::new(ctx, j);
+                    c
+                }
+                None => cache
+                    .by_uid
+                    .entry(uid.to_string())
+                    .or_insert_with(|| Cached::new(ctx, j)),
+            };
+            c.pass = this;
+            observe(ctx, j, c, &admitted);
+        }
+        // Forget the views of jobs that ended or went.
+        cache.by_uid.retain(|_, c| c.pass == this);
+    }
+    // The jobs and their views, side by side (a decision's index is into both).
+    let (jobs, views): (Vec<Arc<AgentJob>>, Vec<&JobView>) = jobs
+        .into_iter()
+        .filter_map(|j| {
+            let c = cache
+                .by_uid
+                .get(j.metadata.uid.as_deref().unwrap_or_default())?;
+            Some((j, &c.view))
+        })
+        .unzip();
     let lock_state: HashMap<String, LockHolder> = ctx
         .leases
         .state()
@@ -289,7 +369,7 @@ async fn pass(ctx: &Arc<Context>, permits: &Arc<Semaphore>) -> bool {
                 waiting_for,
                 ..
             } => {
-                let Some(job) = jobs.get(index).cloned() else {
+                let Some(job) = jobs.get(index) else {
                     continue;
                 };
                 if !job.finalizers().iter().any(|f| f == FINALIZER) {
@@ -309,29 +389,36 @@ async fn pass(ctx: &Arc<Context>, permits: &Arc<Semaphore>) -> bool {
                 if waiting_for == "slot" && ahead < ctx.cfg.max_running {
                     // Next in line: its account now, so its admission only creates its Pod.
                     ahead += 1;
-                    prepare_account(ctx, &job);
+                    prepare_account(ctx, job);
                 }
-                let uid = job.uid().unwrap_or_default();
-                let rv = job.resource_version().unwrap_or_default();
-                // Most waiting jobs already say so: compare before building a status.
+                let uid = job.metadata.uid.as_deref().unwrap_or_default();
+                let rv = job.metadata.resource_version.as_deref().unwrap_or_default();
+                // Most waiting jobs already say so: compare before anything else (a deep queue
+                // costs a comparison per job, no allocation).
                 let shown = job.status.as_ref().is_some_and(|st| {
                     st.phase == Some(waiting_phase(&waiting_for))
-                        && st.waiting_for.as_deref() == Some(waiting_for.as_str())
+                        && st.waiting_for.as_deref() == Some(&*waiting_for)
                 });
                 {
                     let mut writes = ctx.queue_writes.lock().unwrap_or_else(|e| e.into_inner());
                     if shown {
                         // The cache shows it: nothing to write, nothing in flight.
-                        writes.remove(&uid);
+                        if !writes.is_empty() {
+                            writes.remove(uid);
+                        }
                         continue;
                     }
                     // The same write against the same version was sent already (in flight, or
                     // refused because the cache was behind): not again until the cache moves.
-                    if writes.get(&uid) == Some(&(waiting_for.clone(), rv.clone())) {
+                    if writes
+                        .get(uid)
+                        .is_some_and(|(w, v)| *w == *waiting_for && v == rv)
+                    {
                         continue;
                     }
-                    writes.insert(uid.clone(), (waiting_for.clone(), rv));
+                    writes.insert(uid.to_string(), (waiting_for.to_string(), rv.to_string()));
                 }
+                let job = job.clone();
                 let next = waiting_status(
                     job.status.as_ref().unwrap_or(&Default::default()),
                     &waiting_for,
