@@ -108,7 +108,8 @@ fn attempts(job: &AgentJob) -> i32 {
 /// The planner's views of the live jobs, kept between passes: a job's view is built when its
 /// resourceVersion changes; a pass only re-observes what lies outside the job object (its
 /// Pods, approvals, this process's admissions). A pass over a queue of thousands costs a few
-/// lookups per job, no allocation for the ones that did not change.
+/// lookups per job (the Pod reference of its next attempt is made for the lookup, not kept:
+/// memory per queued job stays small).
 #[derive(Default)]
 pub struct Views {
     by_uid: HashMap<String, Cached>,
@@ -119,29 +120,16 @@ struct Cached {
     rv: String,
     view: JobView,
     fixed: planner::Fixed,
-    /// The Pod of the job's next attempt (it exists once admitted) and of its last attempt.
-    next_pod: ObjectRef<k8s_openapi::api::core::v1::Pod>,
-    last_pod: Option<ObjectRef<k8s_openapi::api::core::v1::Pod>>,
-    next: i32,
     pass: u64,
 }
 
 impl Cached {
     fn new(ctx: &Context, job: &AgentJob) -> Self {
-        let ns = job.namespace().unwrap_or_default();
-        let next = attempts(job) + 1;
         let (view, fixed) = planner::fixed_view(job, &ctx.cfg.agents, true);
         Cached {
             rv: job.resource_version().unwrap_or_default(),
             view,
             fixed,
-            next_pod: ObjectRef::new(&pod::pod_name(&job.name_any(), next)).within(&ns),
-            last_pod: job
-                .status
-                .as_ref()
-                .and_then(|s| s.attempts.last())
-                .map(|a| ObjectRef::new(&a.pod).within(&ns)),
-            next,
             pass: 0,
         }
     }
@@ -150,13 +138,19 @@ impl Cached {
 /// Re-observe `job`'s view: whether its next attempt started, its last Pod ended, its
 /// approval was given.
 fn observe(ctx: &Context, job: &AgentJob, c: &mut Cached, admitted: &HashMap<String, i32>) {
-    let next = c.next;
+    let ns = job.metadata.namespace.as_deref().unwrap_or_default();
+    let next = attempts(job) + 1;
+    let next_pod = ObjectRef::new(&pod::pod_name(
+        job.metadata.name.as_deref().unwrap_or_default(),
+        next,
+    ))
+    .within(ns);
     let started = job
         .metadata
         .uid
         .as_deref()
         .is_some_and(|u| admitted.get(u).is_some_and(|a| *a >= next))
-        || ctx.pods.get(&c.next_pod).is_some_and(|p| {
+        || ctx.pods.get(&next_pod).is_some_and(|p| {
             // Only the operator's own Pod (a Pod someone else made under that name is not
             // the attempt, and holds no slot).
             pod::sealed_account(&p, &ctx.cfg.seal_key, job, next).is_some()
@@ -165,7 +159,7 @@ fn observe(ctx: &Context, job: &AgentJob, c: &mut Cached, admitted: &HashMap<Str
     // are in its name) and deciders, can admit it.
     let approved = |name: &str| {
         ctx.approvals
-            .get(&ObjectRef::new(name).within(&job.namespace().unwrap_or_default()))
+            .get(&ObjectRef::new(name).within(ns))
             .filter(|a| super::approval::verify(a, job, &ctx.cfg.agents).is_ok())
             .and_then(|a| a.status.as_ref().and_then(|s| s.phase))
             == Some(crate::api::ApprovalPhase::Approved)
@@ -173,9 +167,11 @@ fn observe(ctx: &Context, job: &AgentJob, c: &mut Cached, admitted: &HashMap<Str
     // Only a Running job's Pod can free its slot by ending (the planner asks no other).
     let running = job.status.as_ref().and_then(|s| s.phase) == Some(Phase::Running);
     let pod_finished = running
-        && c.last_pod
+        && job
+            .status
             .as_ref()
-            .and_then(|r| ctx.pods.get(r))
+            .and_then(|s| s.attempts.last())
+            .and_then(|a| ctx.pods.get(&ObjectRef::new(&a.pod).within(ns)))
             .and_then(|p| {
                 p.status
                     .as_ref()
