@@ -248,6 +248,17 @@ impl Drop for OperatorProc {
 
 /// CPU seconds (user + system) a process has used, from /proc.
 pub fn cpu_secs(pid: u32) -> f64 {
+    stat_ticks(pid, 2)
+}
+
+/// CPU seconds of a process and its waited-for children (user + system), from /proc.
+pub fn cpu_secs_with_children(pid: u32) -> f64 {
+    stat_ticks(pid, 4)
+}
+
+/// The sum of `fields` /proc/PID/stat fields from utime on (utime, stime, cutime, cstime), in
+/// seconds.
+fn stat_ticks(pid: u32, fields: usize) -> f64 {
     let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
         return f64::NAN;
     };
@@ -255,24 +266,14 @@ pub fn cpu_secs(pid: u32) -> f64 {
     let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
         return f64::NAN;
     };
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    // utime and stime are fields 14 and 15 (1-based), i.e. 11 and 12 after the name.
-    (ticks(11) + ticks(12)) / clock_ticks()
-}
-
-/// CPU seconds of a process and its waited-for children (user + system), from /proc.
-pub fn cpu_secs_with_children(pid: u32) -> f64 {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return f64::NAN;
-    };
-    let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
-        return f64::NAN;
-    };
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    // utime, stime, cutime, cstime: fields 14 to 17 (1-based), 11 to 14 after the name.
-    (ticks(11) + ticks(12) + ticks(13) + ticks(14)) / clock_ticks()
+    // utime is field 14 (1-based), i.e. 11 after the name.
+    let ticks: f64 = rest
+        .split_whitespace()
+        .skip(11)
+        .take(fields)
+        .filter_map(|v| v.parse::<f64>().ok())
+        .sum();
+    ticks / clock_ticks()
 }
 
 pub fn clock_ticks() -> f64 {
