@@ -413,8 +413,11 @@ pub enum SqlDialect {
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum MigrationFormat {
+    /// `<version>_<name>.up.sql` / `.down.sql` pairs.
     #[default]
     GolangMigrate,
+    /// `<version>_<name>.sql` files and `atlas.sum`.
+    Atlas,
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,9 +1,15 @@
 //! `migrator`: the plan's @migrator: forward and rollback SQL from Ent schema changes, validated on
 //! PostgreSQL, in a versioned migration file.
 //!
-//! Not built yet: the descriptor is here (its name, what it will do, that it needs a
-//! repository, its `kubectl agent run` form), so its jobs are validated, queued and run, and
-//! end `Failed` with the reason "the migrator agent is not available in this build".
+//! The pure part: [`goparse`] reads Go with tree-sitter-go, [`ent`] turns Ent schemas into the
+//! tables Ent's migration engine creates, [`sql`] diffs two schemas into changes with their
+//! rollbacks and lint labels, [`files`] writes them as golang-migrate or Atlas files;
+//! [`validate`] proves them on a real PostgreSQL.
+
+pub mod ent;
+pub mod files;
+pub mod goparse;
+pub mod sql;
 
 use serde_json::json;
 
