@@ -5,7 +5,8 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 PKGS=(golang-go etcd-server etcd-client rsync openssl golang-github-modern-go-reflect2-dev
-      make git pkg-config libssl-dev ca-certificates python3 python3-venv protobuf-compiler)
+      make git pkg-config libssl-dev ca-certificates python3 python3-venv protobuf-compiler
+      postgresql-15)
 
 missing=()
 for p in "${PKGS[@]}"; do

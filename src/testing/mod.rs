@@ -8,6 +8,7 @@ pub mod bench;
 pub mod fixtures;
 pub mod git_server;
 pub mod github_double;
+pub mod migrator_cases;
 pub mod saas_doubles;
 
 /// A local HTTP server of the test support, stopped when dropped.

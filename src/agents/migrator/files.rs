@@ -79,6 +79,9 @@ pub fn steps(changes: &[Change], name: &str, version: u64) -> Vec<Step> {
             if let Some(l) = &c.rollback_loses {
                 down.push_str(&format!("-- DATA LOSS: {l}\n"));
             }
+            if let Some(l) = &c.rollback_fails_when {
+                down.push_str(&format!("-- FAILS IF: {l}\n"));
+            }
             for s in &c.down {
                 down.push_str(s);
                 down.push('\n');

@@ -10,6 +10,7 @@ pub mod ent;
 pub mod files;
 pub mod goparse;
 pub mod sql;
+pub mod validate;
 
 use serde_json::json;
 

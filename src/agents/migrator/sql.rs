@@ -188,6 +188,9 @@ pub struct Change {
     /// What rolling this change back loses, if anything.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rollback_loses: Option<String>,
+    /// When rolling this change back is refused (data written since does not fit).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rollback_fails_when: Option<String>,
 }
 
 impl Change {
@@ -204,6 +207,7 @@ fn change(summary: String, up: Vec<String>, down: Vec<String>) -> Change {
         concurrent: false,
         lints: Vec::new(),
         rollback_loses: None,
+        rollback_fails_when: None,
     }
 }
 
@@ -277,8 +281,8 @@ fn column_changes(t: &str, a: &Column, b: &Column, out: &mut Vec<Change>) {
             });
         }
         if narrows(&b.ty, &a.ty) {
-            c.rollback_loses = Some(format!(
-                "rolling back converts {t}.{} back to {}: values that do not fit make it fail",
+            c.rollback_fails_when = Some(format!(
+                "{t}.{} holds values that do not fit {} (the rollback converts it back)",
                 b.name, a.ty
             ));
         }
@@ -291,8 +295,8 @@ fn column_changes(t: &str, a: &Column, b: &Column, out: &mut Vec<Change>) {
                 vec![alter(t, format!("ALTER COLUMN {col} DROP NOT NULL"))],
                 vec![alter(t, format!("ALTER COLUMN {col} SET NOT NULL"))],
             );
-            c.rollback_loses = Some(format!(
-                "rolling back sets {t}.{} NOT NULL again: it fails once NULLs were written",
+            c.rollback_fails_when = Some(format!(
+                "NULLs were written to {t}.{} (the rollback sets NOT NULL again)",
                 b.name
             ));
             out.push(c);
