@@ -180,6 +180,30 @@ pub struct Field {
 }
 
 impl Field {
+    /// A field with no modifiers.
+    fn plain(name: String, ty: FieldType, line: usize, file: &str) -> Field {
+        Field {
+            name,
+            ty,
+            optional: false,
+            unique: false,
+            default: None,
+            comment: None,
+            storage_key: None,
+            schema_type: None,
+            size: (ty == FieldType::Text).then_some(i32::MAX as i128),
+            with_comments: None,
+            line,
+            file: file.to_string(),
+        }
+    }
+    /// Its column's type: the Postgres `SchemaType`, else Ent's mapping.
+    pub fn pg_type(&self) -> String {
+        match &self.schema_type {
+            Some(st) => super::sql::canonical_type(st),
+            None => self.ty.postgres(self.size).to_string(),
+        }
+    }
     pub fn column(&self) -> String {
         self.storage_key
             .clone()
@@ -345,20 +369,7 @@ fn field(cx: &Ctx, e: &E) -> Result<Field, ParseError> {
         .first()
         .ok_or_else(|| cx.err(at, format!("`{ctor}` without a name")))
         .and_then(|a| cx.string(a, &ctor))?;
-    let mut f = Field {
-        name,
-        ty,
-        optional: false,
-        unique: false,
-        default: None,
-        comment: None,
-        storage_key: None,
-        schema_type: None,
-        size: (ty == FieldType::Text).then_some(i32::MAX as i128),
-        with_comments: None,
-        line: at,
-        file: cx.file.to_string(),
-    };
+    let mut f = Field::plain(name, ty, at, cx.file);
     for (m, a, line) in mods {
         let arg = |i: usize| {
             a.get(i)
@@ -752,10 +763,7 @@ pub fn pluralize(word: &str) -> String {
 }
 
 fn column_of(f: &Field, with_comments: bool) -> Column {
-    let ty = match &f.schema_type {
-        Some(st) => super::sql::canonical_type(st),
-        None => f.ty.postgres(f.size).to_string(),
-    };
+    let ty = f.pg_type();
     let comments = f.with_comments.unwrap_or(with_comments);
     Column {
         name: f.column(),
@@ -871,20 +879,10 @@ pub fn schema(types: &[EntType]) -> Result<Schema, ParseError> {
             },
             ..Table::default()
         };
-        let id = t.id().cloned().unwrap_or(Field {
-            name: "id".into(),
-            ty: FieldType::Int,
-            optional: false,
-            unique: false,
-            default: None,
-            comment: None,
-            storage_key: None,
-            schema_type: None,
-            size: None,
-            with_comments: None,
-            line: t.line,
-            file: t.file.clone(),
-        });
+        let id = t
+            .id()
+            .cloned()
+            .unwrap_or_else(|| Field::plain("id".into(), FieldType::Int, t.line, &t.file));
         let mut id_col = column_of(&id, t.with_comments);
         id_col.nullable = false;
         id_col.identity = id.ty.integer() && id.schema_type.is_none() && id.default.is_none();
@@ -905,10 +903,7 @@ pub fn schema(types: &[EntType]) -> Result<Schema, ParseError> {
             let ty = by_name
                 .get(target.as_str())
                 .and_then(|x| x.id())
-                .map(|f| match &f.schema_type {
-                    Some(st) => super::sql::canonical_type(st),
-                    None => f.ty.postgres(f.size).to_string(),
-                })
+                .map(Field::pg_type)
                 .unwrap_or_else(|| "bigint".into());
             table.columns.push(Column {
                 name: col.clone(),
