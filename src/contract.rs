@@ -92,6 +92,8 @@ pub const KUBE_API_DIR: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
 pub const SLACK_DIR: &str = "/var/run/secrets/devagents.io/slack";
 pub const NOTION_DIR: &str = "/var/run/secrets/devagents.io/notion";
 pub const GITOPS_DIR: &str = "/var/run/secrets/devagents.io/gitops";
+/// Where a migrator Pod finds `migrator.databaseSecret` (key `DATABASE_URL`), read-only.
+pub const DATABASE_DIR: &str = "/var/run/secrets/devagents.io/database";
 
 // --- How an agent Pod ends ---------------------------------------------------------------
 

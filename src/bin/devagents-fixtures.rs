@@ -2,12 +2,16 @@
 //! Admin Core layout on a real git server on loopback (`git http-backend`, Basic auth), and a
 //! TEST DOUBLE of GitHub's REST API. Prints the two URLs, then serves until stopped.
 //!
-//! `devagents-fixtures --dir DIR --token TOKEN`
+//! With `--postgres`, also a throwaway PostgreSQL (Debian's, as the migrator's tests start
+//! it) for the migrator's validation, printed as `DATABASE_URL=`.
+//!
+//! `devagents-fixtures --dir DIR --token TOKEN [--postgres]`
 
 use clap::Parser;
 use devagents::testing::fixtures::simple_admin_repo;
-use devagents::testing::git_server::{GitServer, bare_repo_with};
+use devagents::testing::git_server::{GitServer, bare_repo_with, push_branch};
 use devagents::testing::github_double::GitHubDouble;
+use devagents::testing::migrator_cases;
 
 #[derive(Parser)]
 struct Cli {
@@ -17,6 +21,9 @@ struct Cli {
     /// The token both servers require (`x-access-token:<token>` for git).
     #[arg(long)]
     token: String,
+    /// Start a PostgreSQL server too (stopped with the fixtures).
+    #[arg(long)]
+    postgres: bool,
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -26,10 +33,40 @@ async fn main() -> anyhow::Result<()> {
     if !cli.dir.join("acme/core.git").exists() {
         bare_repo_with(&cli.dir, "acme/core", "main", &simple_admin_repo())?;
     }
+    if !cli
+        .dir
+        .join(format!("{}.git", migrator_cases::REPOSITORY))
+        .exists()
+    {
+        let main = migrator_cases::repository_main();
+        let files: Vec<(&str, &str)> = main.iter().map(|(p, t)| (p.as_str(), t.as_str())).collect();
+        let bare = bare_repo_with(&cli.dir, migrator_cases::REPOSITORY, "main", &files)?;
+        for (branch, sources) in migrator_cases::repository_branches() {
+            push_branch(&bare, "main", branch, "rpc/ent/schema", &sources, branch)?;
+        }
+    }
+    let postgres = if cli.postgres {
+        Some(
+            devagents::services::postgres::LocalServer::start(&cli.dir)
+                .map_err(anyhow::Error::msg)?,
+        )
+    } else {
+        None
+    };
     let git = GitServer::start(&cli.dir, Some(("x-access-token", &cli.token))).await?;
     let github = GitHubDouble::start(&cli.token).await?;
     println!("GIT_URL={}", git.url("acme/core"));
+    println!("MIGRATOR_GIT_URL={}", git.url(migrator_cases::REPOSITORY));
+    if let Some(pg) = &postgres {
+        println!("DATABASE_URL={}", pg.url);
+    }
     println!("GITHUB_URL={}", github.url);
-    tokio::signal::ctrl_c().await?;
+    // Stopped by SIGINT or SIGTERM; the PostgreSQL server goes with it (its Drop).
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r?,
+        _ = term.recv() => {}
+    }
+    drop(postgres);
     Ok(())
 }

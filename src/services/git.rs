@@ -400,6 +400,126 @@ impl Workspace {
         Ok(out)
     }
 
+    /// Fetch `refspecs` from origin (nothing is checked out).
+    pub fn fetch(&self, refspecs: &[&str]) -> Result<(), GitError> {
+        let mut fo = FetchOptions::new();
+        fo.remote_callbacks(callbacks(self.opts.credentials.as_ref()));
+        self.repo
+            .find_remote("origin")?
+            .fetch(refspecs, Some(&mut fo), None)?;
+        Ok(())
+    }
+
+    /// The commit `rev` names (a SHA, `origin/<branch>`, a tag, `main~1` …).
+    pub fn resolve(&self, rev: &str) -> Result<String, GitError> {
+        Ok(self
+            .repo
+            .revparse_single(rev)?
+            .peel_to_commit()?
+            .id()
+            .to_string())
+    }
+
+    /// The files below `dir` in commit `rev` whose names end in `suffix`, as text, sorted by
+    /// path: at most `max_files`, each at most `max_bytes` (more is an error naming the file).
+    pub fn files_at(
+        &self,
+        rev: &str,
+        dir: &str,
+        suffix: &str,
+        max_files: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<(String, String)>, GitError> {
+        let tree = self.repo.revparse_single(rev)?.peel_to_commit()?.tree()?;
+        let sub = match tree.get_path(Path::new(dir)) {
+            Ok(e) => e.to_object(&self.repo)?.peel_to_tree()?,
+            Err(e) if e.code() == git2::ErrorCode::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e.into()),
+        };
+        let mut out = Vec::new();
+        let mut problem = None;
+        sub.walk(git2::TreeWalkMode::PreOrder, |root, entry| {
+            let name = entry.name().unwrap_or_default();
+            if entry.kind() != Some(git2::ObjectType::Blob) || !name.ends_with(suffix) {
+                return git2::TreeWalkResult::Ok;
+            }
+            let path = format!("{dir}/{root}{name}");
+            let text = entry
+                .to_object(&self.repo)
+                .ok()
+                .and_then(|o| o.peel_to_blob().ok())
+                .map(|b| (b.size(), String::from_utf8(b.content().to_vec()).ok()));
+            problem = match text {
+                _ if out.len() >= max_files => {
+                    Some(format!("{dir} has more than {max_files} {suffix} files"))
+                }
+                Some((size, _)) if size > max_bytes => Some(format!(
+                    "{path} is {size} bytes, more than the limit of {max_bytes}"
+                )),
+                Some((_, Some(t))) => {
+                    out.push((path, t));
+                    None
+                }
+                _ => Some(format!("{path} is not UTF-8 text")),
+            };
+            if problem.is_some() {
+                git2::TreeWalkResult::Abort
+            } else {
+                git2::TreeWalkResult::Ok
+            }
+        })
+        .or_else(|e| if problem.is_some() { Ok(()) } else { Err(e) })?;
+        if let Some(p) = problem {
+            return Err(GitError::Git(p));
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// Create branch `name` at commit `rev` and check it out (a branch that does not start
+    /// at the base branch, e.g. a change on top of a feature branch).
+    pub fn create_branch_at(&self, name: &str, rev: &str) -> Result<(), GitError> {
+        if name == self.opts.base_branch {
+            return Err(GitError::BaseBranch(name.into()));
+        }
+        let commit = self.repo.revparse_single(rev)?.peel_to_commit()?;
+        let branch = self.repo.branch(name, &commit, false)?;
+        let refname = branch.get().name()?.to_string();
+        self.repo.set_head(&refname)?;
+        self.repo
+            .checkout_head(Some(git2::build::CheckoutBuilder::new().force()))?;
+        Ok(())
+    }
+
+    /// Push `branch`, which started at commit `start`: refused when the changes since
+    /// `start` reach outside allowedPaths (the base branch is refused as always).
+    pub fn push_since(&self, branch: &str, start: &str) -> Result<(), GitError> {
+        let short = branch.trim_start_matches("refs/heads/");
+        if short == self.opts.base_branch {
+            return Err(GitError::BaseBranch(short.into()));
+        }
+        let from = self.repo.revparse_single(start)?.peel_to_tree()?;
+        let head = self
+            .repo
+            .find_branch(short, BranchType::Local)?
+            .get()
+            .peel_to_tree()?;
+        let diff = self
+            .repo
+            .diff_tree_to_tree(Some(&from), Some(&head), None)?;
+        let mut changed = Vec::new();
+        for d in diff.deltas() {
+            for f in [d.old_file().path(), d.new_file().path()]
+                .into_iter()
+                .flatten()
+            {
+                changed.push(f.to_string_lossy().into_owned());
+            }
+        }
+        self.opts.allowed_paths.check(&changed)?;
+        self.push_ref(short)
+    }
+
     /// Push `branch` to origin under the same name. Refuses the base branch and a branch
     /// whose changes since the base reach outside allowedPaths.
     pub fn push(&self, branch: &str) -> Result<(), GitError> {

@@ -212,3 +212,47 @@ pub fn bare_repo_with(
     std::fs::remove_dir_all(&seed)?;
     Ok(bare)
 }
+
+/// Add `branch` to the bare repository `bare`, one commit on top of `base`: `dir` replaced by
+/// `files` (paths relative to the repository).
+pub fn push_branch(
+    bare: &Path,
+    base: &str,
+    branch: &str,
+    dir: &str,
+    files: &[(String, String)],
+    message: &str,
+) -> std::io::Result<()> {
+    let parent = bare.parent().unwrap_or(bare);
+    let seed = parent.join(format!(
+        ".branch-{}",
+        branch.replace(|c: char| !c.is_ascii_alphanumeric(), "-")
+    ));
+    let _ = std::fs::remove_dir_all(&seed);
+    let bare_s = bare.to_str().unwrap_or_default();
+    git(
+        parent,
+        &[
+            "clone",
+            "-q",
+            "-b",
+            base,
+            bare_s,
+            seed.to_str().unwrap_or_default(),
+        ],
+    )?;
+    git(&seed, &["checkout", "-q", "-b", branch])?;
+    let _ = std::fs::remove_dir_all(seed.join(dir));
+    for (path, content) in files {
+        let p = seed.join(path);
+        if let Some(d) = p.parent() {
+            std::fs::create_dir_all(d)?;
+        }
+        std::fs::write(p, content)?;
+    }
+    git(&seed, &["add", "-A"])?;
+    git(&seed, &["commit", "-q", "-m", message])?;
+    git(&seed, &["push", "-q", "origin", branch])?;
+    std::fs::remove_dir_all(&seed)?;
+    Ok(())
+}

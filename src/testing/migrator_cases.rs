@@ -361,3 +361,59 @@ pub fn all_changes() -> Dept {
         ..Dept::default()
     }
 }
+
+/// The fixture repository of the migrator's tests and demo (`acme/hr`): `main` holds
+/// [`Dept::default`], each branch one state of the schema, committed on top of `main`.
+pub const REPOSITORY: &str = "acme/hr";
+
+/// `main`'s files.
+pub fn repository_main() -> Sources {
+    let mut files = vec![
+        (
+            "go.mod".to_string(),
+            "module github.com/acme/hr\n\ngo 1.22\n".to_string(),
+        ),
+        (
+            "rpc/migrations/20250101000000_init.up.sql".to_string(),
+            "-- the tables of main, created by Ent's auto-migration\n".to_string(),
+        ),
+    ];
+    files.extend(Dept::default().sources());
+    files
+}
+
+/// The branches of the fixture repository: name and the whole of `rpc/ent/schema` there.
+pub fn repository_branches() -> Vec<(&'static str, Sources)> {
+    let case = |name: &str| {
+        cases()
+            .into_iter()
+            .find(|c| c.name == name)
+            .map(|c| c.to.sources())
+            .unwrap_or_default()
+    };
+    let mut unparseable = Dept::default().sources();
+    unparseable[0].1 = unparseable[0].1.replace(
+        "func (Department) Indexes()",
+        "func (Department) Indexes( {",
+    );
+    let mut unknown = Dept::default().sources();
+    unknown[0].1 = unknown[0].1.replace(
+        "mixins.StatusMixin{},",
+        "mixins.StatusMixin{},\n\t\taudit.Mixin{},",
+    );
+    vec![
+        ("feature/department", all_changes().sources()),
+        ("feature/add-column", case("add_optional_time_with_comment")),
+        ("feature/drop-column", case("drop_column_with_default")),
+        ("feature/reordered", case("index_and_fields_only_reordered")),
+        ("bad/unparseable", unparseable),
+        ("bad/unknown-construct", unknown),
+        (
+            "bad/refused",
+            with(|d| {
+                d.fields[5] = r#"field.Time("headcount").Optional().Comment("Headcount | 人数")"#
+            })
+            .sources(),
+        ),
+    ]
+}

@@ -9,13 +9,20 @@
 pub mod ent;
 pub mod files;
 pub mod goparse;
+pub mod run;
 pub mod sql;
 pub mod validate;
 
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
 use serde_json::json;
 
 use super::form::{self, Block, RunForm, Shared};
-use crate::api::AgentKind;
+use super::{DynHost, Failed, Outcome, RunJob};
+use crate::api::{AgentJob, AgentKind};
+use crate::controller::agent::OperatorSide;
+use crate::controller::pod;
 
 pub struct Migrator;
 
@@ -37,6 +44,100 @@ impl super::Agent for Migrator {
     }
     fn run_block(&self, m: &clap::ArgMatches, s: Shared<'_>) -> Result<Block, String> {
         form::parse::<Form>(m, s)
+    }
+    fn implemented(&self) -> bool {
+        true
+    }
+    fn operator(&self, _setup: &super::Setup) -> Arc<dyn OperatorSide> {
+        Arc::new(Ops)
+    }
+    fn run<'a>(&'a self, host: &'a dyn DynHost, job: &'a RunJob) -> BoxFuture<'a, Outcome> {
+        Box::pin(entry(host, job))
+    }
+}
+
+/// The migrator's operator side: its repository, and the validation database's Secret
+/// mounted read-only (optional: a missing Secret fails the job with a reason instead of a
+/// Pod that never starts).
+struct Ops;
+
+impl OperatorSide for Ops {
+    fn needs_repository(&self) -> bool {
+        true
+    }
+    fn pod(&self, job: &AgentJob, spec: &mut k8s_openapi::api::core::v1::PodSpec) {
+        let Some(secret) = job
+            .spec
+            .migrator
+            .as_ref()
+            .and_then(|m| m.database_secret.as_ref())
+        else {
+            return;
+        };
+        spec.volumes
+            .get_or_insert_with(Vec::new)
+            .push(pod::secret_volume("database", secret, true));
+        if let Some(c) = spec.containers.first_mut() {
+            pod::add_mount(
+                c,
+                pod::mount("database", crate::contract::DATABASE_DIR, true),
+            );
+        }
+    }
+}
+
+/// The key of `databaseSecret` that holds the URL.
+pub const DATABASE_URL_KEY: &str = "DATABASE_URL";
+
+/// The validation database: `databaseSecret`'s URL (mounted by the operator; `agent-runner
+/// local` reads `$DATABASE_URL`), else a throwaway local PostgreSQL.
+fn database(secret: Option<&str>) -> Result<run::Database, String> {
+    let Some(secret) = secret else {
+        return Ok(run::Database::Local);
+    };
+    let file =
+        crate::contract::container_path(crate::contract::DATABASE_DIR).join(DATABASE_URL_KEY);
+    match std::fs::read_to_string(&file) {
+        Ok(u) if !u.trim().is_empty() => Ok(run::Database::Url(u.trim().to_string())),
+        _ => match std::env::var(DATABASE_URL_KEY) {
+            Ok(u) if !u.trim().is_empty() => Ok(run::Database::Url(u.trim().to_string())),
+            _ => Err(format!(
+                "migrator.databaseSecret {secret:?}: no key {DATABASE_URL_KEY} (is the Secret there, with that key?)"
+            )),
+        },
+    }
+}
+
+async fn entry(host: &dyn DynHost, job: &RunJob) -> Outcome {
+    let (Some(repo), Some(params)) = (&job.spec.repository, &job.spec.migrator) else {
+        return Err(Failed::agent(
+            "the migrator needs spec.repository and spec.migrator",
+        ));
+    };
+    let database = database(params.database_secret.as_deref()).map_err(Failed::agent)?;
+    let setup = run::Setup {
+        workdir: job.workdir.clone(),
+        github_api: job.github_api.clone(),
+        credentials: job.credentials.clone(),
+        short_id: job.short_id(),
+        attempt: job.attempt,
+        publish: job.publish,
+        database,
+        approval: job.spec.approval.clone(),
+    };
+    match run::run(host, repo, params, &setup).await {
+        Ok(out) => {
+            host.result(&out.summary, Some(run::result_data(&out)), &[])
+                .await?;
+            Ok(out.summary)
+        }
+        Err(f) => {
+            // What was found (statements, labels, the report) stays in the result.
+            let first_line = f.message.lines().next().unwrap_or_default().to_string();
+            let data = f.partial.as_deref().map(run::result_data);
+            host.result(&first_line, data, &[]).await?;
+            Err(Failed::of(f.transient, f.message))
+        }
     }
 }
 
