@@ -55,6 +55,11 @@ bench-generator:
 bench-reviewer:
     cargo bench --bench reviewer
 
+# Migrator benchmark (criterion): parse + diff + render for 11 schemas the size of Simple Admin
+# Core's, and one round trip on a throwaway PostgreSQL.
+bench-migrator:
+    cargo bench --features testing --bench migrator
+
 # Control plane + CRDs + operator + a probe AgentJob to Succeeded (the cluster stays up).
 demo:
     e2e/demo.sh

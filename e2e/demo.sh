@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The demo: a real control plane, the devagents CRDs, the operator, a probe AgentJob that
 # runs to Succeeded, and a generator AgentJob that writes a Department module into a fixture
-# repository on a local git server and opens a pull request (GitHub test double). Every sample AgentJob is validated by the apiserver (server-side dry run).
+# repository on a local git server and opens a pull request (GitHub test double), a
+# migrator AgentJob whose destructive migration is validated on a real PostgreSQL, approved
+# and proposed as a pull request, and a deployer AgentJob. Every sample AgentJob is validated by the apiserver (server-side dry run).
 # The cluster stays up afterwards; `just cluster-down` stops it.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -28,13 +30,15 @@ log "every sample AgentJob passes the apiserver's validation (server-side dry ru
 log "starting the fixture repository (a real git server on loopback) and the GitHub test double"
 TOKEN="demo-$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"
 DEVAGENTS_CLUSTER_ID="$(cat "$D/cluster-id")" \
-  "$REPO_ROOT/target/debug/devagents-fixtures" --dir "$D/repos" --token "$TOKEN" \
+  "$REPO_ROOT/target/debug/devagents-fixtures" --dir "$D/repos" --token "$TOKEN" --postgres \
   >"$D/fixtures.out" 2>"$D/fixtures.log" &
 echo "$! devagents-fixtures" >>"$D/pids"
 for _ in $(seq 1 100); do grep -q '^GITHUB_URL=' "$D/fixtures.out" 2>/dev/null && break; sleep 0.1; done
 GIT_URL="$(sed -n 's/^GIT_URL=//p' "$D/fixtures.out")"
 GITHUB_URL="$(sed -n 's/^GITHUB_URL=//p' "$D/fixtures.out")"
-[ -n "$GIT_URL" ] && [ -n "$GITHUB_URL" ] || die "the fixtures did not start ($D/fixtures.log)"
+MIGRATOR_GIT_URL="$(sed -n 's/^MIGRATOR_GIT_URL=//p' "$D/fixtures.out")"
+DATABASE_URL="$(sed -n 's/^DATABASE_URL=//p' "$D/fixtures.out")"
+[ -n "$GIT_URL" ] && [ -n "$GITHUB_URL" ] && [ -n "$DATABASE_URL" ] || die "the fixtures did not start ($D/fixtures.log)"
 
 log "starting the operator (agent-operator run)"
 "$K" create namespace devagents-system --dry-run=client -o yaml | "$K" apply -f - >/dev/null
@@ -83,6 +87,31 @@ git --git-dir "$D/repos/acme/core.git" diff --stat main "$BRANCH"
 log "the pull request (GitHub test double):"
 curl -fsS -H "Authorization: Bearer $TOKEN" "$GITHUB_URL/repos/acme/core/pulls" |
   python3 -c 'import json,sys; [print("  #%d %s  %s -> %s" % (p["number"], p["title"], p["head"]["ref"], p["base"]["ref"])) for p in json.load(sys.stdin)]'
+
+log "running the migrator: examples/agentjobs/migrator.yaml (acme/hr main -> feature/department, validated on PostgreSQL)"
+"$K" create secret generic migrator-db --from-literal=DATABASE_URL="$DATABASE_URL" --dry-run=client -o yaml | "$K" apply -f - >/dev/null
+sed "s#url: https://github.com/acme/hr.git#url: $MIGRATOR_GIT_URL#" examples/agentjobs/migrator.yaml |
+  "$K" apply -f -
+APPROVAL=""
+for _ in $(seq 1 600); do
+  APPROVAL="$("$K" get agentapprovals -o jsonpath='{range .items[?(@.spec.jobName=="migrate-add-department")]}{.metadata.name}{end}')"
+  [ -n "$APPROVAL" ] && break
+  case "$("$K" get agentjob migrate-add-department -o jsonpath='{.status.phase}')" in Succeeded|Failed|Cancelled) break ;; esac
+  sleep 0.2
+done
+[ -n "$APPROVAL" ] || die "the migrator asked for no approval: $("$K" get agentjob migrate-add-department -o jsonpath='{.status.message}')"
+log "the migration drops a column, so the agent waits for agentapproval/$APPROVAL:"
+"$K" get agentapproval "$APPROVAL" -o jsonpath='  {.spec.description}{"\n"}  pinned to {.spec.pins[0].name}={.spec.pins[0].value}{"\n"}'
+# The demo's operator runs without its admission webhooks (the chart installs them; there the
+# webhook writes in who decides). Here a member of group dba is written in directly.
+log "approving it as a member of group dba"
+"$K" patch agentapproval "$APPROVAL" --type merge \
+  -p '{"spec":{"decisions":[{"user":"dba-lead","groups":["dba"],"decision":"Approve","comment":"demo"}]}}' >/dev/null
+wait_job migrate-add-department
+MBRANCH="$("$K" get agentjob migrate-add-department -o jsonpath='{.status.result.data.branch}')"
+log "branch $MBRANCH on the git server, against feature/department:"
+git --git-dir "$D/repos/acme/hr.git" diff --stat feature/department "$MBRANCH"
+"$K" get agentjob migrate-add-department -o jsonpath='{range .status.result.data.validation.phases[*]}  {.ok} {.name}{"\n"}{end}'
 
 log "running the deployer: examples/agentjobs/deployer.yaml (staging: api and rpc v1.7.1 -> v1.7.2)"
 "$K" apply -f examples/deployer/shop-staging.yaml >/dev/null

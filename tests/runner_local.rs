@@ -124,6 +124,53 @@ fn the_generator_commits_the_module_on_a_local_branch_and_pushes_nothing() {
 }
 
 #[test]
+fn the_migrator_validates_on_a_local_postgresql_and_commits_the_migration_locally() {
+    use devagents::testing::git_server::push_branch;
+    use devagents::testing::migrator_cases::{REPOSITORY, repository_branches, repository_main};
+    let root = tempfile::tempdir().unwrap();
+    let main = repository_main();
+    let files: Vec<(&str, &str)> = main.iter().map(|(p, t)| (p.as_str(), t.as_str())).collect();
+    let bare = bare_repo_with(root.path(), REPOSITORY, "main", &files).unwrap();
+    for (branch, sources) in repository_branches() {
+        push_branch(&bare, "main", branch, "rpc/ent/schema", &sources, branch).unwrap();
+    }
+    let job = write(
+        root.path(),
+        "migrate.yaml",
+        &format!(
+            "apiVersion: devagents.io/v1alpha1\nkind: AgentJob\nmetadata: {{name: migrate}}\nspec:\n  agent: migrator\n  repository: {{url: '{}', baseBranch: main, allowedPaths: ['rpc/migrations/**']}}\n  migrator: {{name: add_department, toRef: feature/department}}\n",
+            bare.display()
+        ),
+    );
+    let work = root.path().join("work");
+    let (code, result, err) = runner(&[
+        "--job",
+        &job,
+        "--workdir",
+        work.to_str().unwrap(),
+        "--no-push",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let data = &result["data"];
+    // Validated on a throwaway PostgreSQL the run started (no databaseSecret).
+    assert!(err.contains("starting a local PostgreSQL"), "{err}");
+    assert_eq!(data["validation"]["ok"], true, "{data}");
+    assert_eq!(data["destructive"], true);
+    // Nothing leaves the machine, so the destructive change asks no approval.
+    assert!(data["approval"].is_null(), "{data}");
+    assert!(data["pullRequest"].is_null(), "{data}");
+    let branch = data["branch"].as_str().unwrap();
+    let checkout = work.join("repo");
+    assert_eq!(
+        git(&checkout, &["rev-parse", branch]).unwrap(),
+        data["commit"].as_str().unwrap()
+    );
+    assert!(git(&bare, &["rev-parse", "--verify", "-q", branch]).is_err());
+    // The lint labels are in the progress, each with its statement.
+    assert!(err.contains("[destructive:drop-column]"), "{err}");
+}
+
+#[test]
 fn the_reviewer_reviews_a_head_ref_against_a_base_ref_and_prints_the_review() {
     let root = tempfile::tempdir().unwrap();
     let base = [

@@ -55,13 +55,24 @@ fn run(cmd: &mut Command, what: &str) -> Result<(), String> {
 }
 
 impl LocalServer {
-    /// Start a server under `parent` (a fresh subdirectory is made and removed on drop).
+    /// Start a server under `parent` (as root: the temporary directory) in a fresh
+    /// subdirectory, removed on drop.
     pub fn start(parent: &Path) -> Result<LocalServer, String> {
         let bin = installation().ok_or(
             "no PostgreSQL installation (initdb) found; install Debian's postgresql or give a database",
         )?;
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        let as_postgres = unsafe { libc::geteuid() } == 0;
+        // The `postgres` account must reach the data directory: below a root-only parent (a
+        // `mktemp -d` directory, say) it could not, so as root the server lives in the
+        // system's temporary directory.
+        let parent = if as_postgres {
+            std::env::temp_dir()
+        } else {
+            parent.to_path_buf()
+        };
         let dir = parent.join(format!(
-            "pg-{}-{}",
+            "devagents-pg-{}-{}",
             std::process::id(),
             std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -70,8 +81,6 @@ impl LocalServer {
         ));
         let data = dir.join("data");
         std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        // SAFETY: geteuid has no preconditions and cannot fail.
-        let as_postgres = unsafe { libc::geteuid() } == 0;
         let cmd = |prog: &str| {
             let mut c = if as_postgres {
                 let mut c = Command::new("runuser");
