@@ -378,11 +378,13 @@ pub struct MigratorParams {
     /// Migration name, snake_case (`add_department`).
     #[schemars(regex(pattern = patterns::SNAKE))]
     pub name: String,
-    /// Schema before the change (git ref; default: the base branch).
+    /// Schema before the change (branch, tag or commit; default: the base branch, or its
+    /// previous commit when toRef is the base branch too).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = patterns::BRANCH))]
     pub from_ref: Option<String>,
-    /// Schema after the change (git ref; default: the working branch head).
+    /// Schema after the change (branch, tag or commit; default: the base branch). The
+    /// migration's branch starts here, and its pull request goes into it when it is a branch.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = patterns::BRANCH))]
     pub to_ref: Option<String>,
@@ -397,7 +399,8 @@ pub struct MigratorParams {
     /// Validate forward, rollback and forward again on a real database.
     #[serde(default = "default_true")]
     pub validate: bool,
-    /// Secret holding `DATABASE_URL` of the validation database.
+    /// Secret holding `DATABASE_URL` of the validation database (mounted read-only; without
+    /// it, a throwaway local PostgreSQL where the agent runs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = patterns::DNS_SUBDOMAIN), length(max = 253))]
     pub database_secret: Option<String>,
