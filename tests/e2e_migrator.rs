@@ -196,7 +196,26 @@ async fn a_destructive_migration_waits_for_its_approval_then_lands_as_a_pull_req
     )
     .await
     .unwrap();
+    // A schema that does not parse, an unknown construct, a ref that does not exist.
+    for (name, to) in [
+        ("unparseable", "bad/unparseable"),
+        ("unknown", "bad/unknown-construct"),
+        ("no-ref", "no/such-branch"),
+    ] {
+        jobs.create(&pp, &job(name, &url, to, "migrator-db"))
+            .await
+            .unwrap();
+    }
     for (name, want) in [
+        (
+            "unparseable",
+            "rpc/ent/schema/department.go:44: not valid Go",
+        ),
+        ("unknown", "mixin `audit.Mixin` is not known"),
+        (
+            "no-ref",
+            "migrator.toRef \"no/such-branch\" is not a branch, tag or commit",
+        ),
         (
             "refused",
             "cannot cast type integer to timestamp with time zone",

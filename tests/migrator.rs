@@ -173,3 +173,82 @@ async fn a_refused_statement_fails_with_postgresqls_error() {
         .get(0);
     assert_eq!(n, 0);
 }
+
+/// With `foreignKeys: true` an edge also gets its constraint: added NOT VALID in the
+/// transaction, validated in a step of its own; removing the edge drops it first. Both
+/// directions round-trip on PostgreSQL, the catalog's constraints compared with the model.
+#[tokio::test(flavor = "multi_thread")]
+async fn foreign_keys_are_added_not_valid_then_validated() {
+    let fk = |d: &Dept| ent::schema_of_sources_with(&d.sources(), true).unwrap();
+    let (from, to) = (fk(&Dept::default()), fk(&all_changes()));
+    let users = &to.tables["users"];
+    assert_eq!(users.foreign_keys.len(), 1, "{users:#?}");
+    let key = &users.foreign_keys[0];
+    assert_eq!(key.name, "users_sys_departments_users");
+    assert_eq!(
+        (
+            key.column.as_str(),
+            key.ref_table.as_str(),
+            key.on_delete.as_str()
+        ),
+        ("department_users", "sys_departments", "SET NULL")
+    );
+    // Off by default: no constraint at all.
+    assert!(
+        schema(&all_changes()).tables["users"]
+            .foreign_keys
+            .is_empty()
+    );
+
+    let changes = sql::diff(&from, &to);
+    let add = changes
+        .iter()
+        .position(|c| c.up.iter().any(|s| s.contains("FOREIGN KEY")))
+        .unwrap();
+    assert_eq!(
+        changes[add].up,
+        vec![
+            r#"ALTER TABLE "users" ADD CONSTRAINT "users_sys_departments_users" FOREIGN KEY ("department_users") REFERENCES "sys_departments" ("id") ON DELETE SET NULL NOT VALID;"#
+        ]
+    );
+    assert!(!changes[add].concurrent);
+    // The column it constrains comes first.
+    let col = changes
+        .iter()
+        .position(|c| c.summary.starts_with("users.department_users: new column"))
+        .unwrap();
+    assert!(col < add);
+    let validate = changes
+        .iter()
+        .find(|c| c.up[0].contains("VALIDATE CONSTRAINT"))
+        .unwrap();
+    assert!(validate.concurrent, "validated outside the transaction");
+    assert_eq!(
+        validate.lints[0].code, "validate-foreign-key",
+        "{validate:?}"
+    );
+    let steps = files::steps(&changes, "fk", 20261202000000);
+    let tx = &steps[0];
+    assert!(tx.up.contains("NOT VALID"));
+    assert!(!tx.up.contains("VALIDATE CONSTRAINT"), "{}", tx.up);
+    assert!(
+        steps
+            .iter()
+            .any(|s| !s.transactional && s.up.contains("VALIDATE CONSTRAINT"))
+    );
+
+    // Removing the edge drops the constraint before its column.
+    let back = sql::diff(&to, &from);
+    assert!(back[0].up[0].contains("DROP CONSTRAINT IF EXISTS \"users_sys_departments_users\""));
+
+    let dir = tempfile::tempdir().unwrap();
+    let server = LocalServer::start(dir.path()).unwrap();
+    let db = validate::connect(&server.url).await.unwrap();
+    for (i, (a, b)) in [(&from, &to), (&to, &from)].into_iter().enumerate() {
+        let steps = files::steps(&sql::diff(a, b), "fk", 20261202000000);
+        let report = validate::round_trip(&db, &format!("fk_{i}"), a, b, &steps)
+            .await
+            .unwrap_or_else(|e| panic!("{i}: {e}"));
+        assert!(report.ok, "{i}: {report:#?}");
+    }
+}

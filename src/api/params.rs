@@ -399,6 +399,11 @@ pub struct MigratorParams {
     /// Validate forward, rollback and forward again on a real database.
     #[serde(default = "default_true")]
     pub validate: bool,
+    /// Foreign-key constraints for the edges (`ON DELETE SET NULL`, added `NOT VALID`, then
+    /// validated in a step of their own). Off by default: Simple Admin Core migrates without
+    /// them.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub foreign_keys: bool,
     /// Secret holding `DATABASE_URL` of the validation database (mounted read-only; without
     /// it, a throwaway local PostgreSQL where the agent runs).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 
 use super::goparse::{self, E, GoFile, K, ParseError, TypeDecl};
-use super::sql::{Column, Index, Schema, Table};
+use super::sql::{Column, ForeignKey, Index, Schema, Table};
 
 /// simple-admin-common's mixins (`github.com/suyuan32/simple-admin-common/orm/ent/mixins`),
 /// as Go, read by the same parser as the repository's own: their fields, defaults and
@@ -777,8 +777,26 @@ fn column_of(f: &Field, with_comments: bool) -> Column {
 
 /// The tables Ent creates for these types.
 pub fn schema(types: &[EntType]) -> Result<Schema, ParseError> {
+    schema_with(types, false)
+}
+
+/// A foreign key's name as Ent makes it: `<table>_<referenced table>_<edge>`, at most 63
+/// bytes (PostgreSQL's identifier length).
+pub fn foreign_key_name(table: &str, ref_table: &str, edge: &str) -> String {
+    let mut n = format!("{table}_{ref_table}_{edge}");
+    while n.len() > 63 {
+        n.pop();
+    }
+    n
+}
+
+/// [`schema`], with foreign-key constraints for the edges when `foreign_keys` (Simple Admin
+/// Core migrates without them).
+pub fn schema_with(types: &[EntType], foreign_keys: bool) -> Result<Schema, ParseError> {
     let by_name: BTreeMap<&str, &EntType> = types.iter().map(|t| (t.name.as_str(), t)).collect();
     let mut tables: BTreeMap<String, Table> = BTreeMap::new();
+    // Each type's foreign keys: (column, referenced type, the owner's edge name).
+    let mut fks: BTreeMap<String, Vec<(String, String, String)>> = BTreeMap::new();
     // Edge columns each type's table gets: (column, referenced type, unique).
     let mut fk_cols: BTreeMap<String, Vec<(String, String, bool)>> = BTreeMap::new();
     // (type, edge name) → the FK column that edge's relation uses.
@@ -811,6 +829,11 @@ pub fn schema(types: &[EntType]) -> Result<Schema, ParseError> {
                         .unwrap_or_else(|| format!("{}_{}", snake(&t.name), snake(&e.name)));
                     edge_cols.insert((t.name.clone(), inv.clone()), col.clone());
                     edge_cols.insert((t.name.clone(), e.name.clone()), col.clone());
+                    fks.entry(t.name.clone()).or_default().push((
+                        col.clone(),
+                        t.name.clone(),
+                        e.name.clone(),
+                    ));
                     if e.field.is_none() {
                         fk_cols.entry(t.name.clone()).or_default().push((
                             col,
@@ -843,6 +866,11 @@ pub fn schema(types: &[EntType]) -> Result<Schema, ParseError> {
                             .unwrap_or_else(|| format!("{}_{}", snake(&t.name), snake(&e.name)));
                         edge_cols.insert((target.name.clone(), inv.name.clone()), col.clone());
                         edge_cols.insert((t.name.clone(), e.name.clone()), col.clone());
+                        fks.entry(target.name.clone()).or_default().push((
+                            col.clone(),
+                            t.name.clone(),
+                            e.name.clone(),
+                        ));
                         if inv.field.is_none() {
                             fk_cols.entry(target.name.clone()).or_default().push((
                                 col,
@@ -921,6 +949,25 @@ pub fn schema(types: &[EntType]) -> Result<Schema, ParseError> {
                 });
             }
         }
+        if foreign_keys {
+            for (col, target, edge) in fks.get(&t.name).into_iter().flatten() {
+                let Some(target) = by_name.get(target.as_str()) else {
+                    continue;
+                };
+                let ref_table = target.table();
+                table.foreign_keys.push(ForeignKey {
+                    name: foreign_key_name(&table_name, &ref_table, &snake(edge)),
+                    column: col.clone(),
+                    ref_table,
+                    ref_column: target
+                        .id()
+                        .map(Field::column)
+                        .unwrap_or_else(|| "id".into()),
+                    on_delete: "SET NULL".into(),
+                });
+            }
+            table.foreign_keys.sort();
+        }
         for ix in &t.indexes {
             let mut cols = Vec::new();
             for f in &ix.fields {
@@ -976,11 +1023,19 @@ pub fn schema(types: &[EntType]) -> Result<Schema, ParseError> {
 
 /// Read `*.go` sources (path, text) into the schema Ent would create.
 pub fn schema_of_sources(sources: &[(String, String)]) -> Result<Schema, ParseError> {
+    schema_of_sources_with(sources, false)
+}
+
+/// [`schema_of_sources`], with foreign keys when `foreign_keys`.
+pub fn schema_of_sources_with(
+    sources: &[(String, String)],
+    foreign_keys: bool,
+) -> Result<Schema, ParseError> {
     let files = sources
         .iter()
         .map(|(p, s)| goparse::parse(p, s))
         .collect::<Result<Vec<_>, _>>()?;
-    schema(&types(&files)?)
+    schema_with(&types(&files)?, foreign_keys)
 }
 
 #[cfg(test)]

@@ -109,11 +109,18 @@ pub fn steps(changes: &[Change], name: &str, version: u64) -> Vec<Step> {
             labels(c),
             c.up.join("\n")
         );
-        let down = format!(
-            "-- {name}: undo {} (devagents migrator)\n{}\n",
-            c.summary,
-            c.down.join("\n")
-        );
+        let down = if c.down.is_empty() {
+            format!(
+                "-- {name}: undo {} (devagents migrator): nothing to undo, the step changes no schema\n",
+                c.summary
+            )
+        } else {
+            format!(
+                "-- {name}: undo {} (devagents migrator)\n{}\n",
+                c.summary,
+                c.down.join("\n")
+            )
+        };
         out.push(Step {
             version: v,
             label: format!("{name}_{}", slug(what)),

@@ -152,6 +152,9 @@ pub struct Form {
     /// Secret with the database URL to validate against.
     #[arg(long)]
     database_secret: Option<String>,
+    /// Foreign-key constraints for the edges (added NOT VALID, then validated).
+    #[arg(long)]
+    foreign_keys: bool,
 }
 
 impl RunForm for Form {
@@ -161,6 +164,9 @@ impl RunForm for Form {
         form::set_opt(&mut p, "fromRef", self.from_ref);
         form::set_opt(&mut p, "toRef", self.to_ref);
         form::set_opt(&mut p, "databaseSecret", self.database_secret);
+        if self.foreign_keys {
+            p["foreignKeys"] = json!(true);
+        }
         Ok(Block {
             params: p,
             name_prefix: prefix,

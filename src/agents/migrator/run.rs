@@ -156,14 +156,19 @@ pub fn refs(p: &MigratorParams, base: &str) -> (String, String, bool) {
 }
 
 /// The schema of the sources of one ref, errors naming the ref and file:line.
-pub fn schema_at(which: &str, sources: &[(String, String)]) -> Result<sql::Schema, String> {
+pub fn schema_at(
+    which: &str,
+    sources: &[(String, String)],
+    foreign_keys: bool,
+) -> Result<sql::Schema, String> {
     let total: usize = sources.iter().map(|(_, t)| t.len()).sum();
     if total > MAX_SCHEMA_BYTES {
         return Err(format!(
             "{which}: the schemas under {SCHEMA_DIR} are {total} bytes, more than the limit of {MAX_SCHEMA_BYTES}"
         ));
     }
-    ent::schema_of_sources(sources).map_err(|e: ParseError| format!("{which}: {e}"))
+    ent::schema_of_sources_with(sources, foreign_keys)
+        .map_err(|e: ParseError| format!("{which}: {e}"))
 }
 
 /// The digest an approval of the migration is pinned to.
@@ -433,9 +438,13 @@ pub async fn run<H: Host + ?Sized>(
         ))
         .await,
     )?;
-    let from_schema = schema_at(&format!("fromRef {}", from.name), &from_src)
-        .map_err(|e| Failure::final_(format!("migrator: {e}")))?;
-    let to_schema = schema_at(&format!("toRef {}", to.name), &to_src)
+    let from_schema = schema_at(
+        &format!("fromRef {}", from.name),
+        &from_src,
+        params.foreign_keys,
+    )
+    .map_err(|e| Failure::final_(format!("migrator: {e}")))?;
+    let to_schema = schema_at(&format!("toRef {}", to.name), &to_src, params.foreign_keys)
         .map_err(|e| Failure::final_(format!("migrator: {e}")))?;
     let changes = sql::diff(&from_schema, &to_schema);
     if changes.len() > MAX_CHANGES {
@@ -797,7 +806,7 @@ mod tests {
     #[test]
     fn schemas_past_the_limit_are_refused() {
         let big = vec![("a.go".to_string(), "x".repeat(MAX_SCHEMA_BYTES + 1))];
-        let e = schema_at("toRef main", &big).unwrap_err();
+        let e = schema_at("toRef main", &big, false).unwrap_err();
         assert!(e.contains("more than the limit"), "{e}");
     }
 }

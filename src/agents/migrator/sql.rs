@@ -26,6 +26,18 @@ pub struct Index {
     pub unique: bool,
 }
 
+/// A foreign-key constraint of one column (Ent's edges), `ON DELETE SET NULL` as Ent makes
+/// them.
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct ForeignKey {
+    pub name: String,
+    pub column: String,
+    pub ref_table: String,
+    pub ref_column: String,
+    /// `SET NULL`, `CASCADE`, `RESTRICT`, `NO ACTION`, `SET DEFAULT`.
+    pub on_delete: String,
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Table {
     pub name: String,
@@ -33,6 +45,9 @@ pub struct Table {
     pub primary_key: Vec<String>,
     pub indexes: Vec<Index>,
     pub comment: Option<String>,
+    /// Empty unless the migrator makes foreign keys (`foreignKeys: true`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub foreign_keys: Vec<ForeignKey>,
 }
 
 impl Table {
@@ -363,6 +378,102 @@ fn column_changes(t: &str, a: &Column, b: &Column, out: &mut Vec<Change>) {
 /// existing tables last, each on its own (`CONCURRENTLY`). Only order changes in the code (the
 /// order of fields or index declarations) give nothing.
 pub fn diff(from: &Schema, to: &Schema) -> Vec<Change> {
+    let (drops, adds) = foreign_key_changes(from, to);
+    let mut out = drops;
+    out.extend(table_changes(from, to));
+    out.extend(adds);
+    out
+}
+
+fn add_foreign_key(t: &str, fk: &ForeignKey) -> String {
+    alter(
+        t,
+        format!(
+            "ADD CONSTRAINT {} FOREIGN KEY ({}) REFERENCES {} ({}) ON DELETE {} NOT VALID",
+            ident(&fk.name),
+            ident(&fk.column),
+            ident(&fk.ref_table),
+            ident(&fk.ref_column),
+            fk.on_delete
+        ),
+    )
+}
+
+fn validate_foreign_key(t: &str, fk: &ForeignKey) -> String {
+    alter(t, format!("VALIDATE CONSTRAINT {}", ident(&fk.name)))
+}
+
+/// Foreign keys: the ones that go (dropped first, before their columns and tables), and the
+/// new ones (added last, `NOT VALID`, then validated in a step of their own: the validating
+/// scan takes no lock that blocks writes).
+fn foreign_key_changes(from: &Schema, to: &Schema) -> (Vec<Change>, Vec<Change>) {
+    let fks = |s: &Schema| -> BTreeMap<(String, String), ForeignKey> {
+        s.tables
+            .values()
+            .flat_map(|t| {
+                t.foreign_keys
+                    .iter()
+                    .map(|f| ((t.name.clone(), f.name.clone()), f.clone()))
+            })
+            .collect()
+    };
+    let (a, b) = (fks(from), fks(to));
+    let mut drops = Vec::new();
+    let mut adds = Vec::new();
+    for ((t, name), fk) in &a {
+        if b.get(&(t.clone(), name.clone())) == Some(fk) {
+            continue;
+        }
+        let mut c = change(
+            format!("{t}: foreign key {name} dropped"),
+            vec![alter(
+                t,
+                format!("DROP CONSTRAINT IF EXISTS {}", ident(name)),
+            )],
+            vec![add_foreign_key(t, fk), validate_foreign_key(t, fk)],
+        );
+        c.rollback_fails_when = Some(format!(
+            "rows written since reference no {} row (the rollback validates {name} again)",
+            fk.ref_table
+        ));
+        drops.push(c);
+    }
+    for ((t, name), fk) in &b {
+        if a.get(&(t.clone(), name.clone())) == Some(fk) {
+            continue;
+        }
+        adds.push(change(
+            format!(
+                "{t}.{}: foreign key {name} → {}.{} (NOT VALID)",
+                fk.column, fk.ref_table, fk.ref_column
+            ),
+            vec![add_foreign_key(t, fk)],
+            vec![alter(
+                t,
+                format!("DROP CONSTRAINT IF EXISTS {}", ident(name)),
+            )],
+        ));
+        let mut v = change(
+            format!("{t}: validate foreign key {name}"),
+            vec![validate_foreign_key(t, fk)],
+            Vec::new(),
+        );
+        v.concurrent = true;
+        v.lints.push(Lint {
+            category: "data-dependent",
+            code: "validate-foreign-key",
+            message: format!(
+                "validating {name} fails if {t}.{} holds values with no {} row",
+                fk.column, fk.ref_table
+            ),
+            safer: Some("clean up the orphaned rows first; the constraint already holds for new rows (NOT VALID)".into()),
+        });
+        adds.push(v);
+    }
+    (drops, adds)
+}
+
+fn table_changes(from: &Schema, to: &Schema) -> Vec<Change> {
     let mut out = Vec::new();
     let mut index_changes = Vec::new();
     for (name, t) in &to.tables {

@@ -10,7 +10,7 @@ use serde::Serialize;
 use tokio_postgres::{Client, NoTls};
 
 use super::files::Step;
-use super::sql::{self, Column, Index, Schema, Table};
+use super::sql::{self, Column, ForeignKey, Index, Schema, Table};
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -159,8 +159,48 @@ pub async fn introspect(db: &Client, schema: &str) -> Result<Schema, String> {
             });
         }
     }
+    let rows = db
+        .query(
+            "SELECT t.relname::text, c.conname::text, a.attname::text, rt.relname::text, \
+             ra.attname::text, c.confdeltype::text, c.convalidated \
+             FROM pg_constraint c JOIN pg_class t ON t.oid = c.conrelid \
+             JOIN pg_namespace n ON n.oid = t.relnamespace \
+             JOIN pg_class rt ON rt.oid = c.confrelid \
+             JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1] \
+             JOIN pg_attribute ra ON ra.attrelid = c.confrelid AND ra.attnum = c.confkey[1] \
+             WHERE c.contype = 'f' AND n.nspname = $1",
+            &[&schema],
+        )
+        .await
+        .map_err(pg_error)?;
+    for r in rows {
+        let table: String = r.get(0);
+        let name: String = r.get(1);
+        if !r.get::<_, bool>(6) {
+            return Err(format!(
+                "foreign key {name} on {table} is NOT VALID (it was never validated)"
+            ));
+        }
+        let on_delete = match r.get::<_, String>(5).as_str() {
+            "n" => "SET NULL",
+            "c" => "CASCADE",
+            "r" => "RESTRICT",
+            "d" => "SET DEFAULT",
+            _ => "NO ACTION",
+        };
+        if let Some(t) = tables.get_mut(&table) {
+            t.foreign_keys.push(ForeignKey {
+                name,
+                column: r.get(2),
+                ref_table: r.get(3),
+                ref_column: r.get(4),
+                on_delete: on_delete.into(),
+            });
+        }
+    }
     for t in tables.values_mut() {
         t.indexes.sort_by(|a, b| a.name.cmp(&b.name));
+        t.foreign_keys.sort();
     }
     Ok(Schema { tables })
 }
@@ -174,6 +214,7 @@ fn comparable(s: &Schema) -> Schema {
             c.default = c.default.as_deref().map(norm_default);
         }
         t.indexes.sort_by(|a, b| a.name.cmp(&b.name));
+        t.foreign_keys.sort();
     }
     s
 }
@@ -212,6 +253,12 @@ pub fn differences(db: &Schema, model: &Schema) -> Vec<String> {
             out.push(format!(
                 "{name}: indexes {:?}, the schema says {:?}",
                 d.indexes, m.indexes
+            ));
+        }
+        if d.foreign_keys != m.foreign_keys {
+            out.push(format!(
+                "{name}: foreign keys {:?}, the schema says {:?}",
+                d.foreign_keys, m.foreign_keys
             ));
         }
         if d.comment != m.comment {
