@@ -15,9 +15,9 @@ use devagents::api::{
 use devagents::llm::gateway::CompletionRequest;
 use devagents::services::git::Credentials;
 use devagents::services::postgres::LocalServer;
-use devagents::testing::git_server::{GitServer, bare_repo_with, git, push_branch};
+use devagents::testing::git_server::{GitServer, git};
 use devagents::testing::github_double::GitHubDouble;
-use devagents::testing::migrator_cases::{REPOSITORY, repository_branches, repository_main};
+use devagents::testing::migrator_cases::{REPOSITORY, bare_repository};
 
 const TOKEN: &str = "ghp_migratortesttoken0123456789";
 
@@ -106,12 +106,7 @@ struct Fixture {
 
 async fn fixture() -> Fixture {
     let root = tempfile::tempdir().unwrap();
-    let main = repository_main();
-    let files: Vec<(&str, &str)> = main.iter().map(|(p, t)| (p.as_str(), t.as_str())).collect();
-    let bare = bare_repo_with(root.path(), REPOSITORY, "main", &files).unwrap();
-    for (branch, sources) in repository_branches() {
-        push_branch(&bare, "main", branch, "rpc/ent/schema", &sources, branch).unwrap();
-    }
+    let bare = bare_repository(root.path()).unwrap();
     let server = GitServer::start(root.path(), Some(("x-access-token", TOKEN)))
         .await
         .unwrap();

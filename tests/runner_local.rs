@@ -125,15 +125,8 @@ fn the_generator_commits_the_module_on_a_local_branch_and_pushes_nothing() {
 
 #[test]
 fn the_migrator_validates_on_a_local_postgresql_and_commits_the_migration_locally() {
-    use devagents::testing::git_server::push_branch;
-    use devagents::testing::migrator_cases::{REPOSITORY, repository_branches, repository_main};
     let root = tempfile::tempdir().unwrap();
-    let main = repository_main();
-    let files: Vec<(&str, &str)> = main.iter().map(|(p, t)| (p.as_str(), t.as_str())).collect();
-    let bare = bare_repo_with(root.path(), REPOSITORY, "main", &files).unwrap();
-    for (branch, sources) in repository_branches() {
-        push_branch(&bare, "main", branch, "rpc/ent/schema", &sources, branch).unwrap();
-    }
+    let bare = devagents::testing::migrator_cases::bare_repository(root.path()).unwrap();
     let job = write(
         root.path(),
         "migrate.yaml",

@@ -9,7 +9,7 @@
 
 use clap::Parser;
 use devagents::testing::fixtures::simple_admin_repo;
-use devagents::testing::git_server::{GitServer, bare_repo_with, push_branch};
+use devagents::testing::git_server::{GitServer, bare_repo_with};
 use devagents::testing::github_double::GitHubDouble;
 use devagents::testing::migrator_cases;
 
@@ -38,12 +38,7 @@ async fn main() -> anyhow::Result<()> {
         .join(format!("{}.git", migrator_cases::REPOSITORY))
         .exists()
     {
-        let main = migrator_cases::repository_main();
-        let files: Vec<(&str, &str)> = main.iter().map(|(p, t)| (p.as_str(), t.as_str())).collect();
-        let bare = bare_repo_with(&cli.dir, migrator_cases::REPOSITORY, "main", &files)?;
-        for (branch, sources) in migrator_cases::repository_branches() {
-            push_branch(&bare, "main", branch, "rpc/ent/schema", &sources, branch)?;
-        }
+        migrator_cases::bare_repository(&cli.dir)?;
     }
     let postgres = if cli.postgres {
         Some(

@@ -383,9 +383,12 @@ impl Workspace {
             .find_branch(branch, BranchType::Local)?
             .get()
             .peel_to_tree()?;
-        let diff = self
-            .repo
-            .diff_tree_to_tree(Some(&base), Some(&head), None)?;
+        self.paths_between(&base, &head)
+    }
+
+    /// Paths that differ between two trees (old and new names of renames), sorted.
+    fn paths_between(&self, a: &git2::Tree, b: &git2::Tree) -> Result<Vec<String>, GitError> {
+        let diff = self.repo.diff_tree_to_tree(Some(a), Some(b), None)?;
         let mut out = Vec::new();
         for d in diff.deltas() {
             for f in [d.old_file().path(), d.new_file().path()]
@@ -504,19 +507,9 @@ impl Workspace {
             .find_branch(short, BranchType::Local)?
             .get()
             .peel_to_tree()?;
-        let diff = self
-            .repo
-            .diff_tree_to_tree(Some(&from), Some(&head), None)?;
-        let mut changed = Vec::new();
-        for d in diff.deltas() {
-            for f in [d.old_file().path(), d.new_file().path()]
-                .into_iter()
-                .flatten()
-            {
-                changed.push(f.to_string_lossy().into_owned());
-            }
-        }
-        self.opts.allowed_paths.check(&changed)?;
+        self.opts
+            .allowed_paths
+            .check(&self.paths_between(&from, &head)?)?;
         self.push_ref(short)
     }
 
@@ -547,19 +540,9 @@ impl Workspace {
             .find_branch(&base, BranchType::Local)?
             .get()
             .peel_to_tree()?;
-        let diff = self
-            .repo
-            .diff_tree_to_tree(Some(&remote), Some(&local), None)?;
-        let mut changed = Vec::new();
-        for d in diff.deltas() {
-            for f in [d.old_file().path(), d.new_file().path()]
-                .into_iter()
-                .flatten()
-            {
-                changed.push(f.to_string_lossy().into_owned());
-            }
-        }
-        self.opts.allowed_paths.check(&changed)?;
+        self.opts
+            .allowed_paths
+            .check(&self.paths_between(&remote, &local)?)?;
         self.push_ref(&base)
     }
 

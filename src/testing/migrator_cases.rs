@@ -512,3 +512,16 @@ func ({name}) Annotations() []schema.Annotation {{
     }
     out
 }
+
+/// The fixture repository as the bare repository `<root>/acme/hr.git`: `main` and every
+/// branch of [`repository_branches`].
+pub fn bare_repository(root: &std::path::Path) -> std::io::Result<std::path::PathBuf> {
+    use super::git_server::{bare_repo_with, push_branch};
+    let main = repository_main();
+    let files: Vec<(&str, &str)> = main.iter().map(|(p, t)| (p.as_str(), t.as_str())).collect();
+    let bare = bare_repo_with(root, REPOSITORY, "main", &files)?;
+    for (branch, sources) in repository_branches() {
+        push_branch(&bare, "main", branch, "rpc/ent/schema", &sources, branch)?;
+    }
+    Ok(bare)
+}

@@ -325,6 +325,7 @@ pub async fn run<H: Host + ?Sized>(
     let (url, dir, o2) = (repo.url.clone(), setup.workdir.join("repo"), opts.clone());
     let (fr, tr, base) = (from_ref.clone(), to_ref.clone(), repo.base_branch.clone());
     let dir2 = dir.clone();
+    let dir_rel = directory.clone();
     // Clone, fetch every branch and tag, and resolve both refs.
     type Read = (
         RefAt,
@@ -386,12 +387,12 @@ pub async fn run<H: Host + ?Sized>(
         let existing = ws
             .files_at(
                 &to_commit,
-                &directory,
+                &dir_rel,
                 "",
                 MAX_EXISTING_FILES,
                 MAX_EXISTING_FILE_BYTES,
             )
-            .map_err(|e| format!("migrator: {directory}: {e}"))?
+            .map_err(|e| format!("migrator: {dir_rel}: {e}"))?
             .into_iter()
             .map(|(p, t)| {
                 let name = p.rsplit('/').next().unwrap_or_default().to_string();
@@ -414,10 +415,6 @@ pub async fn run<H: Host + ?Sized>(
     .map_err(|e| format!("migrator: git task: {e}"))
     .and_then(|r| r);
     let (from, to, to_is_branch, from_src, to_src, existing) = read.map_err(Failure::final_)?;
-    let directory = params
-        .directory
-        .clone()
-        .unwrap_or_else(|| DEFAULT_DIRECTORY.into());
     out.from = Some(from.clone());
     out.to = Some(to.clone());
     if to_src.is_empty() {
