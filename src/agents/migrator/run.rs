@@ -28,9 +28,11 @@ pub const DEFAULT_DIRECTORY: &str = "rpc/migrations";
 pub const MAX_SCHEMA_FILES: usize = 500;
 pub const MAX_SCHEMA_FILE_BYTES: usize = 256 * 1024;
 pub const MAX_SCHEMA_BYTES: usize = 4 * 1024 * 1024;
-/// Existing migration files read (Atlas's sum covers them), and their size each.
+/// Existing migration files read (only for Atlas, whose sum covers them): how many, the size
+/// of each, and in all.
 pub const MAX_EXISTING_FILES: usize = 5000;
 pub const MAX_EXISTING_FILE_BYTES: usize = 1024 * 1024;
+pub const MAX_EXISTING_BYTES: usize = 64 * 1024 * 1024;
 /// The migration written: at most this many changes and bytes of SQL.
 pub const MAX_CHANGES: usize = 2000;
 pub const MAX_SQL_BYTES: usize = 2 * 1024 * 1024;
@@ -326,6 +328,7 @@ pub async fn run<H: Host + ?Sized>(
     let (fr, tr, base) = (from_ref.clone(), to_ref.clone(), repo.base_branch.clone());
     let dir2 = dir.clone();
     let dir_rel = directory.clone();
+    let atlas = params.format == crate::api::MigrationFormat::Atlas;
     // Clone, fetch every branch and tag, and resolve both refs.
     type Read = (
         RefAt,
@@ -384,11 +387,12 @@ pub async fn run<H: Host + ?Sized>(
         };
         let from_src = read_schemas("fromRef", &from.commit)?;
         let to_src = read_schemas("toRef", &to_commit)?;
-        let existing = ws
-            .files_at(
+        // Only Atlas's sum covers the directory's existing migrations.
+        let existing: Vec<(String, Vec<u8>)> = if atlas {
+            ws.files_at(
                 &to_commit,
                 &dir_rel,
-                "",
+                ".sql",
                 MAX_EXISTING_FILES,
                 MAX_EXISTING_FILE_BYTES,
             )
@@ -398,7 +402,16 @@ pub async fn run<H: Host + ?Sized>(
                 let name = p.rsplit('/').next().unwrap_or_default().to_string();
                 (name, t.into_bytes())
             })
-            .collect();
+            .collect()
+        } else {
+            Vec::new()
+        };
+        let total: usize = existing.iter().map(|(_, t)| t.len()).sum();
+        if total > MAX_EXISTING_BYTES {
+            return Err(format!(
+                "migrator: the migrations in {dir_rel} are {total} bytes, more than the limit of {MAX_EXISTING_BYTES}"
+            ));
+        }
         Ok((
             from,
             RefAt {
