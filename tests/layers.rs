@@ -145,3 +145,41 @@ fn the_reader_sees_uses_and_skips_comments_and_tests() {
     let names: Vec<String> = crate_uses(src).into_iter().map(|(_, n)| n).collect();
     assert_eq!(names, ["api", "llm", "contract", "agents", "cli"]);
 }
+
+/// A test target that needs the `testing` or `e2e` feature (it uses the crate's testing module or the
+/// e2e helpers in `tests/common`) is declared with `required-features` in Cargo.toml; else
+/// `just unit` (no features) cannot build the tests at all.
+#[test]
+fn every_test_that_needs_a_feature_declares_it() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let manifest = std::fs::read_to_string(root.join("Cargo.toml")).unwrap();
+    let mut missing = Vec::new();
+    for e in std::fs::read_dir(root.join("tests")).unwrap() {
+        let p = e.unwrap().path();
+        let (name, main) = match p.extension() {
+            Some(x) if x == "rs" => (p.file_stem().unwrap().to_owned(), p.clone()),
+            None if p.join("main.rs").is_file() => {
+                (p.file_name().unwrap().to_owned(), p.join("main.rs"))
+            }
+            _ => continue,
+        };
+        let name = name.to_string_lossy().to_string();
+        let src = std::fs::read_to_string(&main).unwrap();
+        // (Written in two pieces so this file does not name them itself.)
+        let needs = [
+            concat!("devagents::", "testing"),
+            concat!("mod ", "common;"),
+        ];
+        if !needs.iter().any(|n| src.contains(n)) {
+            continue;
+        }
+        let declared = format!("[[test]]\nname = \"{name}\"\nrequired-features = [");
+        if !manifest.contains(&declared) {
+            missing.push(name);
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "tests that need the testing/e2e feature but are not declared with required-features: {missing:?}"
+    );
+}
