@@ -288,11 +288,11 @@ pub(crate) async fn result(
         crate::services::redact::redact_json(d);
     }
     update_status(&s.client, job, |st| {
-        st.result = Some(JobResult {
+        st.result = Some(Box::new(JobResult {
             summary: summary.clone(),
             data: data.clone(),
             artifacts: body.artifacts.clone(),
-        });
+        }));
     })
     .await?;
     if let Some(uid) = uid {

@@ -440,13 +440,17 @@ pub struct AgentJobStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub completed_at: Option<Time>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub result: Option<JobResult>,
+    // Boxed: most jobs in the operator's cache (queued, or finished and slimmed) have none,
+    // and a box keeps them 112 bytes smaller. (A `//` comment: doc comments become the CRD's
+    // descriptions, which come from the types.)
+    pub result: Option<Box<JobResult>>,
     /// The audit trail: the last 100 actions the agent recorded.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 100))]
     pub actions: Vec<ActionRecord>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub llm: Option<LlmUsage>,
+    // Boxed like `result` (56 bytes less per job without one).
+    pub llm: Option<Box<LlmUsage>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
 }

@@ -476,10 +476,10 @@ pub fn ended_status(
         // termination message is the summary.
         if s.result.as_ref().is_none_or(|r| r.summary.is_empty()) {
             let prev = s.result.take().unwrap_or_default();
-            s.result = Some(JobResult {
+            s.result = Some(Box::new(JobResult {
                 summary: end.message.clone(),
-                ..prev
-            });
+                ..*prev
+            }));
         }
     }
     set_condition(

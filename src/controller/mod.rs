@@ -94,6 +94,9 @@ pub struct Context {
     /// Queue status writes sent: uid → (waitingFor, the resourceVersion written against).
     /// The same write is not sent again until the cache shows a newer version.
     pub queue_writes: std::sync::Mutex<HashMap<String, (String, String)>>,
+    /// Queue status writes in flight at once ([`scheduler::QUEUE_WRITES_IN_FLIGHT`]): a burst
+    /// of arrivals waits for these, instead of opening a connection to the apiserver per job.
+    pub queue_write_permits: Arc<tokio::sync::Semaphore>,
     /// Namespaces whose agent NetworkPolicy this process applied.
     pub network_policies: netpol::Applied,
     /// ServiceAccounts made ahead for the jobs next in line (job uid → the account's UID once
@@ -365,6 +368,7 @@ pub async fn run(
         wake,
         admitted: Mutex::new(HashMap::new()),
         queue_writes: std::sync::Mutex::new(HashMap::new()),
+        queue_write_permits: scheduler::queue_write_permits(),
         accounts: std::sync::Mutex::new(HashMap::new()),
         admit_backoff: std::sync::Mutex::new(HashMap::new()),
         network_policies: netpol::Applied::default(),

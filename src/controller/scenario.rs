@@ -122,6 +122,7 @@ pub fn context(client: Client, stores: Stores) -> Context {
         wake: Arc::default(),
         admitted: Mutex::new(HashMap::new()),
         queue_writes: std::sync::Mutex::new(HashMap::new()),
+        queue_write_permits: super::scheduler::queue_write_permits(),
         network_policies: netpol::Applied::default(),
         accounts: std::sync::Mutex::new(HashMap::new()),
         admit_backoff: std::sync::Mutex::new(HashMap::new()),

@@ -97,6 +97,15 @@ fn ended(job: &AgentJob) -> bool {
         .is_some_and(|p| p.is_terminal())
 }
 
+/// Queue status writes (Queued, a new reason) in flight at once. Without a bound, 2,000 jobs
+/// arriving together were 2,000 writes at once: as many connections to the apiserver, each
+/// with its TLS state and buffers, kept in the client's pool after the burst (operator RSS).
+pub const QUEUE_WRITES_IN_FLIGHT: usize = 8;
+
+pub fn queue_write_permits() -> Arc<Semaphore> {
+    Arc::new(Semaphore::new(QUEUE_WRITES_IN_FLIGHT))
+}
+
 /// Attempts recorded in status.
 fn attempts(job: &AgentJob) -> i32 {
     job.status
@@ -422,7 +431,12 @@ async fn pass(ctx: &Arc<Context>, permits: &Arc<Semaphore>, cache: &mut Views) -
                 );
                 ctx.metrics.queue_status_writes.inc();
                 let ctx = ctx.clone();
+                let permits = ctx.queue_write_permits.clone();
                 tokio::spawn(async move {
+                    // In arrival order, a few at a time (the semaphore is fair).
+                    let Ok(_permit) = permits.acquire_owned().await else {
+                        return;
+                    };
                     if let Err(e) = super::reconcile::patch_status(&ctx, &job, &next).await {
                         debug!(job = %key, error = %e, "queue status not written (will retry)");
                     }

@@ -182,6 +182,88 @@ async fn a_lock_someone_else_holds_ends_the_admission_quietly_with_nothing_made(
     server.await.unwrap();
 }
 
+/// A burst of arrivals into a full queue: each job's Queued write goes out, but only
+/// [`QUEUE_WRITES_IN_FLIGHT`] at once (not one connection to the apiserver per job); the next
+/// one leaves when one is answered.
+#[tokio::test(start_paused = true)]
+async fn a_burst_of_queued_writes_goes_out_a_few_at_a_time() {
+    use super::{QUEUE_WRITES_IN_FLIGHT, Views, pass};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    let (mock, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let mut ctx = context(Client::new(mock, "default"), Stores::default());
+    // No slot: every job waits.
+    ctx.cfg = Arc::new(crate::controller::config::Config {
+        max_running: 0,
+        ..Default::default()
+    });
+    let n = 3 * QUEUE_WRITES_IN_FLIGHT;
+    let (reader, mut writer) = kube::runtime::reflector::store();
+    for i in 0..n {
+        let mut j = job();
+        j.spec.locks = Vec::new();
+        j.metadata.name = Some(format!("j{i}"));
+        j.metadata.uid = Some(format!("uid-{i}"));
+        j.metadata.finalizers = Some(vec![crate::controller::FINALIZER.to_string()]);
+        writer.apply_watcher_event(&kube::runtime::watcher::Event::Apply(j));
+    }
+    ctx.jobs = reader;
+    let ctx = Arc::new(ctx);
+    let permits = Arc::new(tokio::sync::Semaphore::new(0));
+    pass(&ctx, &permits, &mut Views::default()).await;
+
+    type Handle = tower_test::mock::Handle<Request<Body>, Response<Body>>;
+    type Sent = (
+        Request<Body>,
+        tower_test::mock::SendResponse<Response<Body>>,
+    );
+    async fn next(h: &mut Handle) -> Result<Option<Sent>, tokio::time::error::Elapsed> {
+        tokio::time::timeout(Duration::from_secs(5), h.next_request()).await
+    }
+    let mut open = Vec::new();
+    for _ in 0..QUEUE_WRITES_IN_FLIGHT {
+        let (req, send) = next(&mut handle).await.unwrap().unwrap();
+        assert_eq!(req.method(), "PATCH");
+        assert!(req.uri().path().ends_with("/status"), "{}", req.uri());
+        open.push(send);
+    }
+    // Every other write waits for one of these to be answered (paused time: the runtime is
+    // idle, so the timeout fires only when nothing else can happen).
+    assert!(
+        next(&mut handle).await.is_err(),
+        "more writes in flight than the bound"
+    );
+    // Each answer lets exactly one more out, until every job's write was sent.
+    let mut received = QUEUE_WRITES_IN_FLIGHT;
+    while let Some(send) = (!open.is_empty()).then(|| open.remove(0)) {
+        send.send_response(
+            Response::builder()
+                .status(500)
+                .body(Body::from(
+                    serde_json::to_vec(&failure(500, "test")).unwrap(),
+                ))
+                .unwrap(),
+        );
+        if received < n {
+            let (_, send) = next(&mut handle).await.unwrap().unwrap();
+            received += 1;
+            open.push(send);
+        }
+        assert!(open.len() <= QUEUE_WRITES_IN_FLIGHT);
+    }
+    assert_eq!(received, n);
+    assert!(
+        next(&mut handle).await.is_err(),
+        "a write beyond one per job"
+    );
+    assert_eq!(
+        ctx.metrics.queue_status_writes.get(),
+        n as u64,
+        "one Queued write per job"
+    );
+}
+
 mod wake {
     use super::super::{QUEUE_GAP, Wake};
     use std::time::Duration;
