@@ -33,11 +33,14 @@ pub async fn namespace(client: &Client, name: &str) -> anyhow::Result<()> {
     let sas: Api<k8s_openapi::api::core::v1::ServiceAccount> =
         Api::namespaced(client.clone(), name);
     for _ in 0..300 {
+        // The account is what the benchmarks' Pods need (they mount no token); its token
+        // Secret, where the legacy token controller runs, is waited for as well.
+        let legacy = std::env::var("DEVAGENTS_KCM_CONTROLLERS")
+            .map_or(true, |c| !c.contains("-serviceaccount-token"));
         if sas
             .get_opt("default")
             .await?
-            .and_then(|s| s.secrets)
-            .is_some_and(|s| !s.is_empty())
+            .is_some_and(|sa| !legacy || sa.secrets.is_some_and(|s| !s.is_empty()))
         {
             return Ok(());
         }

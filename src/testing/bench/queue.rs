@@ -325,10 +325,7 @@ pub async fn queue_run(
     let job_cpu = cpu_per_job(&procs0, &cpu_of(procs), n);
     let job_requests = per_job(&req0, &apiserver_requests(client).await, n);
     drain(client, &job_ns).await?;
-    for ns in [&aj_ns, &job_ns] {
-        let api: Api<Namespace> = Api::all(client.clone());
-        let _ = api.delete(ns, &Default::default()).await;
-    }
+    clean_up(client, &[&aj_ns, &job_ns]).await?;
     Ok(QueueRun {
         n,
         aj_makespan,
@@ -347,6 +344,38 @@ pub async fn queue_run(
         aj_cpu,
         job_cpu,
     })
+}
+
+/// Delete a run's namespaces and wait until they are gone, so that the next run measures a
+/// quiet control plane (not the namespace controller deleting the last run's Pods, accounts
+/// and Secrets). The operator has stopped, so the finished AgentJobs' finalizers are taken off
+/// here.
+async fn clean_up(client: &Client, namespaces: &[&str]) -> anyhow::Result<()> {
+    let api: Api<Namespace> = Api::all(client.clone());
+    for ns in namespaces {
+        let _ = api.delete(ns, &Default::default()).await;
+        let jobs: Api<crate::api::AgentJob> = Api::namespaced(client.clone(), ns);
+        let unfinalize = kube::api::Patch::Merge(json!({"metadata": {"finalizers": null}}));
+        for j in jobs.list(&ListParams::default()).await?.items {
+            if !j.finalizers().is_empty() {
+                let _ = jobs
+                    .patch(
+                        &j.name_any(),
+                        &kube::api::PatchParams::default(),
+                        &unfinalize,
+                    )
+                    .await;
+            }
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(600);
+    for ns in namespaces {
+        while api.get_opt(ns).await?.is_some() {
+            anyhow::ensure!(Instant::now() < deadline, "namespace {ns} was not deleted");
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+    Ok(())
 }
 
 pub async fn queue(
