@@ -24,6 +24,7 @@ pub(crate) struct LlmGo {
 /// A rough count of a request's input tokens (about four bytes a token), for reserving.
 pub(crate) fn estimated_input_tokens(req: &crate::llm::gateway::CompletionRequest) -> i64 {
     let bytes = req.system.as_ref().map_or(0, String::len)
+        + req.context.as_ref().map_or(0, String::len)
         + req.messages.iter().map(|m| m.content.len()).sum::<usize>();
     (bytes / 4) as i64 + 1
 }
@@ -115,7 +116,32 @@ pub(crate) fn llm_error(e: crate::llm::gateway::LlmError) -> ApiError {
         crate::llm::gateway::LlmError::Limit(l) => {
             ApiError(StatusCode::TOO_MANY_REQUESTS, l.to_string())
         }
+        // The same request would be cut again: not worth a retry.
+        e @ crate::llm::gateway::LlmError::Incomplete { .. } => {
+            ApiError(StatusCode::UNPROCESSABLE_ENTITY, e.to_string())
+        }
         other => ApiError(StatusCode::BAD_GATEWAY, other.to_string()),
+    }
+}
+
+/// Account what a provider call spent — a complete answer, or the tokens of an incomplete
+/// one — and hand the completion or the error on.
+pub(crate) async fn settle(
+    client: &Client,
+    job: AgentJob,
+    r: Result<crate::llm::gateway::Completion, crate::llm::gateway::LlmError>,
+) -> Result<crate::llm::gateway::Completion, ApiError> {
+    match r {
+        Ok(c) => {
+            account(client, job, &c).await?;
+            Ok(c)
+        }
+        Err(e) => {
+            if let crate::llm::gateway::LlmError::Incomplete { spent, .. } = &e {
+                account(client, job, spent).await?;
+            }
+            Err(llm_error(e))
+        }
     }
 }
 
@@ -135,6 +161,7 @@ pub(crate) async fn account(
         u.input_tokens += c2.input_tokens as i64;
         u.output_tokens += c2.output_tokens as i64;
         u.cached_tokens += c2.cached_tokens as i64;
+        u.cache_write_tokens += c2.cache_write_tokens as i64;
         u.cost_usd += c2.cost_usd;
     })
     .await
@@ -158,12 +185,11 @@ pub(crate) async fn llm(
         Ok(go) => go,
         Err(skipped) => return Ok(axum::Json(skipped).into_response()),
     };
-    let c = go
+    let r = go
         .gw
         .complete(&format!("{ns}/{name}"), go.job.spec.agent.as_str(), &go.req)
-        .await
-        .map_err(llm_error)?;
-    account(&s.client, go.job, &c).await?;
+        .await;
+    let c = settle(&s.client, go.job, r).await?;
     Ok(axum::Json(LlmAnswer {
         skipped: None,
         completion: Some(c),
@@ -219,24 +245,15 @@ pub(crate) async fn llm_stream(
                         let _ = tx.send(ndjson(&StreamLine::Delta(d.to_string())));
                     })
                     .await;
-                let last = match r {
-                    Ok(c) => match account(&client, job, &c).await {
-                        Ok(()) => StreamLine::Done(LlmAnswer {
-                            skipped: None,
-                            completion: Some(c),
-                        }),
-                        Err(ApiError(code, message)) => StreamLine::Error {
-                            status: code.as_u16(),
-                            message,
-                        },
+                let last = match settle(&client, job, r).await {
+                    Ok(c) => StreamLine::Done(LlmAnswer {
+                        skipped: None,
+                        completion: Some(c),
+                    }),
+                    Err(ApiError(code, message)) => StreamLine::Error {
+                        status: code.as_u16(),
+                        message,
                     },
-                    Err(e) => {
-                        let ApiError(code, message) = llm_error(e);
-                        StreamLine::Error {
-                            status: code.as_u16(),
-                            message,
-                        }
-                    }
                 };
                 let _ = tx.send(ndjson(&last));
                 drop(_turn);

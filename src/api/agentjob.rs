@@ -533,7 +533,12 @@ pub struct LlmUsage {
     pub requests: i64,
     pub input_tokens: i64,
     pub output_tokens: i64,
+    /// Input tokens read from the provider's prompt cache (part of `inputTokens`).
     pub cached_tokens: i64,
+    /// Input tokens written to the provider's prompt cache (part of `inputTokens`; billed at
+    /// 1.25× the input price).
+    #[serde(default)]
+    pub cache_write_tokens: i64,
     #[serde(rename = "costUSD")]
     pub cost_usd: f64,
     /// LLM steps skipped (no provider configured, or budget spent).

@@ -97,6 +97,14 @@ struct RunArgs {
     llm_base_url: Option<String>,
     #[arg(long, env = "DEVAGENTS_LLM_MODEL", default_value = "claude-sonnet-4-5")]
     llm_model: String,
+    /// OpenAI-compatible providers: the field of the output limit (`max_completion_tokens`,
+    /// OpenAI's; `max_tokens` for servers that know only the old one).
+    #[arg(
+        long,
+        env = "DEVAGENTS_LLM_MAX_TOKENS_FIELD",
+        default_value = "max_completion_tokens"
+    )]
+    llm_max_tokens_field: devagents::llm::gateway::MaxTokensField,
     /// File holding the provider API key (mounted from a Secret; the key never reaches agents).
     #[arg(long, env = "DEVAGENTS_LLM_API_KEY_FILE")]
     llm_api_key_file: Option<PathBuf>,
@@ -187,6 +195,7 @@ fn llm_gateway(
                 base_url,
                 api_key,
                 model: args.llm_model.clone(),
+                max_tokens_field: args.llm_max_tokens_field,
             },
             devagents::llm::limiter::Limiter::new(
                 Duration::from_secs(args.llm_rate_window_seconds.max(1)),

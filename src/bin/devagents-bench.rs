@@ -425,12 +425,7 @@ async fn llm(n: usize) -> anyhow::Result<()> {
     let url = format!("http://{}", l.local_addr()?);
     tokio::spawn(async move { axum::serve(l, app).await });
     let gw = Gateway::new(
-        Provider {
-            kind: ProviderKind::Anthropic,
-            base_url: url.clone(),
-            api_key: "k".into(),
-            model: "m".into(),
-        },
+        Provider::new(ProviderKind::Anthropic, &url, "k", "m"),
         devagents::llm::limiter::Limiter::per_minute(
             usize::MAX / 2,
             u64::MAX / 4,
@@ -443,6 +438,7 @@ async fn llm(n: usize) -> anyhow::Result<()> {
     let http = reqwest::Client::new();
     let req = |i: usize| CompletionRequest {
         system: Some("conventions".into()),
+        context: None,
         messages: vec![Message {
             role: "user".into(),
             content: format!("prompt {i}"),

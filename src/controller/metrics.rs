@@ -56,6 +56,9 @@ pub struct Metrics {
     pub llm_tokens: Family<TokenLabel, Counter>,
     pub llm_cost_usd: Family<AgentLabel, Counter<f64, std::sync::atomic::AtomicU64>>,
     pub llm_cache_hits: Counter,
+    /// Answers to requests whose prefix was marked for the provider's prompt cache, by what
+    /// the provider reported: `read`, `write` or `miss`.
+    pub llm_prompt_cache: Family<OutcomeLabel, Counter>,
     pub llm_rate_limit_wait: Histogram,
     /// Deploys by environment and outcome (Succeeded, RolledBack, Failed …).
     pub deploys: Family<DeployLabel, Counter>,
@@ -80,6 +83,11 @@ pub struct EnvironmentLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabel {
+    pub outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct TokenLabel {
     pub agent: String,
     pub kind: String,
@@ -99,7 +107,15 @@ impl crate::llm::Observer for Metrics {
         self.llm_cache_hits.inc();
     }
 
-    fn answered(&self, agent: &str, seconds: f64, tokens: [(&str, u64); 3], cost_usd: f64) {
+    fn prompt_cache(&self, outcome: &str) {
+        self.llm_prompt_cache
+            .get_or_create(&OutcomeLabel {
+                outcome: outcome.into(),
+            })
+            .inc();
+    }
+
+    fn answered(&self, agent: &str, seconds: f64, tokens: [(&str, u64); 4], cost_usd: f64) {
         self.llm_latency.observe(seconds);
         for (kind, n) in tokens {
             self.llm_tokens
@@ -179,6 +195,7 @@ impl Default for Metrics {
         let llm_cost_usd =
             Family::<AgentLabel, Counter<f64, std::sync::atomic::AtomicU64>>::default();
         let llm_cache_hits = Counter::default();
+        let llm_prompt_cache = Family::<OutcomeLabel, Counter>::default();
         let llm_rate_limit_wait = Histogram::new(exponential_buckets(0.01, 2.0, 16));
         registry.register(
             "llm_latency_seconds",
@@ -187,7 +204,7 @@ impl Default for Metrics {
         );
         registry.register(
             "llm_tokens",
-            "LLM tokens by agent and kind (input, output, cached)",
+            "LLM tokens by agent and kind (input: all input tokens; cached: read from the provider's prompt cache; cache_write: written to it; output)",
             llm_tokens.clone(),
         );
         registry.register(
@@ -199,6 +216,11 @@ impl Default for Metrics {
             "llm_cache_hits",
             "LLM requests answered from the response cache",
             llm_cache_hits.clone(),
+        );
+        registry.register(
+            "llm_prompt_cache",
+            "Provider answers to requests with a prefix marked for prompt caching, by outcome (read, write, miss)",
+            llm_prompt_cache.clone(),
         );
         registry.register(
             "llm_rate_limit_wait_seconds",
@@ -258,6 +280,7 @@ impl Default for Metrics {
             llm_tokens,
             llm_cost_usd,
             llm_cache_hits,
+            llm_prompt_cache,
             llm_rate_limit_wait,
         }
     }

@@ -21,13 +21,90 @@ pub enum ProviderKind {
     OpenAi,
 }
 
+/// The request field that bounds an OpenAI-compatible answer: OpenAI's chat completions
+/// take `max_completion_tokens` (reasoning models refuse the deprecated `max_tokens`); some
+/// OpenAI-compatible servers (older Ollama, vLLM, llama.cpp releases) know only `max_tokens`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum MaxTokensField {
+    #[default]
+    MaxCompletionTokens,
+    MaxTokens,
+}
+
+impl MaxTokensField {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MaxTokensField::MaxCompletionTokens => "max_completion_tokens",
+            MaxTokensField::MaxTokens => "max_tokens",
+        }
+    }
+}
+
+impl std::str::FromStr for MaxTokensField {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "max_completion_tokens" => Ok(MaxTokensField::MaxCompletionTokens),
+            "max_tokens" => Ok(MaxTokensField::MaxTokens),
+            other => Err(format!(
+                "{other:?}: max_completion_tokens (OpenAI) or max_tokens (older OpenAI-compatible servers)"
+            )),
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct Provider {
     pub kind: ProviderKind,
-    /// `https://api.anthropic.com`, an OpenAI-compatible base URL, or a test double.
+    /// `https://api.anthropic.com`, an OpenAI-compatible base URL (with or without the
+    /// trailing `/v1`), or a test double.
     pub base_url: String,
     pub api_key: String,
     pub model: String,
+    /// OpenAI-compatible endpoints only: the field that carries the output limit.
+    pub max_tokens_field: MaxTokensField,
+}
+
+impl Provider {
+    pub fn new(kind: ProviderKind, base_url: &str, api_key: &str, model: &str) -> Provider {
+        Provider {
+            kind,
+            base_url: base_url.into(),
+            api_key: api_key.into(),
+            model: model.into(),
+            max_tokens_field: MaxTokensField::default(),
+        }
+    }
+
+    /// The provider's endpoint. The base URL may be given the usual way for either provider
+    /// (`https://api.openai.com/v1`, `http://localhost:11434/v1`, `https://api.anthropic.com`)
+    /// or without `/v1`: the path gets `/v1` exactly once.
+    pub fn endpoint(&self) -> String {
+        let base = self.base_url.trim_end_matches('/');
+        let base = base.strip_suffix("/v1").unwrap_or(base);
+        match self.kind {
+            ProviderKind::Anthropic => format!("{base}/v1/messages"),
+            ProviderKind::OpenAi => format!("{base}/v1/chat/completions"),
+        }
+    }
+}
+
+/// Anthropic's minimum cacheable prompt length of `model`, in tokens: a shorter prefix marked
+/// with `cache_control` is processed without caching (no error, nothing cached).
+pub fn min_cacheable_tokens(model: &str) -> u64 {
+    let m = model.to_ascii_lowercase();
+    if m.contains("opus-4-5") || m.contains("haiku-4-5") {
+        4096
+    } else if m.contains("haiku") {
+        2048
+    } else {
+        1024
+    }
+}
+
+/// A rough token count (4 bytes a token) — what the rate limiter and the budget use too.
+pub fn estimated_tokens(text: &str) -> u64 {
+    text.len() as u64 / 4
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -39,9 +116,15 @@ pub struct Message {
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct CompletionRequest {
-    /// The stable prefix (instructions, project conventions): cached by the provider.
+    /// The instructions (short, stable).
     #[serde(default)]
     pub system: Option<String>,
+    /// Stable material that follows the instructions and is the same across calls (project
+    /// conventions, templates, repository rules): with the instructions it forms the prefix
+    /// the provider may cache — marked for Anthropic's prompt caching only when it reaches
+    /// the model's minimum cacheable length.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<String>,
     pub messages: Vec<Message>,
     pub max_tokens: u32,
 }
@@ -51,11 +134,28 @@ impl CompletionRequest {
     pub fn user(system: &str, prompt: String, max_tokens: u32) -> CompletionRequest {
         CompletionRequest {
             system: Some(system.into()),
+            context: None,
             messages: vec![Message {
                 role: "user".into(),
                 content: prompt,
             }],
             max_tokens,
+        }
+    }
+
+    /// The same request with stable `context` after the instructions.
+    pub fn with_context(mut self, context: String) -> CompletionRequest {
+        self.context = Some(context).filter(|c| !c.is_empty());
+        self
+    }
+
+    /// Instructions and context, as one text (OpenAI-compatible providers; estimates).
+    pub fn system_text(&self) -> Option<String> {
+        match (&self.system, &self.context) {
+            (None, None) => None,
+            (Some(s), None) => Some(s.clone()),
+            (None, Some(c)) => Some(c.clone()),
+            (Some(s), Some(c)) => Some(format!("{s}\n\n{c}")),
         }
     }
 }
@@ -64,9 +164,14 @@ impl CompletionRequest {
 #[serde(rename_all = "camelCase")]
 pub struct Completion {
     pub text: String,
+    /// Every input token: uncached, read from the prompt cache and written to it.
     pub input_tokens: u64,
     pub output_tokens: u64,
+    /// Input tokens read from the provider's prompt cache.
     pub cached_tokens: u64,
+    /// Input tokens written to the provider's prompt cache (Anthropic: billed at 1.25× input).
+    #[serde(default)]
+    pub cache_write_tokens: u64,
     pub cost_usd: f64,
     /// Served from the response cache (no provider call, no cost).
     pub from_cache: bool,
@@ -79,6 +184,7 @@ pub struct Usage {
     pub input_tokens: u64,
     pub output_tokens: u64,
     pub cached_tokens: u64,
+    pub cache_write_tokens: u64,
     pub cost_usd: f64,
 }
 
@@ -92,6 +198,60 @@ pub enum LlmError {
     Transport(String),
     #[error("provider response not understood: {0}")]
     Decode(String),
+    /// The provider stopped before the answer was complete (the output limit, a refusal, a
+    /// content filter). Its tokens are spent (the completion carries them, for accounting);
+    /// the text is not an answer and is never cached.
+    #[error("the provider's answer is incomplete ({reason}): {hint}")]
+    Incomplete {
+        reason: String,
+        hint: String,
+        spent: Box<Completion>,
+    },
+}
+
+/// Why an answer is not complete, from the provider's stop reason (`None`: complete).
+pub fn incomplete(kind: ProviderKind, stop: Option<&str>) -> Option<(String, String)> {
+    let hint = |h: &str| Some((stop.unwrap_or_default().to_string(), h.to_string()));
+    match (kind, stop?) {
+        (ProviderKind::Anthropic, "max_tokens") | (ProviderKind::OpenAi, "length") => hint(
+            "cut at the output limit (max_tokens or the job's budget); raise it or ask for less",
+        ),
+        (ProviderKind::Anthropic, "refusal") => hint("the model refused to answer"),
+        (ProviderKind::OpenAi, "content_filter") => {
+            hint("the provider's content filter withheld the answer")
+        }
+        (ProviderKind::Anthropic, "model_context_window_exceeded") => {
+            hint("the prompt and answer exceed the model's context window")
+        }
+        _ => None,
+    }
+}
+
+/// The HTTP status a mid-stream Anthropic `error` event stands for (its `error.type`).
+pub fn anthropic_error_status(kind: &str) -> u16 {
+    match kind {
+        "invalid_request_error" => 400,
+        "authentication_error" => 401,
+        "billing_error" => 402,
+        "permission_error" => 403,
+        "not_found_error" => 404,
+        "request_too_large" => 413,
+        "rate_limit_error" => 429,
+        "timeout_error" => 504,
+        "overloaded_error" => 529,
+        _ => 500,
+    }
+}
+
+/// A provider answer, read.
+#[derive(Debug, Default, PartialEq)]
+struct Parsed {
+    text: String,
+    input: u64,
+    output: u64,
+    cache_read: u64,
+    cache_write: u64,
+    stop: Option<String>,
 }
 
 pub struct Gateway {
@@ -141,23 +301,49 @@ impl Gateway {
         match self.provider.kind {
             ProviderKind::Anthropic => {
                 let mut b = json!({ "model": self.provider.model, "max_tokens": req.max_tokens, "messages": req.messages });
-                if let Some(s) = &req.system {
-                    b["system"] = json!([{ "type": "text", "text": s, "cache_control": { "type": "ephemeral" } }]);
+                let mut blocks: Vec<serde_json::Value> = [&req.system, &req.context]
+                    .into_iter()
+                    .flatten()
+                    .filter(|t| !t.is_empty())
+                    .map(|t| json!({ "type": "text", "text": t }))
+                    .collect();
+                // A cache breakpoint only where the prefix can be cached: shorter prefixes
+                // are processed uncached anyway, and a marker would only claim otherwise.
+                if self.prefix_cacheable(req)
+                    && let Some(last) = blocks.last_mut()
+                {
+                    last["cache_control"] = json!({ "type": "ephemeral" });
+                }
+                if !blocks.is_empty() {
+                    b["system"] = json!(blocks);
                 }
                 b
             }
             ProviderKind::OpenAi => {
+                // OpenAI caches prompt prefixes of 1,024 tokens and more by itself: the stable
+                // part goes first, nothing to mark.
                 let mut msgs = Vec::new();
-                if let Some(s) = &req.system {
+                if let Some(s) = req.system_text() {
                     msgs.push(json!({ "role": "system", "content": s }));
                 }
                 msgs.extend(req.messages.iter().map(|m| json!(m)));
-                json!({ "model": self.provider.model, "max_tokens": req.max_tokens, "messages": msgs })
+                let mut b = json!({ "model": self.provider.model, "messages": msgs });
+                b[self.provider.max_tokens_field.as_str()] = json!(req.max_tokens);
+                b
             }
         }
     }
 
-    fn parse(&self, v: &serde_json::Value) -> Result<(String, u64, u64, u64), LlmError> {
+    /// Whether the stable prefix (instructions + context) reaches the model's minimum
+    /// cacheable length.
+    pub fn prefix_cacheable(&self, req: &CompletionRequest) -> bool {
+        self.provider.kind == ProviderKind::Anthropic
+            && req
+                .system_text()
+                .is_some_and(|t| estimated_tokens(&t) >= min_cacheable_tokens(&self.provider.model))
+    }
+
+    fn parse(&self, v: &serde_json::Value) -> Result<Parsed, LlmError> {
         let n = |x: &serde_json::Value| x.as_u64().unwrap_or(0);
         match self.provider.kind {
             ProviderKind::Anthropic => {
@@ -169,45 +355,58 @@ impl Gateway {
                     .filter_map(|c| c["text"].as_str())
                     .collect::<String>();
                 let u = &v["usage"];
-                let cached = n(&u["cache_read_input_tokens"]);
-                Ok((
+                let (read, write) = (
+                    n(&u["cache_read_input_tokens"]),
+                    n(&u["cache_creation_input_tokens"]),
+                );
+                Ok(Parsed {
                     text,
-                    n(&u["input_tokens"]) + cached,
-                    n(&u["output_tokens"]),
-                    cached,
-                ))
+                    // Anthropic's input_tokens are the uncached rest of the prompt.
+                    input: n(&u["input_tokens"]) + read + write,
+                    output: n(&u["output_tokens"]),
+                    cache_read: read,
+                    cache_write: write,
+                    stop: v["stop_reason"].as_str().map(str::to_string),
+                })
             }
             ProviderKind::OpenAi => {
-                let text = v["choices"][0]["message"]["content"]
-                    .as_str()
-                    .ok_or_else(|| LlmError::Decode("no choices[0].message.content".into()))?
-                    .to_string();
+                let choice = &v["choices"][0];
+                let stop = choice["finish_reason"].as_str().map(str::to_string);
+                let text = match choice["message"]["content"].as_str() {
+                    Some(t) => t.to_string(),
+                    // A refusal or a filtered answer has no content; its stop reason says why.
+                    None if stop.is_some() && !choice["message"].is_null() => String::new(),
+                    None => {
+                        return Err(LlmError::Decode("no choices[0].message.content".into()));
+                    }
+                };
                 let u = &v["usage"];
-                Ok((
+                Ok(Parsed {
                     text,
-                    n(&u["prompt_tokens"]),
-                    n(&u["completion_tokens"]),
-                    n(&u["prompt_tokens_details"]["cached_tokens"]),
-                ))
+                    input: n(&u["prompt_tokens"]),
+                    output: n(&u["completion_tokens"]),
+                    cache_read: n(&u["prompt_tokens_details"]["cached_tokens"]),
+                    cache_write: 0,
+                    stop: if choice["message"]["refusal"].is_string() {
+                        Some("content_filter".into())
+                    } else {
+                        stop
+                    },
+                })
             }
         }
     }
 
-    /// The provider's endpoint and authentication headers.
-    fn endpoint(&self) -> (String, Vec<(&'static str, String)>) {
-        let base = self.provider.base_url.trim_end_matches('/');
+    /// The provider's authentication headers.
+    fn auth(&self) -> Vec<(&'static str, String)> {
         match self.provider.kind {
-            ProviderKind::Anthropic => (
-                format!("{base}/v1/messages"),
-                vec![
-                    ("x-api-key", self.provider.api_key.clone()),
-                    ("anthropic-version", "2023-06-01".into()),
-                ],
-            ),
-            ProviderKind::OpenAi => (
-                format!("{base}/v1/chat/completions"),
-                vec![("authorization", format!("Bearer {}", self.provider.api_key))],
-            ),
+            ProviderKind::Anthropic => vec![
+                ("x-api-key", self.provider.api_key.clone()),
+                ("anthropic-version", "2023-06-01".into()),
+            ],
+            ProviderKind::OpenAi => {
+                vec![("authorization", format!("Bearer {}", self.provider.api_key))]
+            }
         }
     }
 
@@ -218,7 +417,7 @@ impl Gateway {
         body: &serde_json::Value,
         estimate: u64,
     ) -> Result<reqwest::Response, LlmError> {
-        let (url, auth) = self.endpoint();
+        let (url, auth) = (self.provider.endpoint(), self.auth());
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -269,12 +468,13 @@ impl Gateway {
         if let Some(m) = &self.metrics {
             m.cache_hit();
         }
-        let (text, input, output, cached) = self.parse(&v)?;
+        let p = self.parse(&v)?;
         Ok(Some(Completion {
-            text,
-            input_tokens: input,
-            output_tokens: output,
-            cached_tokens: cached,
+            text: p.text,
+            input_tokens: p.input,
+            output_tokens: p.output,
+            cached_tokens: p.cache_read,
+            cache_write_tokens: p.cache_write,
             cost_usd: 0.0,
             from_cache: true,
         }))
@@ -289,35 +489,69 @@ impl Gateway {
         key: [u8; 32],
         v: serde_json::Value,
         started: std::time::Instant,
+        marked: bool,
     ) -> Result<Completion, LlmError> {
-        let (text, input, output, cached) = self.parse(&v)?;
-        let cost = self
-            .prices
-            .cost(&self.provider.model, input, output, cached);
+        let p = self.parse(&v)?;
+        let cost = self.prices.cost(
+            &self.provider.model,
+            crate::llm::pricing::Tokens {
+                input: p.input,
+                output: p.output,
+                cache_read: p.cache_read,
+                cache_write: p.cache_write,
+            },
+        );
         if let Some(m) = &self.metrics {
             m.answered(
                 agent,
                 started.elapsed().as_secs_f64(),
-                [("input", input), ("output", output), ("cached", cached)],
+                [
+                    ("input", p.input),
+                    ("output", p.output),
+                    ("cached", p.cache_read),
+                    ("cache_write", p.cache_write),
+                ],
                 cost,
             );
+            if marked {
+                m.prompt_cache(if p.cache_read > 0 {
+                    "read"
+                } else if p.cache_write > 0 {
+                    "write"
+                } else {
+                    "miss"
+                });
+            }
         }
-        self.cache.put(key, v).await;
-        let mut u = self.usage.lock().await;
-        let e = u.entry(job.to_string()).or_default();
-        e.requests += 1;
-        e.input_tokens += input;
-        e.output_tokens += output;
-        e.cached_tokens += cached;
-        e.cost_usd += cost;
-        Ok(Completion {
-            text,
-            input_tokens: input,
-            output_tokens: output,
-            cached_tokens: cached,
+        {
+            let mut u = self.usage.lock().await;
+            let e = u.entry(job.to_string()).or_default();
+            e.requests += 1;
+            e.input_tokens += p.input;
+            e.output_tokens += p.output;
+            e.cached_tokens += p.cache_read;
+            e.cache_write_tokens += p.cache_write;
+            e.cost_usd += cost;
+        }
+        let c = Completion {
+            text: p.text,
+            input_tokens: p.input,
+            output_tokens: p.output,
+            cached_tokens: p.cache_read,
+            cache_write_tokens: p.cache_write,
             cost_usd: cost,
             from_cache: false,
-        })
+        };
+        // An incomplete answer is spent but not an answer: never cached, an error.
+        if let Some((reason, hint)) = incomplete(self.provider.kind, p.stop.as_deref()) {
+            return Err(LlmError::Incomplete {
+                reason,
+                hint,
+                spent: Box::new(c),
+            });
+        }
+        self.cache.put(key, v).await;
+        Ok(c)
     }
 
     /// The cache key and the tokens-per-minute estimate (4 characters a token) of a request.
@@ -350,7 +584,8 @@ impl Gateway {
             .json::<serde_json::Value>()
             .await
             .map_err(|e| LlmError::Decode(e.to_string()))?;
-        self.finish(job, agent, k, v, started).await
+        let marked = self.prefix_cacheable(req);
+        self.finish(job, agent, k, v, started, marked).await
     }
 
     /// A streamed completion: the provider's text deltas are handed to `on_delta` as they
@@ -403,7 +638,8 @@ impl Gateway {
             ));
         }
         let v = acc.into_response(self.provider.kind);
-        self.finish(job, agent, k, v, started).await
+        let marked = self.prefix_cacheable(req);
+        self.finish(job, agent, k, v, started, marked).await
     }
 
     pub async fn usage(&self, job: &str) -> Usage {
@@ -423,6 +659,8 @@ struct StreamAccumulator {
     input: u64,
     output: u64,
     cached: u64,
+    cache_write: u64,
+    stop: Option<String>,
     done: bool,
 }
 
@@ -447,6 +685,7 @@ impl StreamAccumulator {
                     let u = &v["message"]["usage"];
                     self.input = n(&u["input_tokens"]);
                     self.cached = n(&u["cache_read_input_tokens"]);
+                    self.cache_write = n(&u["cache_creation_input_tokens"]);
                     self.output = n(&u["output_tokens"]);
                 }
                 "content_block_delta" if v["delta"]["type"] == "text_delta" => {
@@ -459,17 +698,35 @@ impl StreamAccumulator {
                     if !u["output_tokens"].is_null() {
                         self.output = n(&u["output_tokens"]);
                     }
+                    if let Some(r) = v["delta"]["stop_reason"].as_str() {
+                        self.stop = Some(r.to_string());
+                    }
                 }
                 "message_stop" => self.done = true,
                 "error" => {
+                    // The status the error's type stands for (an overload is 529, a rate
+                    // limit 429, an internal error 500, ...).
+                    let kind = v["error"]["type"].as_str().unwrap_or_default();
                     return Err(LlmError::Provider(
-                        529,
+                        anthropic_error_status(kind),
                         crate::services::redact::redact(&v["error"].to_string()).into_owned(),
                     ));
                 }
                 _ => {}
             },
             ProviderKind::OpenAi => {
+                if let Some(e) = v.get("error") {
+                    return Err(LlmError::Provider(
+                        500,
+                        crate::services::redact::redact(&e.to_string()).into_owned(),
+                    ));
+                }
+                if let Some(r) = v["choices"][0]["finish_reason"].as_str() {
+                    self.stop = Some(r.to_string());
+                }
+                if v["choices"][0]["delta"]["refusal"].is_string() {
+                    self.stop = Some("content_filter".into());
+                }
                 if let Some(d) = v["choices"][0]["delta"]["content"].as_str() {
                     self.text.push_str(d);
                     if !d.is_empty() {
@@ -493,11 +750,14 @@ impl StreamAccumulator {
             ProviderKind::Anthropic => json!({
                 "type": "message", "role": "assistant",
                 "content": [{ "type": "text", "text": self.text }],
+                "stop_reason": self.stop,
                 "usage": { "input_tokens": self.input, "output_tokens": self.output,
-                           "cache_read_input_tokens": self.cached },
+                           "cache_read_input_tokens": self.cached,
+                           "cache_creation_input_tokens": self.cache_write },
             }),
             ProviderKind::OpenAi => json!({
-                "choices": [{ "index": 0, "message": { "role": "assistant", "content": self.text } }],
+                "choices": [{ "index": 0, "message": { "role": "assistant", "content": self.text },
+                              "finish_reason": self.stop }],
                 "usage": { "prompt_tokens": self.input, "completion_tokens": self.output,
                            "prompt_tokens_details": { "cached_tokens": self.cached } },
             }),

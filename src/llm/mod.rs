@@ -18,5 +18,8 @@ pub trait Observer: Send + Sync {
     /// An answer served from the response cache.
     fn cache_hit(&self);
     /// A provider answer for `agent`: its latency, tokens by kind and cost.
-    fn answered(&self, agent: &str, seconds: f64, tokens: [(&str, u64); 3], cost_usd: f64);
+    fn answered(&self, agent: &str, seconds: f64, tokens: [(&str, u64); 4], cost_usd: f64);
+    /// What became of a prefix marked for the provider's prompt cache: `read` (a hit),
+    /// `write` (cached now) or `miss` (neither).
+    fn prompt_cache(&self, outcome: &str);
 }

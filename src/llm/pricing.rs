@@ -12,6 +12,18 @@ pub struct Price {
     pub cached_input: f64,
 }
 
+/// What a cache write costs, as a multiple of the input price (Anthropic, 5-minute TTL).
+pub const CACHE_WRITE_FACTOR: f64 = 1.25;
+
+/// The tokens of one answer. `input` counts every input token, cached or not.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Tokens {
+    pub input: u64,
+    pub output: u64,
+    pub cache_read: u64,
+    pub cache_write: u64,
+}
+
 #[derive(Clone, Debug)]
 pub struct PriceTable {
     pub default: Price,
@@ -34,11 +46,16 @@ impl Default for PriceTable {
 
 impl PriceTable {
     /// Cost in US dollars of one response.
-    pub fn cost(&self, model: &str, input: u64, output: u64, cached: u64) -> f64 {
+    /// The cost of an answer: uncached input at the input price, cache reads at the cached
+    /// price, cache writes at 1.25× the input price (Anthropic's 5-minute cache), output at
+    /// the output price.
+    pub fn cost(&self, model: &str, t: Tokens) -> f64 {
         let p = self.by_model.get(model).unwrap_or(&self.default);
-        (input.saturating_sub(cached) as f64 * p.input
-            + cached as f64 * p.cached_input
-            + output as f64 * p.output)
+        let uncached = t.input.saturating_sub(t.cache_read + t.cache_write);
+        (uncached as f64 * p.input
+            + t.cache_read as f64 * p.cached_input
+            + t.cache_write as f64 * p.input * CACHE_WRITE_FACTOR
+            + t.output as f64 * p.output)
             / 1_000_000.0
     }
 }
@@ -92,6 +109,15 @@ impl std::str::FromStr for PriceTable {
 mod tests {
     use super::*;
 
+    fn tok(input: u64, output: u64, cache_read: u64) -> Tokens {
+        Tokens {
+            input,
+            output,
+            cache_read,
+            cache_write: 0,
+        }
+    }
+
     #[test]
     fn prices_from_a_flag() {
         let t: PriceTable = "*=1/2, gpt-4o=2.5/10/1.25".parse().unwrap();
@@ -104,7 +130,7 @@ mod tests {
             }
         );
         assert_eq!(t.by_model["gpt-4o"].cached_input, 1.25);
-        assert!((t.cost("gpt-4o", 1_000_000, 1_000_000, 0) - 12.5).abs() < 1e-9);
+        assert!((t.cost("gpt-4o", tok(1_000_000, 1_000_000, 0)) - 12.5).abs() < 1e-9);
         for bad in ["gpt-4o", "gpt-4o=1", "x=1/-2", "x=a/b", "x=1/2/3/4"] {
             let e = bad.parse::<PriceTable>().unwrap_err();
             assert!(e.contains(bad.split('=').next().unwrap()), "{e}");
@@ -115,10 +141,27 @@ mod tests {
     fn the_plans_numbers() {
         let t = PriceTable::default();
         // @generator: 50 runs × 5K input + 10K output = $8.25 a month.
-        let per_run = t.cost("claude-sonnet", 5_000, 10_000, 0);
+        let per_run = t.cost("claude-sonnet", tok(5_000, 10_000, 0));
         assert!((per_run * 50.0 - 8.25).abs() < 1e-9);
         // @reviewer: 200 × (10K in + 5K out) = $21.
-        assert!((t.cost("x", 10_000, 5_000, 0) * 200.0 - 21.0).abs() < 1e-9);
-        assert!(t.cost("x", 1_000_000, 0, 1_000_000) < t.cost("x", 1_000_000, 0, 0));
+        assert!((t.cost("x", tok(10_000, 5_000, 0)) * 200.0 - 21.0).abs() < 1e-9);
+        assert!(t.cost("x", tok(1_000_000, 0, 1_000_000)) < t.cost("x", tok(1_000_000, 0, 0)));
+    }
+
+    #[test]
+    fn cache_writes_cost_a_quarter_more_than_input() {
+        let t = PriceTable::default();
+        // 1M input tokens of which 800k written to the cache, 100k read from it: 100k plain
+        // at $3, 800k at $3.75, 100k at $0.30.
+        let c = t.cost(
+            "x",
+            Tokens {
+                input: 1_000_000,
+                output: 0,
+                cache_read: 100_000,
+                cache_write: 800_000,
+            },
+        );
+        assert!((c - (0.3 + 3.0 + 0.03)).abs() < 1e-9, "{c}");
     }
 }

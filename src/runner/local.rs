@@ -50,6 +50,14 @@ pub struct LocalArgs {
     pub llm_base_url: Option<String>,
     #[arg(long, env = "DEVAGENTS_LLM_MODEL", default_value = "claude-sonnet-4-5")]
     pub llm_model: String,
+    /// OpenAI-compatible providers: the field of the output limit (`max_completion_tokens`,
+    /// OpenAI's; `max_tokens` for servers that know only the old one).
+    #[arg(
+        long,
+        env = "DEVAGENTS_LLM_MAX_TOKENS_FIELD",
+        default_value = "max_completion_tokens"
+    )]
+    pub llm_max_tokens_field: crate::llm::gateway::MaxTokensField,
     /// A file holding the provider's key (else $ANTHROPIC_API_KEY or $OPENAI_API_KEY).
     #[arg(long)]
     pub llm_api_key_file: Option<PathBuf>,
@@ -151,6 +159,7 @@ fn gateway(a: &LocalArgs) -> Result<Option<Gateway>, String> {
             base_url,
             api_key,
             model: a.llm_model.clone(),
+            max_tokens_field: a.llm_max_tokens_field,
         },
         crate::llm::limiter::Limiter::new(
             Duration::from_secs(60),

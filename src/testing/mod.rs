@@ -8,6 +8,7 @@ pub mod bench;
 pub mod fixtures;
 pub mod git_server;
 pub mod github_double;
+pub mod llm_doubles;
 pub mod migrator_cases;
 pub mod saas_doubles;
 

@@ -339,12 +339,12 @@ impl AnthropicDouble {
     pub fn gateway(&self) -> crate::llm::gateway::Gateway {
         use std::time::Duration;
         crate::llm::gateway::Gateway::new(
-            crate::llm::gateway::Provider {
-                kind: crate::llm::gateway::ProviderKind::Anthropic,
-                base_url: self.url.clone(),
-                api_key: "test-key".into(),
-                model: "test-model".into(),
-            },
+            crate::llm::gateway::Provider::new(
+                crate::llm::gateway::ProviderKind::Anthropic,
+                &self.url,
+                "test-key",
+                "test-model",
+            ),
             crate::llm::limiter::Limiter::per_minute(50, 1_000_000, Duration::from_secs(60)),
             crate::llm::cache::ResponseCache::new(Duration::from_secs(1), 10),
             crate::llm::retry::RetryPolicy::default(),

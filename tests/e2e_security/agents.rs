@@ -216,9 +216,20 @@ async fn concurrent_llm_calls_cannot_overrun_the_jobs_budget() {
             http.post(u).bearer_auth(t).json(&req).send().await.unwrap().status().as_u16()
         }));
     }
+    // 200: answered or skipped (the budget is spent); 422: cut at the output limit the
+    // budget left (an incomplete answer is an error, but its tokens are accounted).
+    let mut cut = 0;
     for c in calls {
-        assert_eq!(c.await.unwrap(), 200);
+        match c.await.unwrap() {
+            200 => {}
+            422 => cut += 1,
+            other => panic!("an LLM call answered {other}"),
+        }
     }
+    assert!(
+        cut >= 1,
+        "the double writes up to max_tokens: some answer was cut"
+    );
     let j = jobs.get("thrifty").await.unwrap();
     let llm = j.status.unwrap().llm.unwrap();
     let used = llm.input_tokens + llm.output_tokens;

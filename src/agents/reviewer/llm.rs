@@ -117,17 +117,23 @@ pub async fn review<H: Host + ?Sized>(
     let mut notes = Vec::new();
     let parts = chunks(diff, CHUNK_CHARS);
     for (i, part) in parts.iter().enumerate() {
-        let instruction = format!(
-            "Project conventions:\n{conventions}\n\nDiff (part {} of {}):\n{part}",
-            i + 1,
-            parts.len()
-        );
-        let ask = |prompt: String| async move {
-            let req = CompletionRequest::user(SYSTEM, prompt, 4096);
-            match host.llm(&req).await {
-                Ok(Ok(t)) => Ok(t),
-                Ok(Err(skipped)) => Err(format!("skipped: {skipped}")),
-                Err(e) => Err(e.to_string()),
+        let instruction = format!("Diff (part {} of {}):\n{part}", i + 1, parts.len());
+        // The conventions are the same for every part and every review of the repository:
+        // the stable context after the instructions (cached by the provider once long enough).
+        let context = if conventions.trim().is_empty() {
+            String::new()
+        } else {
+            format!("Project conventions:\n{conventions}")
+        };
+        let ask = |prompt: String| {
+            let context = context.clone();
+            async move {
+                let req = CompletionRequest::user(SYSTEM, prompt, 4096).with_context(context);
+                match host.llm(&req).await {
+                    Ok(Ok(t)) => Ok(t),
+                    Ok(Err(skipped)) => Err(format!("skipped: {skipped}")),
+                    Err(e) => Err(e.to_string()),
+                }
             }
         };
         match crate::llm::structured::complete_typed::<Vec<LlmIssue>, _, _>(&instruction, ask).await
