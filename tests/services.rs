@@ -390,16 +390,17 @@ fn quick_retries() -> RetryPolicy {
 #[tokio::test]
 async fn slack_webhook_retries_rate_limits_and_reports_errors() {
     let d = SlackDouble::start().await.unwrap();
-    d.with(|s| s.failures.extend([(429, Some(1)), (503, None)]));
+    d.with(|s| s.failures.extend([(429, Some(1))]));
     let mut slack = Slack::new(&d.webhook_url());
     slack.retry = quick_retries();
+    let msg = |s: &str| Message {
+        summary: s.into(),
+        details: vec!["api ok".into()],
+        link: None,
+    };
     let t0 = std::time::Instant::now();
     slack
-        .post(&Message {
-            summary: "Deployed v1.7.2 to staging".into(),
-            details: vec!["api ok".into()],
-            link: None,
-        })
+        .post(&msg("Deployed v1.7.2 to staging"))
         .await
         .unwrap();
     assert!(
@@ -407,9 +408,19 @@ async fn slack_webhook_retries_rate_limits_and_reports_errors() {
         "retry-after was not honoured"
     );
     d.with(|s| {
-        assert_eq!(s.attempts, 3);
+        assert_eq!(s.attempts, 2);
         assert_eq!(s.messages.len(), 1);
         assert_eq!(s.messages[0]["text"], "Deployed v1.7.2 to staging");
+    });
+    // Issue 23, point 6: a 503 after Slack posted the message is not sent again (it would be
+    // posted twice); the error says why.
+    d.with(|s| s.failures.extend([(503, None)]));
+    let e = slack.post(&msg("Deployed v1.7.3")).await.unwrap_err();
+    assert_eq!(e.status(), Some(503), "{e}");
+    assert!(e.to_string().contains("not sent again"), "{e}");
+    d.with(|s| {
+        assert_eq!(s.attempts, 3, "the post was sent again after a 5xx");
+        assert_eq!(s.messages.len(), 2);
     });
     // A wrong webhook (404 no_service) is not retried and says so.
     let mut wrong = Slack::new(&format!("{}/services/T0/B0", d.url));
@@ -424,9 +435,130 @@ async fn slack_webhook_retries_rate_limits_and_reports_errors() {
     assert_eq!(e.status(), Some(404), "{e}");
 }
 
+/// Issue 23, point 6: Notion's documented waits are honoured up to a minute.
+#[test]
+fn saas_clients_honour_a_retry_after_of_a_minute() {
+    let p = devagents::services::http::saas_retry();
+    assert_eq!(p.delay(1, Some("60"), 0.5), Duration::from_secs(60));
+    assert_eq!(p.delay(1, Some("600"), 0.5), Duration::from_secs(60));
+}
+
+/// Issue 23, point 6: after a 5xx, a page creation and a block append (which add something
+/// each time) are not sent again — the double carried them out before failing — while reads
+/// and property updates are.
+#[tokio::test]
+async fn notion_does_not_send_a_page_or_an_append_twice() {
+    let d = NotionDouble::start("secret_notion").await.unwrap();
+    let mut n = Notion::new(&d.url, "secret_notion");
+    n.retry = quick_retries();
+    d.with(|s| s.failures.push_back((502, None)));
+    let e = n.create_page("parent", "API", &[]).await.unwrap_err();
+    assert!(
+        e.to_string().contains("502") && e.to_string().contains("not sent again"),
+        "{e}"
+    );
+    d.with(|s| assert_eq!(s.pages.len(), 1, "the page was created twice"));
+    let page = d.with(|s| s.pages[0].0.clone());
+    d.with(|s| s.failures.push_back((500, None)));
+    assert!(
+        n.append_blocks(&page, &[notion::paragraph("x")])
+            .await
+            .is_err()
+    );
+    d.with(|s| assert_eq!(s.appended.len(), 1, "the blocks were appended twice"));
+    // A rate limit is refused before anything happens: sent again, once carried out.
+    d.with(|s| s.failures.push_back((429, Some(0))));
+    n.append_blocks(&page, &[notion::paragraph("y")])
+        .await
+        .unwrap();
+    d.with(|s| assert_eq!(s.appended.len(), 2));
+    // A property update sets a state: sent again after a 5xx.
+    d.with(|s| s.failures.push_back((503, None)));
+    n.update_page(&page, json!({"Status": {"select": {"name": "Done"}}}))
+        .await
+        .unwrap();
+    d.with(|s| assert_eq!(s.updates.len(), 2));
+}
+
+/// Issue 23, points 7 and 10: Notion 2025-09-03 — rows go to a database's data source and are
+/// queried through it; a database of several data sources needs the data source named (the
+/// error lists them); a text longer than 100 rich-text objects becomes several blocks.
+#[tokio::test]
+async fn notion_data_sources_and_long_rich_text() {
+    let d = NotionDouble::start("secret_notion").await.unwrap();
+    let mut n = Notion::new(&d.url, "secret_notion");
+    n.retry = quick_retries();
+    d.with(|s| {
+        s.database("tasks", &[("tasks-ds", "Tasks")]);
+        s.database("multi", &[("multi-a", "Backlog"), ("multi-b", "Archive")]);
+        s.rows.insert(
+            "multi-b".into(),
+            vec![json!({"object": "page", "id": "old-1", "url": "u"})],
+        );
+    });
+    n.create_row(
+        "tasks",
+        json!({"Name": notion::title_property("T001")}),
+        &[],
+    )
+    .await
+    .unwrap();
+    let e = n
+        .create_row(
+            "multi",
+            json!({"Name": notion::title_property("T002")}),
+            &[],
+        )
+        .await
+        .unwrap_err();
+    let m = e.to_string();
+    assert!(
+        m.contains("2 data sources") && m.contains("Backlog (multi-a)"),
+        "{m}"
+    );
+    n.create_row(
+        "multi-a",
+        json!({"Name": notion::title_property("T002")}),
+        &[],
+    )
+    .await
+    .unwrap();
+    let rows = n.query_database("multi-b", None).await.unwrap();
+    assert_eq!(rows[0].id, "old-1");
+    d.with(|s| {
+        assert_eq!(s.pages[0].1["parent"]["data_source_id"], "tasks-ds");
+        assert_eq!(s.pages[1].1["parent"]["data_source_id"], "multi-a");
+        assert!(s.requests.iter().all(|(_, _, v)| v == "2025-09-03"));
+        assert!(
+            s.requests
+                .iter()
+                .any(|(m, p, _)| m == "POST" && p == "/v1/data_sources/multi-b/query")
+        );
+    });
+    // 250 rich-text objects (500,000 characters): three blocks, none over 100 objects.
+    let long = notion::code(&"x".repeat(500_000), "go");
+    let page = n.create_page("parent", "Long", &[long]).await.unwrap();
+    d.with(|s| {
+        let (_, body) = s.pages.iter().find(|(id, _)| *id == page.id).unwrap();
+        let blocks = body["children"].as_array().unwrap();
+        let sizes: Vec<usize> = blocks
+            .iter()
+            .map(|b| b["code"]["rich_text"].as_array().unwrap().len())
+            .collect();
+        assert_eq!(sizes, vec![100, 100, 50]);
+    });
+    // A property cannot be split: cut at 100 objects, and the double accepts it.
+    let title = notion::title_property(&"t".repeat(300_000));
+    assert_eq!(title["title"].as_array().unwrap().len(), 100);
+    n.create_page("parent", &"t".repeat(300_000), &[])
+        .await
+        .unwrap();
+}
+
 #[tokio::test]
 async fn notion_pages_rows_blocks_and_queries_respect_the_api_limits() {
     let d = NotionDouble::start("secret_notion").await.unwrap();
+    d.with(|s| s.database("db-1", &[("db-1-source", "Tasks")]));
     let mut n = Notion::new(&d.url, "secret_notion");
     n.retry = quick_retries();
     let blocks: Vec<_> = (0..150)
@@ -459,10 +591,11 @@ async fn notion_pages_rows_blocks_and_queries_respect_the_api_limits() {
         .await
         .unwrap();
     d.with(|s| {
-        assert_eq!(s.pages[1].1["parent"]["database_id"], "db-1");
+        assert_eq!(s.pages[1].1["parent"]["data_source_id"], "db-1-source");
         assert_eq!(s.updates[0].1["Status"]["select"]["name"], "Done");
+        s.database("db-2", &[("db-2-source", "Rows")]);
         s.rows.insert(
-            "db-2".into(),
+            "db-2-source".into(),
             (0..130)
                 .map(|i| json!({"object": "page", "id": format!("row-{i}"), "url": "u"}))
                 .collect(),

@@ -194,7 +194,8 @@ pub struct Notifications {
 pub struct NotionTarget {
     /// Secret with key `token`.
     pub secret: String,
-    /// Database that gets one row per deploy.
+    /// Database that gets one row per deploy: a database id (its one data source is used) or
+    /// the id of one of its data sources (needed when it has several).
     pub database_id: String,
     /// Notion API base URL (default `https://api.notion.com`).
     #[serde(default, skip_serializing_if = "Option::is_none")]

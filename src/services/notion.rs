@@ -1,17 +1,24 @@
-//! The Notion API (version 2022-06-28): pages under a page, rows in a database, blocks
-//! appended to a page, row updates and database queries. The base URL is configurable for
-//! tests. Notion's limits are kept here: at most 2,000 characters per rich-text object and
+//! The Notion API (version 2025-09-03): pages under a page, rows in a database's data source,
+//! blocks appended to a page, row updates and data-source queries. The base URL is
+//! configurable for tests. Notion's limits are kept here: at most 2,000 characters per
+//! rich-text object, 100 rich-text objects per array (a longer text becomes several blocks),
 //! 100 blocks per request.
+//!
+//! Since 2025-09-03 a database holds one or more data sources; rows belong to a data source
+//! and are queried through it. A configured id may name a database (its only data source is
+//! used; with several, the error lists them so one can be configured) or a data source.
 
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::http::{HttpError, client, send};
+use super::http::{Effect, HttpError, client, saas_retry, send};
 use crate::llm::retry::RetryPolicy;
 
 pub const DEFAULT_API_URL: &str = "https://api.notion.com";
-pub const NOTION_VERSION: &str = "2022-06-28";
+pub const NOTION_VERSION: &str = "2025-09-03";
 pub const RICH_TEXT_MAX: usize = 2000;
+/// Rich-text objects per array.
+pub const RICH_TEXT_ITEMS: usize = 100;
 pub const BLOCKS_PER_REQUEST: usize = 100;
 
 #[derive(Debug, thiserror::Error)]
@@ -20,6 +27,8 @@ pub enum NotionError {
     Http(#[from] HttpError),
     #[error("Notion answered something unexpected: {0}")]
     Decode(String),
+    #[error("Notion: {0}")]
+    Config(String),
 }
 
 /// A created or found page: its id and URL.
@@ -35,6 +44,8 @@ pub struct Notion {
     base: String,
     token: String,
     pub retry: RetryPolicy,
+    /// Configured id → its data source id, resolved once.
+    sources: std::sync::Mutex<std::collections::HashMap<String, String>>,
 }
 
 /// Rich text, split into objects of at most [`RICH_TEXT_MAX`] characters.
@@ -69,9 +80,51 @@ pub fn code(text: &str, language: &str) -> Value {
     json!({ "object": "block", "type": "code", "code": { "rich_text": rich_text(text), "language": language } })
 }
 
+/// A property's rich text: at most [`RICH_TEXT_ITEMS`] objects (a property cannot be split
+/// like blocks; the rest is cut, and the cut says so).
+pub fn property_text(text: &str) -> Value {
+    let mut items = match rich_text(text) {
+        Value::Array(a) => a,
+        _ => Vec::new(),
+    };
+    if items.len() > RICH_TEXT_ITEMS {
+        items.truncate(RICH_TEXT_ITEMS);
+        if let Some(last) = items.last_mut() {
+            let c: String = last["text"]["content"]
+                .as_str()
+                .unwrap_or_default()
+                .chars()
+                .take(RICH_TEXT_MAX - 20)
+                .collect();
+            last["text"]["content"] = json!(format!("{c} … (cut by Notion)"));
+        }
+    }
+    Value::Array(items)
+}
+
 /// A database title property value.
 pub fn title_property(text: &str) -> Value {
-    json!({ "title": rich_text(text) })
+    json!({ "title": property_text(text) })
+}
+
+/// Blocks as Notion takes them: a block whose rich text has more than [`RICH_TEXT_ITEMS`]
+/// objects becomes several blocks of its type, in order.
+pub fn within_limits(blocks: &[Value]) -> Vec<Value> {
+    let mut out = Vec::with_capacity(blocks.len());
+    for b in blocks {
+        let kind = b["type"].as_str().unwrap_or_default().to_string();
+        match b[&kind]["rich_text"].as_array() {
+            Some(items) if items.len() > RICH_TEXT_ITEMS => {
+                for part in items.chunks(RICH_TEXT_ITEMS) {
+                    let mut piece = b.clone();
+                    piece[&kind]["rich_text"] = Value::Array(part.to_vec());
+                    out.push(piece);
+                }
+            }
+            _ => out.push(b.clone()),
+        }
+    }
+    out
 }
 
 impl Notion {
@@ -80,26 +133,105 @@ impl Notion {
             http: client(),
             base: base_url.trim_end_matches('/').to_string(),
             token: token.trim().to_string(),
-            retry: RetryPolicy::default(),
+            retry: saas_retry(),
+            sources: Default::default(),
         }
     }
 
+    /// One request. Reads, property updates and queries may be sent again after a 5xx; a
+    /// page creation or a block append only after a rate limit (see [`send`]).
     async fn call(
         &self,
         method: reqwest::Method,
         path: &str,
-        body: &Value,
+        body: Option<&Value>,
+        effect: Effect,
     ) -> Result<Value, NotionError> {
         let url = format!("{}{path}", self.base);
-        let text = send("Notion", &self.retry, || {
-            self.http
+        let text = send("Notion", &self.retry, effect, || {
+            let r = self
+                .http
                 .request(method.clone(), &url)
                 .bearer_auth(&self.token)
-                .header("Notion-Version", NOTION_VERSION)
-                .json(body)
+                .header("Notion-Version", NOTION_VERSION);
+            match body {
+                Some(b) => r.json(b),
+                None => r,
+            }
         })
         .await?;
         serde_json::from_str(&text).map_err(|e| NotionError::Decode(e.to_string()))
+    }
+
+    /// The data source a configured id stands for: a database's only data source, or the id
+    /// itself when it names a data source.
+    pub async fn data_source(&self, id: &str) -> Result<String, NotionError> {
+        if let Some(ds) = self
+            .sources
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(id)
+        {
+            return Ok(ds.clone());
+        }
+        let ds = match self
+            .call(
+                reqwest::Method::GET,
+                &format!("/v1/databases/{id}"),
+                None,
+                Effect::Idempotent,
+            )
+            .await
+        {
+            Ok(db) => {
+                let sources = db["data_sources"].as_array().cloned().unwrap_or_default();
+                match &sources[..] {
+                    [one] => one["id"]
+                        .as_str()
+                        .ok_or_else(|| NotionError::Decode("a data source without an id".into()))?
+                        .to_string(),
+                    [] => {
+                        return Err(NotionError::Config(format!(
+                            "database {id} has no data source"
+                        )));
+                    }
+                    many => {
+                        let names: Vec<String> = many
+                            .iter()
+                            .map(|d| {
+                                format!(
+                                    "{} ({})",
+                                    d["name"].as_str().unwrap_or("unnamed"),
+                                    d["id"].as_str().unwrap_or("?")
+                                )
+                            })
+                            .collect();
+                        return Err(NotionError::Config(format!(
+                            "database {id} has {} data sources: {}; configure the id of the one to use",
+                            many.len(),
+                            names.join(", ")
+                        )));
+                    }
+                }
+            }
+            // Not a database: a data source id, if Notion knows it as one.
+            Err(NotionError::Http(e)) if e.status() == Some(404) => {
+                self.call(
+                    reqwest::Method::GET,
+                    &format!("/v1/data_sources/{id}"),
+                    None,
+                    Effect::Idempotent,
+                )
+                .await?;
+                id.to_string()
+            }
+            Err(e) => return Err(e),
+        };
+        self.sources
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id.to_string(), ds.clone());
+        Ok(ds)
     }
 
     fn page_of(v: Value) -> Result<Page, NotionError> {
@@ -114,12 +246,14 @@ impl Notion {
         properties: Value,
         blocks: &[Value],
     ) -> Result<Page, NotionError> {
+        let blocks = within_limits(blocks);
         let first = &blocks[..blocks.len().min(BLOCKS_PER_REQUEST)];
         let v = self
             .call(
                 reqwest::Method::POST,
                 "/v1/pages",
-                &json!({ "parent": parent, "properties": properties, "children": first }),
+                Some(&json!({ "parent": parent, "properties": properties, "children": first })),
+                Effect::Adds,
             )
             .await?;
         let page = Self::page_of(v)?;
@@ -137,22 +271,28 @@ impl Notion {
         blocks: &[Value],
     ) -> Result<Page, NotionError> {
         self.create(
-            json!({ "page_id": parent_page_id }),
+            json!({ "type": "page_id", "page_id": parent_page_id }),
             json!({ "title": title_property(title) }),
             blocks,
         )
         .await
     }
 
-    /// A row in `database_id`; `properties` in Notion's property-value shape.
+    /// A row in the data source of `database` (a database id or a data source id);
+    /// `properties` in Notion's property-value shape.
     pub async fn create_row(
         &self,
-        database_id: &str,
+        database: &str,
         properties: Value,
         blocks: &[Value],
     ) -> Result<Page, NotionError> {
-        self.create(json!({ "database_id": database_id }), properties, blocks)
-            .await
+        let ds = self.data_source(database).await?;
+        self.create(
+            json!({ "type": "data_source_id", "data_source_id": ds }),
+            properties,
+            blocks,
+        )
+        .await
     }
 
     /// Change a page's (or row's) properties.
@@ -161,7 +301,8 @@ impl Notion {
             .call(
                 reqwest::Method::PATCH,
                 &format!("/v1/pages/{page_id}"),
-                &json!({ "properties": properties }),
+                Some(&json!({ "properties": properties })),
+                Effect::Idempotent,
             )
             .await?;
         Self::page_of(v)
@@ -169,23 +310,26 @@ impl Notion {
 
     /// Append blocks to a page, 100 per request.
     pub async fn append_blocks(&self, block_id: &str, blocks: &[Value]) -> Result<(), NotionError> {
-        for chunk in blocks.chunks(BLOCKS_PER_REQUEST) {
+        for chunk in within_limits(blocks).chunks(BLOCKS_PER_REQUEST) {
             self.call(
                 reqwest::Method::PATCH,
                 &format!("/v1/blocks/{block_id}/children"),
-                &json!({ "children": chunk }),
+                Some(&json!({ "children": chunk })),
+                Effect::Adds,
             )
             .await?;
         }
         Ok(())
     }
 
-    /// The rows of `database_id` matching `filter` (all pages of the answer).
+    /// The rows of `database` (a database id or a data source id) matching `filter` (all
+    /// pages of the answer).
     pub async fn query_database(
         &self,
-        database_id: &str,
+        database: &str,
         filter: Option<Value>,
     ) -> Result<Vec<Page>, NotionError> {
+        let ds = self.data_source(database).await?;
         let mut out = Vec::new();
         let mut cursor: Option<String> = None;
         loop {
@@ -199,8 +343,9 @@ impl Notion {
             let v = self
                 .call(
                     reqwest::Method::POST,
-                    &format!("/v1/databases/{database_id}/query"),
-                    &body,
+                    &format!("/v1/data_sources/{ds}/query"),
+                    Some(&body),
+                    Effect::Idempotent,
                 )
                 .await?;
             for r in v["results"].as_array().into_iter().flatten() {

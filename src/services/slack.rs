@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use super::http::{HttpError, client, send};
+use super::http::{Effect, HttpError, client, saas_retry, send};
 use crate::llm::retry::RetryPolicy;
 
 /// Slack's limit on a section block's text.
@@ -68,7 +68,7 @@ impl Slack {
         Slack {
             http: client(),
             webhook_url: webhook_url.trim().to_string(),
-            retry: RetryPolicy::default(),
+            retry: saas_retry(),
         }
     }
 
@@ -79,7 +79,8 @@ impl Slack {
 
     pub async fn post(&self, msg: &Message) -> Result<(), HttpError> {
         let body = msg.payload();
-        send("Slack", &self.retry, || {
+        // A message posted twice is two messages: only a rate-limited post is sent again.
+        send("Slack", &self.retry, Effect::Adds, || {
             self.http.post(&self.webhook_url).json(&body)
         })
         .await

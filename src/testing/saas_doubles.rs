@@ -9,7 +9,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{patch, post};
+use axum::routing::{get, patch, post};
 use serde_json::{Value, json};
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -20,7 +20,8 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 pub struct SlackState {
     /// Messages accepted, as posted.
     pub messages: Vec<Value>,
-    /// Answers to give before accepting: (status, retry-after).
+    /// Answers to give instead of the next posts: (status, retry-after). A 429 is given
+    /// before posting; a 5xx after the message was posted.
     pub failures: VecDeque<(u16, Option<u64>)>,
     pub attempts: usize,
 }
@@ -58,24 +59,29 @@ impl SlackDouble {
 async fn slack_post(State(s): State<Arc<Mutex<SlackState>>>, body: String) -> Response {
     let mut st = lock(&s);
     st.attempts += 1;
-    if let Some((code, ra)) = st.failures.pop_front() {
-        let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let word = if code == 429 {
-            "rate_limited"
-        } else {
-            "service_unavailable"
-        };
-        let mut r = (status, word).into_response();
-        if let Some(ra) = ra
-            && let Ok(v) = ra.to_string().parse()
-        {
-            r.headers_mut().insert("retry-after", v);
-        }
-        return r;
-    }
     let Ok(v) = serde_json::from_str::<Value>(&body) else {
         return (StatusCode::BAD_REQUEST, "invalid_payload").into_response();
     };
+    match st.failures.pop_front() {
+        // Rate limited: refused before anything was posted.
+        Some((429, ra)) => {
+            let mut r = (StatusCode::TOO_MANY_REQUESTS, "rate_limited").into_response();
+            if let Some(ra) = ra
+                && let Ok(v) = ra.to_string().parse()
+            {
+                r.headers_mut().insert("retry-after", v);
+            }
+            return r;
+        }
+        // A 5xx after the message was posted (Slack timed out on its side): a client that
+        // sends it again posts it twice.
+        Some((code, _)) => {
+            st.messages.push(v);
+            let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            return (status, "service_unavailable").into_response();
+        }
+        None => {}
+    }
     if v["text"].as_str().is_none_or(str::is_empty) && !v["blocks"].is_array() {
         return (StatusCode::BAD_REQUEST, "no_text").into_response();
     }
@@ -92,12 +98,34 @@ pub struct NotionState {
     pub appended: Vec<(String, Vec<Value>)>,
     /// Property updates: (page id, properties).
     pub updates: Vec<(String, Value)>,
-    /// Rows a database query returns, per database id.
+    /// Databases: id → their data sources (id, name).
+    pub databases: std::collections::BTreeMap<String, Vec<(String, String)>>,
+    /// Rows a query returns, per data source id.
     pub rows: std::collections::BTreeMap<String, Vec<Value>>,
+    /// Answers to give instead of the next requests: (status, retry-after seconds). A 5xx is
+    /// given after the request was carried out (as when Notion times out on its side).
+    pub failures: VecDeque<(u16, Option<u64>)>,
+    /// Requests received: (method, path, Notion-Version).
+    pub requests: Vec<(String, String, String)>,
     next: u64,
 }
 
-/// The Notion API (version 2022-06-28) at `<url>/v1/...`.
+impl NotionState {
+    /// A database with these data sources (id, name).
+    pub fn database(&mut self, id: &str, sources: &[(&str, &str)]) {
+        self.databases.insert(
+            id.into(),
+            sources
+                .iter()
+                .map(|(i, n)| (i.to_string(), n.to_string()))
+                .collect(),
+        );
+    }
+}
+
+/// The Notion API at `<url>/v1/...`, as of version 2025-09-03: databases hold data sources,
+/// rows are created under and queried through a data source. A request with an older
+/// version that names a database of several data sources fails, as Notion's does.
 pub struct NotionDouble {
     pub url: String,
     pub state: Arc<Mutex<NotionState>>,
@@ -114,13 +142,23 @@ fn notion_error(status: StatusCode, code: &str, message: &str) -> Response {
         .into_response()
 }
 
-/// Notion's checks on every request: the bearer token and the version header.
-/// The error answer, if any.
-fn check(st: &NotionState, h: &HeaderMap) -> Option<Response> {
+const MULTI_SOURCE: &str =
+    "Databases with multiple data sources are not supported in this API version.";
+
+/// Notion's checks on every request: the bearer token and the version header; then a
+/// scripted failure, if any (a 5xx only after `effect` ran). The error answer, if any.
+fn check(st: &mut NotionState, h: &HeaderMap, method: &str, path: &str) -> Option<Response> {
     let auth = h
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
+    let version = h
+        .get("notion-version")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    st.requests
+        .push((method.into(), path.into(), version.clone()));
     if auth != format!("Bearer {}", st.token) {
         return Some(notion_error(
             StatusCode::UNAUTHORIZED,
@@ -128,7 +166,7 @@ fn check(st: &NotionState, h: &HeaderMap) -> Option<Response> {
             "API token is invalid.",
         ));
     }
-    if h.get("notion-version").is_none() {
+    if version.is_empty() {
         return Some(notion_error(
             StatusCode::BAD_REQUEST,
             "missing_version",
@@ -138,38 +176,92 @@ fn check(st: &NotionState, h: &HeaderMap) -> Option<Response> {
     None
 }
 
-/// Notion's limits: at most 100 children per request, 2,000 characters per text content.
-fn check_children(children: &[Value]) -> Option<Response> {
-    if children.len() > 100 {
-        return Some(notion_error(
-            StatusCode::BAD_REQUEST,
-            "validation_error",
-            &format!(
-                "body failed validation: body.children.length should be ≤ `100`, instead was `{}`.",
-                children.len()
-            ),
-        ));
+fn new_api(h: &HeaderMap) -> bool {
+    h.get("notion-version")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v >= "2025-09-03")
+}
+
+/// A scripted failure before the request is carried out (429), if one is due.
+fn rate_limited(st: &mut NotionState) -> Option<Response> {
+    match st.failures.front() {
+        Some((429, ra)) => {
+            let ra = *ra;
+            st.failures.pop_front();
+            let mut r = notion_error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                "You have been rate limited. Please try again in a few minutes.",
+            );
+            if let Some(ra) = ra
+                && let Ok(v) = ra.to_string().parse()
+            {
+                r.headers_mut().insert("retry-after", v);
+            }
+            Some(r)
+        }
+        _ => None,
     }
-    let too_long = children.iter().any(|c| {
-        let kind = c["type"].as_str().unwrap_or("");
-        c[kind]["rich_text"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .any(|t| {
-                t["text"]["content"]
-                    .as_str()
-                    .is_some_and(|s| s.chars().count() > 2000)
-            })
-    });
-    if too_long {
-        return Some(notion_error(
-            StatusCode::BAD_REQUEST,
-            "validation_error",
-            "body failed validation: text.content.length should be ≤ `2000`.",
-        ));
+}
+
+/// A scripted 5xx after the request was carried out, if one is due; else `ok`.
+fn answer(st: &mut NotionState, ok: Response) -> Response {
+    match st.failures.front() {
+        Some((code, _)) if *code >= 500 => {
+            let code = *code;
+            st.failures.pop_front();
+            notion_error(
+                StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+                "service_unavailable",
+                "Notion is unavailable, please try again later.",
+            )
+        }
+        _ => ok,
+    }
+}
+
+fn validation(message: String) -> Response {
+    notion_error(StatusCode::BAD_REQUEST, "validation_error", &message)
+}
+
+/// Rich-text arrays: at most 100 objects of at most 2,000 characters.
+fn check_rich_text(items: &[Value], at: &str) -> Option<Response> {
+    if items.len() > 100 {
+        return Some(validation(format!(
+            "body failed validation: {at}.length should be ≤ `100`, instead was `{}`.",
+            items.len()
+        )));
+    }
+    if items.iter().any(|t| {
+        t["text"]["content"]
+            .as_str()
+            .is_some_and(|s| s.chars().count() > 2000)
+    }) {
+        return Some(validation(format!(
+            "body failed validation: {at}[].text.content.length should be ≤ `2000`."
+        )));
     }
     None
+}
+
+/// Notion's limits: at most 100 children per request, and the rich-text limits.
+fn check_children(children: &[Value]) -> Option<Response> {
+    if children.len() > 100 {
+        return Some(validation(format!(
+            "body failed validation: body.children.length should be ≤ `100`, instead was `{}`.",
+            children.len()
+        )));
+    }
+    children.iter().enumerate().find_map(|(i, c)| {
+        let kind = c["type"].as_str().unwrap_or("");
+        check_rich_text(
+            c[kind]["rich_text"]
+                .as_array()
+                .map(Vec::as_slice)
+                .unwrap_or(&[]),
+            &format!("body.children[{i}].{kind}.rich_text"),
+        )
+    })
 }
 
 impl NotionDouble {
@@ -182,7 +274,10 @@ impl NotionDouble {
             .route("/v1/pages", post(create_page))
             .route("/v1/pages/{id}", patch(update_page))
             .route("/v1/blocks/{id}/children", patch(append))
-            .route("/v1/databases/{id}/query", post(query))
+            .route("/v1/databases/{id}", get(get_database))
+            .route("/v1/databases/{id}/query", post(query_database))
+            .route("/v1/data_sources/{id}", get(get_data_source))
+            .route("/v1/data_sources/{id}/query", post(query_data_source))
             .with_state(state.clone());
         let served = super::serve(app).await?;
         Ok(NotionDouble {
@@ -199,28 +294,55 @@ impl NotionDouble {
 
 fn page_json(id: &str) -> Value {
     json!({ "object": "page", "id": id, "url": format!("https://www.notion.so/{}", id.replace('-', "")),
-            "created_time": "2026-01-01T00:00:00.000Z", "archived": false, "properties": {} })
+            "created_time": "2026-01-01T00:00:00.000Z", "archived": false, "in_trash": false,
+            "properties": {} })
 }
 
 async fn create_page(State(s): State<Ns>, h: HeaderMap, Json(b): Json<Value>) -> Response {
     let mut st = lock(&s);
-    if let Some(r) = check(&st, &h) {
+    if let Some(r) = check(&mut st, &h, "POST", "/v1/pages").or_else(|| rate_limited(&mut st)) {
         return r;
     }
-    if b["parent"]["page_id"].is_null() && b["parent"]["database_id"].is_null() {
-        return notion_error(
-            StatusCode::BAD_REQUEST,
-            "validation_error",
-            "body.parent should be defined",
-        );
+    let parent = &b["parent"];
+    if let Some(db) = parent["database_id"].as_str() {
+        match st.databases.get(db) {
+            None => {
+                return notion_error(
+                    StatusCode::NOT_FOUND,
+                    "object_not_found",
+                    &format!("Could not find database with ID: {db}."),
+                );
+            }
+            Some(sources) if sources.len() > 1 => return validation(MULTI_SOURCE.into()),
+            _ => {}
+        }
+    } else if let Some(ds) = parent["data_source_id"].as_str() {
+        if !new_api(&h) || !st.databases.values().flatten().any(|(i, _)| i == ds) {
+            return notion_error(
+                StatusCode::NOT_FOUND,
+                "object_not_found",
+                &format!("Could not find data source with ID: {ds}."),
+            );
+        }
+    } else if parent["page_id"].is_null() {
+        return validation("body.parent should be defined".into());
     }
     if let Some(r) = check_children(b["children"].as_array().map(Vec::as_slice).unwrap_or(&[])) {
         return r;
     }
+    for (name, v) in b["properties"].as_object().into_iter().flatten() {
+        for kind in ["title", "rich_text"] {
+            if let Some(items) = v[kind].as_array()
+                && let Some(r) = check_rich_text(items, &format!("body.properties.{name}.{kind}"))
+            {
+                return r;
+            }
+        }
+    }
     st.next += 1;
     let id = format!("00000000-0000-4000-8000-{:012}", st.next);
     st.pages.push((id.clone(), b));
-    Json(page_json(&id)).into_response()
+    answer(&mut st, Json(page_json(&id)).into_response())
 }
 
 async fn update_page(
@@ -230,7 +352,9 @@ async fn update_page(
     Json(b): Json<Value>,
 ) -> Response {
     let mut st = lock(&s);
-    if let Some(r) = check(&st, &h) {
+    if let Some(r) =
+        check(&mut st, &h, "PATCH", &format!("/v1/pages/{id}")).or_else(|| rate_limited(&mut st))
+    {
         return r;
     }
     if !st.pages.iter().any(|(p, _)| *p == id)
@@ -243,7 +367,7 @@ async fn update_page(
         );
     }
     st.updates.push((id.clone(), b["properties"].clone()));
-    Json(page_json(&id)).into_response()
+    answer(&mut st, Json(page_json(&id)).into_response())
 }
 
 async fn append(
@@ -253,7 +377,9 @@ async fn append(
     Json(b): Json<Value>,
 ) -> Response {
     let mut st = lock(&s);
-    if let Some(r) = check(&st, &h) {
+    if let Some(r) = check(&mut st, &h, "PATCH", &format!("/v1/blocks/{id}/children"))
+        .or_else(|| rate_limited(&mut st))
+    {
         return r;
     }
     let children = b["children"].as_array().cloned().unwrap_or_default();
@@ -261,21 +387,67 @@ async fn append(
         return r;
     }
     st.appended.push((id, children.clone()));
-    Json(json!({ "object": "list", "results": children, "has_more": false, "next_cursor": null }))
-        .into_response()
+    answer(
+        &mut st,
+        Json(json!({ "object": "list", "results": children, "has_more": false, "next_cursor": null }))
+            .into_response(),
+    )
 }
 
-async fn query(
-    State(s): State<Ns>,
-    Path(id): Path<String>,
-    h: HeaderMap,
-    Json(b): Json<Value>,
-) -> Response {
-    let st = lock(&s);
-    if let Some(r) = check(&st, &h) {
+async fn get_database(State(s): State<Ns>, Path(id): Path<String>, h: HeaderMap) -> Response {
+    let mut st = lock(&s);
+    if let Some(r) =
+        check(&mut st, &h, "GET", &format!("/v1/databases/{id}")).or_else(|| rate_limited(&mut st))
+    {
         return r;
     }
-    let rows = st.rows.get(&id).cloned().unwrap_or_default();
+    let Some(sources) = st.databases.get(&id).cloned() else {
+        return notion_error(
+            StatusCode::NOT_FOUND,
+            "object_not_found",
+            &format!("Could not find database with ID: {id}."),
+        );
+    };
+    let ds: Vec<Value> = sources
+        .iter()
+        .map(|(i, n)| json!({ "id": i, "name": n }))
+        .collect();
+    answer(
+        &mut st,
+        Json(json!({ "object": "database", "id": id, "data_sources": ds,
+                     "title": [], "is_inline": false, "in_trash": false }))
+        .into_response(),
+    )
+}
+
+async fn get_data_source(State(s): State<Ns>, Path(id): Path<String>, h: HeaderMap) -> Response {
+    let mut st = lock(&s);
+    if let Some(r) = check(&mut st, &h, "GET", &format!("/v1/data_sources/{id}"))
+        .or_else(|| rate_limited(&mut st))
+    {
+        return r;
+    }
+    let Some(db) = st
+        .databases
+        .iter()
+        .find(|(_, srcs)| srcs.iter().any(|(i, _)| *i == id))
+        .map(|(d, _)| d.clone())
+    else {
+        return notion_error(
+            StatusCode::NOT_FOUND,
+            "object_not_found",
+            &format!("Could not find data source with ID: {id}."),
+        );
+    };
+    answer(
+        &mut st,
+        Json(json!({ "object": "data_source", "id": id,
+                     "parent": { "type": "database_id", "database_id": db }, "properties": {} }))
+        .into_response(),
+    )
+}
+
+fn rows_page(rows: &[Value], b: &Value) -> Response {
     let size = b["page_size"].as_u64().unwrap_or(100).clamp(1, 100) as usize;
     let start: usize = b["start_cursor"]
         .as_str()
@@ -288,6 +460,54 @@ async fn query(
         "next_cursor": if more { json!((start + size).to_string()) } else { Value::Null }
     }))
     .into_response()
+}
+
+/// The pre-2025-09-03 query of a database: only for a database of one data source.
+async fn query_database(
+    State(s): State<Ns>,
+    Path(id): Path<String>,
+    h: HeaderMap,
+    Json(b): Json<Value>,
+) -> Response {
+    let mut st = lock(&s);
+    if let Some(r) = check(&mut st, &h, "POST", &format!("/v1/databases/{id}/query"))
+        .or_else(|| rate_limited(&mut st))
+    {
+        return r;
+    }
+    if new_api(&h) {
+        return notion_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_url",
+            "Invalid request URL: databases/{id}/query is data_sources/{id}/query since 2025-09-03.",
+        );
+    }
+    let sources = st.databases.get(&id).cloned().unwrap_or_default();
+    if sources.len() > 1 {
+        return validation(MULTI_SOURCE.into());
+    }
+    let rows = sources
+        .first()
+        .and_then(|(ds, _)| st.rows.get(ds))
+        .cloned()
+        .unwrap_or_default();
+    answer(&mut st, rows_page(&rows, &b))
+}
+
+async fn query_data_source(
+    State(s): State<Ns>,
+    Path(id): Path<String>,
+    h: HeaderMap,
+    Json(b): Json<Value>,
+) -> Response {
+    let mut st = lock(&s);
+    if let Some(r) = check(&mut st, &h, "POST", &format!("/v1/data_sources/{id}/query"))
+        .or_else(|| rate_limited(&mut st))
+    {
+        return r;
+    }
+    let rows = st.rows.get(&id).cloned().unwrap_or_default();
+    answer(&mut st, rows_page(&rows, &b))
 }
 
 /// A TEST DOUBLE of the Anthropic Messages API that answers the given texts in turn (the

@@ -167,6 +167,8 @@ async fn a_failing_smoke_test_of_the_second_service_rolls_back_both() {
     let notion = NotionDouble::start("secret_notione2edeployer0123456789")
         .await
         .unwrap();
+    // Notion 2025-09-03: the configured database holds one data source; rows go there.
+    notion.with(|s| s.database("deploys", &[("deploys-source", "Deploys")]));
     let secrets: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(client.clone(), &ns);
     secrets
         .create(
@@ -234,7 +236,10 @@ async fn a_failing_smoke_test_of_the_second_service_rolls_back_both() {
     let pages = notion.with(|s| s.pages.clone());
     assert_eq!(pages.len(), 1, "{pages:?}");
     let row = pages[0].1.to_string();
-    assert!(row.contains("\"database_id\":\"deploys\""), "{row}");
+    assert!(
+        row.contains("\"data_source_id\":\"deploys-source\""),
+        "{row}"
+    );
     assert!(
         row.contains("RolledBack") && row.contains("rolled back v2 to staging"),
         "{row}"

@@ -41,8 +41,8 @@ impl<H: Host + ?Sized> Deploy<'_, H> {
             let blocks: Vec<serde_json::Value> = details.iter().map(|d| bullet(d)).collect();
             let props = serde_json::json!({
                 "Name": title_property(&summary),
-                "Environment": { "rich_text": crate::services::notion::rich_text(&self.report.environment) },
-                "Version": { "rich_text": crate::services::notion::rich_text(&self.report.version) },
+                "Environment": { "rich_text": crate::services::notion::property_text(&self.report.environment) },
+                "Version": { "rich_text": crate::services::notion::property_text(&self.report.version) },
                 "Outcome": { "select": { "name": format!("{:?}", self.report.outcome) } },
             });
             self.report
