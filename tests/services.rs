@@ -10,7 +10,8 @@ use devagents::services::git::{
     AllowedPaths, Credentials, GitError, Identity, Workspace, WorkspaceOptions,
 };
 use devagents::services::github::{
-    CheckOutput, CheckRun, GitHub, GitHubError, InlineComment, ReviewEvent,
+    CheckOutput, CheckRun, GitHub, GitHubError, InlineComment, Published, ReviewEvent,
+    rate_limit_wait,
 };
 use devagents::services::notion::{self, Notion};
 use devagents::services::slack::{Message, Slack};
@@ -335,20 +336,40 @@ async fn github_client_against_the_rest_test_double() {
     // Issue comment, check run, a new pull request.
     let c = client.comment(7, "summary").await.unwrap();
     assert!(c.html_url.contains("issuecomment-"));
-    let run = client
-        .create_check_run(&CheckRun {
-            name: "devagents/reviewer".into(),
-            head_sha: pr.head_sha.clone(),
-            status: "completed".into(),
-            conclusion: Some("neutral".into()),
-            output: CheckOutput {
-                title: "2 findings".into(),
-                summary: "…".into(),
-            },
-        })
-        .await
-        .unwrap();
-    assert!(run.id > 0);
+    // Issue 23, point 9: a personal token cannot create check runs (GitHub Apps only); the
+    // check becomes a commit status of the same name.
+    let check = CheckRun {
+        name: "devagents/reviewer".into(),
+        head_sha: pr.head_sha.clone(),
+        status: "completed".into(),
+        conclusion: Some("neutral".into()),
+        output: CheckOutput {
+            title: "2 findings".into(),
+            summary: "…".into(),
+        },
+    };
+    let e = client.create_check_run(&check).await.unwrap_err();
+    assert!(
+        matches!(e, GitHubError::Api { status: 403, .. }) && e.to_string().contains("GitHub App"),
+        "{e}"
+    );
+    match client.publish_check(&check).await.unwrap() {
+        Published::CommitStatus { context, .. } => assert_eq!(context, "devagents/reviewer"),
+        other => panic!("a personal token's check is a commit status: {other:?}"),
+    }
+    gh.with(|s| {
+        assert!(s.check_runs.is_empty());
+        assert_eq!(s.statuses[0].1, pr.head_sha);
+        assert_eq!(s.statuses[0].2["state"], "success");
+        assert_eq!(s.statuses[0].2["context"], "devagents/reviewer");
+    });
+    // With a GitHub App's installation token it is a check run.
+    let app = GitHubDouble::start("ghs_installationtoken").await.unwrap();
+    let app_client = GitHub::new(&app.url, "ghs_installationtoken", "acme", "core").unwrap();
+    match app_client.publish_check(&check).await.unwrap() {
+        Published::CheckRun(run) => assert!(run.id > 0),
+        other => panic!("{other:?}"),
+    }
     let new_pr = client
         .create_pull(
             "feat: Department",
@@ -377,6 +398,204 @@ async fn github_client_against_the_rest_test_double() {
             && e.to_string().contains("Bad credentials"),
         "{e}"
     );
+}
+
+/// A GitHub client that does not wait long between attempts.
+fn github(url: &str) -> GitHub {
+    let mut c = GitHub::new(url, "ghp_testtoken", "acme", "core").unwrap();
+    c.retry.base = Duration::from_millis(10);
+    c.retry.max_wait = Duration::from_secs(5);
+    c.retry.secondary_wait = Duration::from_secs(1);
+    c
+}
+
+fn pull_of(files: usize, head_sha: &str) -> PullFixture {
+    let mut diff = String::new();
+    for i in 0..files {
+        diff.push_str(&format!(
+            "diff --git a/pkg/f{i:03}.go b/pkg/f{i:03}.go\n--- a/pkg/f{i:03}.go\n+++ b/pkg/f{i:03}.go\n@@ -1 +1 @@\n-a\n+b\n"
+        ));
+    }
+    PullFixture {
+        title: "Big".into(),
+        head_ref: "big".into(),
+        head_sha: head_sha.into(),
+        base_ref: "main".into(),
+        base_sha: "b".repeat(40),
+        diff,
+        ..Default::default()
+    }
+}
+
+/// Issue 23, point 1: past 300 files GitHub refuses the diff (406 `too_large`); the client
+/// puts the diff together from the files API's patches and names the files without one.
+#[tokio::test]
+async fn a_pull_request_past_the_diff_limits_is_read_through_its_files() {
+    let gh = GitHubDouble::start("ghp_testtoken").await.unwrap();
+    let mut big = pull_of(301, &"d".repeat(40));
+    big.files = devagents::testing::github_double::files_of_diff(&big.diff);
+    // GitHub omits the patch of a file too large to show.
+    big.files[7].as_object_mut().unwrap().remove("patch");
+    gh.add_pull("acme/core", 1, big);
+    gh.add_pull("acme/core", 2, pull_of(3, &"e".repeat(40)));
+    let c = github(&gh.url);
+    let e = c.pull_diff(1).await.unwrap_err();
+    assert!(
+        matches!(e, GitHubError::Api { status: 406, .. }) && e.to_string().contains("too_large"),
+        "{e}"
+    );
+    let changes = c.pull_changes(1).await.unwrap();
+    assert!(changes.from_files);
+    assert_eq!(changes.files, 301);
+    assert_eq!(changes.without_patch, vec!["pkg/f007.go".to_string()]);
+    assert_eq!(changes.diff.matches("diff --git").count(), 301);
+    assert_eq!(changes.diff.matches("@@ -1 +1 @@").count(), 300);
+    assert!(
+        changes
+            .diff
+            .contains("--- a/pkg/f300.go\n+++ b/pkg/f300.go\n@@ -1 +1 @@\n-a\n+b\n")
+    );
+    // A small one comes as GitHub's own diff.
+    let small = c.pull_changes(2).await.unwrap();
+    assert!(!small.from_files && small.without_patch.is_empty());
+}
+
+/// Issue 23, point 2: GitHub's rate limits are waited out as GitHub documents — until
+/// `x-ratelimit-reset` (primary), `retry-after` (secondary, 429) — and a wait longer than the
+/// client's limit is an error at once; a 403 that is no rate limit is not retried.
+#[tokio::test]
+async fn github_rate_limits_are_waited_out_as_documented() {
+    use devagents::testing::github_double::Failure;
+    let gh = GitHubDouble::start("ghp_testtoken").await.unwrap();
+    gh.add_pull("acme/core", 1, pull_of(1, &"d".repeat(40)));
+    let c = github(&gh.url);
+    for (f, at_least) in [
+        (Failure::primary(2), Duration::from_secs(1)),
+        (Failure::secondary(Some(1)), Duration::from_secs(1)),
+        (Failure::too_many(1), Duration::from_secs(1)),
+        // No retry-after: the client's secondary wait (a minute by default; 1 s here).
+        (Failure::secondary(None), Duration::from_secs(1)),
+    ] {
+        let what = format!("{} {:?}", f.status, f.headers);
+        gh.with(|s| s.failures.push_back(f));
+        let t0 = std::time::Instant::now();
+        c.pull(1).await.unwrap();
+        assert!(
+            t0.elapsed() >= at_least,
+            "{what}: waited {:?}",
+            t0.elapsed()
+        );
+    }
+    // A reset an hour away: not sat out.
+    gh.with(|s| s.failures.push_back(Failure::primary(3600)));
+    let t0 = std::time::Instant::now();
+    let e = c.pull(1).await.unwrap_err();
+    assert!(t0.elapsed() < Duration::from_secs(2), "{:?}", t0.elapsed());
+    assert!(
+        e.to_string().contains("rate limit") && e.to_string().contains("wait"),
+        "{e}"
+    );
+    // A POST refused by a rate limit was not carried out: sent again after the wait.
+    gh.with(|s| s.failures.push_back(Failure::secondary(Some(1))));
+    c.comment(1, "after the wait").await.unwrap();
+    gh.with(|s| assert_eq!(s.issue_comments.len(), 1));
+    // A 5xx on a read: sent again.
+    gh.with(|s| s.failures.push_back(Failure::after_write(502, "GET")));
+    c.pull(1).await.unwrap();
+    // The unit rule behind it.
+    let h = |pairs: &[(&str, &str)]| {
+        let mut m = http::HeaderMap::new();
+        for (k, v) in pairs {
+            m.insert(
+                http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                v.parse().unwrap(),
+            );
+        }
+        m
+    };
+    let sixty = Duration::from_secs(60);
+    assert_eq!(
+        rate_limit_wait(
+            403,
+            &h(&[]),
+            "Resource not accessible by integration",
+            0,
+            sixty
+        ),
+        None
+    );
+    assert_eq!(
+        rate_limit_wait(500, &h(&[("retry-after", "5")]), "", 0, sixty),
+        None
+    );
+    assert_eq!(
+        rate_limit_wait(
+            403,
+            &h(&[
+                ("x-ratelimit-remaining", "0"),
+                ("x-ratelimit-reset", "1030")
+            ]),
+            "",
+            1000,
+            sixty
+        ),
+        Some(Duration::from_secs(30))
+    );
+    assert_eq!(rate_limit_wait(429, &h(&[]), "", 0, sixty), Some(sixty));
+}
+
+/// Issue 23, point 2: a write that GitHub carried out but answered with a 5xx is not sent
+/// again: the client looks (reviews with the same body, comments, open pull requests of the
+/// head) and returns what it finds — one review, one comment, one pull request.
+#[tokio::test]
+async fn a_write_answered_with_a_5xx_is_looked_for_not_sent_twice() {
+    use devagents::testing::github_double::Failure;
+    let gh = GitHubDouble::start("ghp_testtoken").await.unwrap();
+    gh.add_pull("acme/core", 1, pull_of(2, &"d".repeat(40)));
+    let c = github(&gh.url);
+    gh.with(|s| s.failures.push_back(Failure::after_write(502, "POST")));
+    let r = c
+        .create_review(
+            1,
+            &"d".repeat(40),
+            ReviewEvent::Comment,
+            "<!-- devagents:reviewer --> 1 finding",
+            &[InlineComment::new("pkg/f000.go", 1, "x")],
+        )
+        .await
+        .unwrap();
+    assert!(r.html_url.contains("pullrequestreview-"), "{}", r.html_url);
+    gh.with(|s| assert_eq!(s.reviews.len(), 1, "the review was posted twice"));
+
+    gh.with(|s| s.failures.push_back(Failure::after_write(500, "POST")));
+    c.comment(1, "summary of the run").await.unwrap();
+    gh.with(|s| assert_eq!(s.issue_comments.len(), 1, "the comment was posted twice"));
+
+    gh.with(|s| s.failures.push_back(Failure::after_write(503, "POST")));
+    let p = c
+        .create_pull("feat: x", "agents/generator/x", "main", "body")
+        .await
+        .unwrap();
+    assert_eq!(p.head_ref, "agents/generator/x");
+    gh.with(|s| {
+        assert_eq!(
+            s.pulls
+                .values()
+                .filter(|p| p.head_ref == "agents/generator/x")
+                .count(),
+            1,
+            "the pull request was opened twice"
+        )
+    });
+    // Not carried out (a 5xx before the write): looked for, not found, sent again.
+    gh.with(|s| {
+        s.failures.push_back(Failure {
+            after: false,
+            ..Failure::after_write(502, "POST")
+        })
+    });
+    c.comment(1, "second").await.unwrap();
+    gh.with(|s| assert_eq!(s.issue_comments.len(), 2));
 }
 
 fn quick_retries() -> RetryPolicy {

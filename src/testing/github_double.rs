@@ -3,7 +3,12 @@
 //! requests (JSON, and the diff under `Accept: application/vnd.github.diff`), the changed
 //! files with `per_page`/`page` and `Link` pagination, reviews with inline comments (422 when
 //! a comment's line is not part of the diff, as GitHub answers), review comments, issue
-//! comments, check runs, and opening pull requests. Requests need a bearer token.
+//! comments, check runs (a GitHub App's installation token, `ghs_…`, only: a personal token is
+//! refused with 403, as GitHub does), commit statuses, and opening pull requests. Requests need
+//! a bearer token. Like GitHub it refuses the diff of a pull request past 300 files or 20,000
+//! lines (406 `too_large`), and it can be told to answer with GitHub's rate limits (primary:
+//! 403 with `x-ratelimit-remaining: 0` and `x-ratelimit-reset`; secondary: 403 with or without
+//! `retry-after`; 429) or with a 5xx after carrying a write out.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
@@ -57,7 +62,98 @@ pub struct GitHubState {
     pub check_runs: Vec<(String, Value)>,
     /// Every request: "METHOD path?query accept".
     pub requests: Vec<String>,
+    /// Answers to give instead of the next requests (of the method, when `method` is set).
+    pub failures: std::collections::VecDeque<Failure>,
+    /// Commit statuses posted: (repo, sha, body).
+    pub statuses: Vec<(String, String, Value)>,
     next_id: u64,
+}
+
+/// A scripted answer in place of GitHub's.
+#[derive(Clone, Debug)]
+pub struct Failure {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub message: String,
+    /// Carry the request out first, then answer this (a 5xx after the write happened).
+    pub after: bool,
+    /// Only a request of this method gets it.
+    pub method: Option<String>,
+}
+
+impl Failure {
+    /// The primary rate limit, spent until `reset_in` seconds from now.
+    pub fn primary(reset_in: u64) -> Failure {
+        let reset = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0)
+            + reset_in;
+        Failure {
+            status: 403,
+            headers: vec![
+                ("x-ratelimit-limit".into(), "5000".into()),
+                ("x-ratelimit-remaining".into(), "0".into()),
+                ("x-ratelimit-used".into(), "5000".into()),
+                ("x-ratelimit-reset".into(), reset.to_string()),
+                ("x-ratelimit-resource".into(), "core".into()),
+            ],
+            message: "API rate limit exceeded for user ID 1. If you reach out to GitHub Support for help, please include the request ID.".into(),
+            after: false,
+            method: None,
+        }
+    }
+
+    /// A secondary rate limit, with `retry-after` when given.
+    pub fn secondary(retry_after: Option<u64>) -> Failure {
+        Failure {
+            status: 403,
+            headers: retry_after
+                .map(|s| vec![("retry-after".to_string(), s.to_string())])
+                .unwrap_or_default(),
+            message: "You have exceeded a secondary rate limit. Please wait a few minutes before you try again. If you reach out to GitHub Support for help, please include the request ID.".into(),
+            after: false,
+            method: None,
+        }
+    }
+
+    /// 429 Too Many Requests with `retry-after`.
+    pub fn too_many(retry_after: u64) -> Failure {
+        Failure {
+            status: 429,
+            headers: vec![("retry-after".into(), retry_after.to_string())],
+            message: "Too Many Requests".into(),
+            after: false,
+            method: None,
+        }
+    }
+
+    /// A 5xx given to the next request of `method` after it was carried out.
+    pub fn after_write(status: u16, method: &str) -> Failure {
+        Failure {
+            status,
+            headers: Vec::new(),
+            message: "Server Error".into(),
+            after: true,
+            method: Some(method.into()),
+        }
+    }
+
+    fn response(&self) -> Response {
+        let mut r = gh_error(
+            StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            &self.message,
+        );
+        for (k, v) in &self.headers {
+            if let (Ok(k), Ok(v)) = (
+                axum::http::HeaderName::from_bytes(k.as_bytes()),
+                axum::http::HeaderValue::from_str(v),
+            ) {
+                r.headers_mut().insert(k, v);
+            }
+        }
+        r
+    }
 }
 
 pub struct GitHubDouble {
@@ -100,8 +196,16 @@ impl GitHubDouble {
                 "/repos/{o}/{r}/pulls/{n}/comments",
                 get(list_review_comments),
             )
-            .route("/repos/{o}/{r}/issues/{n}/comments", post(issue_comment))
+            .route(
+                "/repos/{o}/{r}/issues/{n}/comments",
+                post(issue_comment).get(list_issue_comments),
+            )
             .route("/repos/{o}/{r}/check-runs", post(check_run))
+            .route(
+                "/repos/{o}/{r}/commits/{sha}/check-runs",
+                get(list_check_runs),
+            )
+            .route("/repos/{o}/{r}/statuses/{sha}", post(commit_status))
             .layer(axum::middleware::from_fn_with_state(state.clone(), auth))
             .with_state(state.clone());
         let served = super::serve(app).await?;
@@ -146,19 +250,39 @@ async fn auth(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_string();
-    let ok = {
+    let method = req.method().to_string();
+    let (ok, failure) = {
         let mut st = lock(&s);
         st.requests.push(format!(
             "{} {} {accept}",
             req.method(),
             req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("")
         ));
-        h == format!("Bearer {}", st.token) || h == format!("token {}", st.token)
+        let ok = h == format!("Bearer {}", st.token) || h == format!("token {}", st.token);
+        let due = st
+            .failures
+            .front()
+            .is_some_and(|f| f.method.as_deref().is_none_or(|m| m == method));
+        (
+            ok,
+            if ok && due {
+                st.failures.pop_front()
+            } else {
+                None
+            },
+        )
     };
     if !ok {
         return gh_error(StatusCode::UNAUTHORIZED, "Bad credentials");
     }
-    next.run(req).await
+    match failure {
+        Some(f) if f.after => {
+            let _ = next.run(req).await;
+            f.response()
+        }
+        Some(f) => f.response(),
+        None => next.run(req).await,
+    }
 }
 
 fn user() -> Value {
@@ -217,6 +341,30 @@ async fn get_pull(
     if accept.contains("application/vnd.github.diff")
         || accept.contains("application/vnd.github.v3.diff")
     {
+        // GitHub's limits of a diff: past them, 406 and the files API to use instead.
+        let files = if p.files.is_empty() {
+            files_of_diff(&p.diff).len()
+        } else {
+            p.files.len()
+        };
+        let lines = p.diff.lines().count();
+        if files > 300 || lines > 20_000 {
+            let what = if files > 300 {
+                "files (300)"
+            } else {
+                "lines (20000)"
+            };
+            return (
+                StatusCode::NOT_ACCEPTABLE,
+                Json(json!({
+                    "message": format!("Sorry, the diff exceeded the maximum number of {what}. Consider using 'List pull requests files' API or locally cloning the repository instead."),
+                    "errors": [{ "resource": "PullRequest", "field": "diff", "code": "too_large" }],
+                    "documentation_url": "https://docs.github.com/rest/pulls/pulls#list-pull-requests-files",
+                    "status": "406"
+                })),
+            )
+                .into_response();
+        }
         return (
             [("content-type", "application/vnd.github.diff; charset=utf-8")],
             p.diff.clone(),
@@ -560,6 +708,13 @@ async fn check_run(
     Path((o, r)): Path<(String, String)>,
     Json(b): Json<Value>,
 ) -> Response {
+    // Check runs are a GitHub App's (installation tokens start with `ghs_`).
+    if !lock(&s).token.starts_with("ghs_") {
+        return gh_error(
+            StatusCode::FORBIDDEN,
+            "You must authenticate via a GitHub App.",
+        );
+    }
     if b["name"].as_str().is_none() || b["head_sha"].as_str().is_none() {
         return gh_error(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -582,6 +737,94 @@ async fn check_run(
             "id": id, "name": b["name"], "head_sha": b["head_sha"], "status": b["status"],
             "conclusion": b["conclusion"],
             "html_url": format!("https://github.example/{o}/{r}/runs/{id}")
+        })),
+    )
+        .into_response()
+}
+
+async fn list_issue_comments(
+    State(s): State<St>,
+    Path((o, r, n)): Path<(String, String, u64)>,
+    Query(q): Query<PageQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let st = lock(&s);
+    let repo = format!("{o}/{r}");
+    let items: Vec<Value> = st
+        .issue_comments
+        .iter()
+        .enumerate()
+        .filter(|(_, (rr, nn, _))| *rr == repo && *nn == n)
+        .map(|(i, (_, _, body))| {
+            json!({ "id": 500 + i, "body": body, "user": user(),
+                    "html_url": format!("https://github.example/{o}/{r}/pull/{n}#issuecomment-{}", 500 + i) })
+        })
+        .collect();
+    let host = headers
+        .get("host")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("127.0.0.1");
+    paginate(
+        &format!("http://{host}/repos/{o}/{r}/issues/{n}/comments"),
+        &items,
+        &q,
+        st.max_per_page,
+    )
+}
+
+async fn list_check_runs(
+    State(s): State<St>,
+    Path((o, r, sha)): Path<(String, String, String)>,
+) -> Response {
+    let st = lock(&s);
+    let repo = format!("{o}/{r}");
+    let runs: Vec<Value> = st
+        .check_runs
+        .iter()
+        .enumerate()
+        .filter(|(_, (rr, b))| *rr == repo && b["head_sha"] == sha.as_str())
+        .map(|(i, (_, b))| {
+            json!({ "id": 900 + i, "name": b["name"], "head_sha": b["head_sha"], "status": b["status"],
+                    "conclusion": b["conclusion"], "html_url": format!("https://github.example/{o}/{r}/runs/{}", 900 + i) })
+        })
+        .collect();
+    Json(json!({ "total_count": runs.len(), "check_runs": runs })).into_response()
+}
+
+async fn commit_status(
+    State(s): State<St>,
+    Path((o, r, sha)): Path<(String, String, String)>,
+    Json(b): Json<Value>,
+) -> Response {
+    let state = b["state"].as_str().unwrap_or_default();
+    if !["error", "failure", "pending", "success"].contains(&state) {
+        return gh_error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Validation Failed: state is not included in the list",
+        );
+    }
+    if b["description"]
+        .as_str()
+        .is_some_and(|d| d.chars().count() > 140)
+    {
+        return gh_error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Validation Failed: description is too long (maximum is 140 characters)",
+        );
+    }
+    let mut st = lock(&s);
+    st.next_id += 1;
+    let id = st.next_id;
+    st.statuses
+        .push((format!("{o}/{r}"), sha.clone(), b.clone()));
+    (
+        StatusCode::CREATED,
+        Json(json!({
+            "id": id, "node_id": format!("SC_{id}"), "state": state,
+            "context": b["context"].as_str().unwrap_or("default"), "description": b["description"],
+            "target_url": b["target_url"], "creator": user(),
+            "url": format!("https://api.github.example/repos/{o}/{r}/statuses/{sha}"),
+            "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z"
         })),
     )
         .into_response()

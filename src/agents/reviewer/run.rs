@@ -207,15 +207,31 @@ pub async fn run<H: Host + ?Sized>(
             pr.head_sha
         )));
     }
-    let text = gh
-        .pull_diff(n)
+    // Past GitHub's diff limits (300 files, 20,000 lines) the files API's patches stand in.
+    let changes = gh
+        .pull_changes(n)
         .await
         .map_err(|e| fail(format!("reviewer: {e}")))?;
+    let text = changes.diff;
     let files = diff::parse(&text).map_err(|e| fail(format!("reviewer: the diff of #{n}: {e}")))?;
     let mut out = Outcome {
         head_sha: pr.head_sha.clone(),
         ..Default::default()
     };
+    if changes.from_files {
+        out.notes.push(format!(
+            "GitHub does not serve the diff of #{n} (more than {} files or {} lines): reviewed from the {} changed files' patches",
+            crate::services::github::DIFF_MAX_FILES,
+            crate::services::github::DIFF_MAX_LINES,
+            changes.files
+        ));
+    }
+    if !changes.without_patch.is_empty() {
+        out.notes.push(format!(
+            "not reviewed, GitHub gives no patch for them (binary or too large): {}",
+            changes.without_patch.join(", ")
+        ));
+    }
     if files.is_empty() {
         out.summary = format!("pull request #{n} changes no files; nothing to review");
         return Ok(out);
