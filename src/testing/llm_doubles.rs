@@ -228,7 +228,11 @@ async fn anthropic(State(s): State<Ps>, h: HeaderMap, body: String) -> Response 
         headers: h.clone(),
         body: b.clone(),
     });
-    if h.get("x-api-key").and_then(|v| v.to_str().ok()) != Some(st.key.as_str()) {
+    // The key as `x-api-key`, or (what newer official SDKs send) as a bearer token.
+    let bearer = format!("Bearer {}", st.key);
+    let keyed = h.get("x-api-key").and_then(|v| v.to_str().ok()) == Some(st.key.as_str())
+        || h.get("authorization").and_then(|v| v.to_str().ok()) == Some(bearer.as_str());
+    if !keyed {
         return anthropic_error(401, "authentication_error", "invalid x-api-key", None);
     }
     if h.get("anthropic-version").is_none() {
