@@ -1,6 +1,10 @@
 //! Secret redaction, applied to every log line, progress line, status message, Event,
 //! action target and result the project writes: tokens, keys, passwords, private keys and
 //! bearer headers become `[REDACTED:<kind>]`.
+//!
+//! The same patterns find secrets committed in code: the reviewer reports what
+//! [`find_secrets`] finds on the lines a pull request adds (provider key formats as gitleaks
+//! knows them, and high-entropy literals assigned to secret-named identifiers).
 
 use std::borrow::Cow;
 use std::sync::LazyLock;
@@ -54,9 +58,31 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
             r"\b(?:secret_[A-Za-z0-9]{30,}|ntn_[A-Za-z0-9]{30,})",
             0,
         ),
-        r("aws-key", r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b", 0),
+        r("aws-key", r"\b(?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}\b", 0),
+        r(
+            "aws-secret-key",
+            r#"(?i)aws.{0,20}?(?:secret|private).{0,20}?["'=:\s]([A-Za-z0-9/+]{40})\b"#,
+            1,
+        ),
         r("gitlab-token", r"\bglpat-[A-Za-z0-9_-]{20,}", 0),
         r("google-key", r"\bAIza[0-9A-Za-z_-]{35}", 0),
+        r("google-oauth-secret", r"\bGOCSPX-[A-Za-z0-9_-]{28}", 0),
+        r(
+            "stripe-key",
+            r"\b(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{20,}",
+            0,
+        ),
+        r(
+            "slack-app-token",
+            r"\bxapp-\d-[A-Z0-9]+-\d+-[a-z0-9]{20,}",
+            0,
+        ),
+        r(
+            "sendgrid-key",
+            r"\bSG\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}",
+            0,
+        ),
+        r("npm-token", r"\bnpm_[A-Za-z0-9]{36}\b", 0),
         r("url-password", r"://[^/\s:@]+:([^/\s@]+)@", 1),
         // A secret-named key (also with a prefix: `DB_PASSWORD`, `GITHUB_TOKEN`, and quoted
         // as in JSON: `"client_secret": "…"`) followed by its value.
@@ -67,6 +93,121 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
         ),
     ]
 });
+
+/// A secret found in a text: its kind and where it is (byte range of the secret itself).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Found {
+    pub kind: &'static str,
+    pub start: usize,
+    pub end: usize,
+}
+
+/// Words that make a literal a placeholder, not a secret.
+const PLACEHOLDERS: &[&str] = &[
+    "example",
+    "changeme",
+    "change-me",
+    "placeholder",
+    "your",
+    "xxxx",
+    "dummy",
+    "redacted",
+    "sample",
+    "<",
+    "${",
+    "{{",
+    "%s",
+    "todo",
+];
+
+/// Shannon entropy of `s` in bits per character.
+pub fn entropy(s: &str) -> f64 {
+    let n = s.chars().count() as f64;
+    if n == 0.0 {
+        return 0.0;
+    }
+    let mut counts = std::collections::HashMap::new();
+    for c in s.chars() {
+        *counts.entry(c).or_insert(0usize) += 1;
+    }
+    counts
+        .values()
+        .map(|&k| {
+            let p = k as f64 / n;
+            -p * p.log2()
+        })
+        .sum()
+}
+
+/// The secrets in one line of code or configuration: every provider format the redaction
+/// knows, and a string literal assigned to a secret-named identifier (`password := "…"`,
+/// `apiKey: '…'`, `const anthropicKey = "…"`) that is long and random enough (entropy ≥ 3.5
+/// bits a character, like gitleaks' generic rule; a password-named one from 8 characters).
+/// Placeholders (`example`, `changeme`, `${VAR}` …) are not secrets.
+pub fn find_secrets(line: &str) -> Vec<Found> {
+    let mut out: Vec<Found> = Vec::new();
+    for rule in RULES.iter() {
+        if matches!(rule.kind, "password" | "bearer") {
+            continue;
+        }
+        for c in rule.re.captures_iter(line) {
+            // One secret, one kind: the first rule that saw it (`sk-ant-…` is not also an
+            // OpenAI key).
+            if let Some(m) = c.get(rule.group)
+                && !out.iter().any(|f| f.start < m.end() && m.start() < f.end)
+            {
+                out.push(Found {
+                    kind: rule.kind,
+                    start: m.start(),
+                    end: m.end(),
+                });
+            }
+        }
+    }
+    static ASSIGNED: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r#"(?i)\b([A-Za-z_][A-Za-z0-9_]*)["']?\s*(?::=|=|:)\s*(?:\[\]byte\()?["'`]([^"'`\s]{8,})["'`]"#)
+            .expect("assignment pattern")
+    });
+    static NAMED: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r"(?i)(password|passwd|pwd|secret|token|api_?key|apikey|access_?key|private_?key|credential|auth_?key|signing_?key|(?:^|_)key$|[a-z]Key$)")
+            .expect("name pattern")
+    });
+    for c in ASSIGNED.captures_iter(line) {
+        let (Some(name), Some(value)) = (c.get(1), c.get(2)) else {
+            continue;
+        };
+        if !NAMED.is_match(name.as_str())
+            || out
+                .iter()
+                .any(|f| f.start < value.end() && value.start() < f.end)
+        {
+            continue;
+        }
+        let v = value.as_str();
+        let lower = v.to_ascii_lowercase();
+        if PLACEHOLDERS.iter().any(|p| lower.contains(p)) {
+            continue;
+        }
+        let password = name.as_str().to_ascii_lowercase().contains("pass")
+            || name.as_str().to_ascii_lowercase().contains("pwd");
+        // A generated key mixes letters and digits; a cache key or a message does not.
+        let mixed =
+            v.chars().any(|c| c.is_ascii_digit()) && v.chars().any(|c| c.is_ascii_alphabetic());
+        if (password && v.len() >= 8) || (v.len() >= 16 && mixed && entropy(v) >= 3.5) {
+            out.push(Found {
+                kind: if password {
+                    "password"
+                } else {
+                    "generic-secret"
+                },
+                start: value.start(),
+                end: value.end(),
+            });
+        }
+    }
+    out.sort_by_key(|f| f.start);
+    out
+}
 
 /// What an unterminated private key block becomes: the block goes on in the next lines.
 pub const KEY_OPEN: &str = "[REDACTED:private-key…]";
@@ -263,6 +404,72 @@ mod tests {
             out.contains("Authorization: Bearer [REDACTED:bearer]"),
             "{out}"
         );
+    }
+
+    #[test]
+    fn committed_secrets_are_found_on_their_line() {
+        let kinds = |l: &str| {
+            find_secrets(l)
+                .into_iter()
+                .map(|f| f.kind)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            kinds(&format!(
+                "const anthropicKey = \"sk-ant-api03-{}\"",
+                "x9Y8z7W6".repeat(5)
+            )),
+            vec!["anthropic-key"]
+        );
+        assert_eq!(
+            kinds(&format!(
+                "key := \"sk_live_{}\"",
+                "4eC39HqLyjWDarjtT1zdp7dc"
+            )),
+            vec!["stripe-key"]
+        );
+        assert_eq!(
+            kinds("AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"),
+            vec!["aws-secret-key"]
+        );
+        assert_eq!(
+            kinds("client_secret: GOCSPX-abcdefghijklmnopqrstuvwxyz12"),
+            vec!["google-oauth-secret"]
+        );
+        assert_eq!(
+            kinds("signingKey := \"Zx81kQp2Lm9vRt5sWy3uNb7c\""),
+            vec!["generic-secret"]
+        );
+        assert_eq!(kinds("dbPassword := \"hunter2hunter2\""), vec!["password"]);
+        assert_eq!(
+            kinds(&format!(
+                "tok := \"{}\"",
+                "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.abcdefghijk"
+            )),
+            vec!["jwt"]
+        );
+        // Not secrets: low entropy, placeholders, references, ordinary names.
+        for line in [
+            "apiKey := \"aaaaaaaaaaaaaaaaaaaa\"",
+            "password := \"changeme-please\"",
+            "token := os.Getenv(\"TOKEN\")",
+            "secret: ${DB_SECRET}",
+            "name := \"Zx81kQp2Lm9vRt5sWy3uNb7c\"",
+            "cacheKey := \"user:profile:settings\"",
+        ] {
+            assert!(
+                find_secrets(line).is_empty(),
+                "{line}: {:?}",
+                find_secrets(line)
+            );
+        }
+        // Every kind the redaction knows is found as committed.
+        for (kind, secret) in planted_secrets() {
+            if matches!(kind, "bearer" | "password") {
+                continue;
+            }
+            assert!(!find_secrets(&secret).is_empty(), "{kind}");
+        }
     }
 
     #[test]

@@ -396,7 +396,12 @@ async fn analyse<H: Host + ?Sized>(
         }
     }
     if enabled(p, ReviewCheck::Security) {
-        all.extend(security::check(files));
+        // The head's imports decide whether `rand.` is math/rand.
+        let imports_math_rand = |path: &str| {
+            std::fs::read_to_string(root.join(path))
+                .is_ok_and(|t| t.contains("\"math/rand\"") || t.contains("\"math/rand/v2\""))
+        };
+        all.extend(security::check(files, &imports_math_rand));
     }
     if enabled(p, ReviewCheck::Llm) {
         report(host.progress("asking the LLM").await)?;
