@@ -47,6 +47,11 @@ bench-deploy jobs="20":
 bench-llm requests="2000":
     cargo run --release --all-features --quiet --bin devagents-bench -- llm --requests {{requests}}
 
+# Reviewer quality on its seeded corpus: recall and precision per category (real go vet and
+# staticcheck), and anything reported on lines the pull request does not add.
+bench-review-quality:
+    cargo run --release --all-features --quiet --bin devagents-bench -- review-quality
+
 # Generator rendering benchmark (criterion): one module, no LLM, no I/O.
 bench-generator:
     cargo bench --bench generator

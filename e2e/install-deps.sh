@@ -6,7 +6,7 @@ set -euo pipefail
 
 PKGS=(golang-go etcd-server etcd-client rsync openssl golang-github-modern-go-reflect2-dev
       make git pkg-config libssl-dev ca-certificates python3 python3-venv protobuf-compiler
-      postgresql-15)
+      postgresql-15 go-staticcheck)
 
 missing=()
 for p in "${PKGS[@]}"; do

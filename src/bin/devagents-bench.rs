@@ -39,6 +39,9 @@ enum Cmd {
         #[arg(long)]
         operator: PathBuf,
     },
+    /// The reviewer against its seeded corpus: recall and precision per category, and
+    /// anything reported on a line the pull request does not add.
+    ReviewQuality,
     /// LLM gateway overhead over the provider's own latency, and cache-hit latency.
     Llm {
         #[arg(long, default_value_t = 2000)]
@@ -352,6 +355,26 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.cmd {
         Cmd::Llm { requests } => llm(requests).await,
+        Cmd::ReviewQuality => {
+            let dir = std::env::temp_dir().join(format!("review-quality-{}", std::process::id()));
+            std::fs::create_dir_all(&dir)?;
+            let c = devagents::testing::review_corpus::corpus();
+            println!(
+                "reviewer quality: {} defects seeded by a pull request, {} already in the base on lines it leaves alone; deterministic checks (go vet, staticcheck, security, secrets, i18n, tests), no LLM",
+                c.seeded.len(),
+                c.preexisting.len()
+            );
+            let t0 = Instant::now();
+            let r = devagents::testing::review_corpus::evaluate(&dir).await;
+            let _ = std::fs::remove_dir_all(&dir);
+            let r = r?;
+            print!("{r}");
+            println!("review took {:.1} s", t0.elapsed().as_secs_f64());
+            for n in &r.notes {
+                println!("note: {n}");
+            }
+            Ok(())
+        }
         Cmd::Dispatch {
             jobs,
             concurrency,

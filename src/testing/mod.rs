@@ -10,6 +10,7 @@ pub mod git_server;
 pub mod github_double;
 pub mod llm_doubles;
 pub mod migrator_cases;
+pub mod review_corpus;
 pub mod saas_doubles;
 
 /// A local HTTP server of the test support, stopped when dropped.
