@@ -327,10 +327,59 @@ fn snapshots_pin_the_naming_rules() {
         ],
         ..Default::default()
     };
+    // StateMixin (Simple Admin Core's Configuration): `state` in every message and type, a
+    // filter by default with the required strings; an optional string is no filter.
+    let configuration = GeneratorParams {
+        entity: "Configuration".into(),
+        mixins: vec![Mixin::Id, Mixin::Sort, Mixin::State],
+        fields: vec![
+            f("name", FieldType::String),
+            f("key", FieldType::String),
+            f("value", FieldType::String),
+            f("category", FieldType::String),
+            EntityField {
+                optional: true,
+                ..f("remark", FieldType::String)
+            },
+        ],
+        ..Default::default()
+    };
+    // Chosen list filters (a string, a bool, a UUID and the status), translated names, and
+    // the tenant and creator mixins (shown, never set from the request).
+    let dictionary = GeneratorParams {
+        entity: "Dictionary".into(),
+        mixins: vec![Mixin::Id, Mixin::Status, Mixin::Tenant, Mixin::CreatedBy],
+        fields: vec![
+            f("title", FieldType::String),
+            EntityField {
+                unique: true,
+                ..f("name", FieldType::String)
+            },
+            f("is_public", FieldType::Bool),
+            EntityField {
+                optional: true,
+                ..f("owner_uuid", FieldType::Uuid)
+            },
+            EntityField {
+                optional: true,
+                ..f("desc", FieldType::String)
+            },
+        ],
+        list_filters: Some(vec![
+            "name".into(),
+            "is_public".into(),
+            "owner_uuid".into(),
+            "status".into(),
+        ]),
+        translated: true,
+        ..Default::default()
+    };
     for (name, p) in [
         ("dictionary_detail", dictionary_detail),
         ("api_token", api_token),
         ("warehouse", warehouse),
+        ("configuration", configuration),
+        ("dictionary", dictionary),
     ] {
         let files = render_module(&p);
         assert_gofmt_clean(&files);

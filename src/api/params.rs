@@ -52,6 +52,17 @@ pub struct GeneratorParams {
     /// Which files to produce; defaults to all of them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub files: Vec<GeneratedFileKind>,
+    /// The list request's filters, by field name (the entity's own fields and the mixins'
+    /// `status`, `state`, `sort`, `remark` …): strings filter by `Contains`, numbers, bools and
+    /// UUIDs by equality; time fields cannot be filters. Default: the required string fields,
+    /// then `status` and `state` when their mixins are there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 20), inner(regex(pattern = patterns::SNAKE)))]
+    pub list_filters: Option<Vec<String>>,
+    /// The entity's names are i18n keys the API translates (like Simple Admin Core's menus
+    /// and dictionaries): its `.api` Info type gets `Trans string \`json:"trans,optional"\``.
+    #[serde(default)]
+    pub translated: bool,
     /// Replace an existing module of the same entity.
     #[serde(default)]
     pub overwrite: bool,

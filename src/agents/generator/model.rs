@@ -107,8 +107,15 @@ pub struct Field {
     pub default: Option<String>,
     pub comment: String,
     pub validation: Option<String>,
-    /// Filterable in the list request (strings: `Contains`).
+    /// A filter of the list request.
     pub filter: bool,
+    /// The Ent predicate suffix of the filter (`Contains` for strings, `EQ` otherwise).
+    pub filter_op: String,
+    /// The predicate's argument (from the request `in`: `*in.Name`, `uint8(*in.Status)`).
+    pub filter_arg: String,
+    /// Set from the request on create and update (a tenant or creator comes from the
+    /// context, not the request).
+    pub settable: bool,
     /// The Ent setter's argument in the RPC logic (from the request `in`).
     pub set_arg: String,
     /// The proto value in the RPC logic (from the Ent row `v`).
@@ -146,7 +153,14 @@ pub struct Module {
     pub mixins: Vec<String>,
     pub status: bool,
     pub sort: bool,
+    /// The fields the mixins give (after id and the times), in mixin order: they appear in
+    /// every message and type where Simple Admin Core puts them.
+    pub mixin_fields: Vec<Field>,
     pub fields: Vec<Field>,
+    /// The list request's filters: own fields first, then the mixins'.
+    pub filters: Vec<Field>,
+    /// The `.api` Info type carries `Trans` (translated names).
+    pub translated: bool,
     pub edges: Vec<Edge>,
 }
 
@@ -164,6 +178,14 @@ pub enum ModelError {
     NoFields,
     #[error("generator: edge {edge:?} is bound to field {field:?}, which the entity does not have")]
     EdgeField { edge: String, field: String },
+    #[error(
+        "generator: listFilters names {0:?}, which is neither a field of the entity nor of its mixins"
+    )]
+    UnknownFilter(String),
+    #[error(
+        "generator: listFilters names {0:?}, a time field; filters are strings, numbers, bools and UUIDs"
+    )]
+    TimeFilter(String),
 }
 
 fn types(t: FieldType) -> (&'static str, &'static str, &'static str, &'static str) {
@@ -206,7 +228,18 @@ fn field(f: &EntityField) -> Field {
             .clone()
             .unwrap_or_else(|| format!("{} | {}", proto_pascal(&f.name), f.name)),
         validation: f.validation.clone(),
-        filter: matches!(f.type_, FieldType::String | FieldType::Text),
+        filter: false,
+        filter_op: if matches!(f.type_, FieldType::String | FieldType::Text) {
+            "Contains".into()
+        } else {
+            "EQ".into()
+        },
+        filter_arg: match convert {
+            "uuid" => format!("uuidx.ParseUUIDString(*in.{})", proto_pascal(&f.name)),
+            "uint8" => format!("uint8(*in.{})", proto_pascal(&f.name)),
+            _ => format!("*in.{}", proto_pascal(&f.name)),
+        },
+        settable: true,
         set_arg: match convert {
             "time" => format!("pointy.GetTimeMilliPointer(in.{})", proto_pascal(&f.name)),
             "uuid" => format!(
@@ -223,6 +256,56 @@ fn field(f: &EntityField) -> Field {
             _ => format!("pointy.GetPointer(v.{})", ent_pascal(&f.name)),
         },
     }
+}
+
+/// The field a mixin gives (none for the id mixins, whose fields every module has).
+fn mixin_field(m: Mixin) -> Option<Field> {
+    let (name, t, comment, validation) = match m {
+        Mixin::Id | Mixin::Uuid => return None,
+        Mixin::Status => (
+            "status",
+            FieldType::Uint8,
+            "Status | 状态",
+            Some("omitempty,lt=20"),
+        ),
+        Mixin::State => (
+            "state",
+            FieldType::Bool,
+            "State true: normal false: ban | 状态 true 正常 false 禁用",
+            None,
+        ),
+        Mixin::Sort => ("sort", FieldType::Uint32, "Sort | 排序", None),
+        Mixin::Remark => (
+            "remark",
+            FieldType::String,
+            "Remark | 备注",
+            Some("omitempty,max=200"),
+        ),
+        Mixin::Tenant => ("tenant_id", FieldType::Uint64, "Tenant ID | 租户 ID", None),
+        Mixin::CreatedBy => (
+            "created_by",
+            FieldType::Uint64,
+            "Creator ID | 创建者 ID",
+            None,
+        ),
+    };
+    let mut f = field(&EntityField {
+        name: name.into(),
+        type_: t,
+        optional: true,
+        unique: false,
+        default: None,
+        comment: Some(comment.into()),
+        validation: validation.map(str::to_string),
+    });
+    // The tenant and the creator come from the caller's context (Ent hooks), never from the
+    // request; they are shown, not set.
+    f.settable = !matches!(m, Mixin::Tenant | Mixin::CreatedBy);
+    if m == Mixin::Sort {
+        // SortMixin's setter takes the request's pointer as it is.
+        f.set_arg = "in.Sort".into();
+    }
+    Some(f)
 }
 
 /// Build the module from the job's parameters. Fields that a mixin provides (`id`,
@@ -246,7 +329,11 @@ pub fn module(p: &GeneratorParams, fields: &[EntityField]) -> Result<Module, Mod
                 Mixin::Id
             }),
             "status" => Some(Mixin::Status),
+            "state" => Some(Mixin::State),
             "sort" => Some(Mixin::Sort),
+            "remark" if mixins.contains(&Mixin::Remark) => Some(Mixin::Remark),
+            "tenant_id" if mixins.contains(&Mixin::Tenant) => Some(Mixin::Tenant),
+            "created_by" if mixins.contains(&Mixin::CreatedBy) => Some(Mixin::CreatedBy),
             _ => None,
         };
         match provided_by {
@@ -305,10 +392,50 @@ pub fn module(p: &GeneratorParams, fields: &[EntityField]) -> Result<Module, Mod
             });
         }
     }
+    let mixin_fields: Vec<Field> = mixins.iter().filter_map(|m| mixin_field(*m)).collect();
+    // The list request's filters: as asked, else the required strings and status/state.
+    let wanted: Vec<String> = match &p.list_filters {
+        Some(names) => names.clone(),
+        None => own
+            .iter()
+            .filter(|f| f.filter_op == "Contains" && !f.optional)
+            .map(|f| f.name.clone())
+            .chain(
+                mixin_fields
+                    .iter()
+                    .filter(|f| f.name == "status" || f.name == "state")
+                    .map(|f| f.name.clone()),
+            )
+            .collect(),
+    };
+    for w in &wanted {
+        let Some(f) = own.iter().chain(&mixin_fields).find(|f| &f.name == w) else {
+            return Err(ModelError::UnknownFilter(w.clone()));
+        };
+        if f.ent_type == "Time" {
+            return Err(ModelError::TimeFilter(w.clone()));
+        }
+    }
+    for f in own.iter_mut() {
+        f.filter = wanted.contains(&f.name);
+    }
+    let mut mixin_fields = mixin_fields;
+    for f in mixin_fields.iter_mut() {
+        f.filter = wanted.contains(&f.name);
+    }
+    let filters: Vec<Field> = own
+        .iter()
+        .chain(&mixin_fields)
+        .filter(|f| f.filter)
+        .cloned()
+        .collect();
     let name = p.entity.clone();
     let sn = snake(&name);
     let i18n = p.i18n.clone().unwrap_or_default();
     Ok(Module {
+        mixin_fields,
+        filters,
+        translated: p.translated,
         camel: lower_camel(&sn),
         group: p.group.clone().unwrap_or_else(|| name.to_ascii_lowercase()),
         table: p
@@ -419,6 +546,51 @@ mod tests {
         assert_eq!(
             module(&p, &[f("id", FieldType::Uint64)]),
             Err(ModelError::NoFields)
+        );
+    }
+
+    #[test]
+    fn mixin_fields_and_list_filters() {
+        let p = GeneratorParams {
+            entity: "Configuration".into(),
+            mixins: vec![Mixin::Id, Mixin::Sort, Mixin::State, Mixin::Tenant],
+            ..Default::default()
+        };
+        let opt = |n: &str| EntityField {
+            optional: true,
+            ..f(n, FieldType::String)
+        };
+        let m = module(&p, &[f("name", FieldType::String), opt("remark")]).unwrap();
+        let names = |v: &[Field]| v.iter().map(|f| f.name.clone()).collect::<Vec<_>>();
+        assert_eq!(names(&m.mixin_fields), vec!["state", "sort", "tenant_id"]);
+        // Default filters: required strings, then status/state.
+        assert_eq!(names(&m.filters), vec!["name", "state"]);
+        assert!(
+            !m.mixin_fields[2].settable,
+            "the tenant comes from the context"
+        );
+        let chosen = GeneratorParams {
+            list_filters: Some(vec!["remark".into(), "sort".into()]),
+            ..p.clone()
+        };
+        let m = module(&chosen, &[f("name", FieldType::String), opt("remark")]).unwrap();
+        assert_eq!(names(&m.filters), vec!["remark", "sort"]);
+        assert_eq!(m.filters[1].filter_op, "EQ");
+        let bad = GeneratorParams {
+            list_filters: Some(vec!["colour".into()]),
+            ..p.clone()
+        };
+        assert_eq!(
+            module(&bad, &[f("name", FieldType::String)]),
+            Err(ModelError::UnknownFilter("colour".into()))
+        );
+        let time = GeneratorParams {
+            list_filters: Some(vec!["due".into()]),
+            ..p
+        };
+        assert_eq!(
+            module(&time, &[f("due", FieldType::Time)]),
+            Err(ModelError::TimeFilter("due".into()))
         );
     }
 }
