@@ -164,21 +164,58 @@ pub fn parse_golangci(output: &str, root: &str) -> Result<Vec<Finding>, String> 
             } else {
                 Severity::Warning
             };
-            finding(
+            let mut f = finding(
                 relative(&i.pos.filename, root),
                 i.pos.line,
                 sev,
                 &i.from_linter,
                 &i.text,
                 "golangci-lint",
-            )
+            );
+            f.category = match i.from_linter.as_str() {
+                "errcheck" => "errors",
+                "gosec" => "security",
+                _ => "lint",
+            }
+            .into();
+            f
         })
         .collect())
+}
+
+/// The reviewer's own ignored-error check stands in for errcheck where golangci-lint did not
+/// run; where it did, errcheck's finding on a line replaces the reviewer's.
+pub fn prefer_errcheck(all: Vec<Finding>) -> Vec<Finding> {
+    let errcheck: BTreeSet<(String, u32)> = all
+        .iter()
+        .filter(|f| f.rule == "errcheck")
+        .map(|f| (f.file.clone(), f.line))
+        .collect();
+    all.into_iter()
+        .filter(|f| f.rule != "ignored-error" || !errcheck.contains(&(f.file.clone(), f.line)))
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn errcheck_replaces_the_reviewers_own_ignored_error_finding() {
+        let mk = |rule: &str, line: u32| Finding {
+            rule: rule.into(),
+            ..finding("a.go".into(), line, Severity::Warning, rule, "m", "x")
+        };
+        let kept = prefer_errcheck(vec![
+            mk("errcheck", 3),
+            mk("ignored-error", 3),
+            mk("ignored-error", 5),
+        ]);
+        let got: Vec<(&str, u32)> = kept.iter().map(|f| (f.rule.as_str(), f.line)).collect();
+        assert_eq!(got, vec![("errcheck", 3), ("ignored-error", 5)]);
+        let report = r#"{"Issues":[{"FromLinter":"errcheck","Text":"Error return value is not checked","Severity":"","Pos":{"Filename":"/ws/a.go","Line":3}}]}"#;
+        assert_eq!(parse_golangci(report, "/ws").unwrap()[0].category, "errors");
+    }
 
     #[test]
     fn linter_outputs() {

@@ -426,7 +426,7 @@ async fn analyse<H: Host + ?Sized>(
             .and_then(|l| l.get((line as usize).saturating_sub(1)))
             .cloned()
     });
-    let all = finding::dedup(all);
+    let all = finding::dedup(linters::prefer_errcheck(all));
     for f in &all {
         *out.by_severity
             .entry(format!("{:?}", f.severity).to_lowercase())
