@@ -5,6 +5,7 @@
 //! repository, its `kubectl agent run` form), so its jobs are validated, queued and run, and
 //! end `Failed` with the reason "the test-gen agent is not available in this build".
 
+pub mod characterize;
 pub mod coverage;
 pub mod gosrc;
 pub mod keep;
