@@ -376,6 +376,10 @@ pub struct TestGenParams {
     /// Generate mocks for interface dependencies.
     #[serde(default = "default_true")]
     pub mocks: bool,
+    /// Rounds of asking for tests of the functions still below full coverage (default 3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 10))]
+    pub max_rounds: Option<i32>,
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,18 +1,22 @@
 //! `test-gen`: the plan's @test-gen: table-driven Go tests, mocks and fixtures until coverage is
 //! reached, kept only when they build, pass and raise coverage.
 //!
-//! Not built yet: the descriptor is here (its name, what it will do, that it needs a
-//! repository, its `kubectl agent run` form), so its jobs are validated, queued and run, and
-//! end `Failed` with the reason "the test-gen agent is not available in this build".
+//! [`gosrc`] lists a package's functions with tree-sitter-go, [`coverage`] measures with
+//! `go test -coverprofile`, [`keep`] decides what is kept (build, vet, five runs, coverage, a
+//! zero-return mutation), [`characterize`] writes characterization tests when there is no LLM,
+//! and [`run`] does the rounds, the branch and the pull request.
 
 pub mod characterize;
 pub mod coverage;
 pub mod gosrc;
 pub mod keep;
+pub mod run;
 
+use futures::future::BoxFuture;
 use serde_json::json;
 
 use super::form::{self, Block, RunForm, Shared};
+use super::{DynHost, Failed, Outcome, RunJob};
 use crate::api::AgentKind;
 
 pub struct TestGen;
@@ -36,6 +40,40 @@ impl super::Agent for TestGen {
     fn run_block(&self, m: &clap::ArgMatches, s: Shared<'_>) -> Result<Block, String> {
         form::parse::<Form>(m, s)
     }
+    fn implemented(&self) -> bool {
+        true
+    }
+    fn run<'a>(&'a self, host: &'a dyn DynHost, job: &'a RunJob) -> BoxFuture<'a, Outcome> {
+        Box::pin(entry(host, job))
+    }
+}
+
+async fn entry(host: &dyn DynHost, job: &RunJob) -> Outcome {
+    let (Some(repo), Some(params)) = (&job.spec.repository, &job.spec.test_gen) else {
+        return Err(Failed::agent(
+            "test-gen needs spec.repository and spec.testGen",
+        ));
+    };
+    let setup = run::Setup {
+        workdir: job.workdir.clone(),
+        github_api: job.github_api.clone(),
+        credentials: job.credentials.clone(),
+        short_id: job.short_id(),
+        publish: job.publish,
+    };
+    match run::run(host, repo, params, &setup).await {
+        Ok(out) => {
+            let data = serde_json::to_value(&out).unwrap_or_default();
+            host.result(&out.summary, Some(data), &[]).await?;
+            Ok(out.summary)
+        }
+        Err(f) => {
+            let first = f.message.lines().next().unwrap_or_default().to_string();
+            host.result(&first, Some(json!({ "error": f.message })), &[])
+                .await?;
+            Err(Failed::of(f.transient, f.message))
+        }
+    }
 }
 
 #[derive(clap::Args, Clone, Debug)]
@@ -49,6 +87,9 @@ pub struct Form {
     /// Coverage to reach, in percent.
     #[arg(long)]
     coverage: Option<i32>,
+    /// Rounds of asking for tests (default 3).
+    #[arg(long)]
+    max_rounds: Option<i32>,
 }
 
 impl RunForm for Form {
@@ -67,6 +108,7 @@ impl RunForm for Form {
             p["functions"] = json!(self.functions);
         }
         form::set_opt(&mut p, "coverageTarget", self.coverage);
+        form::set_opt(&mut p, "maxRounds", self.max_rounds);
         Ok(Block {
             params: p,
             name_prefix: "test-gen".into(),
