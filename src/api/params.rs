@@ -362,8 +362,9 @@ pub enum DocTarget {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TestGenParams {
-    /// Go package directories, relative to the repository root.
-    #[schemars(length(min = 1, max = 50), inner(regex(pattern = patterns::REL_PATH)))]
+    /// Go package directories, relative to the repository root; `...` and `dir/...` are every
+    /// package under the root or under `dir`, as for `go test`.
+    #[schemars(length(min = 1, max = 50), inner(regex(pattern = patterns::GO_PACKAGE)))]
     pub packages: Vec<String>,
     /// Only these functions (`Func` or `Type.Method`); default: every exported one.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

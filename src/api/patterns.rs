@@ -35,6 +35,9 @@ pub const IMAGE_TAG: &str = r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$";
 pub const LOCK: &str = r"^[a-z0-9]([-a-z0-9_.]*[a-z0-9])?(/[a-z0-9]([-a-z0-9_.]*[a-z0-9])?)*$";
 /// An approver: a user name or `group:<name>`.
 pub const APPROVER: &str = r"^(group:)?[A-Za-z0-9@._:-]+$";
+/// A Go package directory relative to the module root, or Go's pattern of every package under
+/// one (`...`, `rpc/...`).
+pub const GO_PACKAGE: &str = r"^(\.\.\.|[A-Za-z0-9_+@=-][A-Za-z0-9_.+@=-]*(/[A-Za-z0-9_+@=-][A-Za-z0-9_.+@=-]*)*(/\.\.\.)?)$";
 /// A Go function name, optionally with its receiver type (`Type.Method`).
 pub const GO_FUNC: &str = r"^([A-Za-z_][A-Za-z0-9_]*\.)?[A-Za-z_][A-Za-z0-9_]*$";
 /// A git object id (SHA-1 or SHA-256 hex).
@@ -115,6 +118,12 @@ mod tests {
         assert!(!re(REPO_URL).is_match("ftp://x"));
         assert!(re(GITHUB_REPO).is_match("suyuan32/simple-admin-core"));
         assert!(re(GO_FUNC).is_match("UserLogic.Create"));
+        for ok in ["...", "pkg/pricing", "rpc/...", "internal/logic/v1.2"] {
+            assert!(re(GO_PACKAGE).is_match(ok), "{ok}");
+        }
+        for bad in ["../x", "/abs", "pkg/../x", ".hidden/...", "a/.../b"] {
+            assert!(!re(GO_PACKAGE).is_match(bad), "{bad}");
+        }
         assert!(re(GIT_SHA).is_match(&"a".repeat(40)));
         assert!(re(DIGEST).is_match(&format!("sha256:{}", "0".repeat(64))));
     }

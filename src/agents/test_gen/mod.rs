@@ -100,7 +100,11 @@ impl RunForm for Form {
             let packages: Vec<&str> = self
                 .packages
                 .iter()
-                .map(|p| p.trim_start_matches("./").trim_end_matches('/'))
+                .map(|p| match p.trim_start_matches("./").trim_end_matches('/') {
+                    // `./...` is every package (Go's spelling).
+                    "" | "." => "...",
+                    p => p,
+                })
                 .collect();
             p["packages"] = json!(packages);
         }

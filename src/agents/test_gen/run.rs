@@ -152,6 +152,41 @@ fn functions_of(root: &Path, pkg: &str) -> Result<(String, Vec<Func>), Failure> 
     Ok((package, funcs))
 }
 
+/// Every directory under `under` (relative to `root`; empty: the root) with non-test Go
+/// files, as `go test ./under/...` sees them (hidden directories, `testdata` and `vendor` left
+/// out).
+fn package_dirs(root: &Path, under: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.join(under)];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        let mut has_go = false;
+        for e in entries.flatten() {
+            let p = e.path();
+            let name = e.file_name().to_string_lossy().into_owned();
+            if p.is_dir() {
+                if !name.starts_with('.')
+                    && !name.starts_with('_')
+                    && name != "testdata"
+                    && name != "vendor"
+                {
+                    stack.push(p);
+                }
+            } else if name.ends_with(".go") && !name.ends_with("_test.go") {
+                has_go = true;
+            }
+        }
+        if has_go && let Ok(rel) = dir.strip_prefix(root) {
+            let rel = rel.to_string_lossy().into_owned();
+            out.push(if rel.is_empty() { ".".into() } else { rel });
+        }
+    }
+    out.sort();
+    out
+}
+
 /// The existing tests and conventions the LLM is given (the package's test style).
 fn style(root: &Path, pkg: &str) -> String {
     let mut out = String::new();
@@ -239,12 +274,32 @@ pub async fn run<H: Host + ?Sized>(
     if !root.join("go.mod").exists() {
         return Err(fail("test-gen: the repository has no go.mod at its root"));
     }
-    // The packages and their functions.
+    // The packages and their functions (`dir/...`: every package under dir that has some).
     let mut packages: Vec<(String, String, Vec<Func>)> = Vec::new();
     for pkg in &p.packages {
-        let d = dotted(pkg);
-        let (name, funcs) = functions_of(&root, &d)?;
-        packages.push((d, name, funcs));
+        let pattern = pkg.trim_start_matches("./");
+        match pattern.strip_suffix("...") {
+            Some(under) => {
+                let dirs = package_dirs(&root, under.trim_end_matches('/'));
+                for d in dirs {
+                    if let Ok((name, funcs)) = functions_of(&root, &dotted(&d))
+                        && !packages.iter().any(|(x, _, _)| *x == dotted(&d))
+                    {
+                        packages.push((dotted(&d), name, funcs));
+                    }
+                }
+                if packages.is_empty() {
+                    return Err(fail(format!(
+                        "test-gen: no Go package with functions under {pkg}"
+                    )));
+                }
+            }
+            None => {
+                let d = dotted(pattern);
+                let (name, funcs) = functions_of(&root, &d)?;
+                packages.push((d, name, funcs));
+            }
+        }
     }
     let pkg_list: Vec<String> = packages.iter().map(|(d, _, _)| d.clone()).collect();
     report(
