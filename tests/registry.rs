@@ -39,14 +39,22 @@ fn every_kind_of_the_api_has_exactly_one_agent() {
 }
 
 /// The agents the operator publishes as built (`kubectl agent list`) are those whose
-/// descriptor runs them: generator, reviewer, deployer, migrator and the probe in this build.
+/// descriptor runs them: generator, reviewer, deployer, test-gen, migrator and the probe in
+/// this build.
 #[test]
 fn implemented_agents_are_the_ones_that_run() {
     let hooks = devagents::agents::operator_side(Default::default());
     let running: Vec<&str> = hooks.implemented().iter().map(|k| k.as_str()).collect();
     assert_eq!(
         running,
-        ["generator", "reviewer", "deployer", "migrator", "probe"]
+        [
+            "generator",
+            "reviewer",
+            "deployer",
+            "test-gen",
+            "migrator",
+            "probe"
+        ]
     );
 }
 

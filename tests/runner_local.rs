@@ -164,6 +164,51 @@ fn the_migrator_validates_on_a_local_postgresql_and_commits_the_migration_locall
 }
 
 #[test]
+fn test_gen_without_an_llm_commits_labelled_characterization_tests_locally() {
+    let root = tempfile::tempdir().unwrap();
+    let bare = bare_repo_with(
+        root.path(),
+        "acme/shop",
+        "main",
+        &devagents::testing::testgen_cases::module(),
+    )
+    .unwrap();
+    let job = write(
+        root.path(),
+        "tests.yaml",
+        &format!(
+            "apiVersion: devagents.io/v1alpha1\nkind: AgentJob\nmetadata: {{name: tests}}\nspec:\n  agent: test-gen\n  repository: {{url: '{}', baseBranch: main}}\n  testGen: {{packages: [pkg/pricing], coverageTarget: 70}}\n",
+            bare.display()
+        ),
+    );
+    let work = root.path().join("work");
+    let (code, result, err) = runner(&[
+        "--job",
+        &job,
+        "--workdir",
+        work.to_str().unwrap(),
+        "--no-push",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let data = &result["data"];
+    assert_eq!(data["characterization"], true, "{data}");
+    assert!(
+        data["coverageAfter"].as_f64().unwrap() > data["coverageBefore"].as_f64().unwrap(),
+        "{data}"
+    );
+    assert!(data["pullRequest"].is_null(), "{data}");
+    let branch = data["branch"].as_str().unwrap();
+    assert_eq!(
+        git(&work.join("repo"), &["rev-parse", branch]).unwrap(),
+        data["commit"].as_str().unwrap()
+    );
+    assert!(
+        git(&bare, &["rev-parse", "--verify", "-q", branch]).is_err(),
+        "pushed"
+    );
+}
+
+#[test]
 fn the_reviewer_reviews_a_head_ref_against_a_base_ref_and_prints_the_review() {
     let root = tempfile::tempdir().unwrap();
     let base = [
