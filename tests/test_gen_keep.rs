@@ -32,6 +32,7 @@ async fn each_filter_drops_what_it_should_and_the_good_tests_reach_the_target() 
             file: c.file.into(),
             code: c.code.into(),
             target,
+            testdata: Vec::new(),
         };
         let v = keep::judge(&root, PACKAGE, &cand, &cov, dir.path())
             .await
@@ -59,4 +60,64 @@ async fn each_filter_drops_what_it_should_and_the_good_tests_reach_the_target() 
         .await
         .unwrap();
     assert!(ok, "{out}");
+}
+
+/// A test's fixtures go under the package's `testdata/`; they stay with a kept test and go
+/// with a dropped one.
+#[tokio::test]
+async fn fixtures_stay_with_a_kept_test_and_go_with_a_dropped_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("module");
+    for (p, t) in module() {
+        let path = root.join(p);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, t).unwrap();
+    }
+    let src = std::fs::read_to_string(root.join(SOURCE_FILE)).unwrap();
+    let clamp = gosrc::parse(SOURCE_FILE, &src)
+        .unwrap()
+        .funcs
+        .into_iter()
+        .find(|f| f.name == "Clamp")
+        .unwrap();
+    let cov = coverage::measure(&root, &[PACKAGE.to_string()], None)
+        .await
+        .unwrap();
+    let reads = |name: &str, check: &str| {
+        format!(
+            "package pricing\n\nimport (\n\t\"fmt\"\n\t\"os\"\n\t\"testing\"\n)\n\nfunc Test{name}(t *testing.T) {{\n\tb, err := os.ReadFile(\"testdata/clamp.txt\")\n\tif err != nil {{\n\t\tt.Fatal(err)\n\t}}\n\tvar v, want int\n\tif _, err := fmt.Sscan(string(b), &v, &want); err != nil {{\n\t\tt.Fatal(err)\n\t}}\n\tgot := Clamp(v, 0, 10)\n\t{check}\n}}\n"
+        )
+    };
+    let fixture = vec![(
+        "pkg/pricing/testdata/clamp.txt".to_string(),
+        "5 5\n".to_string(),
+    )];
+    let nothing = keep::Candidate {
+        file: "pkg/pricing/clamp_nothing_gen_test.go".into(),
+        code: reads("ClampNothing", "_ = got"),
+        target: clamp.clone(),
+        testdata: fixture.clone(),
+    };
+    let v = keep::judge(&root, PACKAGE, &nothing, &cov, dir.path())
+        .await
+        .unwrap();
+    assert_eq!(v.filter(), "mutation", "{v:?}");
+    assert!(!root.join("pkg/pricing/testdata/clamp.txt").exists());
+    let good = keep::Candidate {
+        file: "pkg/pricing/clamp_fixture_gen_test.go".into(),
+        code: reads(
+            "ClampFixture",
+            "if got != want {\n\t\tt.Fatalf(\"Clamp(%d) = %d, want %d\", v, got, want)\n\t}",
+        ),
+        target: clamp,
+        testdata: fixture,
+    };
+    let v = keep::judge(&root, PACKAGE, &good, &cov, dir.path())
+        .await
+        .unwrap();
+    assert!(v.kept(), "{v:?}");
+    assert_eq!(
+        std::fs::read_to_string(root.join("pkg/pricing/testdata/clamp.txt")).unwrap(),
+        "5 5\n"
+    );
 }

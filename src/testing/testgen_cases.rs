@@ -1,7 +1,7 @@
 //! The test generator's fixture (issue 18): a Go module of the standard library only, whose
 //! package `pricing` has pure functions, a function with an interface dependency, error paths,
 //! a go-zero-shaped logic struct and a real bug (`Clamp` returns the lower bound above the
-//! upper one), covered about 20 % by its one test; and candidate test files like an LLM writes
+//! upper one), covered about 20 % by its tests; and candidate test files like an LLM writes
 //! them — good ones, one that does not compile, one `go vet` refuses, one flaky, one that
 //! asserts nothing, one that only repeats a covered case, and one that reveals the bug.
 
@@ -113,6 +113,12 @@ func TestSlug(t *testing.T) {
 func TestDiscountNoCode(t *testing.T) {
 	if got, err := Discount(100, ""); err != nil || got != 100 {
 		t.Fatalf("Discount = %d, %v", got, err)
+	}
+}
+
+func TestDiscountNegative(t *testing.T) {
+	if _, err := Discount(-1, ""); err == nil {
+		t.Fatal("a negative total must fail")
 	}
 }
 "#;

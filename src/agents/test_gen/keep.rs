@@ -20,6 +20,8 @@ pub struct Candidate {
     pub code: String,
     /// The function it tests (its body is what the mutation check replaces).
     pub target: Func,
+    /// Fixtures it reads, relative to the module root (under the package's `testdata/`).
+    pub testdata: Vec<(String, String)>,
 }
 
 /// What became of a candidate.
@@ -112,9 +114,25 @@ pub async fn judge(
 ) -> Result<Verdict, String> {
     let path = root.join(&c.file);
     std::fs::write(&path, &c.code).map_err(|e| format!("{}: {e}", c.file))?;
+    // Its fixtures, where no file is yet (an existing one is never overwritten).
+    let mut written = Vec::new();
+    for (rel, content) in &c.testdata {
+        let p = root.join(rel);
+        if p.exists() {
+            continue;
+        }
+        if let Some(d) = p.parent() {
+            std::fs::create_dir_all(d).map_err(|e| format!("{rel}: {e}"))?;
+        }
+        std::fs::write(&p, content).map_err(|e| format!("{rel}: {e}"))?;
+        written.push(p);
+    }
     let verdict = evaluate(root, package, c, baseline, scratch).await;
     if !matches!(verdict, Ok(Verdict::Kept { .. })) {
         let _ = std::fs::remove_file(&path);
+        for p in written {
+            let _ = std::fs::remove_file(p);
+        }
     }
     verdict
 }

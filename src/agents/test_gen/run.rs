@@ -104,6 +104,53 @@ pub struct GeneratedTest {
     pub function: String,
     /// The whole `_test.go` file, package clause included.
     pub code: String,
+    /// Fixture files the test reads from the package's `testdata/` directory.
+    #[serde(default)]
+    pub testdata: Vec<TestdataFile>,
+}
+
+/// A fixture under `testdata/`.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct TestdataFile {
+    /// A plain file name (`order.json`): no directories.
+    pub name: String,
+    pub content: String,
+}
+
+/// Limits on fixtures: files per test, bytes each.
+pub const MAX_TESTDATA_FILES: usize = 8;
+pub const MAX_TESTDATA_BYTES: usize = 256 * 1024;
+
+/// The fixtures of an answer as (path relative to the module root, content), or why not.
+fn testdata_of(pkg: &str, files: &[TestdataFile]) -> Result<Vec<(String, String)>, String> {
+    if files.len() > MAX_TESTDATA_FILES {
+        return Err(format!("more than {MAX_TESTDATA_FILES} testdata files"));
+    }
+    let dir = pkg.trim_start_matches("./").trim_end_matches('/');
+    files
+        .iter()
+        .map(|f| {
+            let ok = !f.name.is_empty()
+                && f.name.len() <= 100
+                && !f.name.starts_with('.')
+                && f.name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
+            if !ok {
+                return Err(format!(
+                    "testdata file name {:?} is not a plain file name",
+                    f.name
+                ));
+            }
+            if f.content.len() > MAX_TESTDATA_BYTES {
+                return Err(format!(
+                    "testdata file {} is over {MAX_TESTDATA_BYTES} bytes",
+                    f.name
+                ));
+            }
+            Ok((format!("{dir}/testdata/{}", f.name), f.content.clone()))
+        })
+        .collect()
 }
 
 const SYSTEM: &str = "You write Go unit tests that find bugs. Table-driven tests with t.Run, covering the happy path, every error path and the edge cases. Every case asserts the exact result. Never assert what the code does if it contradicts what the function's name and comment promise: such a test is how a bug is found. Interface dependencies get a small hand-written fake in the test file (or go.uber.org/mock when the module already uses it); go-zero logic gets a ServiceContext built from fakes. Only the standard library and the module's own packages. Name the test functions Test<Function>...";
@@ -114,7 +161,17 @@ fn dotted(p: &str) -> String {
 }
 
 /// The package's functions (non-test `.go` files), or why there are none to test.
+type Interfaces = Vec<(String, Vec<String>)>;
+
 fn functions_of(root: &Path, pkg: &str) -> Result<(String, Vec<Func>), Failure> {
+    functions_and_interfaces(root, pkg).map(|(n, f, _)| (n, f))
+}
+
+/// The package's name, functions and interface types.
+fn functions_and_interfaces(
+    root: &Path,
+    pkg: &str,
+) -> Result<(String, Vec<Func>, Interfaces), Failure> {
     let dir = root.join(pkg.trim_start_matches("./"));
     let entries = std::fs::read_dir(&dir).map_err(|_| {
         fail(format!(
@@ -123,6 +180,7 @@ fn functions_of(root: &Path, pkg: &str) -> Result<(String, Vec<Func>), Failure> 
     })?;
     let mut package = String::new();
     let mut funcs = Vec::new();
+    let mut interfaces = Vec::new();
     let mut files: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| {
@@ -143,13 +201,14 @@ fn functions_of(root: &Path, pkg: &str) -> Result<(String, Vec<Func>), Failure> 
         let g = gosrc::parse(&rel, &src).map_err(|e| fail(format!("test-gen: {e}")))?;
         package = g.package;
         funcs.extend(g.funcs);
+        interfaces.extend(g.interfaces);
     }
     if funcs.is_empty() {
         return Err(fail(format!(
             "test-gen: {pkg} declares no functions to test"
         )));
     }
-    Ok((package, funcs))
+    Ok((package, funcs, interfaces))
 }
 
 /// Every directory under `under` (relative to `root`; empty: the root) with non-test Go
@@ -377,13 +436,37 @@ pub async fn run<H: Host + ?Sized>(
                 break;
             }
             let style = style(&root, d);
+            let interfaces = functions_and_interfaces(&root, d)
+                .map(|(_, _, i)| i)
+                .unwrap_or_default();
+            let gomock = std::fs::read_to_string(root.join("go.mod"))
+                .is_ok_and(|m| m.contains("go.uber.org/mock"));
             for f in todo {
                 if cov.total >= target {
                     break;
                 }
                 let src = std::fs::read_to_string(root.join(&f.file)).unwrap_or_default();
+                let deps = gosrc::interface_params(f, &interfaces);
+                let deps = if deps.is_empty() {
+                    String::new()
+                } else {
+                    let how = if gomock {
+                        "the module uses go.uber.org/mock: use mocks generated the way mockgen does, from it"
+                    } else {
+                        "write a small hand-written fake of each in the test file"
+                    };
+                    let decl: Vec<String> = interfaces
+                        .iter()
+                        .filter(|(n, _)| deps.contains(&n.as_str()))
+                        .map(|(n, m)| format!("type {n} interface {{ {} }}", m.join("; ")))
+                        .collect();
+                    format!(
+                        "Its interface dependencies ({how}):\n{}\n\n",
+                        decl.join("\n")
+                    )
+                };
                 let ask = format!(
-                    "Write the Go test file for the function {} of package {name} ({}), currently {:.0}% covered.\n\nIts signature: {}\n\nIts file:\n{}\n\n{style}Earlier attempts at it this run: {}.",
+                    "Write the Go test file for the function {} of package {name} ({}), currently {:.0}% covered.\n\nIts signature: {}\n\n{deps}Its file:\n{}\n\n{style}Fixtures the test reads go in `testdata` (plain file names; the test opens testdata/<name>). Earlier attempts at it this run: {}.",
                     f.name,
                     f.file,
                     cov.of(&f.file, f.line).unwrap_or(0.0),
@@ -442,10 +525,23 @@ pub async fn run<H: Host + ?Sized>(
                     });
                     continue;
                 }
+                let testdata = match testdata_of(d, &g.testdata) {
+                    Ok(t) => t,
+                    Err(e) => {
+                        out.tests.push(Judged {
+                            round,
+                            function: tf.name.clone(),
+                            file,
+                            verdict: Verdict::DoesNotBuild { output: e },
+                        });
+                        continue;
+                    }
+                };
                 let c = Candidate {
                     file: file.clone(),
                     code: g.code,
                     target: tf.clone(),
+                    testdata,
                 };
                 let v = keep::judge(&root, d, &c, &cov, &scratch)
                     .await
@@ -626,6 +722,7 @@ async fn characterize_all(
                 file: file.clone(),
                 code,
                 target: (*f).clone(),
+                testdata: Vec::new(),
             };
             let v = keep::judge(root, d, &c, cov, scratch)
                 .await
