@@ -6,8 +6,8 @@
 use devagents::agents::test_gen::{coverage, gosrc, keep};
 use devagents::testing::testgen_cases::{PACKAGE, SOURCE_FILE, cases, module};
 
-#[tokio::test]
-async fn each_filter_drops_what_it_should_and_the_good_tests_reach_the_target() {
+/// The fixture module in a temporary directory: (the directory, the module root, the source).
+fn fixture_module() -> (tempfile::TempDir, std::path::PathBuf, String) {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("module");
     for (p, t) in module() {
@@ -16,6 +16,12 @@ async fn each_filter_drops_what_it_should_and_the_good_tests_reach_the_target() 
         std::fs::write(path, t).unwrap();
     }
     let src = std::fs::read_to_string(root.join(SOURCE_FILE)).unwrap();
+    (dir, root, src)
+}
+
+#[tokio::test]
+async fn each_filter_drops_what_it_should_and_the_good_tests_reach_the_target() {
+    let (dir, root, src) = fixture_module();
     let funcs = gosrc::parse(SOURCE_FILE, &src).unwrap().funcs;
     let mut cov = coverage::measure(&root, &[PACKAGE.to_string()], None)
         .await
@@ -66,14 +72,7 @@ async fn each_filter_drops_what_it_should_and_the_good_tests_reach_the_target() 
 /// with a dropped one.
 #[tokio::test]
 async fn fixtures_stay_with_a_kept_test_and_go_with_a_dropped_one() {
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("module");
-    for (p, t) in module() {
-        let path = root.join(p);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, t).unwrap();
-    }
-    let src = std::fs::read_to_string(root.join(SOURCE_FILE)).unwrap();
+    let (dir, root, src) = fixture_module();
     let clamp = gosrc::parse(SOURCE_FILE, &src)
         .unwrap()
         .funcs
