@@ -1,9 +1,14 @@
 //! `doc-sync`: the plan's @doc-sync: detect API changes, regenerate swagger, update marked doc sections,
 //! write a changelog entry and Notion pages, commit to a docs branch.
 //!
-//! Not built yet: the descriptor is here (its name, what it will do, that it needs a
-//! repository, its `kubectl agent run` form), so its jobs are validated, queued and run, and
-//! end `Failed` with the reason "the doc-sync agent is not available in this build".
+//! Built so far: [`api_file`] parses go-zero's `.api` language and [`api_diff`] classifies the
+//! change between two versions as oasdiff does. The run is not built yet: the descriptor is
+//! here (its name, that it needs a repository, its `kubectl agent run` form), so its jobs are
+//! validated, queued and run, and end `Failed` with the reason "the doc-sync agent is not
+//! available in this build".
+
+pub mod api_diff;
+pub mod api_file;
 
 use serde_json::json;
 
