@@ -1,14 +1,19 @@
 //! `doc-sync`: the plan's @doc-sync: detect API changes, regenerate swagger, update marked doc sections,
 //! write a changelog entry and Notion pages, commit to a docs branch.
 //!
-//! Built so far: [`api_file`] parses go-zero's `.api` language and [`api_diff`] classifies the
-//! change between two versions as oasdiff does. The run is not built yet: the descriptor is
+//! Built so far: [`api_file`] parses go-zero's `.api` language, [`api_diff`] classifies the
+//! change between two versions as oasdiff does, [`sections`] rewrites only the marked sections
+//! of a document (and writes the `commands` and `api` sections), and [`changelog`] writes a
+//! Keep a Changelog entry from the API diff and the conventional commits. The run is not built
+//! yet: the descriptor is
 //! here (its name, that it needs a repository, its `kubectl agent run` form), so its jobs are
 //! validated, queued and run, and end `Failed` with the reason "the doc-sync agent is not
 //! available in this build".
 
 pub mod api_diff;
 pub mod api_file;
+pub mod changelog;
+pub mod sections;
 
 use serde_json::json;
 
