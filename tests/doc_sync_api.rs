@@ -44,3 +44,25 @@ fn the_fixture_repositorys_api_files_parse() {
     }
     assert!(seen >= 1, "the fixture has .api files");
 }
+
+#[test]
+fn the_generators_proto_files_parse_with_their_rpcs() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots/generator");
+    for module in std::fs::read_dir(&dir).unwrap() {
+        let module = module.unwrap().path();
+        let name = module.file_name().unwrap().to_string_lossy().into_owned();
+        let path = module.join(format!("rpc/desc/{name}.proto"));
+        let text = std::fs::read_to_string(&path).unwrap();
+        let p = devagents::agents::doc_sync::proto_file::parse(&path.to_string_lossy(), &text)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(p.rpcs.len(), 5, "{name}: {:?}", p.rpcs);
+        assert_eq!(p.messages.len(), 3, "{name}: {:?}", p.messages.keys());
+        let info = p
+            .messages
+            .iter()
+            .find(|(m, _)| m.ends_with("Info"))
+            .unwrap()
+            .1;
+        assert_eq!(info[0].name, "id");
+    }
+}

@@ -2,7 +2,8 @@
 //! write a changelog entry and Notion pages, commit to a docs branch.
 //!
 //! Built so far: [`api_file`] parses go-zero's `.api` language, [`api_diff`] classifies the
-//! change between two versions as oasdiff does, [`sections`] rewrites only the marked sections
+//! change between two versions as oasdiff does, [`proto_file`] does both for the RPC side's
+//! `.proto` files, [`sections`] rewrites only the marked sections
 //! of a document (and writes the `commands` and `api` sections), and [`changelog`] writes a
 //! Keep a Changelog entry from the API diff and the conventional commits. The run is not built
 //! yet: the descriptor is
@@ -13,6 +14,7 @@
 pub mod api_diff;
 pub mod api_file;
 pub mod changelog;
+pub mod proto_file;
 pub mod sections;
 
 use serde_json::json;
