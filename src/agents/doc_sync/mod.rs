@@ -4,7 +4,8 @@
 //! Built so far: [`api_file`] parses go-zero's `.api` language, [`api_diff`] classifies the
 //! change between two versions as oasdiff does, [`proto_file`] does both for the RPC side's
 //! `.proto` files, [`swagger`] diffs the generated Swagger 2.0 as a second source and says where
-//! it disagrees with the `.api` diff, [`sections`] rewrites only the marked sections
+//! it disagrees with the `.api` diff, [`notion_page`] builds a service's API page as Notion
+//! blocks, [`sections`] rewrites only the marked sections
 //! of a document (and writes the `commands` and `api` sections), and [`changelog`] writes a
 //! Keep a Changelog entry from the API diff and the conventional commits. The run is not built
 //! yet: the descriptor is
@@ -15,6 +16,7 @@
 pub mod api_diff;
 pub mod api_file;
 pub mod changelog;
+pub mod notion_page;
 pub mod proto_file;
 pub mod sections;
 pub mod swagger;
