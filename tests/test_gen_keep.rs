@@ -40,16 +40,21 @@ async fn each_filter_drops_what_it_should_and_the_good_tests_reach_the_target() 
             target,
             testdata: Vec::new(),
         };
-        let v = keep::judge(&root, PACKAGE, &cand, &cov, dir.path())
-            .await
-            .unwrap();
+        let (v, with) = keep::judge(
+            &root,
+            PACKAGE,
+            &cand,
+            &cov,
+            &[PACKAGE.to_string()],
+            dir.path(),
+        )
+        .await
+        .unwrap();
         assert_eq!(v.filter(), c.expect, "{}: {v:?}", c.file);
         assert_eq!(root.join(c.file).exists(), v.kept(), "{}", c.file);
         if let keep::Verdict::Kept { coverage } = v {
             assert!(coverage > cov.total);
-            cov = coverage::measure(&root, &[PACKAGE.to_string()], None)
-                .await
-                .unwrap();
+            cov = with.unwrap();
         }
         if let keep::Verdict::SuspectedBug { output } = &v {
             assert!(output.contains("Clamp(15, 0, 10) = 0, want 10"), "{output}");
@@ -97,9 +102,16 @@ async fn fixtures_stay_with_a_kept_test_and_go_with_a_dropped_one() {
         target: clamp.clone(),
         testdata: fixture.clone(),
     };
-    let v = keep::judge(&root, PACKAGE, &nothing, &cov, dir.path())
-        .await
-        .unwrap();
+    let (v, _) = keep::judge(
+        &root,
+        PACKAGE,
+        &nothing,
+        &cov,
+        &[PACKAGE.to_string()],
+        dir.path(),
+    )
+    .await
+    .unwrap();
     assert_eq!(v.filter(), "mutation", "{v:?}");
     assert!(!root.join("pkg/pricing/testdata/clamp.txt").exists());
     let good = keep::Candidate {
@@ -111,9 +123,16 @@ async fn fixtures_stay_with_a_kept_test_and_go_with_a_dropped_one() {
         target: clamp,
         testdata: fixture,
     };
-    let v = keep::judge(&root, PACKAGE, &good, &cov, dir.path())
-        .await
-        .unwrap();
+    let (v, _) = keep::judge(
+        &root,
+        PACKAGE,
+        &good,
+        &cov,
+        &[PACKAGE.to_string()],
+        dir.path(),
+    )
+    .await
+    .unwrap();
     assert!(v.kept(), "{v:?}");
     assert_eq!(
         std::fs::read_to_string(root.join("pkg/pricing/testdata/clamp.txt")).unwrap(),

@@ -146,7 +146,8 @@ const MULTI_SOURCE: &str =
     "Databases with multiple data sources are not supported in this API version.";
 
 /// Notion's checks on every request: the bearer token and the version header; then a
-/// scripted failure, if any (a 5xx only after `effect` ran). The error answer, if any.
+/// scripted rate limit, if one is due (a scripted 5xx comes after the request, [`answer`]).
+/// The error answer, if any.
 fn check(st: &mut NotionState, h: &HeaderMap, method: &str, path: &str) -> Option<Response> {
     let auth = h
         .get("authorization")
@@ -173,7 +174,7 @@ fn check(st: &mut NotionState, h: &HeaderMap, method: &str, path: &str) -> Optio
             "Notion-Version header failed validation: Notion-Version header should be defined.",
         ));
     }
-    None
+    rate_limited(st)
 }
 
 fn new_api(h: &HeaderMap) -> bool {
@@ -300,7 +301,7 @@ fn page_json(id: &str) -> Value {
 
 async fn create_page(State(s): State<Ns>, h: HeaderMap, Json(b): Json<Value>) -> Response {
     let mut st = lock(&s);
-    if let Some(r) = check(&mut st, &h, "POST", "/v1/pages").or_else(|| rate_limited(&mut st)) {
+    if let Some(r) = check(&mut st, &h, "POST", "/v1/pages") {
         return r;
     }
     let parent = &b["parent"];
@@ -352,9 +353,7 @@ async fn update_page(
     Json(b): Json<Value>,
 ) -> Response {
     let mut st = lock(&s);
-    if let Some(r) =
-        check(&mut st, &h, "PATCH", &format!("/v1/pages/{id}")).or_else(|| rate_limited(&mut st))
-    {
+    if let Some(r) = check(&mut st, &h, "PATCH", &format!("/v1/pages/{id}")) {
         return r;
     }
     if !st.pages.iter().any(|(p, _)| *p == id)
@@ -377,9 +376,7 @@ async fn append(
     Json(b): Json<Value>,
 ) -> Response {
     let mut st = lock(&s);
-    if let Some(r) = check(&mut st, &h, "PATCH", &format!("/v1/blocks/{id}/children"))
-        .or_else(|| rate_limited(&mut st))
-    {
+    if let Some(r) = check(&mut st, &h, "PATCH", &format!("/v1/blocks/{id}/children")) {
         return r;
     }
     let children = b["children"].as_array().cloned().unwrap_or_default();
@@ -396,9 +393,7 @@ async fn append(
 
 async fn get_database(State(s): State<Ns>, Path(id): Path<String>, h: HeaderMap) -> Response {
     let mut st = lock(&s);
-    if let Some(r) =
-        check(&mut st, &h, "GET", &format!("/v1/databases/{id}")).or_else(|| rate_limited(&mut st))
-    {
+    if let Some(r) = check(&mut st, &h, "GET", &format!("/v1/databases/{id}")) {
         return r;
     }
     let Some(sources) = st.databases.get(&id).cloned() else {
@@ -422,9 +417,7 @@ async fn get_database(State(s): State<Ns>, Path(id): Path<String>, h: HeaderMap)
 
 async fn get_data_source(State(s): State<Ns>, Path(id): Path<String>, h: HeaderMap) -> Response {
     let mut st = lock(&s);
-    if let Some(r) = check(&mut st, &h, "GET", &format!("/v1/data_sources/{id}"))
-        .or_else(|| rate_limited(&mut st))
-    {
+    if let Some(r) = check(&mut st, &h, "GET", &format!("/v1/data_sources/{id}")) {
         return r;
     }
     let Some(db) = st
@@ -470,9 +463,7 @@ async fn query_database(
     Json(b): Json<Value>,
 ) -> Response {
     let mut st = lock(&s);
-    if let Some(r) = check(&mut st, &h, "POST", &format!("/v1/databases/{id}/query"))
-        .or_else(|| rate_limited(&mut st))
-    {
+    if let Some(r) = check(&mut st, &h, "POST", &format!("/v1/databases/{id}/query")) {
         return r;
     }
     if new_api(&h) {
@@ -501,9 +492,7 @@ async fn query_data_source(
     Json(b): Json<Value>,
 ) -> Response {
     let mut st = lock(&s);
-    if let Some(r) = check(&mut st, &h, "POST", &format!("/v1/data_sources/{id}/query"))
-        .or_else(|| rate_limited(&mut st))
-    {
+    if let Some(r) = check(&mut st, &h, "POST", &format!("/v1/data_sources/{id}/query")) {
         return r;
     }
     let rows = st.rows.get(&id).cloned().unwrap_or_default();

@@ -72,13 +72,68 @@ fn fields<'a>(
     out
 }
 
-fn change(level: Level, kind: &str, subject: String, detail: String) -> Change {
+pub(super) fn change(level: Level, kind: &str, subject: String, detail: String) -> Change {
     Change {
         level,
         kind: kind.into(),
         subject,
         detail,
     }
+}
+
+/// A body field as a source describes it: its type as written, the part of it compared (a
+/// pointer and its value are the same JSON), and whether a request must carry it.
+pub(super) struct BodyField {
+    pub ty: String,
+    pub shape: String,
+    pub required: bool,
+}
+
+/// The changes between two versions of one request or response body (`side`), fields by their
+/// JSON name; `subject` names a field. The `.api` and Swagger diffs both judge bodies here.
+pub(super) fn body_changes(
+    side: &str,
+    subject: &dyn Fn(&str) -> String,
+    old: &BTreeMap<String, BodyField>,
+    new: &BTreeMap<String, BodyField>,
+) -> Vec<Change> {
+    let mut out = Vec::new();
+    for (name, f) in old {
+        let Some(g) = new.get(name) else {
+            out.push(change(
+                Level::Breaking,
+                "field-removed",
+                subject(name),
+                f.ty.clone(),
+            ));
+            continue;
+        };
+        if f.shape != g.shape {
+            out.push(change(
+                Level::Breaking,
+                "field-type-changed",
+                subject(name),
+                format!("{} → {}", f.ty, g.ty),
+            ));
+        }
+        if side == "request" && !f.required && g.required {
+            out.push(change(
+                Level::Breaking,
+                "field-required",
+                subject(name),
+                "optional → required".into(),
+            ));
+        }
+    }
+    for (name, g) in new.iter().filter(|(n, _)| !old.contains_key(*n)) {
+        let (level, kind) = match (side, g.required) {
+            ("request", true) => (Level::Breaking, "required-field-added"),
+            ("request", false) => (Level::Info, "optional-field-added"),
+            _ => (Level::Info, "response-field-added"),
+        };
+        out.push(change(level, kind, subject(name), g.ty.clone()));
+    }
+    out
 }
 
 /// What changed from `old` to `new` (the files of each version).
@@ -139,48 +194,29 @@ pub fn diff(old: &[ApiFile], new: &[ApiFile]) -> Vec<Change> {
             let (Some(otd), Some(ntd)) = (ot.get(on.as_str()), nt.get(nn.as_str())) else {
                 continue;
             };
-            let (of, nf) = (fields(otd, &ot, 0), fields(ntd, &nt, 0));
+            let body = |t, all| -> BTreeMap<String, BodyField> {
+                fields(t, all, 0)
+                    .into_iter()
+                    .map(|(n, f)| {
+                        let shape = f.ty.trim_start_matches('*').to_string();
+                        (
+                            n,
+                            BodyField {
+                                ty: f.ty.clone(),
+                                shape,
+                                required: !f.optional,
+                            },
+                        )
+                    })
+                    .collect()
+            };
             let subject = |f: &str| format!("{k} {side} {nn}.{f}");
-            for (name, f) in &of {
-                match nf.get(name) {
-                    None => out.push(change(
-                        Level::Breaking,
-                        "field-removed",
-                        subject(name),
-                        f.ty.clone(),
-                    )),
-                    Some(g) => {
-                        let base = |t: &str| t.trim_start_matches('*').to_string();
-                        if base(&f.ty) != base(&g.ty) {
-                            out.push(change(
-                                Level::Breaking,
-                                "field-type-changed",
-                                subject(name),
-                                format!("{} → {}", f.ty, g.ty),
-                            ));
-                        }
-                        if side == "request" && f.optional && !g.optional {
-                            out.push(change(
-                                Level::Breaking,
-                                "field-required",
-                                subject(name),
-                                "optional → required".into(),
-                            ));
-                        }
-                    }
-                }
-            }
-            for (name, g) in &nf {
-                if of.contains_key(name) {
-                    continue;
-                }
-                let (level, kind) = match (side, g.optional) {
-                    ("request", false) => (Level::Breaking, "required-field-added"),
-                    ("request", true) => (Level::Info, "optional-field-added"),
-                    _ => (Level::Info, "response-field-added"),
-                };
-                out.push(change(level, kind, subject(name), g.ty.clone()));
-            }
+            out.extend(body_changes(
+                side,
+                &subject,
+                &body(otd, &ot),
+                &body(ntd, &nt),
+            ));
         }
     }
     out.sort_by(|a, b| (a.level, &a.subject, &a.kind).cmp(&(b.level, &b.subject, &b.kind)));

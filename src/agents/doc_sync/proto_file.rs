@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::api_diff::{Change, Level};
+use super::api_diff::{Change, Level, change};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct ProtoField {
@@ -203,22 +203,16 @@ pub fn parse(file: &str, src: &str) -> Result<ProtoFile, String> {
 
 /// How the RPC side changed.
 pub fn diff(old: &ProtoFile, new: &ProtoFile) -> Vec<Change> {
-    let ch = |level, kind: &str, subject: String, detail: String| Change {
-        level,
-        kind: kind.into(),
-        subject,
-        detail,
-    };
     let mut out = Vec::new();
     for (k, (req, resp)) in &old.rpcs {
         match new.rpcs.get(k) {
-            None => out.push(ch(
+            None => out.push(change(
                 Level::Breaking,
                 "rpc-removed",
                 format!("rpc {k}"),
                 format!("({req}) returns ({resp})"),
             )),
-            Some((r2, s2)) if (r2, s2) != (req, resp) => out.push(ch(
+            Some((r2, s2)) if (r2, s2) != (req, resp) => out.push(change(
                 Level::Breaking,
                 "rpc-signature-changed",
                 format!("rpc {k}"),
@@ -229,7 +223,7 @@ pub fn diff(old: &ProtoFile, new: &ProtoFile) -> Vec<Change> {
     }
     for (k, (req, resp)) in &new.rpcs {
         if !old.rpcs.contains_key(k) {
-            out.push(ch(
+            out.push(change(
                 Level::Info,
                 "rpc-added",
                 format!("rpc {k}"),
@@ -243,19 +237,19 @@ pub fn diff(old: &ProtoFile, new: &ProtoFile) -> Vec<Change> {
         };
         for f in fields {
             match nf.iter().find(|g| g.name == f.name) {
-                None => out.push(ch(
+                None => out.push(change(
                     Level::Breaking,
                     "field-removed",
                     format!("message {m}.{}", f.name),
                     f.ty.clone(),
                 )),
-                Some(g) if g.ty != f.ty => out.push(ch(
+                Some(g) if g.ty != f.ty => out.push(change(
                     Level::Breaking,
                     "field-type-changed",
                     format!("message {m}.{}", f.name),
                     format!("{} → {}", f.ty, g.ty),
                 )),
-                Some(g) if g.number != f.number => out.push(ch(
+                Some(g) if g.number != f.number => out.push(change(
                     Level::Breaking,
                     "field-renumbered",
                     format!("message {m}.{}", f.name),
@@ -268,7 +262,7 @@ pub fn diff(old: &ProtoFile, new: &ProtoFile) -> Vec<Change> {
             .iter()
             .filter(|g| !fields.iter().any(|f| f.name == g.name))
         {
-            out.push(ch(
+            out.push(change(
                 Level::Info,
                 "field-added",
                 format!("message {m}.{}", g.name),

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
-use super::api_diff::{Change, Level};
+use super::api_diff::{BodyField, Change, Level, body_changes, change};
 
 /// Endpoint (`POST /department/create`) → (request definition, response definition).
 fn endpoints(doc: &Value) -> BTreeMap<String, (Option<String>, Option<String>)> {
@@ -82,15 +82,9 @@ fn properties(doc: &Value, name: &str, depth: usize) -> BTreeMap<String, (String
 /// The changes from `old` to `new` Swagger documents, in the `.api` diff's terms.
 pub fn diff(old: &Value, new: &Value) -> Vec<Change> {
     let (oe, ne) = (endpoints(old), endpoints(new));
-    let ch = |level, kind: &str, subject: String, detail: String| Change {
-        level,
-        kind: kind.into(),
-        subject,
-        detail,
-    };
     let mut out = Vec::new();
     for k in oe.keys().filter(|k| !ne.contains_key(*k)) {
-        out.push(ch(
+        out.push(change(
             Level::Breaking,
             "endpoint-removed",
             k.clone(),
@@ -99,46 +93,35 @@ pub fn diff(old: &Value, new: &Value) -> Vec<Change> {
     }
     for (k, (nreq, nresp)) in &ne {
         let Some((oreq, oresp)) = oe.get(k) else {
-            out.push(ch(Level::Info, "endpoint-added", k.clone(), String::new()));
+            out.push(change(
+                Level::Info,
+                "endpoint-added",
+                k.clone(),
+                String::new(),
+            ));
             continue;
         };
         for (side, o, n) in [("request", oreq, nreq), ("response", oresp, nresp)] {
             let (Some(o), Some(n)) = (o, n) else {
                 continue;
             };
-            let (op, np) = (properties(old, o, 0), properties(new, n, 0));
+            let body = |doc, name| -> BTreeMap<String, BodyField> {
+                properties(doc, name, 0)
+                    .into_iter()
+                    .map(|(f, (ty, required))| {
+                        (
+                            f,
+                            BodyField {
+                                shape: ty.clone(),
+                                ty,
+                                required,
+                            },
+                        )
+                    })
+                    .collect()
+            };
             let subject = |f: &str| format!("{k} {side} {n}.{f}");
-            for (f, (t, _)) in &op {
-                match np.get(f) {
-                    None => out.push(ch(Level::Breaking, "field-removed", subject(f), t.clone())),
-                    Some((t2, req2)) => {
-                        if t2 != t {
-                            out.push(ch(
-                                Level::Breaking,
-                                "field-type-changed",
-                                subject(f),
-                                format!("{t} → {t2}"),
-                            ));
-                        }
-                        if side == "request" && !op[f].1 && *req2 {
-                            out.push(ch(
-                                Level::Breaking,
-                                "field-required",
-                                subject(f),
-                                "optional → required".into(),
-                            ));
-                        }
-                    }
-                }
-            }
-            for (f, (t, req)) in np.iter().filter(|(f, _)| !op.contains_key(*f)) {
-                let (level, kind) = match (side, req) {
-                    ("request", true) => (Level::Breaking, "required-field-added"),
-                    ("request", false) => (Level::Info, "optional-field-added"),
-                    _ => (Level::Info, "response-field-added"),
-                };
-                out.push(ch(level, kind, subject(f), t.clone()));
-            }
+            out.extend(body_changes(side, &subject, &body(old, o), &body(new, n)));
         }
     }
     out

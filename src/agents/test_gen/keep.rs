@@ -102,16 +102,18 @@ fn copy_module(from: &Path, to: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Judge `c` in the module at `root` against the coverage so far (`baseline`). A kept test
-/// file stays in `root`; any other is removed. `scratch` is a directory for the mutation
-/// check's copy of the module.
+/// Judge `c` (a test of `package`) in the module at `root` against the coverage so far
+/// (`baseline`, of the packages `measured`). A kept test file stays in `root`, and the
+/// coverage with it is returned (the caller's next baseline); any other is removed.
+/// `scratch` is a directory for the mutation check's copy of the module.
 pub async fn judge(
     root: &Path,
     package: &str,
     c: &Candidate,
     baseline: &Coverage,
+    measured: &[String],
     scratch: &Path,
-) -> Result<Verdict, String> {
+) -> Result<(Verdict, Option<Coverage>), String> {
     let path = root.join(&c.file);
     std::fs::write(&path, &c.code).map_err(|e| format!("{}: {e}", c.file))?;
     // Its fixtures, where no file is yet (an existing one is never overwritten).
@@ -127,8 +129,8 @@ pub async fn judge(
         std::fs::write(&p, content).map_err(|e| format!("{rel}: {e}"))?;
         written.push(p);
     }
-    let verdict = evaluate(root, package, c, baseline, scratch).await;
-    if !matches!(verdict, Ok(Verdict::Kept { .. })) {
+    let verdict = evaluate(root, package, c, baseline, measured, scratch).await;
+    if !matches!(verdict, Ok((Verdict::Kept { .. }, _))) {
         let _ = std::fs::remove_file(&path);
         for p in written {
             let _ = std::fs::remove_file(p);
@@ -142,13 +144,17 @@ async fn evaluate(
     package: &str,
     c: &Candidate,
     baseline: &Coverage,
+    measured: &[String],
     scratch: &Path,
-) -> Result<Verdict, String> {
+) -> Result<(Verdict, Option<Coverage>), String> {
     let names = test_names(&c.code);
     if names.is_empty() {
-        return Ok(Verdict::DoesNotBuild {
-            output: format!("{} declares no Test function", c.file),
-        });
+        return Ok((
+            Verdict::DoesNotBuild {
+                output: format!("{} declares no Test function", c.file),
+            },
+            None,
+        ));
     }
     let pattern = run_pattern(&names);
     // Build the test binary without running anything.
@@ -158,11 +164,11 @@ async fn evaluate(
     )
     .await?;
     if !ok {
-        return Ok(Verdict::DoesNotBuild { output: tail(&out) });
+        return Ok((Verdict::DoesNotBuild { output: tail(&out) }, None));
     }
     let (ok, out) = coverage::go(root, &["vet", package]).await?;
     if !ok {
-        return Ok(Verdict::Vet { output: tail(&out) });
+        return Ok((Verdict::Vet { output: tail(&out) }, None));
     }
     // Five runs: all fail — a suspected bug; some fail — flaky.
     let (_, out) = coverage::go(
@@ -178,16 +184,20 @@ async fn evaluate(
         .map(|n| out.matches(&format!("--- PASS: {n} ")).count() as u32)
         .sum::<u32>();
     if passed == 0 {
-        return Ok(Verdict::SuspectedBug { output: tail(&out) });
+        return Ok((Verdict::SuspectedBug { output: tail(&out) }, None));
     }
     if passed < runs {
-        return Ok(Verdict::Flaky { passed, runs });
+        return Ok((Verdict::Flaky { passed, runs }, None));
     }
-    let with = coverage::measure(root, &[package.to_string()], None).await?;
+    // The same packages as the baseline, so the totals compare.
+    let with = coverage::measure(root, measured, None).await?;
     if with.total <= baseline.total + 1e-9 {
-        return Ok(Verdict::NoCoverageGain {
-            coverage: with.total,
-        });
+        return Ok((
+            Verdict::NoCoverageGain {
+                coverage: with.total,
+            },
+            None,
+        ));
     }
     // The mutation check: the target returning zero values must fail the test.
     let copy: PathBuf = scratch.join("mutant");
@@ -206,9 +216,12 @@ async fn evaluate(
         coverage::go(&copy, &["test", "-count=1", "-run", &pattern, package]).await?;
     let _ = std::fs::remove_dir_all(&copy);
     if survived {
-        return Ok(Verdict::AssertsNothing);
+        return Ok((Verdict::AssertsNothing, None));
     }
-    Ok(Verdict::Kept {
-        coverage: with.total,
-    })
+    Ok((
+        Verdict::Kept {
+            coverage: with.total,
+        },
+        Some(with),
+    ))
 }

@@ -161,17 +161,16 @@ fn dotted(p: &str) -> String {
 }
 
 /// The package's functions (non-test `.go` files), or why there are none to test.
-type Interfaces = Vec<(String, Vec<String>)>;
-
-fn functions_of(root: &Path, pkg: &str) -> Result<(String, Vec<Func>), Failure> {
-    functions_and_interfaces(root, pkg).map(|(n, f, _)| (n, f))
+/// A target package, read once: its directory (`./pkg/a`), name, functions and interface types.
+struct Package {
+    dir: String,
+    name: String,
+    funcs: Vec<Func>,
+    interfaces: Vec<(String, Vec<String>)>,
 }
 
-/// The package's name, functions and interface types.
-fn functions_and_interfaces(
-    root: &Path,
-    pkg: &str,
-) -> Result<(String, Vec<Func>, Interfaces), Failure> {
+/// The package at `pkg` (`./pkg/a`), or why there is nothing to test there.
+fn package(root: &Path, pkg: &str) -> Result<Package, Failure> {
     let dir = root.join(pkg.trim_start_matches("./"));
     let entries = std::fs::read_dir(&dir).map_err(|_| {
         fail(format!(
@@ -208,7 +207,12 @@ fn functions_and_interfaces(
             "test-gen: {pkg} declares no functions to test"
         )));
     }
-    Ok((package, funcs, interfaces))
+    Ok(Package {
+        dir: pkg.to_string(),
+        name: package,
+        funcs,
+        interfaces,
+    })
 }
 
 /// Every directory under `under` (relative to `root`; empty: the root) with non-test Go
@@ -293,6 +297,22 @@ fn test_file(root: &Path, pkg: &str, f: &str, suffix: &str) -> String {
     unreachable!()
 }
 
+/// A package's total coverage: `all`'s, when it is the only package measured; else measured.
+async fn package_total(
+    root: &Path,
+    packages: &[Package],
+    dir: &str,
+    all: &Coverage,
+) -> Result<f64, Failure> {
+    if packages.len() == 1 {
+        return Ok(all.total);
+    }
+    coverage::measure(root, &[dir.to_string()], None)
+        .await
+        .map(|c| c.total)
+        .map_err(|e| fail(format!("test-gen: {dir}: {e}")))
+}
+
 /// The whole run.
 pub async fn run<H: Host + ?Sized>(
     host: &H,
@@ -334,17 +354,16 @@ pub async fn run<H: Host + ?Sized>(
         return Err(fail("test-gen: the repository has no go.mod at its root"));
     }
     // The packages and their functions (`dir/...`: every package under dir that has some).
-    let mut packages: Vec<(String, String, Vec<Func>)> = Vec::new();
+    let mut packages: Vec<Package> = Vec::new();
     for pkg in &p.packages {
         let pattern = pkg.trim_start_matches("./");
         match pattern.strip_suffix("...") {
             Some(under) => {
-                let dirs = package_dirs(&root, under.trim_end_matches('/'));
-                for d in dirs {
-                    if let Ok((name, funcs)) = functions_of(&root, &dotted(&d))
-                        && !packages.iter().any(|(x, _, _)| *x == dotted(&d))
+                for d in package_dirs(&root, under.trim_end_matches('/')) {
+                    if !packages.iter().any(|x| x.dir == dotted(&d))
+                        && let Ok(found) = package(&root, &dotted(&d))
                     {
-                        packages.push((dotted(&d), name, funcs));
+                        packages.push(found);
                     }
                 }
                 if packages.is_empty() {
@@ -353,14 +372,10 @@ pub async fn run<H: Host + ?Sized>(
                     )));
                 }
             }
-            None => {
-                let d = dotted(pattern);
-                let (name, funcs) = functions_of(&root, &d)?;
-                packages.push((d, name, funcs));
-            }
+            None => packages.push(package(&root, &dotted(pattern))?),
         }
     }
-    let pkg_list: Vec<String> = packages.iter().map(|(d, _, _)| d.clone()).collect();
+    let pkg_list: Vec<String> = packages.iter().map(|x| x.dir.clone()).collect();
     report(
         host.progress(&format!(
             "measuring the coverage of {}",
@@ -390,11 +405,9 @@ pub async fn run<H: Host + ?Sized>(
         branch: branch.clone(),
         ..Outcome::default()
     };
-    for (d, _, _) in &packages {
-        let c = coverage::measure(&root, std::slice::from_ref(d), None)
-            .await
-            .map_err(|e| fail(format!("test-gen: {d}: {e}")))?;
-        out.packages.insert(d.clone(), (c.total, c.total));
+    for Package { dir: d, .. } in &packages {
+        let t = package_total(&root, &packages, d, &before).await?;
+        out.packages.insert(d.clone(), (t, t));
     }
     let wanted = |f: &Func| {
         if p.functions.is_empty() {
@@ -419,7 +432,13 @@ pub async fn run<H: Host + ?Sized>(
         }
         out.rounds = round;
         let mut progressed = false;
-        for (d, name, funcs) in &packages {
+        for Package {
+            dir: d,
+            name,
+            funcs,
+            interfaces,
+        } in &packages
+        {
             let mut todo: Vec<&Func> = funcs
                 .iter()
                 .filter(|f| wanted(f))
@@ -436,9 +455,6 @@ pub async fn run<H: Host + ?Sized>(
                 break;
             }
             let style = style(&root, d);
-            let interfaces = functions_and_interfaces(&root, d)
-                .map(|(_, _, i)| i)
-                .unwrap_or_default();
             let gomock = std::fs::read_to_string(root.join("go.mod"))
                 .is_ok_and(|m| m.contains("go.uber.org/mock"));
             for f in todo {
@@ -446,7 +462,7 @@ pub async fn run<H: Host + ?Sized>(
                     break;
                 }
                 let src = std::fs::read_to_string(root.join(&f.file)).unwrap_or_default();
-                let deps = gosrc::interface_params(f, &interfaces);
+                let deps = gosrc::interface_params(f, interfaces);
                 let deps = if deps.is_empty() {
                     String::new()
                 } else {
@@ -543,15 +559,13 @@ pub async fn run<H: Host + ?Sized>(
                     target: tf.clone(),
                     testdata,
                 };
-                let v = keep::judge(&root, d, &c, &cov, &scratch)
+                let (v, with) = keep::judge(&root, d, &c, &cov, &pkg_list, &scratch)
                     .await
                     .map_err(|e| fail(format!("test-gen: judging {file}: {e}")))?;
                 report(host.progress(&format!("{}: {}", tf.name, v.filter())).await)?;
-                if v.kept() {
+                if let Some(with) = with {
                     progressed = true;
-                    cov = coverage::measure(&root, &pkg_list, None)
-                        .await
-                        .map_err(|e| fail(format!("test-gen: {e}")))?;
+                    cov = with;
                 }
                 out.tests.push(Judged {
                     round,
@@ -574,19 +588,18 @@ pub async fn run<H: Host + ?Sized>(
         }
     }
     // Coverage after, per package and function.
-    for (d, _, funcs) in &packages {
-        let c = coverage::measure(&root, std::slice::from_ref(d), None)
-            .await
-            .map_err(|e| fail(format!("test-gen: {d}: {e}")))?;
+    for Package { dir: d, funcs, .. } in &packages {
+        let t = package_total(&root, &packages, d, &cov).await?;
         if let Some(e) = out.packages.get_mut(d) {
-            e.1 = c.total;
+            e.1 = t;
         }
+        // The coverage of all packages names every function of each.
         for f in funcs.iter().filter(|f| wanted(f)) {
             out.functions.push(FuncCoverage {
                 package: d.clone(),
                 function: f.name.clone(),
                 before: before.of(&f.file, f.line).unwrap_or(0.0),
-                after: c.of(&f.file, f.line).unwrap_or(0.0),
+                after: cov.of(&f.file, f.line).unwrap_or(0.0),
             });
         }
     }
@@ -676,14 +689,20 @@ pub async fn run<H: Host + ?Sized>(
 /// Characterization tests for every eligible function below full coverage.
 async fn characterize_all(
     root: &Path,
-    packages: &[(String, String, Vec<Func>)],
+    packages: &[Package],
     wanted: &(dyn Fn(&Func) -> bool + Sync),
     cov: &mut Coverage,
     pkg_list: &[String],
     scratch: &Path,
     out: &mut Outcome,
 ) -> Result<(), Failure> {
-    for (d, name, funcs) in packages {
+    for Package {
+        dir: d,
+        name,
+        funcs,
+        ..
+    } in packages
+    {
         let chosen: Vec<(&Func, Vec<Vec<&'static str>>)> = funcs
             .iter()
             .filter(|f| wanted(f) && characterize::eligible(f))
@@ -724,13 +743,11 @@ async fn characterize_all(
                 target: (*f).clone(),
                 testdata: Vec::new(),
             };
-            let v = keep::judge(root, d, &c, cov, scratch)
+            let (v, with) = keep::judge(root, d, &c, cov, pkg_list, scratch)
                 .await
                 .map_err(|e| fail(format!("test-gen: judging {file}: {e}")))?;
-            if v.kept() {
-                *cov = coverage::measure(root, pkg_list, None)
-                    .await
-                    .map_err(|e| fail(format!("test-gen: {e}")))?;
+            if let Some(with) = with {
+                *cov = with;
             }
             out.tests.push(Judged {
                 round: 1,
