@@ -588,7 +588,7 @@ async fn apply(ctx: &Context, job: &AgentJob, ns: &str, attempt: i32) -> super::
         Some(cell) => cell.get_or_init(|| async { None }).await.clone(),
         None => None,
     };
-    let sa_uid = account(ctx, job, ns, made.filter(|_| attempt == 1)).await?;
+    let sa_uid = account(ctx, job, ns, attempt, made.filter(|_| attempt == 1)).await?;
     ctx.cfg
         .agents
         .of(job.spec.agent)
@@ -670,11 +670,15 @@ fn sa_api(ctx: &Context, ns: &str) -> Api<ServiceAccount> {
 /// now), else the one pinned in status if that very account still exists, else a new one — an
 /// account of that name the operator cannot vouch for (made before a restart, or deleted and
 /// re-made by someone else) is replaced, so that the agent API only ever trusts an account
-/// whose UID the operator got from its own create.
+/// whose UID the operator got from its own create. One exception keeps that promise: the account
+/// this attempt's Pod runs as when the operator sealed that Pod (an admission interrupted after
+/// the Pod and before its status write — the seal names the account UID the operator made), so a
+/// retried admission never pulls the account from under a Pod that is already running.
 async fn account(
     ctx: &Context,
     job: &AgentJob,
     ns: &str,
+    attempt: i32,
     made: Option<String>,
 ) -> super::Result<String> {
     if let Some(u) = made {
@@ -701,6 +705,16 @@ async fn account(
         },
     };
     if let Some(sa) = existing {
+        let pod = ctx
+            .pod_api(ns)
+            .get_opt(&pod::pod_name(&job.name_any(), attempt))
+            .await?;
+        let sealed = pod.and_then(|p| pod::sealed_account(&p, &ctx.cfg.seal_key, job, attempt));
+        if let (Some(s), Some(u)) = (sealed, sa.uid()) {
+            if s == u {
+                return Ok(u);
+            }
+        }
         let dp = super::exactly(sa.uid());
         match api.delete(&name, &dp).await {
             Ok(_) => {}

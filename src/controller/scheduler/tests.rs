@@ -331,3 +331,62 @@ mod wake {
         assert_eq!(t.elapsed(), Duration::from_millis(10));
     }
 }
+
+/// An admission interrupted after its Pod and before its status write (the apiserver went away)
+/// is tried again: the account the sealed Pod already runs as is kept, never deleted and made
+/// again (that left the running agent with the token of a deleted account: 403 at the agent API).
+#[tokio::test]
+async fn a_retried_admission_keeps_the_account_its_sealed_pod_already_runs_as() {
+    use crate::controller::pod;
+    let (mock, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let ctx = context(Client::new(mock, "default"), Stores::default());
+    let job = job();
+    let mut sealed = pod::agent_pod(&job, 1, &ctx.cfg);
+    pod::seal(&mut sealed, &ctx.cfg.seal_key, &job, 1, "sa-1");
+    let sealed = serde_json::to_value(&sealed).unwrap();
+    let pods = "/api/v1/namespaces/team/pods";
+    let server = tokio::spawn(apiserver(
+        handle,
+        vec![
+            step("POST", LEASES, 201, lease_held(), takes_the_lock),
+            // The account of the interrupted try is there.
+            step(
+                "POST",
+                "/api/v1/namespaces/team/serviceaccounts",
+                409,
+                failure(409, "AlreadyExists"),
+                anything,
+            ),
+            step(
+                "GET",
+                "/api/v1/namespaces/team/serviceaccounts/agent-j",
+                200,
+                service_account(),
+                anything,
+            ),
+            // So is the Pod it sealed for that account: no DELETE of the account follows.
+            step("GET", &format!("{pods}/j-1"), 200, sealed.clone(), anything),
+            step("POST", pods, 409, failure(409, "AlreadyExists"), anything),
+            step("GET", &format!("{pods}/j-1"), 200, sealed, anything),
+            step(
+                "PATCH",
+                "/apis/devagents.io/v1alpha1/namespaces/team/agentjobs/j/status",
+                200,
+                serde_json::to_value(job.clone()).unwrap(),
+                |v| assert_eq!(v["status"]["serviceAccountUID"], "sa-1", "{v}"),
+            ),
+            step(
+                "POST",
+                "/apis/events.k8s.io/v1/namespaces/team/events",
+                201,
+                json!({"apiVersion": "events.k8s.io/v1", "kind": "Event",
+                       "metadata": {"name": "e", "namespace": "team"}, "eventTime": null,
+                       "reason": "Started"}),
+                anything,
+            ),
+        ],
+    ));
+    admit(&ctx, &job, 1).await.unwrap();
+    drop(ctx);
+    server.await.unwrap();
+}
