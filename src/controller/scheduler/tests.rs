@@ -50,6 +50,19 @@ fn the_jobs_account(v: &Value) {
     assert_eq!(v["metadata"]["ownerReferences"][0]["uid"], "uid-1");
 }
 
+/// The last request of an admission: its Started Event.
+fn the_started_event() -> Step {
+    step(
+        "POST",
+        "/apis/events.k8s.io/v1/namespaces/team/events",
+        201,
+        json!({"apiVersion": "events.k8s.io/v1", "kind": "Event",
+               "metadata": {"name": "e", "namespace": "team"}, "eventTime": null,
+               "reason": "Started"}),
+        |v| assert_eq!(v["reason"], "Started"),
+    )
+}
+
 /// The first two requests of every admission that gets as far as its objects.
 fn the_lock_and_the_account() -> Vec<Step> {
     vec![
@@ -100,15 +113,7 @@ async fn an_admission_takes_the_lock_then_makes_the_account_and_the_sealed_pod_t
                         assert_eq!(v["status"]["attempts"][0]["pod"], "j-1");
                     },
                 ),
-                step(
-                    "POST",
-                    "/apis/events.k8s.io/v1/namespaces/team/events",
-                    201,
-                    json!({"apiVersion": "events.k8s.io/v1", "kind": "Event",
-                           "metadata": {"name": "e", "namespace": "team"}, "eventTime": null,
-                           "reason": "Started"}),
-                    |v| assert_eq!(v["reason"], "Started"),
-                ),
+                the_started_event(),
             ],
         ]
         .concat(),
@@ -375,15 +380,7 @@ async fn a_retried_admission_keeps_the_account_its_sealed_pod_already_runs_as() 
                 serde_json::to_value(job.clone()).unwrap(),
                 |v| assert_eq!(v["status"]["serviceAccountUID"], "sa-1", "{v}"),
             ),
-            step(
-                "POST",
-                "/apis/events.k8s.io/v1/namespaces/team/events",
-                201,
-                json!({"apiVersion": "events.k8s.io/v1", "kind": "Event",
-                       "metadata": {"name": "e", "namespace": "team"}, "eventTime": null,
-                       "reason": "Started"}),
-                anything,
-            ),
+            the_started_event(),
         ],
     ));
     admit(&ctx, &job, 1).await.unwrap();
