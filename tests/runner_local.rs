@@ -209,6 +209,43 @@ fn test_gen_without_an_llm_commits_labelled_characterization_tests_locally() {
 }
 
 #[test]
+fn doc_sync_documents_the_last_commit_on_a_local_branch_and_pushes_nothing() {
+    let root = tempfile::tempdir().unwrap();
+    let bare =
+        devagents::testing::docsync_cases::bare_with_steps(root.path(), "acme/core", "main", 1)
+            .unwrap();
+    let job = write(
+        root.path(),
+        "docs.yaml",
+        &format!(
+            "apiVersion: devagents.io/v1alpha1\nkind: AgentJob\nmetadata: {{name: docs}}\nspec:\n  agent: doc-sync\n  repository: {{url: '{}', baseBranch: main}}\n  docSync: {{}}\n",
+            bare.display()
+        ),
+    );
+    let work = root.path().join("work");
+    let (code, result, err) = runner(&[
+        "--job",
+        &job,
+        "--workdir",
+        work.to_str().unwrap(),
+        "--no-push",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let data = &result["data"];
+    assert_eq!(data["changes"][0]["kind"], "endpoint-added", "{data}");
+    assert_eq!(data["swagger"]["file"], "core.json", "{data}");
+    assert!(data["pullRequest"].is_null(), "{data}");
+    let branch = data["branch"].as_str().unwrap();
+    assert_eq!(branch, "docs/devagents-sync-main");
+    let claude = git(&work.join("repo"), &["show", &format!("{branch}:CLAUDE.md")]).unwrap();
+    assert!(claude.contains("`POST /department/tree`"), "{claude}");
+    assert!(
+        git(&bare, &["rev-parse", "--verify", "-q", branch]).is_err(),
+        "pushed"
+    );
+}
+
+#[test]
 fn the_reviewer_reviews_a_head_ref_against_a_base_ref_and_prints_the_review() {
     let root = tempfile::tempdir().unwrap();
     let base = [

@@ -216,6 +216,7 @@ async fn github_client_against_the_rest_test_double() {
             diff: diff_fixture(),
             files: vec![],
             fork: None,
+            merged: false,
         },
     );
     let many: Vec<_> = (0..250)

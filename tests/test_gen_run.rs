@@ -86,14 +86,7 @@ impl Fixture {
         }
     }
     fn branches(&self) -> Vec<String> {
-        git(
-            &self.bare,
-            &["for-each-ref", "--format=%(refname:short)", "refs/heads"],
-        )
-        .unwrap()
-        .lines()
-        .map(str::to_string)
-        .collect()
+        devagents::testing::git_server::branches(&self.bare)
     }
 }
 

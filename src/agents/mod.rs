@@ -28,6 +28,7 @@ pub mod migrator;
 pub mod probe;
 pub mod reviewer;
 pub mod spec_writer;
+pub mod step;
 pub mod test_gen;
 
 /// Every agent of this build, in the order `kubectl agent list` shows them. Adding an agent

@@ -339,10 +339,38 @@ pub struct DocSyncParams {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = patterns::REL_PATH))]
     pub changelog_file: Option<String>,
-    /// Notion page to create or update.
+    /// The Makefile target that regenerates the Swagger file (default: `gen-swagger` when
+    /// the Makefile has it, else `gen-api`, which runs goctls' `api swagger` in Simple Admin
+    /// Core).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"))]
+    pub swagger_target: Option<String>,
+    /// The Swagger 2.0 file that target writes (default: the one JSON file of the repository
+    /// that declares `"swagger": "2.0"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = patterns::REL_PATH))]
+    pub swagger_file: Option<String>,
+    /// The service's API page in Notion, created under a parent page and updated in place.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notion: Option<DocNotion>,
+}
+
+/// Where doc-sync keeps a service's API page in Notion.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DocNotion {
+    /// Secret in the job's namespace whose key `token` is the Notion integration's token
+    /// (mounted into the agent's Pod only).
+    #[schemars(regex(pattern = patterns::DNS_SUBDOMAIN), length(max = 253))]
+    pub secret: String,
+    /// The page the service's API page lives under (found there by its title, `<Service>
+    /// API`, or created).
     #[schemars(regex(pattern = r"^[0-9a-fA-F-]{32,36}$"))]
-    pub notion_page_id: Option<String>,
+    pub parent_page_id: String,
+    /// Notion API base URL (default `https://api.notion.com`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^https?://[^\s]+$"), length(max = 512))]
+    pub api_url: Option<String>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]

@@ -137,6 +137,23 @@ pub fn secret_volume(name: &str, secret: &str, optional: bool) -> Volume {
     }
 }
 
+/// Secret `secret` mounted read-only at `dir` in the agent container (optional: a missing
+/// Secret shows as a missing file, which the agent reports, instead of a Pod that never
+/// starts).
+pub fn mount_secret(
+    spec: &mut k8s_openapi::api::core::v1::PodSpec,
+    name: &str,
+    secret: &str,
+    dir: &str,
+) {
+    spec.volumes
+        .get_or_insert_with(Vec::new)
+        .push(secret_volume(name, secret, true));
+    if let Some(c) = spec.containers.first_mut() {
+        add_mount(c, mount(name, dir, true));
+    }
+}
+
 fn empty_dir(name: &str, size: &str) -> Volume {
     Volume {
         name: name.into(),

@@ -479,6 +479,82 @@ impl Workspace {
         Ok(out)
     }
 
+    /// The commits reachable from `head` and not from `base`, oldest first, as (SHA, subject,
+    /// body); at most `max` (more is an error).
+    pub fn commits_between(
+        &self,
+        base: &str,
+        head: &str,
+        max: usize,
+    ) -> Result<Vec<(String, String, String)>, GitError> {
+        let mut walk = self.repo.revwalk()?;
+        walk.set_sorting(git2::Sort::TOPOLOGICAL | git2::Sort::REVERSE)?;
+        walk.push(self.repo.revparse_single(head)?.peel_to_commit()?.id())?;
+        walk.hide(self.repo.revparse_single(base)?.peel_to_commit()?.id())?;
+        let mut out = Vec::new();
+        for oid in walk {
+            if out.len() >= max {
+                return Err(GitError::Git(format!(
+                    "more than {max} commits between {base} and {head}"
+                )));
+            }
+            let c = self.repo.find_commit(oid?)?;
+            let msg = c.message().unwrap_or_default();
+            let (subject, body) = msg.split_once('\n').unwrap_or((msg, ""));
+            out.push((
+                c.id().to_string(),
+                subject.trim().to_string(),
+                body.trim().to_string(),
+            ));
+        }
+        Ok(out)
+    }
+
+    /// The best common ancestor of two commits.
+    pub fn merge_base(&self, a: &str, b: &str) -> Result<String, GitError> {
+        let (a, b) = (self.resolve(a)?, self.resolve(b)?);
+        let id = self
+            .repo
+            .merge_base(git2::Oid::from_str(&a)?, git2::Oid::from_str(&b)?)?;
+        Ok(id.to_string())
+    }
+
+    /// Is commit `a` `b` or an ancestor of it?
+    pub fn contains(&self, b: &str, a: &str) -> Result<bool, GitError> {
+        let (a, b) = (self.resolve(a)?, self.resolve(b)?);
+        if a == b {
+            return Ok(true);
+        }
+        Ok(self
+            .repo
+            .graph_descendant_of(git2::Oid::from_str(&b)?, git2::Oid::from_str(&a)?)?)
+    }
+
+    /// The text of `path` in commit `rev` (None: no such file), at most `max_bytes`.
+    pub fn file_at(
+        &self,
+        rev: &str,
+        path: &str,
+        max_bytes: usize,
+    ) -> Result<Option<String>, GitError> {
+        let tree = self.repo.revparse_single(rev)?.peel_to_commit()?.tree()?;
+        let entry = match tree.get_path(Path::new(path)) {
+            Ok(e) => e,
+            Err(e) if e.code() == git2::ErrorCode::NotFound => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let blob = entry.to_object(&self.repo)?.peel_to_blob()?;
+        if blob.size() > max_bytes {
+            return Err(GitError::Git(format!(
+                "{path} is {} bytes, more than the limit of {max_bytes}",
+                blob.size()
+            )));
+        }
+        String::from_utf8(blob.content().to_vec())
+            .map(Some)
+            .map_err(|_| GitError::Git(format!("{path} is not UTF-8 text")))
+    }
+
     /// Create branch `name` at commit `rev` and check it out (a branch that does not start
     /// at the base branch, e.g. a change on top of a feature branch).
     pub fn create_branch_at(&self, name: &str, rev: &str) -> Result<(), GitError> {

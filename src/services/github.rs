@@ -570,6 +570,24 @@ impl GitHub {
         .await
     }
 
+    /// The open pull request from branch `head` of this repository into `base`, if any.
+    pub async fn open_pull(
+        &self,
+        head: &str,
+        base: &str,
+    ) -> Result<Option<PullRequest>, GitHubError> {
+        let list = self.route(&format!(
+            "pulls?state=open&head={}:{head}&base={base}&per_page=100",
+            self.owner
+        ));
+        let open: Vec<octocrab::models::pulls::PullRequest> =
+            self.all("the open pull requests", list).await?;
+        Ok(open
+            .into_iter()
+            .map(PullRequest::from)
+            .find(|p| p.head_ref == head && p.base_ref == base))
+    }
+
     /// Open a pull request from `head` into `base` (after an unanswered attempt, an open pull
     /// request of `head` is the one it made).
     pub async fn create_pull(

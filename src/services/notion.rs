@@ -46,7 +46,14 @@ pub struct Notion {
     pub retry: RetryPolicy,
     /// Configured id → its data source id, resolved once.
     sources: std::sync::Mutex<std::collections::HashMap<String, String>>,
+    /// When the last request left: requests are paced to [`REQUESTS_PER_SECOND`].
+    last: tokio::sync::Mutex<Option<tokio::time::Instant>>,
 }
+
+/// Notion's documented average rate limit for an integration.
+pub const REQUESTS_PER_SECOND: u64 = 3;
+/// The most blocks read from one page (100 pages of children).
+pub const MAX_CHILDREN: usize = 10_000;
 
 /// Rich text, split into objects of at most [`RICH_TEXT_MAX`] characters.
 pub fn rich_text(text: &str) -> Value {
@@ -107,6 +114,28 @@ pub fn title_property(text: &str) -> Value {
     json!({ "title": property_text(text) })
 }
 
+/// What a block says, for comparing a page with what it should say: its type, its plain
+/// text, and a code block's language.
+pub fn block_text(b: &Value) -> (String, String, String) {
+    let kind = b["type"].as_str().unwrap_or_default().to_string();
+    let text: String = b[&kind]["rich_text"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|t| {
+            t["plain_text"]
+                .as_str()
+                .or_else(|| t["text"]["content"].as_str())
+                .unwrap_or_default()
+        })
+        .collect();
+    let lang = b[&kind]["language"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    (kind, text, lang)
+}
+
 /// Blocks as Notion takes them: a block whose rich text has more than [`RICH_TEXT_ITEMS`]
 /// objects becomes several blocks of its type, in order.
 pub fn within_limits(blocks: &[Value]) -> Vec<Value> {
@@ -135,7 +164,18 @@ impl Notion {
             token: token.trim().to_string(),
             retry: saas_retry(),
             sources: Default::default(),
+            last: Default::default(),
         }
+    }
+
+    /// Wait until a request may leave (at most [`REQUESTS_PER_SECOND`]).
+    async fn pace(&self) {
+        let gap = std::time::Duration::from_millis(1000 / REQUESTS_PER_SECOND + 1);
+        let mut last = self.last.lock().await;
+        if let Some(t) = *last {
+            tokio::time::sleep_until(t + gap).await;
+        }
+        *last = Some(tokio::time::Instant::now());
     }
 
     /// One request. Reads, property updates and queries may be sent again after a 5xx; a
@@ -148,6 +188,7 @@ impl Notion {
         effect: Effect,
     ) -> Result<Value, NotionError> {
         let url = format!("{}{path}", self.base);
+        self.pace().await;
         let text = send("Notion", &self.retry, effect, || {
             let r = self
                 .http
@@ -320,6 +361,96 @@ impl Notion {
             .await?;
         }
         Ok(())
+    }
+
+    /// The child blocks of a page or block, every page of the answer (at most
+    /// [`MAX_CHILDREN`]).
+    pub async fn children(&self, block_id: &str) -> Result<Vec<Value>, NotionError> {
+        let mut out = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut path = format!("/v1/blocks/{block_id}/children?page_size=100");
+            if let Some(c) = &cursor {
+                path.push_str(&format!("&start_cursor={c}"));
+            }
+            let v = self
+                .call(reqwest::Method::GET, &path, None, Effect::Idempotent)
+                .await?;
+            out.extend(v["results"].as_array().cloned().unwrap_or_default());
+            if out.len() > MAX_CHILDREN {
+                return Err(NotionError::Config(format!(
+                    "{block_id} has more than {MAX_CHILDREN} blocks"
+                )));
+            }
+            match (v["has_more"].as_bool(), v["next_cursor"].as_str()) {
+                (Some(true), Some(c)) => cursor = Some(c.to_string()),
+                _ => return Ok(out),
+            }
+        }
+    }
+
+    /// Delete (archive) a block.
+    pub async fn delete_block(&self, id: &str) -> Result<(), NotionError> {
+        self.call(
+            reqwest::Method::DELETE,
+            &format!("/v1/blocks/{id}"),
+            None,
+            Effect::Idempotent,
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// The sub-page of `parent_page_id` titled `title`, if there is one.
+    pub async fn child_page(
+        &self,
+        parent_page_id: &str,
+        title: &str,
+    ) -> Result<Option<Page>, NotionError> {
+        Ok(self
+            .children(parent_page_id)
+            .await?
+            .into_iter()
+            .find(|b| b["type"] == "child_page" && b["child_page"]["title"] == title)
+            .and_then(|b| {
+                Some(Page {
+                    id: b["id"].as_str()?.to_string(),
+                    url: String::new(),
+                })
+            }))
+    }
+
+    /// Make the page's content `blocks`, in place: the blocks that already read the same are
+    /// kept, the rest of the page after the first difference is deleted and the remainder
+    /// appended (sub-pages and databases on the page are left alone). Returns the number of
+    /// blocks deleted and appended; `(0, 0)` when the page already read so.
+    pub async fn replace_blocks(
+        &self,
+        page_id: &str,
+        blocks: &[Value],
+    ) -> Result<(usize, usize), NotionError> {
+        let want = within_limits(blocks);
+        let have: Vec<Value> = self
+            .children(page_id)
+            .await?
+            .into_iter()
+            .filter(|b| !matches!(b["type"].as_str(), Some("child_page" | "child_database")))
+            .collect();
+        let same = have
+            .iter()
+            .zip(&want)
+            .take_while(|(h, w)| block_text(h) == block_text(w))
+            .count();
+        if same == have.len() && same == want.len() {
+            return Ok((0, 0));
+        }
+        for b in &have[same..] {
+            if let Some(id) = b["id"].as_str() {
+                self.delete_block(id).await?;
+            }
+        }
+        self.append_blocks(page_id, &want[same..]).await?;
+        Ok((have.len() - same, want.len() - same))
     }
 
     /// The rows of `database` (a database id or a data source id) matching `filter` (all

@@ -174,6 +174,54 @@ pub fn git(dir: &Path, args: &[&str]) -> std::io::Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
+/// One commit on `branch` of the bare repository `bare` (made from `from`, another branch,
+/// when `branch` does not exist yet), writing `files`.
+pub fn commit_files(
+    bare: &Path,
+    branch: &str,
+    from: &str,
+    files: &[(String, String)],
+    message: &str,
+) -> std::io::Result<()> {
+    let parent = bare.parent().unwrap_or(bare);
+    let seed = parent.join(format!(
+        ".commit-{}",
+        branch.replace(|c: char| !c.is_ascii_alphanumeric(), "-")
+    ));
+    let _ = std::fs::remove_dir_all(&seed);
+    let (bare_s, seed_s) = (
+        bare.to_str().unwrap_or_default(),
+        seed.to_str().unwrap_or_default(),
+    );
+    git(parent, &["clone", "-q", bare_s, seed_s])?;
+    if git(&seed, &["checkout", "-q", branch]).is_err() {
+        git(&seed, &["checkout", "-q", "-b", branch, &format!("origin/{from}")])?;
+    }
+    for (path, content) in files {
+        let p = seed.join(path);
+        if let Some(d) = p.parent() {
+            std::fs::create_dir_all(d)?;
+        }
+        std::fs::write(p, content)?;
+    }
+    git(&seed, &["add", "-A"])?;
+    git(&seed, &["commit", "-q", "-m", message])?;
+    git(&seed, &["push", "-q", "origin", branch])?;
+    std::fs::remove_dir_all(&seed)
+}
+
+/// The branches of the bare repository `bare`.
+pub fn branches(bare: &Path) -> Vec<String> {
+    git(
+        bare,
+        &["for-each-ref", "--format=%(refname:short)", "refs/heads"],
+    )
+    .unwrap_or_default()
+    .lines()
+    .map(str::to_string)
+    .collect()
+}
+
 /// Create the bare repository `<root>/<name>.git` holding `files` in one commit on `branch`.
 pub fn bare_repo_with(
     root: &Path,

@@ -35,6 +35,8 @@ pub struct PullFixture {
     pub files: Vec<Value>,
     /// The head's repository when it is a fork (`owner/name`); None: the repository itself.
     pub fork: Option<String>,
+    /// Merged (and so closed).
+    pub merged: bool,
 }
 
 /// GitHub's objects as its OpenAPI description (npm `@octokit/openapi`) requires them: every
@@ -411,14 +413,14 @@ fn pull_json(o: &str, r: &str, n: u64, p: &PullFixture) -> Value {
             "review_comment_url": format!("{api}/pulls/comments{{/number}}"),
             "comments_url": format!("{api}/issues/{n}/comments"),
             "statuses_url": format!("{api}/statuses/{}", p.head_sha),
-            "number": n, "state": "open", "locked": false, "title": p.title, "user": user(), "body": p.body,
+            "number": n, "state": if p.merged { "closed" } else { "open" }, "locked": false, "title": p.title, "user": user(), "body": p.body,
             "labels": [], "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z",
-            "closed_at": null, "merged_at": null, "merge_commit_sha": null, "draft": false,
+            "closed_at": if p.merged { json!("2026-01-02T00:00:00Z") } else { Value::Null }, "merged_at": if p.merged { json!("2026-01-02T00:00:00Z") } else { Value::Null }, "merge_commit_sha": null, "draft": false,
             "head": { "label": format!("{o}:{}", p.head_ref), "ref": p.head_ref, "sha": p.head_sha, "user": user(),
                       "repo": repo_json(p.fork.as_deref().unwrap_or(&format!("{o}/{r}"))) },
             "base": { "label": format!("{o}:{}", p.base_ref), "ref": p.base_ref, "sha": p.base_sha, "user": user(),
                       "repo": repo_json(&format!("{o}/{r}")) },
-            "author_association": "OWNER", "merged": false, "mergeable": true, "comments": 0,
+            "author_association": "OWNER", "merged": p.merged, "mergeable": true, "comments": 0,
             "review_comments": 0, "commits": 1, "additions": 0, "deletions": 0, "changed_files": 0
         }),
     );
@@ -637,13 +639,30 @@ async fn pull_files(
     )
 }
 
-async fn list_pulls(State(s): State<St>, Path((o, r)): Path<(String, String)>) -> Response {
+/// `GET /repos/{o}/{r}/pulls`: filtered by `state` (default `open`), `head` (`owner:branch`)
+/// and `base`, as GitHub filters.
+async fn list_pulls(
+    State(s): State<St>,
+    Path((o, r)): Path<(String, String)>,
+    axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>,
+) -> Response {
     let repo = format!("{o}/{r}");
     let st = lock(&s);
+    let state = q.get("state").map_or("open", String::as_str);
     let v: Vec<Value> = st
         .pulls
         .iter()
         .filter(|((rr, _), _)| *rr == repo)
+        .filter(|(_, p)| match state {
+            "open" => !p.merged,
+            "closed" => p.merged,
+            _ => true,
+        })
+        .filter(|(_, p)| {
+            q.get("head")
+                .is_none_or(|h| *h == format!("{o}:{}", p.head_ref))
+        })
+        .filter(|(_, p)| q.get("base").is_none_or(|b| *b == p.base_ref))
         .map(|((_, n), p)| pull_json(&o, &r, *n, p))
         .collect();
     Json(v).into_response()

@@ -5,6 +5,7 @@
 
 #[cfg(feature = "e2e")]
 pub mod bench;
+pub mod docsync_cases;
 pub mod fixtures;
 pub mod git_server;
 pub mod github_double;

@@ -107,10 +107,70 @@ pub struct NotionState {
     pub failures: VecDeque<(u16, Option<u64>)>,
     /// Requests received: (method, path, Notion-Version).
     pub requests: Vec<(String, String, String)>,
+    /// When each request arrived (to check the client's pace).
+    pub times: Vec<std::time::Instant>,
+    /// The blocks of each page or block, in order, with their ids (pages created under a page
+    /// are `child_page` blocks of it).
+    pub blocks: std::collections::BTreeMap<String, Vec<Value>>,
+    /// Blocks deleted, by id.
+    pub deleted: Vec<String>,
     next: u64,
 }
 
 impl NotionState {
+    fn new_id(&mut self) -> String {
+        self.next += 1;
+        format!("00000000-0000-4000-8000-{:012}", self.next)
+    }
+
+    /// Store `children` under `parent`, each with an id of its own.
+    fn add_blocks(&mut self, parent: &str, children: &[Value]) -> Vec<Value> {
+        let mut added = Vec::new();
+        for c in children {
+            let mut b = c.clone();
+            b["id"] = json!(self.new_id());
+            b["object"] = json!("block");
+            b["has_children"] = json!(false);
+            added.push(b.clone());
+            self.blocks.entry(parent.to_string()).or_default().push(b);
+        }
+        added
+    }
+
+    /// A page's blocks as `type: text` lines (sub-pages as `child_page: title`).
+    pub fn page_lines(&self, id: &str) -> Vec<String> {
+        self.blocks
+            .get(id)
+            .into_iter()
+            .flatten()
+            .map(|b| {
+                let (kind, text, _) = crate::services::notion::block_text(b);
+                match kind.as_str() {
+                    "child_page" => {
+                        format!(
+                            "child_page: {}",
+                            b["child_page"]["title"].as_str().unwrap_or("")
+                        )
+                    }
+                    _ => format!("{kind}: {text}"),
+                }
+            })
+            .collect()
+    }
+
+    /// The most requests that arrived within any one second.
+    pub fn busiest_second(&self) -> usize {
+        (0..self.times.len())
+            .map(|i| {
+                self.times[i..]
+                    .iter()
+                    .take_while(|t| t.duration_since(self.times[i]).as_millis() < 1000)
+                    .count()
+            })
+            .max()
+            .unwrap_or(0)
+    }
+
     /// A database with these data sources (id, name).
     pub fn database(&mut self, id: &str, sources: &[(&str, &str)]) {
         self.databases.insert(
@@ -160,6 +220,7 @@ fn check(st: &mut NotionState, h: &HeaderMap, method: &str, path: &str) -> Optio
         .to_string();
     st.requests
         .push((method.into(), path.into(), version.clone()));
+    st.times.push(std::time::Instant::now());
     if auth != format!("Bearer {}", st.token) {
         return Some(notion_error(
             StatusCode::UNAUTHORIZED,
@@ -274,7 +335,8 @@ impl NotionDouble {
         let app = axum::Router::new()
             .route("/v1/pages", post(create_page))
             .route("/v1/pages/{id}", patch(update_page))
-            .route("/v1/blocks/{id}/children", patch(append))
+            .route("/v1/blocks/{id}/children", patch(append).get(list_children))
+            .route("/v1/blocks/{id}", axum::routing::delete(delete_block))
             .route("/v1/databases/{id}", get(get_database))
             .route("/v1/databases/{id}/query", post(query_database))
             .route("/v1/data_sources/{id}", get(get_data_source))
@@ -340,8 +402,24 @@ async fn create_page(State(s): State<Ns>, h: HeaderMap, Json(b): Json<Value>) ->
             }
         }
     }
-    st.next += 1;
-    let id = format!("00000000-0000-4000-8000-{:012}", st.next);
+    let id = st.new_id();
+    if let Some(parent) = parent["page_id"].as_str() {
+        let title: String = b["properties"]["title"]["title"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|t| t["text"]["content"].as_str())
+            .collect();
+        st.blocks
+            .entry(parent.to_string())
+            .or_default()
+            .push(json!({
+                "object": "block", "id": id, "type": "child_page", "has_children": true,
+                "child_page": { "title": title }
+            }));
+    }
+    let children = b["children"].as_array().cloned().unwrap_or_default();
+    st.add_blocks(&id, &children);
     st.pages.push((id.clone(), b));
     answer(&mut st, Json(page_json(&id)).into_response())
 }
@@ -383,12 +461,81 @@ async fn append(
     if let Some(r) = check_children(&children) {
         return r;
     }
-    st.appended.push((id, children.clone()));
+    let added = st.add_blocks(&id, &children);
+    st.appended.push((id, children));
     answer(
         &mut st,
-        Json(json!({ "object": "list", "results": children, "has_more": false, "next_cursor": null }))
+        Json(json!({ "object": "list", "results": added, "has_more": false, "next_cursor": null }))
             .into_response(),
     )
+}
+
+/// `GET /v1/blocks/{id}/children`: pages of at most `page_size` (≤ 100) blocks; the cursor is
+/// the id of the next block.
+async fn list_children(
+    State(s): State<Ns>,
+    Path(id): Path<String>,
+    axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>,
+    h: HeaderMap,
+) -> Response {
+    let mut st = lock(&s);
+    if let Some(r) = check(&mut st, &h, "GET", &format!("/v1/blocks/{id}/children")) {
+        return r;
+    }
+    let known = st.pages.iter().any(|(p, _)| *p == id) || st.blocks.contains_key(&id);
+    if !known {
+        return notion_error(
+            StatusCode::NOT_FOUND,
+            "object_not_found",
+            &format!("Could not find block with ID: {id}."),
+        );
+    }
+    let size: usize = q
+        .get("page_size")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(100)
+        .clamp(1, 100);
+    let all = st.blocks.get(&id).cloned().unwrap_or_default();
+    let start = q
+        .get("start_cursor")
+        .and_then(|c| all.iter().position(|b| b["id"] == c.as_str()))
+        .unwrap_or(0);
+    let page: Vec<Value> = all[start..].iter().take(size).cloned().collect();
+    let next = all.get(start + size).map(|b| b["id"].clone());
+    answer(
+        &mut st,
+        Json(
+            json!({ "object": "list", "type": "block", "block": {}, "results": page,
+                     "has_more": next.is_some(), "next_cursor": next }),
+        )
+        .into_response(),
+    )
+}
+
+/// `DELETE /v1/blocks/{id}`: the block is archived (gone from its parent's children).
+async fn delete_block(State(s): State<Ns>, Path(id): Path<String>, h: HeaderMap) -> Response {
+    let mut st = lock(&s);
+    if let Some(r) = check(&mut st, &h, "DELETE", &format!("/v1/blocks/{id}")) {
+        return r;
+    }
+    let mut found = None;
+    for v in st.blocks.values_mut() {
+        if let Some(i) = v.iter().position(|b| b["id"] == id.as_str()) {
+            found = Some(v.remove(i));
+            break;
+        }
+    }
+    let Some(mut b) = found else {
+        return notion_error(
+            StatusCode::NOT_FOUND,
+            "object_not_found",
+            &format!("Could not find block with ID: {id}."),
+        );
+    };
+    st.deleted.push(id);
+    b["archived"] = json!(true);
+    b["in_trash"] = json!(true);
+    answer(&mut st, Json(b).into_response())
 }
 
 async fn get_database(State(s): State<Ns>, Path(id): Path<String>, h: HeaderMap) -> Response {

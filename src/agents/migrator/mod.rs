@@ -74,15 +74,7 @@ impl OperatorSide for Ops {
         else {
             return;
         };
-        spec.volumes
-            .get_or_insert_with(Vec::new)
-            .push(pod::secret_volume("database", secret, true));
-        if let Some(c) = spec.containers.first_mut() {
-            pod::add_mount(
-                c,
-                pod::mount("database", crate::contract::DATABASE_DIR, true),
-            );
-        }
+        pod::mount_secret(spec, "database", secret, crate::contract::DATABASE_DIR);
     }
 }
 

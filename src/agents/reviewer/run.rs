@@ -55,18 +55,8 @@ pub struct PrintedReview {
     pub comments: Vec<crate::services::github::InlineComment>,
 }
 
-#[derive(Debug)]
-pub struct Failure {
-    pub message: String,
-    pub transient: bool,
-}
-
-fn fail(message: impl Into<String>) -> Failure {
-    Failure {
-        message: message.into(),
-        transient: false,
-    }
-}
+pub use crate::agents::step::RunFailure as Failure;
+use crate::agents::step::{fail, reported as report};
 
 fn enabled(p: &ReviewerParams, c: ReviewCheck) -> bool {
     p.checks.is_empty() || p.checks.contains(&c)
@@ -168,12 +158,6 @@ pub async fn run<H: Host + ?Sized>(
     p: &ReviewerParams,
     setup: &Setup,
 ) -> Result<Outcome, Failure> {
-    let report = |r: Result<(), String>| {
-        r.map_err(|e| Failure {
-            message: e,
-            transient: true,
-        })
-    };
     let slug = p
         .repo
         .clone()
@@ -349,12 +333,6 @@ async fn analyse<H: Host + ?Sized>(
     untrusted: Option<String>,
     out: &mut Outcome,
 ) -> Result<(Vec<Finding>, Vec<Finding>), Failure> {
-    let report = |r: Result<(), String>| {
-        r.map_err(|e| Failure {
-            message: e,
-            transient: true,
-        })
-    };
     let mut all: Vec<Finding> = Vec::new();
     if enabled(p, ReviewCheck::Lint) {
         all.extend(lint(root, files, &mut out.notes).await);

@@ -61,19 +61,8 @@ async fn entry(host: &dyn DynHost, job: &RunJob) -> Outcome {
         short_id: job.short_id(),
         publish: job.publish,
     };
-    match run::run(host, repo, params, &setup).await {
-        Ok(out) => {
-            let data = serde_json::to_value(&out).unwrap_or_default();
-            host.result(&out.summary, Some(data), &[]).await?;
-            Ok(out.summary)
-        }
-        Err(f) => {
-            let first = f.message.lines().next().unwrap_or_default().to_string();
-            host.result(&first, Some(json!({ "error": f.message })), &[])
-                .await?;
-            Err(Failed::of(f.transient, f.message))
-        }
-    }
+    let r = run::run(host, repo, params, &setup).await;
+    super::step::finish(host, r, |o| o.summary.clone()).await
 }
 
 #[derive(clap::Args, Clone, Debug)]

@@ -84,18 +84,8 @@ pub struct Outcome {
     pub pull_request_url: Option<String>,
 }
 
-#[derive(Debug)]
-pub struct Failure {
-    pub message: String,
-    pub transient: bool,
-}
-
-fn fail(m: impl Into<String>) -> Failure {
-    Failure {
-        message: m.into(),
-        transient: false,
-    }
-}
+pub use crate::agents::step::RunFailure as Failure;
+use crate::agents::step::{fail, reported as report};
 
 /// What the LLM answers for one function: a complete `_test.go` file.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -320,12 +310,6 @@ pub async fn run<H: Host + ?Sized>(
     p: &TestGenParams,
     setup: &Setup,
 ) -> Result<Outcome, Failure> {
-    let report = |r: Result<(), String>| {
-        r.map_err(|e| Failure {
-            message: e,
-            transient: true,
-        })
-    };
     let target = p.coverage_target.map_or(DEFAULT_TARGET, f64::from);
     let rounds = p.max_rounds.unwrap_or(DEFAULT_ROUNDS).clamp(1, 10);
     let opts = WorkspaceOptions {
