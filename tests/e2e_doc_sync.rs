@@ -36,7 +36,8 @@ async fn an_agentjob_documents_the_api_change_with_a_pull_request_and_a_notion_p
     let github = GitHubDouble::start(TOKEN).await.unwrap();
     let notion = NotionDouble::start(NOTION_TOKEN).await.unwrap();
     notion.with(|st| {
-        st.pages.push((PARENT.into(), json!({"parent": {"workspace": true}})));
+        st.pages
+            .push((PARENT.into(), json!({"parent": {"workspace": true}})));
     });
     common::token_secret(&client, &ns, "github-token", TOKEN).await;
     common::token_secret(&client, &ns, "notion-token", NOTION_TOKEN).await;
@@ -68,17 +69,23 @@ async fn an_agentjob_documents_the_api_change_with_a_pull_request_and_a_notion_p
     let page = data["notionPage"].as_str().unwrap().to_string();
     let lines = notion.with(|s| s.page_lines(&page));
     assert!(
-        lines.iter().any(|l| l == "heading_3: POST /department/tree"),
+        lines
+            .iter()
+            .any(|l| l == "heading_3: POST /department/tree"),
         "{lines:#?}"
     );
     // The audit trail names the push, the pull request and the page.
-    let kinds: Vec<String> = st
+    let trail: Vec<String> = st
         .actions
         .iter()
-        .map(|a| a.type_.clone())
+        .map(|a| format!("{} {}", a.type_, a.target))
         .collect();
-    for k in ["git_push", "pr_open", "notion_page"] {
-        assert!(kinds.iter().any(|x| x == k), "{kinds:?}");
+    for k in [
+        "git_push docs/devagents-sync-main".to_string(),
+        format!("pr_open {}", data["pullRequestUrl"].as_str().unwrap()),
+        format!("api_call notion page {page}"),
+    ] {
+        assert!(trail.contains(&k), "{k:?} not in {trail:?}");
     }
     common::delete_namespace(&client, &ns).await;
 }

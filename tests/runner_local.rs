@@ -237,7 +237,11 @@ fn doc_sync_documents_the_last_commit_on_a_local_branch_and_pushes_nothing() {
     assert!(data["pullRequest"].is_null(), "{data}");
     let branch = data["branch"].as_str().unwrap();
     assert_eq!(branch, "docs/devagents-sync-main");
-    let claude = git(&work.join("repo"), &["show", &format!("{branch}:CLAUDE.md")]).unwrap();
+    let claude = git(
+        &work.join("repo"),
+        &["show", &format!("{branch}:CLAUDE.md")],
+    )
+    .unwrap();
     assert!(claude.contains("`POST /department/tree`"), "{claude}");
     assert!(
         git(&bare, &["rev-parse", "--verify", "-q", branch]).is_err(),

@@ -228,9 +228,17 @@ pub fn steps() -> Vec<Step> {
 
 /// The bare repository `<root>/<name>.git`: [`repository`], then the first `n` of [`steps`] as
 /// commits on `branch` (`main`, or a new branch from it).
-pub fn bare_with_steps(root: &Path, name: &str, branch: &str, n: usize) -> std::io::Result<PathBuf> {
+pub fn bare_with_steps(
+    root: &Path,
+    name: &str,
+    branch: &str,
+    n: usize,
+) -> std::io::Result<PathBuf> {
     let files = repository();
-    let files: Vec<(&str, &str)> = files.iter().map(|(p, t)| (p.as_str(), t.as_str())).collect();
+    let files: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(p, t)| (p.as_str(), t.as_str()))
+        .collect();
     let bare = bare_repo_with(root, name, "main", &files)?;
     for step in steps().into_iter().take(n) {
         commit_files(&bare, branch, "main", &step.files, step.message)?;

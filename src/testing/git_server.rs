@@ -195,7 +195,10 @@ pub fn commit_files(
     );
     git(parent, &["clone", "-q", bare_s, seed_s])?;
     if git(&seed, &["checkout", "-q", branch]).is_err() {
-        git(&seed, &["checkout", "-q", "-b", branch, &format!("origin/{from}")])?;
+        git(
+            &seed,
+            &["checkout", "-q", "-b", branch, &format!("origin/{from}")],
+        )?;
     }
     for (path, content) in files {
         let p = seed.join(path);

@@ -721,7 +721,10 @@ pub async fn run<H: Host + ?Sized>(
                 }
             };
             if out.notion_blocks != (0, 0) {
-                report(host.action("notion_page", &id, None).await)?;
+                report(
+                    host.action("api_call", &format!("notion page {id}"), None)
+                        .await,
+                )?;
             }
             out.notion_page = Some(id);
         } else {
