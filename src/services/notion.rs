@@ -46,7 +46,7 @@ pub struct Notion {
     pub retry: RetryPolicy,
     /// Configured id → its data source id, resolved once.
     sources: std::sync::Mutex<std::collections::HashMap<String, String>>,
-    /// When the last request left: requests are paced to [`REQUESTS_PER_SECOND`].
+    /// When the last request was answered: requests are paced to [`REQUESTS_PER_SECOND`].
     last: tokio::sync::Mutex<Option<tokio::time::Instant>>,
 }
 
@@ -168,16 +168,6 @@ impl Notion {
         }
     }
 
-    /// Wait until a request may leave (at most [`REQUESTS_PER_SECOND`]).
-    async fn pace(&self) {
-        let gap = std::time::Duration::from_millis(1000 / REQUESTS_PER_SECOND + 1);
-        let mut last = self.last.lock().await;
-        if let Some(t) = *last {
-            tokio::time::sleep_until(t + gap).await;
-        }
-        *last = Some(tokio::time::Instant::now());
-    }
-
     /// One request. Reads, property updates and queries may be sent again after a 5xx; a
     /// page creation or a block append only after a rate limit (see [`send`]).
     async fn call(
@@ -188,7 +178,13 @@ impl Notion {
         effect: Effect,
     ) -> Result<Value, NotionError> {
         let url = format!("{}{path}", self.base);
-        self.pace().await;
+        // Notion's pace: a request (with its retries) leaves a third of a second after the
+        // previous one was answered, so no second sees more than [`REQUESTS_PER_SECOND`].
+        let gap = std::time::Duration::from_millis(1000 / REQUESTS_PER_SECOND + 1);
+        let mut last = self.last.lock().await;
+        if let Some(t) = *last {
+            tokio::time::sleep_until(t + gap).await;
+        }
         let text = send("Notion", &self.retry, effect, || {
             let r = self
                 .http
@@ -200,7 +196,10 @@ impl Notion {
                 None => r,
             }
         })
-        .await?;
+        .await;
+        *last = Some(tokio::time::Instant::now());
+        drop(last);
+        let text = text?;
         serde_json::from_str(&text).map_err(|e| NotionError::Decode(e.to_string()))
     }
 

@@ -211,7 +211,10 @@ pub fn steps() -> Vec<Step> {
                 ("rpc/desc/position.proto".into(), POSITION_PROTO.into()),
                 ("rpc/ent/schema/position.go".into(), POSITION_SCHEMA.into()),
             ],
-            expect: vec![("endpoint-added", "info", "POST /position/create")],
+            expect: vec![
+                ("endpoint-added", "info", "POST /position/create"),
+                ("rpc-added", "info", "createPosition"),
+            ],
             changelog: vec!["- endpoint `POST /position/create`", "- positions"],
             shows: "POST /position/create",
         },

@@ -158,9 +158,9 @@ impl NotionState {
             .collect()
     }
 
-    /// The most requests that arrived within any one second.
-    pub fn busiest_second(&self) -> usize {
-        (0..self.times.len())
+    /// The most requests that arrived within any one second, from request `from` on.
+    pub fn busiest_second(&self, from: usize) -> usize {
+        (from..self.times.len())
             .map(|i| {
                 self.times[i..]
                     .iter()
