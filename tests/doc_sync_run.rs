@@ -299,7 +299,10 @@ async fn every_kind_of_api_change_is_documented_and_a_run_with_nothing_to_change
         assert_eq!(again.head_commit, head);
         f.merge(pr, &branch);
     }
-    assert!(f.notion.with(|st| st.failures.is_empty()), "the 429 was met");
+    assert!(
+        f.notion.with(|st| st.failures.is_empty()),
+        "the 429 was met"
+    );
     // The whole page after the last step: both groups, one parent link.
     let (lines, parent) = f.notion.with(|st| {
         (
