@@ -160,6 +160,16 @@ struct RunArgs {
     /// Identity in the leader election (default: POD_NAME, else host name and pid).
     #[arg(long, env = "POD_NAME")]
     identity: Option<String>,
+    /// A file holding the job archive's PostgreSQL URL (the chart mounts it from a Secret);
+    /// without it, finished jobs are not archived.
+    #[arg(long, env = "DEVAGENTS_ARCHIVE_DATABASE_URL_FILE")]
+    archive_database_url_file: Option<std::path::PathBuf>,
+    /// How long archived jobs are kept: `30d`, `12h`, `90m`, `45s`.
+    #[arg(long, env = "DEVAGENTS_ARCHIVE_RETENTION", default_value = "30d", value_parser = devagents::services::archive::parse_period)]
+    archive_retention: Duration,
+    /// Log lines as JSON (one object per line, for Fluent Bit, Elasticsearch, Loki) or text.
+    #[arg(long, env = "DEVAGENTS_LOG_FORMAT", default_value = "text")]
+    log_format: devagents::services::logging::LogFormat,
 }
 
 fn llm_gateway(
@@ -227,14 +237,7 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Run(args) => {
             limit_malloc_arenas();
-            tracing_subscriber::fmt()
-                .with_env_filter(
-                    tracing_subscriber::EnvFilter::try_from_default_env()
-                        .unwrap_or_else(|_| "info,kube=warn".into()),
-                )
-                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
-                .with_writer(devagents::services::redact::Redacting(std::io::stdout))
-                .init();
+            devagents::services::logging::init(args.log_format, "info,kube=warn");
             let metrics = std::sync::Arc::new(controller::metrics::Metrics::default());
             let llm = llm_gateway(&args, metrics.clone())?;
             let cfg = Config {
@@ -263,6 +266,17 @@ fn main() -> anyhow::Result<()> {
                 lock_lease: Duration::from_secs(args.lock_lease_seconds.max(1)),
                 start_timeout: Duration::from_secs(args.start_timeout_seconds),
                 peer_address: args.peer_address.clone(),
+                archive: match &args.archive_database_url_file {
+                    Some(p) => Some(std::sync::Arc::new(
+                        devagents::services::archive::Archive::new(
+                            &std::fs::read_to_string(p)
+                                .map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?,
+                        ),
+                    )),
+                    None => None,
+                },
+                archive_retention: args.archive_retention,
+                log_format: args.log_format,
                 ..Config::default()
             };
             // The agents' operator-side hooks, from the registry, over the environments.

@@ -3,6 +3,7 @@
 //! line and a non-zero exit code.
 
 pub mod follow;
+pub mod history;
 pub mod queue;
 pub mod run;
 pub mod table;
@@ -91,6 +92,36 @@ pub enum Command {
         /// Output: json or yaml.
         #[arg(short, long)]
         output: Option<table::Output>,
+    },
+    /// Finished jobs from the job archive (PostgreSQL), newest first — also those whose
+    /// object is gone. Every namespace unless `-n` is given.
+    History {
+        /// Only jobs of this agent.
+        #[arg(long)]
+        agent: Option<String>,
+        /// Only jobs that ended so (Succeeded, Failed, RolledBack, Cancelled).
+        #[arg(long)]
+        phase: Option<String>,
+        /// Only jobs finished within this period: 24h, 7d …
+        #[arg(long)]
+        since: Option<String>,
+        /// Output: json or yaml.
+        #[arg(short, long)]
+        output: Option<table::Output>,
+        #[command(flatten)]
+        archive: history::ArchiveArgs,
+    },
+    /// Per agent and namespace over a period, from the archive: jobs, success rate, median and
+    /// p95 duration, LLM tokens and cost, deploys per day and rollback rate, reviews posted.
+    Report {
+        /// The period: 30d, 7d, 24h …
+        #[arg(long, default_value = "30d")]
+        since: String,
+        /// Output: json or yaml.
+        #[arg(short, long)]
+        output: Option<table::Output>,
+        #[command(flatten)]
+        archive: history::ArchiveArgs,
     },
     /// One AgentJob in detail.
     Get {
@@ -283,8 +314,37 @@ pub async fn execute(cli: Cli) -> Result<i32> {
         );
         return Ok(0);
     }
+    // The archive is read without the cluster.
+    match &cli.command {
+        Command::History {
+            agent,
+            phase,
+            since,
+            output,
+            archive,
+        } => {
+            return history::history(
+                archive,
+                cli.kube.namespace.clone(),
+                agent.clone(),
+                phase.clone(),
+                since.clone(),
+                *output,
+            )
+            .await;
+        }
+        Command::Report {
+            since,
+            output,
+            archive,
+        } => {
+            return history::report_cmd(archive, cli.kube.namespace.clone(), since, *output).await;
+        }
+        _ => {}
+    }
     let c = Cluster::connect(&cli.kube).await?;
     match cli.command {
+        Command::History { .. } | Command::Report { .. } => Ok(0),
         Command::Completion { .. } => Ok(0),
         Command::Run { common, agent } => {
             let job = run::build(&agent, &common).map_err(CliError)?;

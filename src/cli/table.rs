@@ -68,7 +68,10 @@ fn phase(j: &AgentJob) -> String {
 }
 
 /// `-o json|yaml`: the object as a document (None: a table is wanted).
-fn document<T: serde::Serialize>(v: &T, output: Option<Output>) -> Option<Result<String, String>> {
+pub fn document<T: serde::Serialize>(
+    v: &T,
+    output: Option<Output>,
+) -> Option<Result<String, String>> {
     match output {
         Some(Output::Json) => Some(
             serde_json::to_string_pretty(v)

@@ -48,6 +48,13 @@ pub struct Config {
     pub job_cache: JobCache,
     /// The key of the seal on agent Pods (every replica holds the same one).
     pub seal_key: SealKey,
+    /// The job archive (PostgreSQL), if configured: a finished job is written there before
+    /// its TTL may delete it.
+    pub archive: Option<std::sync::Arc<crate::services::archive::Archive>>,
+    /// Archived jobs older than this are pruned.
+    pub archive_retention: Duration,
+    /// The operator's log format, given to the agent Pods too.
+    pub log_format: crate::services::logging::LogFormat,
 }
 
 /// The key the operator seals its agent Pods with: derived from the agent API's serving key
@@ -190,6 +197,9 @@ impl Default for Config {
             agents: Default::default(),
             job_cache: JobCache::default(),
             seal_key: SealKey::random(),
+            archive: None,
+            archive_retention: Duration::from_secs(30 * 86_400),
+            log_format: Default::default(),
         }
     }
 }

@@ -69,6 +69,9 @@ pub struct Metrics {
     pub scheduler_pass_seconds: Histogram,
     /// Status writes of waiting jobs (a new or changed `waitingFor`), never per position.
     pub queue_status_writes: Counter,
+    /// Jobs written to the archive, and archive writes that failed (the job waits).
+    pub archived: Counter,
+    pub archive_errors: Counter,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -259,7 +262,21 @@ impl Default for Metrics {
             "Status writes of waiting jobs (waitingFor changed)",
             queue_status_writes.clone(),
         );
+        let archived = Counter::default();
+        let archive_errors = Counter::default();
+        registry.register(
+            "archived_jobs",
+            "Finished jobs written to the archive",
+            archived.clone(),
+        );
+        registry.register(
+            "archive_errors",
+            "Archive writes that failed (the job is kept until it is archived)",
+            archive_errors.clone(),
+        );
         Metrics {
+            archived,
+            archive_errors,
             scheduler_passes,
             scheduler_pass_seconds,
             queue_status_writes,

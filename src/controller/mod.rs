@@ -11,6 +11,7 @@
 
 pub mod agent;
 pub mod approval;
+pub mod archive;
 pub mod config;
 pub mod lifecycle;
 pub mod locks;
@@ -59,6 +60,8 @@ pub enum Error {
     Serde(#[from] serde_json::Error),
     #[error("object without {0}")]
     Missing(&'static str),
+    #[error("{0}")]
+    Archive(#[from] crate::services::archive::ArchiveError),
 }
 
 impl Error {
@@ -70,6 +73,7 @@ impl Error {
             Error::Finalizer(_) => "finalizer".into(),
             Error::Serde(_) => "serde".into(),
             Error::Missing(_) => "missing".into(),
+            Error::Archive(_) => "archive".into(),
         }
     }
 }
@@ -405,6 +409,7 @@ pub async fn run(
         _ = approval_controller => Err(anyhow::anyhow!("approval controller stopped")),
         _ = scheduler::run(ctx.clone()) => Err(anyhow::anyhow!("scheduler stopped")),
         _ = scheduler::renew_locks(ctx.clone()) => Err(anyhow::anyhow!("lock renewal stopped")),
+        _ = archive::retention(ctx.clone()) => Err(anyhow::anyhow!("archive retention stopped")),
         r = async { loop { leading.changed().await?; if !*leading.borrow_and_update() { break; } } anyhow::Ok(()) } => {
             error!("lost leadership; exiting so a fresh process can take over cleanly");
             r.and(Err(anyhow::anyhow!("lost leadership")))

@@ -192,6 +192,10 @@ pub fn agent_pod(job: &AgentJob, attempt: i32, cfg: &Config) -> Pod {
             env(ENV_JOB_SPEC, spec_json),
             env("HOME", "/tmp"),
             env(ENV_GITHUB_API_URL, cfg.github_api_url.clone()),
+            env(
+                crate::services::logging::ENV_LOG_FORMAT,
+                cfg.log_format.as_str().to_string(),
+            ),
         ]),
         resources: Some(ResourceRequirements {
             requests: quantities(&r.cpu_request, &r.memory_request),

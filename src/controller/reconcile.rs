@@ -22,12 +22,23 @@ use crate::api::{
 pub async fn reconcile(job: Arc<AgentJob>, ctx: Arc<Context>) -> Result<Action> {
     let ns = job.namespace().ok_or(Error::Missing("namespace"))?;
     let api = ctx.job_api(&ns);
-    finalizer(&api, FINALIZER, job, |event| async {
-        match event {
-            Finalizer::Apply(job) => apply(job, &ctx).await,
-            Finalizer::Cleanup(job) => cleanup(job, &ctx).await,
-        }
-    })
+    // Every line logged on the job's behalf carries its name, namespace and agent (the JSON
+    // log format puts them beside the message).
+    let span = tracing::info_span!(
+        "reconcile",
+        job = %job.name_any(),
+        namespace = %ns,
+        agent = %job.spec.agent
+    );
+    tracing::Instrument::instrument(
+        finalizer(&api, FINALIZER, job, |event| async {
+            match event {
+                Finalizer::Apply(job) => apply(job, &ctx).await,
+                Finalizer::Cleanup(job) => cleanup(job, &ctx).await,
+            }
+        }),
+        span,
+    )
     .await
     .map_err(|e| Error::Finalizer(Box::new(e)))
 }
@@ -117,6 +128,10 @@ async fn apply(job: Arc<AgentJob>, ctx: &Context) -> Result<Action> {
             .is_some_and(|ph| ph == "Succeeded" || ph == "Failed");
         if !pod_ended {
             ctx.wake.notify_one();
+        }
+        // Archived first: the TTL deletes no job the archive has not got.
+        if !super::archive::ensure(ctx, &job).await? {
+            return Ok(Action::requeue(ARCHIVE_RETRY));
         }
         return ttl(ctx, &job, now).await;
     }
@@ -412,6 +427,9 @@ async fn finished(ctx: &Context, job: &AgentJob, phase: Phase, reason: &str, mes
     .await;
 }
 
+/// How soon a finished job whose archive write failed is tried again.
+const ARCHIVE_RETRY: Duration = Duration::from_secs(5);
+
 /// `ttlSecondsAfterFinished`: delete the job when its time has come.
 async fn ttl(ctx: &Context, job: &AgentJob, now: Timestamp) -> Result<Action> {
     let (Some(ttl), Some(done)) = (
@@ -465,6 +483,12 @@ async fn revoke_rights(ctx: &Context, job: &AgentJob) -> Result<()> {
 /// The job is being deleted: give its locks back (Pods and the ServiceAccount are owned and
 /// garbage-collected).
 async fn cleanup(job: Arc<AgentJob>, ctx: &Context) -> Result<Action> {
+    // A deleted job that ran is archived before it goes (the finalizer holds it meanwhile).
+    if !super::archive::ensure(ctx, &job).await? {
+        return Err(Error::Archive(crate::services::archive::ArchiveError::Db(
+            "the job is kept until the archive has it".into(),
+        )));
+    }
     revoke_rights(ctx, &job).await?;
     let uid = job.uid().unwrap_or_default();
     let api = ctx.lease_api();

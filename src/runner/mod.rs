@@ -31,9 +31,33 @@ pub use crate::services::termination::write_termination_message;
 
 /// `agent-runner run`: fetch the job (from the agent API when the Pod has one, otherwise
 /// from the Pod's environment) and run its agent. Returns the process exit code.
+/// A line of the runner's log (stderr): text, or JSON with the job's fields when the operator
+/// runs with JSON logs ([`crate::services::logging::ENV_LOG_FORMAT`]).
+pub fn log(level: &str, message: &str) {
+    use crate::contract::{ENV_ATTEMPT, ENV_JOB_NAME, ENV_JOB_NAMESPACE, ENV_JOB_SPEC};
+    let env = |k: &str| std::env::var(k).ok();
+    let agent = env(ENV_JOB_SPEC)
+        .and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok())
+        .and_then(|v| v["agent"].as_str().map(str::to_string));
+    eprintln!(
+        "{}",
+        crate::services::logging::line(
+            crate::services::logging::LogFormat::from_env(),
+            level,
+            message,
+            &[
+                ("job", env(ENV_JOB_NAME)),
+                ("namespace", env(ENV_JOB_NAMESPACE)),
+                ("agent", agent),
+                ("attempt", env(ENV_ATTEMPT)),
+            ],
+        )
+    );
+}
+
 pub async fn run_job() -> i32 {
     let fail = |code: i32, msg: String| {
-        eprintln!("agent-runner: {}", crate::services::redact::redact(&msg));
+        log("error", &format!("agent-runner: {msg}"));
         write_termination_message(&msg);
         code
     };
@@ -230,7 +254,7 @@ struct Offline;
 
 impl Host for Offline {
     async fn progress(&self, line: &str) -> Result<(), String> {
-        eprintln!("{}", crate::services::redact::redact(line));
+        log("info", line);
         Ok(())
     }
     async fn action(

@@ -12,6 +12,8 @@ pub struct LocalServer {
     data: PathBuf,
     dir: PathBuf,
     as_postgres: bool,
+    /// The server's options (port, socket directory) for starting it again.
+    opts: String,
 }
 
 /// The newest installed PostgreSQL's bin directory.
@@ -120,26 +122,13 @@ impl LocalServer {
             data: data.clone(),
             dir: dir.clone(),
             as_postgres,
+            opts,
         };
-        run(
-            cmd("pg_ctl")
-                .arg("-D")
-                .arg(&data)
-                .args(["-o", &opts, "-w", "-t", "60", "-l"])
-                .arg(dir.join("log"))
-                .arg("start"),
-            "pg_ctl start",
-        )
-        .map_err(|e| {
-            let log = std::fs::read_to_string(dir.join("log")).unwrap_or_default();
-            format!("{e}\n{log}")
-        })?;
+        server.resume()?;
         Ok(server)
     }
-}
 
-impl Drop for LocalServer {
-    fn drop(&mut self) {
+    fn pg_ctl(&self) -> Command {
         let mut c = if self.as_postgres {
             let mut c = Command::new("runuser");
             c.args(["-u", "postgres", "--"])
@@ -148,11 +137,39 @@ impl Drop for LocalServer {
         } else {
             Command::new(self.bin.join("pg_ctl"))
         };
-        let _ = c
+        c.stdin(std::process::Stdio::null())
             .arg("-D")
-            .arg(&self.data)
-            .args(["-m", "immediate", "-w", "stop"])
-            .output();
+            .arg(&self.data);
+        c
+    }
+
+    /// Start the server (again, after [`LocalServer::pause`]) on the same port and data.
+    pub fn resume(&self) -> Result<(), String> {
+        run(
+            self.pg_ctl()
+                .args(["-o", &self.opts, "-w", "-t", "60", "-l"])
+                .arg(self.dir.join("log"))
+                .arg("start"),
+            "pg_ctl start",
+        )
+        .map_err(|e| {
+            let log = std::fs::read_to_string(self.dir.join("log")).unwrap_or_default();
+            format!("{e}\n{log}")
+        })
+    }
+
+    /// Stop the server at once (an outage); its data stays for [`LocalServer::resume`].
+    pub fn pause(&self) -> Result<(), String> {
+        run(
+            self.pg_ctl().args(["-m", "immediate", "-w", "stop"]),
+            "pg_ctl stop",
+        )
+    }
+}
+
+impl Drop for LocalServer {
+    fn drop(&mut self) {
+        let _ = self.pause();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
