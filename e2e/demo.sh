@@ -4,6 +4,8 @@
 # repository on a local git server and opens a pull request (GitHub test double), a
 # migrator AgentJob whose destructive migration is validated on a real PostgreSQL, approved
 # and proposed as a pull request, and a deployer AgentJob. Every sample AgentJob is validated by the apiserver (server-side dry run).
+# Every finished job is written to the job archive (the same local PostgreSQL), and the demo
+# ends with `kubectl agent history` and `kubectl agent report` read from it.
 # The cluster stays up afterwards; `just cluster-down` stops it.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -40,7 +42,8 @@ MIGRATOR_GIT_URL="$(sed -n 's/^MIGRATOR_GIT_URL=//p' "$D/fixtures.out")"
 DATABASE_URL="$(sed -n 's/^DATABASE_URL=//p' "$D/fixtures.out")"
 [ -n "$GIT_URL" ] && [ -n "$GITHUB_URL" ] && [ -n "$DATABASE_URL" ] || die "the fixtures did not start ($D/fixtures.log)"
 
-log "starting the operator (agent-operator run)"
+log "starting the operator (agent-operator run), archiving finished jobs in PostgreSQL"
+printf '%s' "$DATABASE_URL" >"$D/archive-url"
 "$K" create namespace devagents-system --dry-run=client -o yaml | "$K" apply -f - >/dev/null
 METRICS_PORT=$(free_port)
 API_PORT=$(free_port)
@@ -49,6 +52,7 @@ DEVAGENTS_CLUSTER_ID="$(cat "$D/cluster-id")" RUST_LOG=info \
   --agent-image devagents-agent:demo --metrics-addr "127.0.0.1:$METRICS_PORT" \
   --agent-api-addr "127.0.0.1:$API_PORT" --agent-api-url "https://127.0.0.1:$API_PORT" \
   --github-api-url "$GITHUB_URL" --environments examples/deployer/environments.yaml \
+  --archive-database-url-file "$D/archive-url" \
   >"$D/agent-operator.log" 2>&1 &
 echo "$! agent-operator" >>"$D/pids"
 for _ in $(seq 1 100); do curl -fsS "http://127.0.0.1:$METRICS_PORT/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
@@ -122,11 +126,24 @@ wait_job deploy-staging-v1-7-2
 "$K" -n shop-staging get deployments -o wide
 "$K" -n shop-staging rollout history deployment/api
 
+log "the job archive: kubectl agent history and report (from PostgreSQL)"
+export DEVAGENTS_ARCHIVE_URL="$DATABASE_URL"
+archived=0
+for _ in $(seq 1 300); do
+  archived="$("$REPO_ROOT/target/debug/kubectl-agent" history -o json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')"
+  [ "$archived" -ge 4 ] && break
+  sleep 0.2
+done
+[ "$archived" -ge 4 ] || die "only $archived of the 4 finished jobs are in the archive (operator log: $D/agent-operator.log)"
+"$REPO_ROOT/target/debug/kubectl-agent" history
+"$REPO_ROOT/target/debug/kubectl-agent" report --since 1d
+
 cat <<MSG
 
 The control plane and the operator are still running. Try:
   export KUBECONFIG=$D/kubeconfig
   $K get aj
   curl -s http://127.0.0.1:$METRICS_PORT/metrics | grep devagents_
+  DEVAGENTS_ARCHIVE_URL='$DATABASE_URL' target/debug/kubectl-agent history
 Stop everything with: just cluster-down
 MSG

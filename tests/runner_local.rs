@@ -343,3 +343,51 @@ fn kubectl_agent_run_local_runs_the_job_it_builds_without_a_cluster() {
     let result: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert!(result["summary"].is_string(), "{result}");
 }
+
+/// In a Pod without an agent API, with the operator's JSON log format: every line the runner
+/// writes is a JSON object with the job's name, namespace, agent and attempt.
+#[test]
+fn in_a_pod_the_runner_logs_json_lines_with_the_job_fields() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_agent-runner"))
+        .arg("run")
+        .env_remove("DEVAGENTS_API_URL")
+        .env("DEVAGENTS_LOG_FORMAT", "json")
+        .env("DEVAGENTS_JOB_NAME", "probe-1")
+        .env("DEVAGENTS_JOB_NAMESPACE", "team")
+        .env("DEVAGENTS_ATTEMPT", "2")
+        .env(
+            "DEVAGENTS_JOB_SPEC",
+            r#"{"agent":"probe","probe":{"message":"hello","exitCode":1}}"#,
+        )
+        .env(
+            "DEVAGENTS_TERMINATION_MESSAGE_PATH",
+            dir.path().join("termination-log"),
+        )
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(lines.len() >= 2, "{err}");
+    for l in lines {
+        let v: serde_json::Value = serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"));
+        assert_eq!(
+            (
+                v["job"].as_str(),
+                v["namespace"].as_str(),
+                v["agent"].as_str(),
+                v["attempt"].as_str()
+            ),
+            (Some("probe-1"), Some("team"), Some("probe"), Some("2")),
+            "{l}"
+        );
+        assert!(
+            v["timestamp"].is_string() && v["message"].is_string(),
+            "{l}"
+        );
+    }
+    assert!(
+        err.contains("\"level\":\"ERROR\""),
+        "the failure is logged: {err}"
+    );
+}

@@ -49,12 +49,12 @@ pub async fn ensure(ctx: &Context, job: &AgentJob) -> Result<bool> {
         Ok(new) => {
             ctx.metrics.archived.inc();
             if !new {
-                info!(job = %row.name, namespace = %row.namespace, "already in the archive");
+                info!("already in the archive");
             }
         }
         Err(e) => {
             ctx.metrics.archive_errors.inc();
-            warn!(job = %row.name, namespace = %row.namespace, error = %e, "not archived yet; the job stays until it is");
+            warn!(error = %e, "not archived yet; the job stays until it is");
             return Ok(false);
         }
     }

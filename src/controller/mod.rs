@@ -80,6 +80,17 @@ impl Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// The span of work done for `job`: every line logged in it names the job, its namespace and
+/// agent (the JSON log format puts them beside the message).
+pub fn job_span(job: &AgentJob) -> tracing::Span {
+    tracing::info_span!(
+        "job",
+        job = %kube::ResourceExt::name_any(job),
+        namespace = %kube::ResourceExt::namespace(job).unwrap_or_default(),
+        agent = %job.spec.agent
+    )
+}
+
 /// Everything the reconcilers share.
 pub struct Context {
     pub client: Client,

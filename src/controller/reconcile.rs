@@ -24,12 +24,7 @@ pub async fn reconcile(job: Arc<AgentJob>, ctx: Arc<Context>) -> Result<Action> 
     let api = ctx.job_api(&ns);
     // Every line logged on the job's behalf carries its name, namespace and agent (the JSON
     // log format puts them beside the message).
-    let span = tracing::info_span!(
-        "reconcile",
-        job = %job.name_any(),
-        namespace = %ns,
-        agent = %job.spec.agent
-    );
+    let span = super::job_span(&job);
     tracing::Instrument::instrument(
         finalizer(&api, FINALIZER, job, |event| async {
             match event {

@@ -304,7 +304,7 @@ async fn pass(ctx: &Arc<Context>, permits: &Arc<Semaphore>, cache: &mut Views) -
     let mut ahead = 0;
     for d in decisions {
         match d {
-            Decision::Admit { key, index } => {
+            Decision::Admit { index, .. } => {
                 let Some(job) = jobs.get(index).cloned() else {
                     continue;
                 };
@@ -319,60 +319,62 @@ async fn pass(ctx: &Arc<Context>, permits: &Arc<Semaphore>, cache: &mut Views) -
                     continue;
                 }
                 let attempt = attempts(&job) + 1;
-                debug!(job = %key, attempt, "admitting");
+                let span = tracing::info_span!(parent: &super::job_span(&job), "admit", attempt);
+                span.in_scope(|| debug!("admitting"));
                 ctx.admitted
                     .lock()
                     .await
                     .insert(job.uid().unwrap_or_default(), attempt);
                 let (ctx, permits) = (ctx.clone(), permits.clone());
-                tokio::spawn(async move {
-                    let _permit = permits.acquire_owned().await;
-                    let result = admit(&ctx, &job, attempt).await;
-                    let uid = job.uid().unwrap_or_default();
-                    let retry_in = {
-                        let mut backoff =
-                            ctx.admit_backoff.lock().unwrap_or_else(|e| e.into_inner());
-                        match &result {
-                            Ok(()) => {
-                                backoff.remove(&uid);
-                                None
+                tokio::spawn(tracing::Instrument::instrument(
+                    async move {
+                        let _permit = permits.acquire_owned().await;
+                        let result = admit(&ctx, &job, attempt).await;
+                        let uid = job.uid().unwrap_or_default();
+                        let retry_in = {
+                            let mut backoff =
+                                ctx.admit_backoff.lock().unwrap_or_else(|e| e.into_inner());
+                            match &result {
+                                Ok(()) => {
+                                    backoff.remove(&uid);
+                                    None
+                                }
+                                Err(_) => {
+                                    // Failures in a row back off (0.5 s, doubling, at most 30 s): a
+                                    // lasting error is retried, never in a hot loop.
+                                    let e = backoff
+                                        .entry(uid)
+                                        .or_insert((0, std::time::Instant::now()));
+                                    e.0 += 1;
+                                    let d = Duration::from_millis(500)
+                                        .saturating_mul(1 << e.0.min(6).saturating_sub(1))
+                                        .min(Duration::from_secs(30));
+                                    e.1 = std::time::Instant::now() + d;
+                                    Some(d)
+                                }
                             }
-                            Err(_) => {
-                                // Failures in a row back off (0.5 s, doubling, at most 30 s): a
-                                // lasting error is retried, never in a hot loop.
-                                let e =
-                                    backoff.entry(uid).or_insert((0, std::time::Instant::now()));
-                                e.0 += 1;
-                                let d = Duration::from_millis(500)
-                                    .saturating_mul(1 << e.0.min(6).saturating_sub(1))
-                                    .min(Duration::from_secs(30));
-                                e.1 = std::time::Instant::now() + d;
-                                Some(d)
-                            }
+                        };
+                        if let Err(e) = result {
+                            warn!(error = %e, retry_in = ?retry_in, "admission failed; will retry");
+                            ctx.metrics
+                                .reconcile_errors
+                                .get_or_create(&super::metrics::ErrorLabel {
+                                    kind: format!("admit_{}", e.metric_label()),
+                                })
+                                .inc();
+                            ctx.admitted
+                                .lock()
+                                .await
+                                .remove(&job.uid().unwrap_or_default());
+                            tokio::time::sleep(retry_in.unwrap_or_default()).await;
+                            ctx.wake.notify_one();
                         }
-                    };
-                    if let Err(e) = result {
-                        warn!(job = %key, error = %e, retry_in = ?retry_in, "admission failed; will retry");
-                        ctx.metrics
-                            .reconcile_errors
-                            .get_or_create(&super::metrics::ErrorLabel {
-                                kind: format!("admit_{}", e.metric_label()),
-                            })
-                            .inc();
-                        ctx.admitted
-                            .lock()
-                            .await
-                            .remove(&job.uid().unwrap_or_default());
-                        tokio::time::sleep(retry_in.unwrap_or_default()).await;
-                        ctx.wake.notify_one();
-                    }
-                });
+                    },
+                    span,
+                ));
             }
             Decision::Wait {
-                key,
-                index,
-                waiting_for,
-                ..
+                index, waiting_for, ..
             } => {
                 let Some(job) = jobs.get(index) else {
                     continue;
@@ -432,15 +434,19 @@ async fn pass(ctx: &Arc<Context>, permits: &Arc<Semaphore>, cache: &mut Views) -
                 ctx.metrics.queue_status_writes.inc();
                 let ctx = ctx.clone();
                 let permits = ctx.queue_write_permits.clone();
-                tokio::spawn(async move {
-                    // In arrival order, a few at a time (the semaphore is fair).
-                    let Ok(_permit) = permits.acquire_owned().await else {
-                        return;
-                    };
-                    if let Err(e) = super::reconcile::patch_status(&ctx, &job, &next).await {
-                        debug!(job = %key, error = %e, "queue status not written (will retry)");
-                    }
-                });
+                let span = super::job_span(&job);
+                tokio::spawn(tracing::Instrument::instrument(
+                    async move {
+                        // In arrival order, a few at a time (the semaphore is fair).
+                        let Ok(_permit) = permits.acquire_owned().await else {
+                            return;
+                        };
+                        if let Err(e) = super::reconcile::patch_status(&ctx, &job, &next).await {
+                            debug!(error = %e, "queue status not written (will retry)");
+                        }
+                    },
+                    span,
+                ));
             }
         }
     }
@@ -520,7 +526,7 @@ async fn admit(ctx: &Context, job: &AgentJob, attempt: i32) -> super::Result<()>
     let pod_name = pod::pod_name(&name, attempt);
     if let Err(e) = record_admission(ctx, job, attempt, &pod_name, &sa_uid).await {
         // The Pod exists; once this process forgets the admission, the reconciler adopts it.
-        debug!(job = %name, error = %e, "admission status not written; the reconciler adopts the pod");
+        debug!(error = %e, "admission status not written; the reconciler adopts the pod");
         ctx.admitted.lock().await.remove(&uid);
         return Ok(());
     }
@@ -555,7 +561,7 @@ async fn take_locks(
         match locks::acquire(&lease_api, &k, uid, lease_secs(ctx), seen.as_deref()).await {
             Ok(true) => taken.push(k),
             other => {
-                debug!(job = %job.name_any(), lock = %k, result = ?other, "lock not taken");
+                debug!(lock = %k, result = ?other, "lock not taken");
                 release(ctx, &taken, uid).await;
                 return other.map(|_| None).map_err(Into::into);
             }
@@ -753,7 +759,7 @@ async fn create_pod(
         if let Some(u) = pod::sealed_account(&there, &ctx.cfg.seal_key, job, attempt) {
             return Ok(u);
         }
-        warn!(job = %job.name_any(), pod = %name, "a pod the operator did not make has the attempt's name: replacing it");
+        warn!(pod = %name, "a pod the operator did not make has the attempt's name: replacing it");
         let dp = DeleteParams {
             grace_period_seconds: Some(0),
             ..super::exactly(there.uid())

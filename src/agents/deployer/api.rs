@@ -153,7 +153,7 @@ async fn deploy(
             }
         }
     };
-    info!(job = %format!("{ns}/{name}"), ?op, target = %reply.name, "deploy request done");
+    info!(job = %name, namespace = %ns, ?op, target = %reply.name, "deploy request done");
     Ok(axum::Json(reply))
 }
 
