@@ -32,6 +32,8 @@ FULL = {
     ],
     "metrics": {"serviceMonitor": {"enabled": True}, "prometheusRule": {"enabled": True}},
     "certManager": {"enabled": True, "issuerRef": {"kind": "ClusterIssuer", "name": "ca-issuer"}},
+    "archive": {"databaseSecret": {"name": "devagents-archive", "key": "url"}, "retention": "90d"},
+    "logFormat": "text",
 }
 
 

@@ -90,6 +90,12 @@ async fn the_chart_lints_renders_installs_upgrades_and_uninstalls() {
         "--llm-provider=anthropic",
         "--agent-limits=generator=1,reviewer=2,",
         "cert-manager.io/inject-ca-from",
+        "--archive-database-url-file=/etc/devagents/archive/url",
+        "--archive-retention=90d",
+        "secretName: devagents-archive",
+        "--log-format=text",
+        "grafana_dashboard: \"1\"",
+        "\"title\": \"devagents\"",
     ] {
         assert!(all.contains(kind), "{kind} missing from the full render");
     }
@@ -178,6 +184,9 @@ async fn the_chart_lints_renders_installs_upgrades_and_uninstalls() {
         .clone()
         .unwrap();
     assert!(args.contains(&"--max-running=4".to_string()), "{args:?}");
+    // JSON logs by default; no archive unless its Secret is named.
+    assert!(args.contains(&"--log-format=json".to_string()), "{args:?}");
+    assert!(!args.iter().any(|a| a.starts_with("--archive")), "{args:?}");
     let pod = d.metadata.clone();
     assert!(pod.labels.unwrap().contains_key("helm.sh/chart"));
 
