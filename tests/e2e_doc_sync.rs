@@ -151,3 +151,44 @@ async fn kubectl_agent_run_doc_sync_for_an_open_pull_request_waits_for_the_outco
     assert_eq!(docs.base_ref, "feature");
     common::delete_namespace(&client, &ns).await;
 }
+
+/// Bad input as a job: a Swagger target that fails ends the job Failed with the command's
+/// output in its message, and nothing is pushed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_swagger_target_fails_the_job_with_nothing_pushed() {
+    let client = common::client().await;
+    common::ensure_crds(&client).await;
+    let ns = common::namespace(&client, "e2e-doc-sync-bad").await;
+    let root = tempfile::tempdir().unwrap();
+    let bare = bare_with_steps(root.path(), "acme/core", "main", 1).unwrap();
+    let server = GitServer::start(root.path(), Some(("x-access-token", TOKEN)))
+        .await
+        .unwrap();
+    let github = GitHubDouble::start(TOKEN).await.unwrap();
+    common::token_secret(&client, &ns, "github-token", TOKEN).await;
+    let _op = Operator::start(&ns, "op-a", &["--github-api-url", &github.url]);
+    let jobs: Api<AgentJob> = Api::namespaced(client.clone(), &ns);
+    let job: AgentJob = serde_json::from_value(json!({
+        "apiVersion": "devagents.io/v1alpha1", "kind": "AgentJob", "metadata": {"name": "bad-docs"},
+        "spec": {
+            "agent": "doc-sync", "timeoutSeconds": 300,
+            "repository": {"url": server.url("acme/core"), "baseBranch": "main",
+                           "credentialsSecret": "github-token"},
+            "docSync": {"swaggerTarget": "broken"},
+        }
+    }))
+    .unwrap();
+    jobs.create(&PostParams::default(), &job).await.unwrap();
+    let j = common::wait_for(&jobs, "bad-docs", 300, "finished", is_terminal).await;
+    let st = j.status.unwrap();
+    assert_eq!(st.phase, Some(Phase::Failed), "{:?}", st.message);
+    let msg = st.message.unwrap_or_default();
+    assert!(msg.contains("make broken"), "{msg}");
+    assert_eq!(st.attempts.len(), 1, "not retried: {:?}", st.attempts);
+    assert_eq!(github.with(|s| s.pulls.len()), 0);
+    assert_eq!(
+        devagents::testing::git_server::branches(&bare),
+        vec!["main".to_string()]
+    );
+    common::delete_namespace(&client, &ns).await;
+}
