@@ -1,9 +1,13 @@
 //! `spec-writer`: the plan's @spec-writer: spec.md, plan.md and tasks.md in spec-kit format, grounded in
 //! the repository.
 //!
-//! Not built yet: the descriptor is here (its name, what it will do, that it needs a
-//! repository, its `kubectl agent run` form), so its jobs are validated, queued and run, and
-//! end `Failed` with the reason "the spec-writer agent is not available in this build".
+//! Built so far: [`check`], the deterministic spec-kit format checker the run will check its
+//! output with. The run is not built yet: the descriptor is here (its name, what it will do,
+//! that it needs a repository, its `kubectl agent run` form), so its jobs are validated,
+//! queued and run, and end `Failed` with the reason "the spec-writer agent is not available in
+//! this build".
+
+pub mod check;
 
 use serde_json::json;
 
