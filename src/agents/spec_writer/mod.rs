@@ -2,12 +2,14 @@
 //! the repository.
 //!
 //! Built so far: [`check`], the deterministic spec-kit format checker the run will check its
-//! output with. The run is not built yet: the descriptor is here (its name, what it will do,
-//! that it needs a repository, its `kubectl agent run` form), so its jobs are validated,
-//! queued and run, and end `Failed` with the reason "the spec-writer agent is not available in
-//! this build".
+//! output with, and [`ground`], the repository facts a spec is grounded in (entities, routes,
+//! RPCs, Makefile targets, layout) and the conflicts of a proposal with them. The run is not
+//! built yet: the descriptor is here (its name, what it will do, that it needs a repository,
+//! its `kubectl agent run` form), so its jobs are validated, queued and run, and end `Failed`
+//! with the reason "the spec-writer agent is not available in this build".
 
 pub mod check;
+pub mod ground;
 
 use serde_json::json;
 
