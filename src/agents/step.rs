@@ -54,3 +54,64 @@ pub async fn finish<T: Serialize>(
         }
     }
 }
+
+/// Commit everything changed in the checkout at `root` as `title` and, when `publish`, push
+/// `branch` (the usual checks: not the base branch, only inside allowedPaths). The commit SHA.
+pub async fn commit_and_push(
+    agent: &'static str,
+    root: &std::path::Path,
+    opts: &crate::services::git::WorkspaceOptions,
+    title: &str,
+    branch: &str,
+    publish: bool,
+) -> Result<String, RunFailure> {
+    let (dir, o, t, b) = (
+        root.to_path_buf(),
+        opts.clone(),
+        title.to_string(),
+        branch.to_string(),
+    );
+    tokio::task::spawn_blocking(move || {
+        let ws = crate::services::git::Workspace::open(&dir, o)?;
+        let sha = ws.commit_all(&t)?;
+        if publish {
+            ws.push(&b)?;
+        }
+        Ok::<_, crate::services::git::GitError>(sha)
+    })
+    .await
+    .map_err(|e| fail(e.to_string()))?
+    .map_err(|e| fail(format!("{agent}: {e}")))
+}
+
+/// After the push of `branch` (`commit`): record it, open the pull request into the
+/// repository's base branch, record that.
+#[allow(clippy::too_many_arguments)]
+pub async fn open_pull<H: super::Host + ?Sized>(
+    agent: &'static str,
+    host: &H,
+    repo: &crate::api::Repository,
+    github_api: &str,
+    credentials: Option<&crate::services::git::Credentials>,
+    title: &str,
+    branch: &str,
+    commit: &str,
+    body: &str,
+) -> Result<crate::services::github::PullRequest, RunFailure> {
+    reported(host.action("git_push", branch, Some(commit)).await)?;
+    let (owner, name) =
+        crate::services::github::repo_of(&repo.url).map_err(|e| fail(e.to_string()))?;
+    let token = credentials.map(|c| c.token.clone()).ok_or_else(|| {
+        fail(format!(
+            "{agent}: opening a pull request needs repository.credentialsSecret"
+        ))
+    })?;
+    let gh = crate::services::github::GitHub::new(github_api, &token, &owner, &name)
+        .map_err(|e| fail(e.to_string()))?;
+    let pr = gh
+        .create_pull(title, branch, &repo.base_branch, body)
+        .await
+        .map_err(|e| fail(format!("{agent}: pushed {branch}, but {e}")))?;
+    reported(host.action("pr_open", &pr.html_url, Some(commit)).await)?;
+    Ok(pr)
+}

@@ -13,6 +13,7 @@ pub mod llm_doubles;
 pub mod migrator_cases;
 pub mod review_corpus;
 pub mod saas_doubles;
+pub mod spec_cases;
 pub mod testgen_cases;
 
 /// A local HTTP server of the test support, stopped when dropped.

@@ -1,19 +1,23 @@
 //! `spec-writer`: the plan's @spec-writer: spec.md, plan.md and tasks.md in spec-kit format, grounded in
 //! the repository.
 //!
-//! Built so far: [`check`], the deterministic spec-kit format checker the run will check its
-//! output with, and [`ground`], the repository facts a spec is grounded in (entities, routes,
-//! RPCs, Makefile targets, layout) and the conflicts of a proposal with them. The run is not
-//! built yet: the descriptor is here (its name, what it will do, that it needs a repository,
-//! its `kubectl agent run` form), so its jobs are validated, queued and run, and end `Failed`
-//! with the reason "the spec-writer agent is not available in this build".
+//! [`check`] is the deterministic spec-kit format checker, [`ground`] the repository facts a
+//! spec is grounded in (entities, routes, RPCs, Makefile targets, layout) and the conflicts of
+//! a proposal with them, [`run`] the run: the documents from the LLM, checked (one repair
+//! round), the plan's feasibility from the repository, the tasks for agents as AgentJobs, a
+//! branch and a pull request. Not built yet: asking clarifying questions through the agent
+//! API (`kubectl agent answer`, `--interactive`) — answers are taken from `specWriter.answers`
+//! — and the Notion task rows.
 
 pub mod check;
 pub mod ground;
+pub mod run;
 
+use futures::future::BoxFuture;
 use serde_json::json;
 
 use super::form::{self, Block, RunForm, Shared};
+use super::{DynHost, Failed, Outcome, RunJob};
 use crate::api::AgentKind;
 
 pub struct SpecWriter;
@@ -37,6 +41,31 @@ impl super::Agent for SpecWriter {
     fn run_block(&self, m: &clap::ArgMatches, s: Shared<'_>) -> Result<Block, String> {
         form::parse::<Form>(m, s)
     }
+    fn implemented(&self) -> bool {
+        true
+    }
+    fn run<'a>(&'a self, host: &'a dyn DynHost, job: &'a RunJob) -> BoxFuture<'a, Outcome> {
+        Box::pin(entry(host, job))
+    }
+}
+
+async fn entry(host: &dyn DynHost, job: &RunJob) -> Outcome {
+    let (Some(repo), Some(params)) = (&job.spec.repository, &job.spec.spec_writer) else {
+        return Err(Failed::agent(
+            "spec-writer needs spec.repository and spec.specWriter",
+        ));
+    };
+    let setup = run::Setup {
+        workdir: job.workdir.clone(),
+        github_api: job.github_api.clone(),
+        credentials: job.credentials.clone(),
+        short_id: job.short_id(),
+        publish: job.publish,
+        namespace: std::env::var(crate::contract::ENV_JOB_NAMESPACE)
+            .unwrap_or_else(|_| "default".into()),
+    };
+    let r = run::run(host, repo, params, &setup).await;
+    super::step::finish(host, r, |o| o.summary.clone()).await
 }
 
 #[derive(clap::Args, Clone, Debug)]

@@ -19,7 +19,6 @@ use super::keep::{self, Candidate, Verdict};
 use crate::api::{Repository, TestGenParams};
 use crate::llm::gateway::CompletionRequest;
 use crate::services::git::{AllowedPaths, Credentials, Identity, Workspace, WorkspaceOptions};
-use crate::services::github::{GitHub, repo_of};
 
 pub use crate::agents::Host;
 
@@ -614,20 +613,15 @@ pub async fn run<H: Host + ?Sized>(
         kept.len(),
         pkg_list.join(", ")
     );
-    let (o3, dir3, t2) = (opts, root.clone(), title.clone());
-    let publish = setup.publish;
-    let b3 = branch.clone();
-    let commit = tokio::task::spawn_blocking(move || {
-        let ws = Workspace::open(&dir3, o3)?;
-        let sha = ws.commit_all(&t2)?;
-        if publish {
-            ws.push(&b3)?;
-        }
-        Ok::<_, crate::services::git::GitError>(sha)
-    })
-    .await
-    .map_err(|e| fail(e.to_string()))?
-    .map_err(|e| fail(format!("test-gen: {e}")))?;
+    let commit = crate::agents::step::commit_and_push(
+        "test-gen",
+        &root,
+        &opts,
+        &title,
+        &branch,
+        setup.publish,
+    )
+    .await?;
     out.commit = commit.clone();
     out.summary = format!(
         "coverage {:.1}% -> {:.1}% (target {target:.0}%): {} tests kept of {}, {bugs} suspected bugs{}",
@@ -641,28 +635,24 @@ pub async fn run<H: Host + ?Sized>(
             ""
         }
     );
-    if !publish {
+    if !setup.publish {
         out.summary.push_str(&format!(
             "; committed on the local branch {branch} (not pushed)"
         ));
         return Ok(out);
     }
-    report(host.action("git_push", &branch, Some(&commit)).await)?;
-    let (owner, repo_name) = repo_of(&repo.url).map_err(|e| fail(e.to_string()))?;
-    let token = setup
-        .credentials
-        .as_ref()
-        .map(|c| c.token.clone())
-        .ok_or_else(|| {
-            fail("test-gen: opening a pull request needs repository.credentialsSecret")
-        })?;
-    let gh = GitHub::new(&setup.github_api, &token, &owner, &repo_name)
-        .map_err(|e| fail(e.to_string()))?;
-    let pr = gh
-        .create_pull(&title, &branch, &repo.base_branch, &pr_body(&out))
-        .await
-        .map_err(|e| fail(format!("test-gen: pushed {branch}, but {e}")))?;
-    report(host.action("pr_open", &pr.html_url, Some(&commit)).await)?;
+    let pr = crate::agents::step::open_pull(
+        "test-gen",
+        host,
+        repo,
+        &setup.github_api,
+        setup.credentials.as_ref(),
+        &title,
+        &branch,
+        &commit,
+        &pr_body(&out),
+    )
+    .await?;
     out.summary
         .push_str(&format!("; pull request #{}", pr.number));
     out.pull_request = Some(pr.number);
