@@ -2,7 +2,7 @@
 //! spec, plan and tasks pass, and each rule finds what breaks it, naming file, line and rule —
 //! and the repository facts a spec is grounded in, with the conflicts of a proposal.
 
-use devagents::agents::spec_writer::check::{Docs, check, report, tasks};
+use devagents::agents::spec_writer::check::{Docs, check, dependencies, report, tasks};
 use devagents::agents::spec_writer::ground::{facts, feasibility};
 use devagents::testing::spec_cases::{PLAN, SPEC, TASKS};
 
@@ -117,4 +117,17 @@ fn the_fixture_repositorys_facts_and_a_conflicting_proposal() {
         "{:?}",
         x.commands
     );
+}
+
+#[test]
+fn tasks_depend_on_the_phase_before_and_on_the_task_before_unless_parallel() {
+    let d = dependencies(&tasks(TASKS));
+    let of = |id: &str| d.iter().find(|(t, _)| t == id).unwrap().1.clone();
+    assert_eq!(of("T001"), Vec::<String>::new());
+    assert_eq!(of("T002"), ["T001"]);
+    // [P] tasks of a phase depend only on the phase before.
+    assert_eq!(of("T003"), ["T002"]);
+    assert_eq!(of("T004"), ["T002"]);
+    assert_eq!(of("T005"), ["T003", "T004"]);
+    assert_eq!(of("T006"), ["T005"]);
 }

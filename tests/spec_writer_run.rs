@@ -9,16 +9,20 @@ use std::sync::Mutex;
 
 use devagents::agents::HostError;
 use devagents::agents::spec_writer::run::{self, AGENTJOBS_ARTIFACT, Host, Setup};
-use devagents::api::{AgentJob, ArtifactRef, Repository, SpecWriterParams};
+use devagents::api::{AgentJob, ArtifactRef, Repository, SpecNotion, SpecWriterParams};
 use devagents::llm::gateway::CompletionRequest;
 use devagents::services::git::Credentials;
 use devagents::testing::docsync_cases::bare_with_steps;
 use devagents::testing::git_server::{GitServer, branches, git};
 use devagents::testing::github_double::GitHubDouble;
-use devagents::testing::saas_doubles::AnthropicDouble;
+use devagents::testing::saas_doubles::{AnthropicDouble, NotionDouble};
 use devagents::testing::spec_cases::{PLAN, SPEC, TASKS, answer};
 
 const TOKEN: &str = "ghp_specwritertesttoken0123456789";
+const NOTION_TOKEN: &str = "secret_specwriternotion0123456789";
+const DATABASE: &str = "22222222-3333-4444-8555-666666666666";
+const SOURCE: &str = "33333333-4444-4555-8666-777777777777";
+const PARENT: &str = "11111111-2222-4333-8444-555555555555";
 
 struct TestHost {
     gateway: devagents::llm::gateway::Gateway,
@@ -79,6 +83,14 @@ impl Fixture {
         &self,
         answers: Vec<String>,
     ) -> (Result<run::Outcome, run::Failure>, TestHost, usize) {
+        self.run_with(answers, None).await
+    }
+
+    async fn run_with(
+        &self,
+        answers: Vec<String>,
+        notion: Option<&NotionDouble>,
+    ) -> (Result<run::Outcome, run::Failure>, TestHost, usize) {
         let llm = AnthropicDouble::start(answers).await.unwrap();
         let host = TestHost {
             gateway: llm.gateway(),
@@ -95,9 +107,15 @@ impl Fixture {
             requirements: "Departments form a tree; admins move them.".into(),
             answers: vec![],
             output_dir: None,
-            notion_database_id: None,
+            notion: notion.map(|_| SpecNotion {
+                secret: "notion-token".into(),
+                database_id: DATABASE.into(),
+                parent_page_id: PARENT.into(),
+                api_url: None,
+            }),
         };
         let setup = Setup {
+            notion: notion.map(|n| devagents::services::notion::Notion::new(&n.url, NOTION_TOKEN)),
             workdir: self.work.path().join("w"),
             github_api: self.github.url.clone(),
             credentials: Some(Credentials {
@@ -117,7 +135,17 @@ impl Fixture {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_checked_spec_with_its_feasibility_and_agent_jobs_goes_out_as_a_pull_request() {
     let f = fixture().await;
-    let (r, host, hits) = f.run(vec![answer(SPEC, PLAN, TASKS)]).await;
+    let notion = NotionDouble::start(NOTION_TOKEN).await.unwrap();
+    notion.with(|st| {
+        st.database(DATABASE, &[(SOURCE, "Tasks")]);
+        st.pages.push((
+            PARENT.into(),
+            serde_json::json!({"parent": {"workspace": true}}),
+        ));
+    });
+    let (r, host, hits) = f
+        .run_with(vec![answer(SPEC, PLAN, TASKS)], Some(&notion))
+        .await;
     let out = r.unwrap_or_else(|e| panic!("{}", e.message));
     assert_eq!((out.rounds, hits), (1, 1));
     assert_eq!(out.directory, "specs/001-department-tree");
@@ -167,6 +195,46 @@ async fn a_checked_spec_with_its_feasibility_and_agent_jobs_goes_out_as_a_pull_r
         pr.body
     );
     assert!(pr.body.contains("T003 → generator"), "{}", pr.body);
+    // Notion: the spec's page, and the tasks as rows of the database's data source, their
+    // dependencies as relations to the rows made before them.
+    let (pages, rows): (Vec<_>, Vec<_>) = notion.with(|st| {
+        st.pages
+            .iter()
+            .skip(1)
+            .cloned()
+            .partition(|(_, b)| b["parent"]["page_id"] == PARENT)
+    });
+    assert_eq!(pages.len(), 1);
+    assert_eq!(rows.len(), 6);
+    assert!(
+        rows.iter()
+            .all(|(_, b)| b["parent"]["data_source_id"] == SOURCE)
+    );
+    let row_of = |task: &str| {
+        rows.iter()
+            .find(|(_, b)| {
+                b["properties"]["Name"]["title"][0]["text"]["content"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with(task)
+            })
+            .unwrap()
+    };
+    let t005 = &row_of("T005").1;
+    let deps: Vec<&str> = t005["properties"]["Depends on"]["relation"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(deps, [row_of("T003").0.as_str(), row_of("T004").0.as_str()]);
+    assert!(
+        t005["properties"]["Spec"]["url"]
+            .as_str()
+            .unwrap()
+            .starts_with("https://www.notion.so/")
+    );
+    assert_eq!(out.notion_rows.len(), 6);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

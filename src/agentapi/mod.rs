@@ -261,7 +261,7 @@ pub(crate) async fn delete_labelled_pod(
 
 /// Read-modify-write of the job's status (server-side apply with the resourceVersion as a
 /// precondition; re-read and retry on conflicts with the controller).
-async fn update_status(
+pub(crate) async fn update_status(
     client: &Client,
     mut job: AgentJob,
     f: impl Fn(&mut AgentJobStatus),

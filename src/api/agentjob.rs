@@ -453,6 +453,11 @@ pub struct AgentJobStatus {
     pub llm: Option<Box<LlmUsage>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
+    /// Questions the agent waits on (spec-writer's clarifying questions): answer them with
+    /// `kubectl agent answer JOB`, which writes `spec.specWriter.answers`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 5))]
+    pub questions: Vec<crate::api::SpecQuestion>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]

@@ -494,10 +494,40 @@ pub struct SpecWriterParams {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = patterns::REL_PATH))]
     pub output_dir: Option<String>,
-    /// Notion database that receives the tasks.
+    /// The tasks as rows of a Notion database (with their dependencies as relations), linked
+    /// to a page of the spec.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notion: Option<SpecNotion>,
+}
+
+/// Where spec-writer puts the spec page and the task rows in Notion. The database needs a
+/// title property `Name`, a relation to itself `Depends on`, and a URL property `Spec`.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SpecNotion {
+    /// Secret in the job's namespace whose key `token` is the Notion integration's token.
+    #[schemars(regex(pattern = patterns::DNS_SUBDOMAIN), length(max = 253))]
+    pub secret: String,
+    /// The tasks' database (or one of its data sources).
     #[schemars(regex(pattern = r"^[0-9a-fA-F-]{32,36}$"))]
-    pub notion_database_id: Option<String>,
+    pub database_id: String,
+    /// The page the spec's page is created under.
+    #[schemars(regex(pattern = r"^[0-9a-fA-F-]{32,36}$"))]
+    pub parent_page_id: String,
+    /// Notion API base URL (default `https://api.notion.com`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^https?://[^\s]+$"), length(max = 512))]
+    pub api_url: Option<String>,
+}
+
+/// A clarifying question: 2–5 options to choose from, or none for a short free answer.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+pub struct SpecQuestion {
+    #[schemars(length(min = 1, max = 1000))]
+    pub question: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 5), inner(length(max = 200)))]
+    pub options: Vec<String>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]

@@ -2,6 +2,7 @@
 //! (`--kubeconfig`, `$KUBECONFIG`, `~/.kube/config`; `--context`; `-n`), errors are one clear
 //! line and a non-zero exit code.
 
+pub mod answer;
 pub mod follow;
 pub mod history;
 pub mod queue;
@@ -144,6 +145,14 @@ pub enum Command {
         /// Write the artifact here instead of stdout.
         #[arg(short, long)]
         output: Option<PathBuf>,
+    },
+    /// Answer the clarifying questions a job waits on (spec-writer): on a terminal one by one
+    /// (an option's number or your own words), else from --answers FILE.
+    Answer {
+        job: String,
+        /// YAML: a list of {question, answer}, a map question → answer, or the answers in order.
+        #[arg(long)]
+        answers: Option<PathBuf>,
     },
     /// Approve an AgentApproval as yourself (the apiserver's identity of you decides who you are).
     Approve {
@@ -354,6 +363,10 @@ pub async fn execute(cli: Cli) -> Result<i32> {
             };
             let name = kube::ResourceExt::name_any(&created);
             println!("agentjob/{name} created");
+            if common.interactive {
+                answer::interactive(&c, &name).await?;
+                return follow::wait(&c, &name).await;
+            }
             if common.wait {
                 return follow::wait(&c, &name).await;
             }
@@ -440,6 +453,7 @@ pub async fn execute(cli: Cli) -> Result<i32> {
             artifact,
             output,
         } => result(&c, &job, artifact, output).await.map(|_| 0),
+        Command::Answer { job, answers } => answer::answer(&c, &job, answers.as_deref()).await,
         Command::Approve { name, comment } => {
             decide(&c, &name, "Approve", comment).await.map(|_| 0)
         }

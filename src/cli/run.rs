@@ -38,6 +38,10 @@ pub struct Common {
     /// Follow the job's progress until it ends; exit non-zero unless it succeeded.
     #[arg(long, global = true)]
     pub wait: bool,
+    /// Answer the job's clarifying questions here as soon as it asks them, then follow it to
+    /// its end (spec-writer).
+    #[arg(long, global = true, conflicts_with_all = ["dry_run", "local"])]
+    pub interactive: bool,
     /// Print the AgentJob as YAML instead of creating it.
     #[arg(long, global = true)]
     pub dry_run: bool,

@@ -81,7 +81,7 @@ impl OperatorSide for Ops {
 
 /// The Notion token: the mounted Secret's `token` (in the Pod), else `$NOTION_TOKEN`
 /// (`agent-runner local`).
-fn notion_token() -> Option<String> {
+pub(crate) fn notion_token() -> Option<String> {
     let file = crate::contract::container_path(crate::contract::NOTION_DIR).join("token");
     std::fs::read_to_string(file)
         .ok()

@@ -404,6 +404,35 @@ fn check_tasks(
     }
 }
 
+/// The dependency order of the tasks, as spec-kit's phases give it: a task depends on every
+/// task of the phase before its own, and a task without `[P]` also on the task before it in
+/// its phase. (task id, the ids it depends on), in order.
+pub fn dependencies(tasks: &[Task]) -> Vec<(String, Vec<String>)> {
+    let mut phases: Vec<(&str, Vec<&Task>)> = Vec::new();
+    for t in tasks {
+        match phases.last_mut() {
+            Some((p, ts)) if *p == t.phase => ts.push(t),
+            _ => phases.push((t.phase.as_str(), vec![t])),
+        }
+    }
+    let mut out = Vec::new();
+    for (i, (_, ts)) in phases.iter().enumerate() {
+        let before: Vec<String> = if i == 0 {
+            Vec::new()
+        } else {
+            phases[i - 1].1.iter().map(|t| t.id.clone()).collect()
+        };
+        for (j, t) in ts.iter().enumerate() {
+            let mut deps = before.clone();
+            if !t.parallel && j > 0 {
+                deps.push(ts[j - 1].id.clone());
+            }
+            out.push((t.id.clone(), deps));
+        }
+    }
+    out
+}
+
 /// Everything wrong with the three documents (empty: they pass).
 pub fn check(d: &Docs<'_>) -> Vec<Finding> {
     let mut out = Vec::new();

@@ -9,6 +9,7 @@
 //! API (`kubectl agent answer`, `--interactive`) — answers are taken from `specWriter.answers`
 //! — and the Notion task rows.
 
+pub mod api;
 pub mod check;
 pub mod ground;
 pub mod run;
@@ -44,8 +45,44 @@ impl super::Agent for SpecWriter {
     fn implemented(&self) -> bool {
         true
     }
+    fn operator(
+        &self,
+        _setup: &super::Setup,
+    ) -> std::sync::Arc<dyn crate::controller::agent::OperatorSide> {
+        std::sync::Arc::new(Ops)
+    }
+    fn api_routes(
+        &self,
+        _setup: &super::Setup,
+    ) -> Option<axum::Router<std::sync::Arc<crate::agentapi::ApiState>>> {
+        Some(api::routes())
+    }
     fn run<'a>(&'a self, host: &'a dyn DynHost, job: &'a RunJob) -> BoxFuture<'a, Outcome> {
         Box::pin(entry(host, job))
+    }
+}
+
+/// spec-writer's operator side: its repository, and the Notion Secret mounted read-only.
+struct Ops;
+
+impl crate::controller::agent::OperatorSide for Ops {
+    fn needs_repository(&self) -> bool {
+        true
+    }
+    fn pod(&self, job: &crate::api::AgentJob, spec: &mut k8s_openapi::api::core::v1::PodSpec) {
+        if let Some(n) = job
+            .spec
+            .spec_writer
+            .as_ref()
+            .and_then(|s| s.notion.as_ref())
+        {
+            crate::controller::pod::mount_secret(
+                spec,
+                "notion",
+                &n.secret,
+                crate::contract::NOTION_DIR,
+            );
+        }
     }
 }
 
@@ -55,7 +92,16 @@ async fn entry(host: &dyn DynHost, job: &RunJob) -> Outcome {
             "spec-writer needs spec.repository and spec.specWriter",
         ));
     };
+    let notion = params.notion.as_ref().and_then(|n| {
+        Some(crate::services::notion::Notion::new(
+            n.api_url
+                .as_deref()
+                .unwrap_or(crate::services::notion::DEFAULT_API_URL),
+            &super::doc_sync::notion_token()?,
+        ))
+    });
     let setup = run::Setup {
+        notion,
         workdir: job.workdir.clone(),
         github_api: job.github_api.clone(),
         credentials: job.credentials.clone(),

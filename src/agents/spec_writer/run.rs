@@ -28,6 +28,8 @@ pub const MAX_AGENT_TASKS: usize = 20;
 pub const AGENTJOBS_ARTIFACT: &str = "agentjobs.yaml";
 
 pub struct Setup {
+    /// The Notion client (the job's Notion Secret's token), when `specWriter.notion` is set.
+    pub notion: Option<crate::services::notion::Notion>,
     pub workdir: PathBuf,
     pub github_api: String,
     pub credentials: Option<Credentials>,
@@ -48,6 +50,16 @@ pub struct AgentTask {
     /// description, fields}`; `migrator`: `{name}`; `testGen`: `{packages}`).
     pub params: serde_json::Value,
 }
+
+/// The LLM's clarifying questions (spec-kit's clarify step).
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct Clarify {
+    /// At most 5; none when the requirements are clear enough.
+    pub questions: Vec<crate::api::SpecQuestion>,
+}
+
+/// How often the agent asks the operator for the answers while people answer.
+pub const ANSWER_POLL: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// What the LLM answers.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -89,6 +101,9 @@ pub struct Outcome {
     pub commit: String,
     pub pull_request: Option<u64>,
     pub pull_request_url: Option<String>,
+    /// The spec's Notion page and the task rows (task id → row id).
+    pub notion_page: Option<String>,
+    pub notion_rows: Vec<(String, String)>,
 }
 
 const SYSTEM: &str = "You write feature specifications in GitHub spec-kit's format for Go services built on Simple Admin Core (go-zero + Ent). Ground everything in the repository facts you are given: reuse existing entities and routes, name the real files and make targets. Never invent files outside the repository's layout.";
@@ -235,6 +250,11 @@ pub async fn run<H: Host + ?Sized>(
     p: &SpecWriterParams,
     setup: &Setup,
 ) -> Result<Outcome, Failure> {
+    if p.notion.is_some() && setup.notion.is_none() {
+        return Err(fail(
+            "spec-writer: specWriter.notion is set but there is no Notion token (the Secret's key `token`)",
+        ));
+    }
     let opts = WorkspaceOptions {
         base_branch: repo.base_branch.clone(),
         allowed_paths: AllowedPaths::new(&repo.allowed_paths).map_err(|e| fail(e.to_string()))?,
@@ -265,8 +285,13 @@ pub async fn run<H: Host + ?Sized>(
         ))
         .await,
     )?;
-    let answers: String = p
-        .answers
+    // Clarifying questions, when no answers came with the job and people can be asked (the
+    // agent API is there): asked through the operator, answered with `kubectl agent answer`.
+    let mut given = p.answers.clone();
+    if given.is_empty() && host.agent_api() {
+        given = clarify(host, p, &facts).await?;
+    }
+    let answers: String = given
         .iter()
         .map(|a| format!("Q: {}\nA: {}\n", a.question, a.answer))
         .collect();
@@ -401,7 +426,144 @@ pub async fn run<H: Host + ?Sized>(
         .push_str(&format!("; pull request #{}", pr.number));
     out.pull_request = Some(pr.number);
     out.pull_request_url = Some(pr.html_url);
+    if let (Some(cfg), Some(notion)) = (&p.notion, &setup.notion) {
+        notion_tasks(host, notion, cfg, &p.feature, &a, &mut out).await?;
+    }
     Ok(out)
+}
+
+/// The spec's page under the configured parent, then the tasks as rows of the database in
+/// order, each with its dependencies as relations to the rows before and the spec page's URL.
+async fn notion_tasks<H: Host + ?Sized>(
+    host: &H,
+    notion: &crate::services::notion::Notion,
+    cfg: &crate::api::SpecNotion,
+    feature: &str,
+    a: &SpecAnswer,
+    out: &mut Outcome,
+) -> Result<(), Failure> {
+    use crate::services::notion::{bullet, heading, paragraph, property_text, title_property};
+    let nf = |e: crate::services::notion::NotionError| Failure {
+        message: format!("spec-writer: pushed and opened the pull request, but Notion: {e}"),
+        transient: true,
+    };
+    let mut blocks = vec![paragraph(&format!(
+        "Specification of {feature}: {} (pull request {}).",
+        out.directory,
+        out.pull_request_url.as_deref().unwrap_or("-")
+    ))];
+    blocks.push(heading(2, "User stories"));
+    for l in a.spec.lines().filter(|l| l.starts_with("### User Story")) {
+        blocks.push(bullet(l.trim_start_matches("### ")));
+    }
+    blocks.push(heading(2, "Functional requirements"));
+    for l in a
+        .spec
+        .lines()
+        .filter(|l| l.trim_start().starts_with("- **FR-"))
+    {
+        blocks.push(bullet(&l.trim_start()[2..].replace("**", "")));
+    }
+    let page = notion
+        .create_page(&cfg.parent_page_id, &format!("Spec: {feature}"), &blocks)
+        .await
+        .map_err(nf)?;
+    let spec_url = page.url.clone();
+    out.notion_page = Some(page.id.clone());
+    let tasks = check::tasks(&a.tasks);
+    let mut ids: std::collections::BTreeMap<String, String> = Default::default();
+    for (id, deps) in check::dependencies(&tasks) {
+        let Some(t) = tasks.iter().find(|t| t.id == id) else {
+            continue;
+        };
+        let relations: Vec<serde_json::Value> = deps
+            .iter()
+            .filter_map(|d| ids.get(d))
+            .map(|r| serde_json::json!({ "id": r }))
+            .collect();
+        let props = serde_json::json!({
+            "Name": title_property(&format!("{} {}", t.id, t.description)),
+            "Phase": { "rich_text": property_text(&t.phase) },
+            "Depends on": { "relation": relations },
+            "Spec": { "url": spec_url },
+        });
+        let row = notion
+            .create_row(&cfg.database_id, props, &[])
+            .await
+            .map_err(nf)?;
+        ids.insert(id.clone(), row.id.clone());
+        out.notion_rows.push((id, row.id));
+    }
+    report(
+        host.action(
+            "api_call",
+            &format!("notion page {} and {} task rows", page.id, ids.len()),
+            None,
+        )
+        .await,
+    )?;
+    out.summary
+        .push_str(&format!("; Notion: spec page and {} task rows", ids.len()));
+    Ok(())
+}
+
+/// Ask the LLM for clarifying questions, then people (through the operator), and wait for
+/// every answer.
+async fn clarify<H: Host + ?Sized>(
+    host: &H,
+    p: &SpecWriterParams,
+    facts: &Facts,
+) -> Result<Vec<crate::api::SpecAnswer>, Failure> {
+    let prompt = format!(
+        "Feature: {}\n\nRequirements:\n{}\n\n{}\nAs spec-kit's clarify step: ask at most 5 questions whose answers change the specification (scope, behaviour, data, edge cases), each with 2–5 options or none for a short free answer. No questions when the requirements are clear.",
+        p.feature,
+        p.requirements,
+        facts_text(facts)
+    );
+    let c: Clarify = crate::llm::structured::complete_typed(&prompt, |q: String| async move {
+        let req = CompletionRequest::user(SYSTEM, q, 2000);
+        match host.llm(&req).await {
+            Ok(Ok(t)) => Ok(t),
+            Ok(Err(skipped)) => Err(format!("skipped: {skipped}")),
+            Err(e) => Err(e.to_string()),
+        }
+    })
+    .await
+    .map_err(|e| fail(format!("spec-writer: no usable clarifying questions: {e}")))?;
+    let mut questions = c.questions;
+    questions.truncate(super::api::MAX_QUESTIONS);
+    for q in &mut questions {
+        if q.options.len() == 1 || q.options.len() > super::api::MAX_OPTIONS {
+            q.options.clear();
+        }
+    }
+    if questions.is_empty() {
+        return Ok(Vec::new());
+    }
+    report(
+        host.progress(&format!(
+            "{} clarifying questions; answer them with `kubectl agent answer`",
+            questions.len()
+        ))
+        .await,
+    )?;
+    let body = serde_json::json!({ "questions": questions });
+    loop {
+        let reply = host
+            .call("POST", super::api::ROUTE, Some(body.clone()))
+            .await
+            .map_err(|e| Failure {
+                message: format!("spec-writer: asking the questions: {}", e.message),
+                transient: e.transient,
+            })?
+            .unwrap_or_default();
+        let a: super::api::Answers = serde_json::from_value(reply).unwrap_or_default();
+        if a.complete {
+            return Ok(a.answers);
+        }
+        // Waiting on people (the job's timeout bounds it).
+        tokio::time::sleep(ANSWER_POLL).await;
+    }
 }
 
 fn findings_of(a: &SpecAnswer) -> Vec<Finding> {
