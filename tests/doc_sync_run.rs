@@ -58,11 +58,7 @@ async fn fixture() -> Fixture {
     let notion = NotionDouble::start(NOTION_TOKEN).await.unwrap();
     // The parent page exists (created by someone, with content of its own).
     notion.with(|st| {
-        st.pages.push((
-            PARENT.into(),
-            serde_json::json!({"parent": {"workspace": true}}),
-        ));
-        st.blocks.insert(PARENT.into(), vec![]);
+        st.existing_page(PARENT);
     });
     Fixture {
         _root: root,

@@ -36,8 +36,7 @@ async fn an_agentjob_documents_the_api_change_with_a_pull_request_and_a_notion_p
     let github = GitHubDouble::start(TOKEN).await.unwrap();
     let notion = NotionDouble::start(NOTION_TOKEN).await.unwrap();
     notion.with(|st| {
-        st.pages
-            .push((PARENT.into(), json!({"parent": {"workspace": true}})));
+        st.existing_page(PARENT);
     });
     common::token_secret(&client, &ns, "github-token", TOKEN).await;
     common::token_secret(&client, &ns, "notion-token", NOTION_TOKEN).await;

@@ -391,3 +391,69 @@ fn in_a_pod_the_runner_logs_json_lines_with_the_job_fields() {
         "the failure is logged: {err}"
     );
 }
+
+/// spec-writer runs here too, with the LLM given to the runner (here an Anthropic TEST DOUBLE):
+/// its documents committed on a local branch, nothing pushed, the AgentJobs of its tasks in the
+/// artifact directory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spec_writer_writes_its_documents_on_a_local_branch() {
+    use devagents::testing::spec_cases::{PLAN, SPEC, TASKS, answer};
+    let llm =
+        devagents::testing::saas_doubles::AnthropicDouble::start(vec![answer(SPEC, PLAN, TASKS)])
+            .await
+            .unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let bare =
+        devagents::testing::docsync_cases::bare_with_steps(root.path(), "acme/core", "main", 0)
+            .unwrap();
+    let job = write(
+        root.path(),
+        "spec.yaml",
+        &format!(
+            "apiVersion: devagents.io/v1alpha1\nkind: AgentJob\nmetadata: {{name: spec}}\nspec:\n  agent: spec-writer\n  repository: {{url: '{}', baseBranch: main}}\n  specWriter: {{feature: department-tree, requirements: Departments form a tree.}}\n",
+            bare.display()
+        ),
+    );
+    let key = write(root.path(), "key", "test-key");
+    let work = root.path().join("work");
+    let (w, url) = (work.clone(), llm.url.clone());
+    let (code, result, err) = tokio::task::spawn_blocking(move || {
+        runner(&[
+            "--job",
+            &job,
+            "--workdir",
+            w.to_str().unwrap(),
+            "--no-push",
+            "--llm-provider",
+            "anthropic",
+            "--llm-base-url",
+            &url,
+            "--llm-api-key-file",
+            &key,
+        ])
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, 0, "{err}");
+    let data = &result["data"];
+    assert_eq!(data["directory"], "specs/001-department-tree", "{data}");
+    let branch = data["branch"].as_str().unwrap();
+    let spec = git(
+        &work.join("repo"),
+        &[
+            "show",
+            &format!("{branch}:specs/001-department-tree/spec.md"),
+        ],
+    )
+    .unwrap();
+    assert!(spec.contains("### User Story 1"), "{spec}");
+    assert!(
+        std::fs::read_to_string(work.join("artifacts/agentjobs"))
+            .unwrap()
+            .contains("agent: generator")
+    );
+    assert!(
+        git(&bare, &["rev-parse", "--verify", "-q", branch]).is_err(),
+        "pushed"
+    );
+}

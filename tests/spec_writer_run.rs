@@ -138,10 +138,7 @@ async fn a_checked_spec_with_its_feasibility_and_agent_jobs_goes_out_as_a_pull_r
     let notion = NotionDouble::start(NOTION_TOKEN).await.unwrap();
     notion.with(|st| {
         st.database(DATABASE, &[(SOURCE, "Tasks")]);
-        st.pages.push((
-            PARENT.into(),
-            serde_json::json!({"parent": {"workspace": true}}),
-        ));
+        st.existing_page(PARENT);
     });
     let (r, host, hits) = f
         .run_with(vec![answer(SPEC, PLAN, TASKS)], Some(&notion))
@@ -235,6 +232,12 @@ async fn a_checked_spec_with_its_feasibility_and_agent_jobs_goes_out_as_a_pull_r
             .starts_with("https://www.notion.so/")
     );
     assert_eq!(out.notion_rows.len(), 6);
+    assert!(
+        pr.body
+            .contains("Notion: [the spec's page](https://www.notion.so/"),
+        "{}",
+        pr.body
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

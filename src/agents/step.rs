@@ -39,11 +39,20 @@ pub async fn finish<T: Serialize>(
     r: Result<T, RunFailure>,
     summary: impl FnOnce(&T) -> String,
 ) -> Outcome {
+    finish_with(host, r, |o| (summary(o), Vec::new())).await
+}
+
+/// [`finish`], with the artifacts the run made referenced from its result.
+pub async fn finish_with<T: Serialize>(
+    host: &dyn DynHost,
+    r: Result<T, RunFailure>,
+    summary: impl FnOnce(&T) -> (String, Vec<crate::api::ArtifactRef>),
+) -> Outcome {
     match r {
         Ok(out) => {
-            let s = summary(&out);
+            let (s, artifacts) = summary(&out);
             let data = serde_json::to_value(&out).unwrap_or_default();
-            host.result(&s, Some(data), &[]).await?;
+            host.result(&s, Some(data), &artifacts).await?;
             Ok(s)
         }
         Err(f) => {

@@ -171,6 +171,13 @@ impl NotionState {
             .unwrap_or(0)
     }
 
+    /// A page that exists already (made by someone in the workspace), without blocks.
+    pub fn existing_page(&mut self, id: &str) {
+        self.pages
+            .push((id.into(), json!({ "parent": { "workspace": true } })));
+        self.blocks.entry(id.into()).or_default();
+    }
+
     /// A database with these data sources (id, name).
     pub fn database(&mut self, id: &str, sources: &[(&str, &str)]) {
         self.databases.insert(

@@ -111,7 +111,7 @@ async fn entry(host: &dyn DynHost, job: &RunJob) -> Outcome {
             .unwrap_or_else(|_| "default".into()),
     };
     let r = run::run(host, repo, params, &setup).await;
-    super::step::finish(host, r, |o| o.summary.clone()).await
+    super::step::finish_with(host, r, |o| (o.summary.clone(), o.artifacts.clone())).await
 }
 
 #[derive(clap::Args, Clone, Debug)]

@@ -25,7 +25,7 @@ use crate::agents::step::{fail, reported as report};
 pub const MAX_DOC_BYTES: usize = 128 * 1024;
 pub const MAX_AGENT_TASKS: usize = 20;
 /// The artifact with the AgentJobs of the tasks.
-pub const AGENTJOBS_ARTIFACT: &str = "agentjobs.yaml";
+pub const AGENTJOBS_ARTIFACT: &str = "agentjobs";
 
 pub struct Setup {
     /// The Notion client (the job's Notion Secret's token), when `specWriter.notion` is set.
@@ -103,7 +103,11 @@ pub struct Outcome {
     pub pull_request_url: Option<String>,
     /// The spec's Notion page and the task rows (task id → row id).
     pub notion_page: Option<String>,
+    pub notion_page_url: Option<String>,
     pub notion_rows: Vec<(String, String)>,
+    /// The result's artifacts (the AgentJobs of the tasks).
+    #[serde(skip)]
+    pub artifacts: Vec<crate::api::ArtifactRef>,
 }
 
 const SYSTEM: &str = "You write feature specifications in GitHub spec-kit's format for Go services built on Simple Admin Core (go-zero + Ent). Ground everything in the repository facts you are given: reuse existing entities and routes, name the real files and make targets. Never invent files outside the repository's layout.";
@@ -373,12 +377,14 @@ pub async fn run<H: Host + ?Sized>(
         out.files.push(rel);
     }
     if !yaml.is_empty() {
-        host.artifact(AGENTJOBS_ARTIFACT, yaml.as_bytes())
-            .await
-            .map_err(|e| Failure {
-                message: format!("spec-writer: {e}"),
-                transient: true,
-            })?;
+        out.artifacts.push(
+            host.artifact(AGENTJOBS_ARTIFACT, yaml.as_bytes())
+                .await
+                .map_err(|e| Failure {
+                    message: format!("spec-writer: {e}"),
+                    transient: true,
+                })?,
+        );
     }
     let title = format!("docs(spec): {} (devagents spec-writer)", p.feature);
     let commit = crate::agents::step::commit_and_push(
@@ -410,6 +416,10 @@ pub async fn run<H: Host + ?Sized>(
         ));
         return Ok(out);
     }
+    // Notion first, so that the pull request links its pages.
+    if let (Some(cfg), Some(notion)) = (&p.notion, &setup.notion) {
+        notion_tasks(host, notion, cfg, &p.feature, &a, &mut out).await?;
+    }
     let pr = crate::agents::step::open_pull(
         "spec-writer",
         host,
@@ -426,9 +436,6 @@ pub async fn run<H: Host + ?Sized>(
         .push_str(&format!("; pull request #{}", pr.number));
     out.pull_request = Some(pr.number);
     out.pull_request_url = Some(pr.html_url);
-    if let (Some(cfg), Some(notion)) = (&p.notion, &setup.notion) {
-        notion_tasks(host, notion, cfg, &p.feature, &a, &mut out).await?;
-    }
     Ok(out)
 }
 
@@ -448,9 +455,8 @@ async fn notion_tasks<H: Host + ?Sized>(
         transient: true,
     };
     let mut blocks = vec![paragraph(&format!(
-        "Specification of {feature}: {} (pull request {}).",
-        out.directory,
-        out.pull_request_url.as_deref().unwrap_or("-")
+        "Specification of {feature}: {} on the branch {}.",
+        out.directory, out.branch
     ))];
     blocks.push(heading(2, "User stories"));
     for l in a.spec.lines().filter(|l| l.starts_with("### User Story")) {
@@ -470,6 +476,7 @@ async fn notion_tasks<H: Host + ?Sized>(
         .map_err(nf)?;
     let spec_url = page.url.clone();
     out.notion_page = Some(page.id.clone());
+    out.notion_page_url = Some(spec_url.clone());
     let tasks = check::tasks(&a.tasks);
     let mut ids: std::collections::BTreeMap<String, String> = Default::default();
     for (id, deps) in check::dependencies(&tasks) {
@@ -595,6 +602,12 @@ pub fn pr_body(o: &Outcome) -> String {
         "Specification written by devagents spec-writer.\n\n- [spec.md]({0}/spec.md)\n- [plan.md]({0}/plan.md)\n- [tasks.md]({0}/tasks.md)\n\n{1} stories, {2} functional requirements, {3} tasks.\n",
         o.directory, o.stories, o.requirements, o.tasks
     );
+    if let Some(u) = &o.notion_page_url {
+        b.push_str(&format!(
+            "\nNotion: [the spec's page]({u}) and {} task rows with their dependencies.\n",
+            o.notion_rows.len()
+        ));
+    }
     if !o.feasibility.conflicts.is_empty() {
         b.push_str("\n### Conflicts with the repository\n");
         for c in &o.feasibility.conflicts {
