@@ -250,3 +250,78 @@ async fn concurrent_llm_calls_cannot_overrun_the_jobs_budget() {
     common::cancel(&jobs, "thrifty").await;
     common::delete_namespace(&client, &ns).await;
 }
+
+/// spec-writer's questions endpoint: only a running spec-writer asks, only about itself, at
+/// most 5 questions of 2–5 small options, in a small body; what it asked stays as it was.
+#[tokio::test]
+async fn only_a_running_spec_writer_asks_and_only_small_questions() {
+    use devagents::testing::saas_doubles::AnthropicDouble;
+    let client = common::client().await;
+    common::ensure_crds(&client).await;
+    let ns = common::namespace(&client, "e2e-sec-questions").await;
+    let root = tempfile::tempdir().unwrap();
+    devagents::testing::docsync_cases::bare_with_steps(root.path(), "acme/core", "main", 0)
+        .unwrap();
+    let server = devagents::testing::git_server::GitServer::start(root.path(), None)
+        .await
+        .unwrap();
+    let asks = json!({"questions": [{"question": "How deep?", "options": ["2", "unlimited"]}]});
+    let llm = AnthropicDouble::start(vec![asks.to_string()])
+        .await
+        .unwrap();
+    let key = root.path().join("key");
+    std::fs::write(&key, "test-key").unwrap();
+    let op = Operator::start(
+        &ns,
+        "op-a",
+        &[
+            "--llm-provider",
+            "anthropic",
+            "--llm-base-url",
+            &llm.url,
+            "--llm-api-key-file",
+            key.to_str().unwrap(),
+        ],
+    );
+    let jobs: Api<AgentJob> = Api::namespaced(client.clone(), &ns);
+    let spec: AgentJob = serde_json::from_value(json!({
+        "apiVersion": "devagents.io/v1alpha1", "kind": "AgentJob", "metadata": {"name": "spec"},
+        "spec": {"agent": "spec-writer", "timeoutSeconds": 300,
+                 "repository": {"url": server.url("acme/core"), "baseBranch": "main"},
+                 "specWriter": {"feature": "tree", "requirements": "Departments form a tree."}}
+    }))
+    .unwrap();
+    jobs.create(&PostParams::default(), &spec).await.unwrap();
+    common::wait_for(&jobs, "spec", 120, "asking", |j: Option<&AgentJob>| {
+        j.and_then(|j| j.status.as_ref())
+            .is_some_and(|s| !s.questions.is_empty())
+    })
+    .await;
+    let _other = common::running_probe(&jobs, "other").await;
+    let http = http(&api_ca(&client, &ns).await);
+    let url = |job: &str| format!("{}/v1/jobs/{ns}/{job}/questions", op.api_url);
+    let t_spec = token(&client, &ns, "agent-spec", "devagents.io").await;
+    let t_other = token(&client, &ns, "agent-other", "devagents.io").await;
+    let q = |n: usize, options: Vec<&str>| json!({"questions": (0..n).map(|i| json!({"question": format!("Q{i}?"), "options": options})).collect::<Vec<_>>()});
+    // Another agent may not ask, about itself or about the spec-writer.
+    let (code, body) = common::post_json(&http, &url("other"), &t_other, &q(1, vec![])).await;
+    assert_eq!(code, 403, "{body}");
+    assert!(body.contains("is not a spec-writer"), "{body}");
+    let (code, body) = common::post_json(&http, &url("spec"), &t_other, &q(1, vec![])).await;
+    assert_eq!(code, 403, "{body}");
+    // The spec-writer itself: at most 5 questions, 2–5 options, a small body.
+    let (code, body) = common::post_json(&http, &url("spec"), &t_spec, &q(6, vec![])).await;
+    assert_eq!(code, 422, "{body}");
+    let (code, body) = common::post_json(&http, &url("spec"), &t_spec, &q(1, vec!["only"])).await;
+    assert_eq!(code, 422, "{body}");
+    let long = "x".repeat(20_000);
+    let (code, _) = common::post_json(&http, &url("spec"), &t_spec, &q(1, vec![&long, "b"])).await;
+    assert_eq!(code, 413);
+    let asked = jobs.get("spec").await.unwrap().status.unwrap().questions;
+    assert_eq!(asked.len(), 1);
+    assert_eq!(asked[0].question, "How deep?");
+    for n in ["spec", "other"] {
+        common::cancel(&jobs, n).await;
+    }
+    common::delete_namespace(&client, &ns).await;
+}
