@@ -3,7 +3,7 @@
 //! and the repository facts a spec is grounded in, with the conflicts of a proposal.
 
 use devagents::agents::spec_writer::check::{Docs, check, dependencies, report, tasks};
-use devagents::agents::spec_writer::ground::{facts, feasibility};
+use devagents::agents::spec_writer::ground::{facts, feasibility, outside_layout};
 use devagents::testing::spec_cases::{PLAN, SPEC, TASKS};
 
 fn rules(spec: &str, plan: &str, tasks: &str) -> Vec<(&'static str, &'static str, usize)> {
@@ -116,6 +116,17 @@ fn the_fixture_repositorys_facts_and_a_conflicting_proposal() {
         x.commands.contains(&"make gen-api".to_string()),
         "{:?}",
         x.commands
+    );
+    // The plan's Project Structure stays inside the repository's layout (specs/ is the
+    // documents' own).
+    assert_eq!(outside_layout(PLAN, &f), vec![]);
+    let invented = PLAN.replace(
+        "rpc/ent/schema/department.go",
+        "services/tree/main.go\nspecs/001-department-tree/plan.md\nrpc/ent/schema/department.go",
+    );
+    assert_eq!(
+        outside_layout(&invented, &f),
+        vec![(14, "services/tree/main.go".to_string())]
     );
 }
 

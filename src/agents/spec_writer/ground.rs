@@ -136,6 +136,46 @@ pub struct Feasibility {
     pub commands: Vec<String>,
 }
 
+/// Where plan.md's Project Structure leaves the repository's real layout: every path it names
+/// (in its code block, or in backticks) must start at a top-level directory or file the
+/// repository has (or `specs/`, the documents' own) — new files go into existing directories.
+/// (line, path) of each that does not.
+pub fn outside_layout(plan: &str, f: &Facts) -> Vec<(usize, String)> {
+    let lines: Vec<&str> = plan.lines().collect();
+    let Some(start) = lines
+        .iter()
+        .position(|l| l.trim_start().starts_with("## Project Structure"))
+    else {
+        return Vec::new();
+    };
+    // The spec's own directory is made by this run.
+    let tops: BTreeSet<&str> = f
+        .layout
+        .iter()
+        .map(|l| l.trim_end_matches('/'))
+        .chain(["specs"])
+        .collect();
+    let path = regex::Regex::new(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]*)+$").expect("a valid pattern");
+    let mut out = Vec::new();
+    for (i, l) in lines.iter().enumerate().skip(start + 1) {
+        if l.starts_with("## ") {
+            break;
+        }
+        for token in l.split(|c: char| c.is_whitespace() || c == '`') {
+            // Tree drawings (├── ) and comments after the path are not paths.
+            let token = token.trim_matches(|c: char| "├└│─,;:()".contains(c));
+            if !path.is_match(token) || token.starts_with("http") {
+                continue;
+            }
+            let top = token.split('/').next().unwrap_or_default();
+            if !tops.contains(top) {
+                out.push((i + 1, token.to_string()));
+            }
+        }
+    }
+    out
+}
+
 /// `DictionaryDetail` → `dictionary_detail`.
 fn snake(s: &str) -> String {
     crate::agents::generator::model::snake(s)

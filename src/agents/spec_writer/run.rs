@@ -322,7 +322,7 @@ pub async fn run<H: Host + ?Sized>(
         ..Outcome::default()
     };
     let mut a = ask(host, &base_prompt).await?;
-    let mut findings = findings_of(&a);
+    let mut findings = findings_of(&a, &facts);
     if !findings.is_empty() {
         out.repaired = findings.clone();
         out.rounds = 2;
@@ -341,7 +341,7 @@ pub async fn run<H: Host + ?Sized>(
             a.tasks
         );
         a = ask(host, &repair).await?;
-        findings = findings_of(&a);
+        findings = findings_of(&a, &facts);
         if !findings.is_empty() {
             return Err(fail(format!(
                 "spec-writer: the documents fail the spec-kit format check after a repair round:\n{}",
@@ -573,12 +573,23 @@ async fn clarify<H: Host + ?Sized>(
     }
 }
 
-fn findings_of(a: &SpecAnswer) -> Vec<Finding> {
+fn findings_of(a: &SpecAnswer, facts: &Facts) -> Vec<Finding> {
     let mut f = check::check(&Docs {
         spec: &a.spec,
         plan: &a.plan,
         tasks: &a.tasks,
     });
+    for (line, path) in ground::outside_layout(&a.plan, facts) {
+        f.push(Finding {
+            file: "plan.md",
+            line,
+            rule: "layout",
+            message: format!(
+                "Project Structure names {path}, outside the repository's layout ({})",
+                facts.layout.join(", ")
+            ),
+        });
+    }
     for (name, text) in [
         ("spec.md", &a.spec),
         ("plan.md", &a.plan),
