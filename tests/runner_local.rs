@@ -23,6 +23,25 @@ fn runner(args: &[&str]) -> (i32, serde_json::Value, String) {
     (out.status.code().unwrap_or(-1), result, stderr)
 }
 
+/// `agent-runner local --no-push` on the manifest `text` (written to `root/name`), in
+/// `root/work`: (exit code, result, stderr, the work directory).
+fn local_no_push(
+    root: &Path,
+    name: &str,
+    text: &str,
+) -> (i32, serde_json::Value, String, std::path::PathBuf) {
+    let job = write(root, name, text);
+    let work = root.join("work");
+    let (code, result, err) = runner(&[
+        "--job",
+        &job,
+        "--workdir",
+        work.to_str().unwrap(),
+        "--no-push",
+    ]);
+    (code, result, err, work)
+}
+
 fn write(dir: &Path, name: &str, text: &str) -> String {
     let p = dir.join(name);
     std::fs::write(&p, text).unwrap();
@@ -86,7 +105,7 @@ fn a_bad_manifest_is_refused_with_the_field_that_is_wrong() {
 fn the_generator_commits_the_module_on_a_local_branch_and_pushes_nothing() {
     let root = tempfile::tempdir().unwrap();
     let bare = bare_repo_with(root.path(), "acme/core", "main", &simple_admin_repo()).unwrap();
-    let job = write(
+    let (code, result, err, work) = local_no_push(
         root.path(),
         "gen.yaml",
         &format!(
@@ -94,14 +113,6 @@ fn the_generator_commits_the_module_on_a_local_branch_and_pushes_nothing() {
             bare.display()
         ),
     );
-    let work = root.path().join("work");
-    let (code, result, err) = runner(&[
-        "--job",
-        &job,
-        "--workdir",
-        work.to_str().unwrap(),
-        "--no-push",
-    ]);
     assert_eq!(code, 0, "{err}");
     let data = &result["data"];
     let branch = data["branch"].as_str().unwrap();
@@ -127,7 +138,7 @@ fn the_generator_commits_the_module_on_a_local_branch_and_pushes_nothing() {
 fn the_migrator_validates_on_a_local_postgresql_and_commits_the_migration_locally() {
     let root = tempfile::tempdir().unwrap();
     let bare = devagents::testing::migrator_cases::bare_repository(root.path()).unwrap();
-    let job = write(
+    let (code, result, err, work) = local_no_push(
         root.path(),
         "migrate.yaml",
         &format!(
@@ -135,14 +146,6 @@ fn the_migrator_validates_on_a_local_postgresql_and_commits_the_migration_locall
             bare.display()
         ),
     );
-    let work = root.path().join("work");
-    let (code, result, err) = runner(&[
-        "--job",
-        &job,
-        "--workdir",
-        work.to_str().unwrap(),
-        "--no-push",
-    ]);
     assert_eq!(code, 0, "{err}");
     let data = &result["data"];
     // Validated on a throwaway PostgreSQL the run started (no databaseSecret).
@@ -173,7 +176,7 @@ fn test_gen_without_an_llm_commits_labelled_characterization_tests_locally() {
         &devagents::testing::testgen_cases::module(),
     )
     .unwrap();
-    let job = write(
+    let (code, result, err, work) = local_no_push(
         root.path(),
         "tests.yaml",
         &format!(
@@ -181,14 +184,6 @@ fn test_gen_without_an_llm_commits_labelled_characterization_tests_locally() {
             bare.display()
         ),
     );
-    let work = root.path().join("work");
-    let (code, result, err) = runner(&[
-        "--job",
-        &job,
-        "--workdir",
-        work.to_str().unwrap(),
-        "--no-push",
-    ]);
     assert_eq!(code, 0, "{err}");
     let data = &result["data"];
     assert_eq!(data["characterization"], true, "{data}");
@@ -214,7 +209,7 @@ fn doc_sync_documents_the_last_commit_on_a_local_branch_and_pushes_nothing() {
     let bare =
         devagents::testing::docsync_cases::bare_with_steps(root.path(), "acme/core", "main", 1)
             .unwrap();
-    let job = write(
+    let (code, result, err, work) = local_no_push(
         root.path(),
         "docs.yaml",
         &format!(
@@ -222,14 +217,6 @@ fn doc_sync_documents_the_last_commit_on_a_local_branch_and_pushes_nothing() {
             bare.display()
         ),
     );
-    let work = root.path().join("work");
-    let (code, result, err) = runner(&[
-        "--job",
-        &job,
-        "--workdir",
-        work.to_str().unwrap(),
-        "--no-push",
-    ]);
     assert_eq!(code, 0, "{err}");
     let data = &result["data"];
     assert_eq!(data["changes"][0]["kind"], "endpoint-added", "{data}");

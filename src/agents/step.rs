@@ -93,34 +93,51 @@ pub async fn commit_and_push(
     .map_err(|e| fail(format!("{agent}: {e}")))
 }
 
-/// After the push of `branch` (`commit`): record it, open the pull request into the
-/// repository's base branch, record that.
-#[allow(clippy::too_many_arguments)]
-pub async fn open_pull<H: super::Host + ?Sized>(
-    agent: &'static str,
+/// A branch a run committed, and where it goes.
+pub struct Branch<'a> {
+    pub agent: &'static str,
+    pub repo: &'a crate::api::Repository,
+    pub github_api: &'a str,
+    pub credentials: Option<&'a crate::services::git::Credentials>,
+    /// Pushed (see [`commit_and_push`]); off: the branch stays local and nothing is opened.
+    pub publish: bool,
+    pub title: &'a str,
+    pub branch: &'a str,
+    pub commit: &'a str,
+}
+
+/// The end of a run that committed `b.branch`: unpublished, the summary says it stays local;
+/// published, the push is recorded, the pull request into the repository's base branch opened
+/// and recorded, and the summary names it.
+pub async fn propose<H: super::Host + ?Sized>(
     host: &H,
-    repo: &crate::api::Repository,
-    github_api: &str,
-    credentials: Option<&crate::services::git::Credentials>,
-    title: &str,
-    branch: &str,
-    commit: &str,
+    b: &Branch<'_>,
     body: &str,
-) -> Result<crate::services::github::PullRequest, RunFailure> {
-    reported(host.action("git_push", branch, Some(commit)).await)?;
+    summary: &mut String,
+) -> Result<Option<crate::services::github::PullRequest>, RunFailure> {
+    if !b.publish {
+        summary.push_str(&format!(
+            "; committed on the local branch {} (not pushed)",
+            b.branch
+        ));
+        return Ok(None);
+    }
+    let agent = b.agent;
+    reported(host.action("git_push", b.branch, Some(b.commit)).await)?;
     let (owner, name) =
-        crate::services::github::repo_of(&repo.url).map_err(|e| fail(e.to_string()))?;
-    let token = credentials.map(|c| c.token.clone()).ok_or_else(|| {
+        crate::services::github::repo_of(&b.repo.url).map_err(|e| fail(e.to_string()))?;
+    let token = b.credentials.map(|c| c.token.clone()).ok_or_else(|| {
         fail(format!(
             "{agent}: opening a pull request needs repository.credentialsSecret"
         ))
     })?;
-    let gh = crate::services::github::GitHub::new(github_api, &token, &owner, &name)
+    let gh = crate::services::github::GitHub::new(b.github_api, &token, &owner, &name)
         .map_err(|e| fail(e.to_string()))?;
     let pr = gh
-        .create_pull(title, branch, &repo.base_branch, body)
+        .create_pull(b.title, b.branch, &b.repo.base_branch, body)
         .await
-        .map_err(|e| fail(format!("{agent}: pushed {branch}, but {e}")))?;
-    reported(host.action("pr_open", &pr.html_url, Some(commit)).await)?;
-    Ok(pr)
+        .map_err(|e| fail(format!("{agent}: pushed {}, but {e}", b.branch)))?;
+    reported(host.action("pr_open", &pr.html_url, Some(b.commit)).await)?;
+    summary.push_str(&format!("; pull request #{}", pr.number));
+    Ok(Some(pr))
 }

@@ -183,6 +183,19 @@ pub fn commit_files(
     files: &[(String, String)],
     message: &str,
 ) -> std::io::Result<()> {
+    commit_in_clone(bare, branch, from, None, files, message)
+}
+
+/// In a clone of `bare`: `branch` (made from `from` when it does not exist yet), `replace`
+/// removed, `files` written, committed as `message` and pushed.
+fn commit_in_clone(
+    bare: &Path,
+    branch: &str,
+    from: &str,
+    replace: Option<&str>,
+    files: &[(String, String)],
+    message: &str,
+) -> std::io::Result<()> {
     let parent = bare.parent().unwrap_or(bare);
     let seed = parent.join(format!(
         ".commit-{}",
@@ -199,6 +212,9 @@ pub fn commit_files(
             &seed,
             &["checkout", "-q", "-b", branch, &format!("origin/{from}")],
         )?;
+    }
+    if let Some(dir) = replace {
+        let _ = std::fs::remove_dir_all(seed.join(dir));
     }
     for (path, content) in files {
         let p = seed.join(path);
@@ -274,36 +290,5 @@ pub fn push_branch(
     files: &[(String, String)],
     message: &str,
 ) -> std::io::Result<()> {
-    let parent = bare.parent().unwrap_or(bare);
-    let seed = parent.join(format!(
-        ".branch-{}",
-        branch.replace(|c: char| !c.is_ascii_alphanumeric(), "-")
-    ));
-    let _ = std::fs::remove_dir_all(&seed);
-    let bare_s = bare.to_str().unwrap_or_default();
-    git(
-        parent,
-        &[
-            "clone",
-            "-q",
-            "-b",
-            base,
-            bare_s,
-            seed.to_str().unwrap_or_default(),
-        ],
-    )?;
-    git(&seed, &["checkout", "-q", "-b", branch])?;
-    let _ = std::fs::remove_dir_all(seed.join(dir));
-    for (path, content) in files {
-        let p = seed.join(path);
-        if let Some(d) = p.parent() {
-            std::fs::create_dir_all(d)?;
-        }
-        std::fs::write(p, content)?;
-    }
-    git(&seed, &["add", "-A"])?;
-    git(&seed, &["commit", "-q", "-m", message])?;
-    git(&seed, &["push", "-q", "origin", branch])?;
-    std::fs::remove_dir_all(&seed)?;
-    Ok(())
+    commit_in_clone(bare, branch, base, Some(dir), files, message)
 }

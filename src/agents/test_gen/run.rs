@@ -635,28 +635,21 @@ pub async fn run<H: Host + ?Sized>(
             ""
         }
     );
-    if !setup.publish {
-        out.summary.push_str(&format!(
-            "; committed on the local branch {branch} (not pushed)"
-        ));
-        return Ok(out);
-    }
-    let pr = crate::agents::step::open_pull(
-        "test-gen",
-        host,
+    let body = pr_body(&out);
+    let b = crate::agents::step::Branch {
+        agent: "test-gen",
         repo,
-        &setup.github_api,
-        setup.credentials.as_ref(),
-        &title,
-        &branch,
-        &commit,
-        &pr_body(&out),
-    )
-    .await?;
-    out.summary
-        .push_str(&format!("; pull request #{}", pr.number));
-    out.pull_request = Some(pr.number);
-    out.pull_request_url = Some(pr.html_url);
+        github_api: &setup.github_api,
+        credentials: setup.credentials.as_ref(),
+        publish: setup.publish,
+        title: &title,
+        branch: &branch,
+        commit: &commit,
+    };
+    if let Some(pr) = crate::agents::step::propose(host, &b, &body, &mut out.summary).await? {
+        out.pull_request = Some(pr.number);
+        out.pull_request_url = Some(pr.html_url);
+    }
     Ok(out)
 }
 
