@@ -9,6 +9,7 @@ cd "$REPO_ROOT"
 JOBS="${1:-500}"
 RSS_JOBS="${2:-10000}"
 
+bench_modern_accounts
 bench_cluster
 BENCH="$REPO_ROOT/target/release/devagents-bench"
 OP="$REPO_ROOT/target/release/agent-operator"

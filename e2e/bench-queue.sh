@@ -11,6 +11,7 @@ set -euo pipefail
 cd "$REPO_ROOT"
 SIZES="${1:-500,2000}"
 
+bench_modern_accounts
 bench_cluster
 APISERVER_PID="$(awk '$2 == "kube-apiserver" {print $1}' "$D/pids")"
 "$REPO_ROOT/target/release/devagents-bench" queue --jobs "$SIZES" \

@@ -21,6 +21,15 @@ free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
 }
 
+# bench_modern_accounts: ServiceAccounts as every supported Kubernetes (>= 1.24) has them:
+# no legacy token controller, which on 1.20 writes a token Secret for every account (each
+# AgentJob's included) and which no longer runs anywhere. Called before bench_cluster by the
+# benchmarks whose Pods all mount projected tokens; DEVAGENTS_KCM_CONTROLLERS set beforehand
+# (e.g. '*,-nodelifecycle,-csrsigning') measures the 1.20 way.
+bench_modern_accounts() {
+  export DEVAGENTS_KCM_CONTROLLERS="${DEVAGENTS_KCM_CONTROLLERS:-*,-nodelifecycle,-csrsigning,-serviceaccount-token}"
+}
+
 # bench_cluster: for the benchmark scripts — release builds, a fresh control plane whose
 # kube-controller-manager is not throttled (its client allows 20 requests/s by default; the
 # comparison is between the two controllers, not two rate limiters), the CRDs. Sets D and

@@ -28,6 +28,14 @@ pub struct RequestLabel {
     pub resource: String,
 }
 
+/// Why the scheduler was woken: `pod_ended`, `job_ended` (a job ended while its Pod was not
+/// seen ending), `job_deleted`, `lease`, `approval`, `admission` (one failed or found a lock taken), `queue`
+/// (a waiting job changed).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct WakeLabel {
+    pub reason: &'static str,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ErrorLabel {
     pub kind: String,
@@ -66,6 +74,7 @@ pub struct Metrics {
     pub deploy_duration: Family<EnvironmentLabel, Histogram>,
     /// Scheduler passes (a burst of events is coalesced into few passes) and their duration.
     pub scheduler_passes: Counter,
+    pub scheduler_wakes: Family<WakeLabel, Counter>,
     pub scheduler_pass_seconds: Histogram,
     /// Status writes of waiting jobs (a new or changed `waitingFor`), never per position.
     pub queue_status_writes: Counter,
@@ -247,6 +256,12 @@ impl Default for Metrics {
         let scheduler_passes = Counter::default();
         let scheduler_pass_seconds = Histogram::new(exponential_buckets(0.0001, 2.0, 18));
         let queue_status_writes = Counter::default();
+        let scheduler_wakes = Family::<WakeLabel, Counter>::default();
+        registry.register(
+            "scheduler_wakes",
+            "What woke the scheduler, by reason (wake-ups during a pass share the next one)",
+            scheduler_wakes.clone(),
+        );
         registry.register(
             "scheduler_passes",
             "Admission passes of the scheduler",
@@ -278,6 +293,7 @@ impl Default for Metrics {
             archived,
             archive_errors,
             scheduler_passes,
+            scheduler_wakes,
             scheduler_pass_seconds,
             queue_status_writes,
             deploys,

@@ -174,13 +174,15 @@ pub async fn counting_client(metrics: Arc<Metrics>) -> anyhow::Result<Client> {
 
 /// A finished job is never written again by the controller: its cached copy keeps only what
 /// the queue, the lock release, the TTL and the approvals read (the status history stays on
-/// the API object). Keeps the cache of thousands of finished jobs small.
-fn slim_job(job: &mut AgentJob) {
+/// the API object), and its last attempt (whether that attempt's Pod was seen ending decides
+/// whether the job's end still has a slot to hand on). Keeps the cache of thousands of
+/// finished jobs small.
+pub(crate) fn slim_job(job: &mut AgentJob) {
     slim(job);
     if let Some(st) = job.status.as_mut()
         && st.phase.is_some_and(|p| p.is_terminal())
     {
-        st.attempts = Vec::new();
+        st.attempts = st.attempts.pop().into_iter().collect();
         st.conditions = Vec::new();
         st.actions = Vec::new();
         st.result = None;
@@ -247,7 +249,7 @@ pub async fn run(
     // released lock is handed to the next waiter at once.
     let watch_ns = cfg.watch_namespace.as_deref();
     let managed = format!("{}={}", pod::MANAGED_BY, pod::MANAGER);
-    let wake = Arc::new(scheduler::Wake::default());
+    let wake = Arc::new(scheduler::Wake::counted(metrics.scheduler_wakes.clone()));
     let (leases_reader, leases_writer) = reflector::store::<Lease>();
     let lease_stream = reflector::reflector(
         leases_writer,
@@ -262,7 +264,7 @@ pub async fn run(
     );
     let lease_wake = wake.clone();
     let lease_pump = tokio::spawn(lease_stream.for_each(move |_| {
-        lease_wake.notify_one();
+        lease_wake.notify("lease");
         futures::future::ready(())
     }));
     leases_reader.wait_until_ready().await?;
@@ -326,7 +328,7 @@ pub async fn run(
                 .and_then(|p| p.status.as_ref())
                 .is_some_and(|s| matches!(s.phase.as_deref(), Some("Succeeded") | Some("Failed")));
             if ended {
-                wake.notify_one();
+                wake.notify("pod_ended");
             }
         }
     });

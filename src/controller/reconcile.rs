@@ -122,7 +122,7 @@ async fn apply(job: Arc<AgentJob>, ctx: &Context) -> Result<Action> {
             .and_then(|p| p.status.as_ref().and_then(|s| s.phase.clone()))
             .is_some_and(|ph| ph == "Succeeded" || ph == "Failed");
         if !pod_ended {
-            ctx.wake.notify_one();
+            ctx.wake.notify("job_ended");
         }
         // Archived first: the TTL deletes no job the archive has not got.
         if !super::archive::ensure(ctx, &job).await? {
@@ -491,7 +491,7 @@ async fn cleanup(job: Arc<AgentJob>, ctx: &Context) -> Result<Action> {
         locks::release(&api, &key, &uid).await?;
     }
     ctx.admitted.lock().await.remove(&uid);
-    ctx.wake.notify_one();
+    ctx.wake.notify("job_deleted");
     Ok(Action::await_change())
 }
 
@@ -553,7 +553,7 @@ pub async fn reconcile_approval(a: Arc<AgentApproval>, ctx: Arc<Context>) -> Res
     if a.status.as_ref() != Some(&st) {
         super::status::apply(&ctx.approval_api(&ns), a.as_ref(), &st).await?;
         info!(approval = %a.name_any(), phase = ?st.phase, "approval status");
-        ctx.wake.notify_one();
+        ctx.wake.notify("approval");
     }
     let pending = st.phase.is_none_or(|p| p == ApprovalPhase::Pending);
     match a.spec.expires_at.as_ref().map(|e| e.0) {

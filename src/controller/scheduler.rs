@@ -12,10 +12,13 @@ use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, PostParams};
 use kube::runtime::events::{Event, EventType};
 use kube::runtime::reflector::ObjectRef;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
 use tokio::sync::Semaphore;
 use tracing::{debug, warn};
 
 use super::lifecycle::{admitted_status, waiting_phase, waiting_status};
+use super::metrics::WakeLabel;
 use super::planner::{self, Decision, JobState, JobView, Limits, LockHolder};
 use super::{Context, FINALIZER, locks, pod};
 use crate::api::{AgentJob, Phase};
@@ -39,16 +42,35 @@ const QUEUE_GAP: Duration = Duration::from_millis(250);
 pub struct Wake {
     now: tokio::sync::Notify,
     queued: tokio::sync::Notify,
+    /// `devagents_scheduler_wakes_total`, by reason.
+    counted: Family<WakeLabel, Counter>,
 }
 
 impl Wake {
-    /// Capacity may have freed: pass at once.
-    pub fn notify_one(&self) {
+    /// Wake-ups counted in `wakes` (the operator's metric family).
+    pub fn counted(wakes: Family<WakeLabel, Counter>) -> Self {
+        Wake {
+            counted: wakes,
+            ..Wake::default()
+        }
+    }
+
+    /// How often `reason` woke the scheduler.
+    pub fn count(&self, reason: &'static str) -> u64 {
+        self.counted.get_or_create(&WakeLabel { reason }).get()
+    }
+
+    /// Capacity may have freed (`reason`: see [`super::metrics::WakeLabel`]): pass at once.
+    pub fn notify(&self, reason: &'static str) {
+        self.counted.get_or_create(&WakeLabel { reason }).inc();
         self.now.notify_one();
     }
 
     /// A waiting job changed.
     pub fn queue_changed(&self) {
+        self.counted
+            .get_or_create(&WakeLabel { reason: "queue" })
+            .inc();
         self.queued.notify_one();
     }
 
@@ -367,7 +389,7 @@ async fn pass(ctx: &Arc<Context>, permits: &Arc<Semaphore>, cache: &mut Views) -
                                 .await
                                 .remove(&job.uid().unwrap_or_default());
                             tokio::time::sleep(retry_in.unwrap_or_default()).await;
-                            ctx.wake.notify_one();
+                            ctx.wake.notify("admission");
                         }
                     },
                     span,
@@ -491,7 +513,7 @@ async fn admit(ctx: &Context, job: &AgentJob, attempt: i32) -> super::Result<()>
         // Another holder was faster (the planner's view was older): the job waits on.
         other => {
             ctx.admitted.lock().await.remove(&uid);
-            ctx.wake.notify_one();
+            ctx.wake.notify("admission");
             return other.map(|_| ());
         }
     };

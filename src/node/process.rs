@@ -163,8 +163,9 @@ impl PodRun {
         LIVE.fetch_add(1, Ordering::SeqCst);
         let pgid = child.id().map(|p| Pid::from_raw(p as i32));
         let started_at = chrono_now();
-        info!(pod = %pod_name, pid = ?pgid, "agent process started");
+        let prepared_ms = since.elapsed().as_secs_f64() * 1000.0;
         status::report_running(&api, &self.pod, &started_at).await?;
+        info!(pod = %pod_name, pid = ?pgid, prepared_ms, reported_ms = since.elapsed().as_secs_f64() * 1000.0, "agent process started");
 
         let deadline = self
             .pod

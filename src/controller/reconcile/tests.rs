@@ -125,3 +125,38 @@ async fn an_agents_own_failure_ends_the_job_failed_with_its_message_and_no_retry
     })
     .await;
 }
+
+/// A finished job as the operator caches it (its history slimmed away) whose Pod was seen
+/// ending: its slot was handed on when the Pod ended, so its reconcile wakes no second
+/// scheduler pass (one did for every job, doubling the passes of a deep queue); a finished
+/// job whose Pod was not seen ending still wakes one.
+#[tokio::test]
+async fn a_finished_job_wakes_the_scheduler_only_when_its_pod_was_not_seen_ending() {
+    async fn finished(pod_phase: &str) -> u64 {
+        let (mock, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+        let ctx = context(
+            Client::new(mock, "default"),
+            Stores {
+                pods: vec![pod(pod_phase, 0, "all good")],
+                leases: vec![],
+            },
+        );
+        let mut job = running_job();
+        job.spec.locks = vec![];
+        let st = job.status.as_mut().unwrap();
+        st.phase = Some(crate::api::Phase::Succeeded);
+        st.attempts.insert(
+            0,
+            serde_json::from_value(json!({"attempt": 0, "pod": "j-0"})).unwrap(),
+        );
+        crate::controller::slim_job(&mut job);
+        let server = tokio::spawn(apiserver(handle, vec![]));
+        apply(Arc::new(job), &ctx).await.unwrap();
+        let wakes = ctx.wake.count("job_ended");
+        drop(ctx);
+        server.await.unwrap();
+        wakes
+    }
+    assert_eq!(finished("Succeeded").await, 0);
+    assert_eq!(finished("Running").await, 1);
+}

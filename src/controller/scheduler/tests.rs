@@ -277,7 +277,7 @@ mod wake {
     #[tokio::test(start_paused = true)]
     async fn capacity_freed_passes_at_once_whatever_the_queue() {
         let w = Wake::default();
-        w.notify_one();
+        w.notify("pod_ended");
         let t = Instant::now();
         w.next(true).await;
         assert_eq!(t.elapsed(), Duration::ZERO);
@@ -330,7 +330,7 @@ mod wake {
         let w2 = w.clone();
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(10)).await;
-            w2.notify_one();
+            w2.notify("pod_ended");
         });
         w.next(true).await;
         assert_eq!(t.elapsed(), Duration::from_millis(10));

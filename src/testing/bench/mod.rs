@@ -16,14 +16,49 @@ use std::time::{Duration, Instant};
 
 pub const IMAGE: &str = "devagents-agent:bench";
 
+/// The Pods of the benchmarks' batch/v1 Jobs. They mount their ServiceAccount's token as
+/// every Kubernetes since 1.22 mounts it into a Pod by default: a projected
+/// `serviceAccountToken` volume, which the node requests through the TokenRequest API when the
+/// Pod starts, as it does for an agent Pod's token. (Kubernetes 1.20's admission would mount
+/// the legacy token Secret instead, which no supported Kubernetes creates any more; so the
+/// automount is off and the volume written out. Its `kube-root-ca.crt` source is left out: a
+/// kubelet serves that ConfigMap from a watch, the stand-in would fetch it for every Pod.)
 pub fn pod_template() -> serde_json::Value {
     json!({
         "spec": {
             "restartPolicy": "Never",
             "automountServiceAccountToken": false,
-            "containers": [{ "name": "agent", "image": IMAGE, "command": ["agent-runner", "probe"] }]
+            "containers": [{
+                "name": "agent", "image": IMAGE, "command": ["agent-runner", "probe"],
+                "volumeMounts": [{
+                    "name": "kube-api-access", "readOnly": true,
+                    "mountPath": "/var/run/secrets/kubernetes.io/serviceaccount"
+                }]
+            }],
+            "volumes": [{
+                "name": "kube-api-access",
+                "projected": {"defaultMode": 420, "sources": [
+                    {"serviceAccountToken": {"expirationSeconds": 3607, "path": "token"}},
+                    {"downwardAPI": {"items": [
+                        {"path": "namespace", "fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.namespace"}}
+                    ]}}
+                ]}
+            }]
         }
     })
+}
+
+/// How the benchmark's control plane treats ServiceAccounts, for the printed header.
+pub fn control_plane_note() -> &'static str {
+    let legacy = std::env::var("DEVAGENTS_KCM_CONTROLLERS")
+        .map_or(true, |c| !c.contains("-serviceaccount-token"));
+    if legacy {
+        "ServiceAccounts as on Kubernetes 1.20: the legacy token controller writes a token \
+         Secret for every account (each AgentJob's too); Job Pods get a projected token"
+    } else {
+        "ServiceAccounts as on Kubernetes >= 1.24: no legacy token Secrets; every Pod (agent \
+         and Job) gets a projected token the node requests when it starts"
+    }
 }
 
 pub async fn namespace(client: &Client, name: &str) -> anyhow::Result<()> {
@@ -33,8 +68,8 @@ pub async fn namespace(client: &Client, name: &str) -> anyhow::Result<()> {
     let sas: Api<k8s_openapi::api::core::v1::ServiceAccount> =
         Api::namespaced(client.clone(), name);
     for _ in 0..300 {
-        // The account is what the benchmarks' Pods need (they mount no token); its token
-        // Secret, where the legacy token controller runs, is waited for as well.
+        // The account is what the benchmarks' Pods need (their token is requested when they
+        // start); its token Secret, where the legacy token controller runs, is waited for too.
         let legacy = std::env::var("DEVAGENTS_KCM_CONTROLLERS")
             .map_or(true, |c| !c.contains("-serviceaccount-token"));
         if sas

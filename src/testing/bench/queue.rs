@@ -408,6 +408,7 @@ pub async fn queue(
          --max-running {slots}) against one batch/v1 Job (completions N, parallelism {slots}) on \
          the same apiserver and node stand-in; release builds"
     );
+    println!("  {}", super::control_plane_note());
     let ideal = |n: usize| n as f64 * sleep_ms as f64 / 1000.0 / slots as f64;
     println!(
         "  {:>6} {:>9} {:>11} {:>11} {:>7} {:>13} {:>13} {:>9} {:>10} {:>8}",
