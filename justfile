@@ -60,6 +60,10 @@ bench-generator:
 bench-reviewer:
     cargo bench --bench reviewer
 
+# Scheduler benchmark (criterion): the planner's pass over 500 and 2,000 waiting jobs.
+bench-scheduler:
+    cargo bench --bench scheduler
+
 # Migrator benchmark (criterion): parse + diff + render for 11 schemas the size of Simple Admin
 # Core's, and one round trip on a throwaway PostgreSQL.
 bench-migrator:

@@ -174,7 +174,7 @@ pub async fn counting_client(metrics: Arc<Metrics>) -> anyhow::Result<Client> {
 
 /// A finished job is never written again by the controller: its cached copy keeps only what
 /// the queue, the lock release, the TTL and the approvals read (the status history stays on
-/// the API object), and its last attempt (whether that attempt's Pod was seen ending decides
+/// the API object), and its last attempt's Pod name (whether that Pod was seen ending decides
 /// whether the job's end still has a slot to hand on). Keeps the cache of thousands of
 /// finished jobs small.
 pub(crate) fn slim_job(job: &mut AgentJob) {
@@ -182,7 +182,16 @@ pub(crate) fn slim_job(job: &mut AgentJob) {
     if let Some(st) = job.status.as_mut()
         && st.phase.is_some_and(|p| p.is_terminal())
     {
-        st.attempts = st.attempts.pop().into_iter().collect();
+        st.attempts = st
+            .attempts
+            .pop()
+            .map(|a| crate::api::Attempt {
+                attempt: a.attempt,
+                pod: a.pod,
+                ..Default::default()
+            })
+            .into_iter()
+            .collect();
         st.conditions = Vec::new();
         st.actions = Vec::new();
         st.result = None;
