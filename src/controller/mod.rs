@@ -331,6 +331,9 @@ pub async fn run(
     .inspect({
         let wake = wake.clone();
         move |r| {
+            if let Ok(p) = r {
+                wake.pod_changed(p);
+            }
             let ended = r
                 .as_ref()
                 .ok()

@@ -44,6 +44,17 @@ pub struct Wake {
     queued: tokio::sync::Notify,
     /// `devagents_scheduler_wakes_total`, by reason.
     counted: Family<WakeLabel, Counter>,
+    /// Jobs whose Pods changed since the last pass (their views are observed again).
+    touched: std::sync::Mutex<Touched>,
+}
+
+/// What changed outside the job objects since the last pass.
+#[derive(Default)]
+struct Touched {
+    jobs: std::collections::HashSet<String>,
+    /// A Pod no job owns changed (one made by someone else under an attempt's name): every
+    /// view is observed again, as if nothing were kept.
+    all: bool,
 }
 
 impl Wake {
@@ -64,6 +75,28 @@ impl Wake {
     pub fn notify(&self, reason: &'static str) {
         self.counted.get_or_create(&WakeLabel { reason }).inc();
         self.now.notify_one();
+    }
+
+    /// A Pod changed: its owning job's view (or, for a Pod no job owns, every view) is
+    /// observed again by the next pass.
+    pub fn pod_changed(&self, pod: &k8s_openapi::api::core::v1::Pod) {
+        let mut t = self.touched.lock().unwrap_or_else(|e| e.into_inner());
+        let owner = pod
+            .metadata
+            .owner_references
+            .iter()
+            .flatten()
+            .find(|o| o.kind == "AgentJob");
+        match owner {
+            Some(o) => {
+                t.jobs.insert(o.uid.clone());
+            }
+            None => t.all = true,
+        }
+    }
+
+    fn take_touched(&self) -> Touched {
+        std::mem::take(&mut *self.touched.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
     /// A waiting job changed.
@@ -137,10 +170,11 @@ fn attempts(job: &AgentJob) -> i32 {
 }
 
 /// The planner's views of the live jobs, kept between passes: a job's view is built when its
-/// resourceVersion changes; a pass only re-observes what lies outside the job object (its
-/// Pods, approvals, this process's admissions). A pass over a queue of thousands costs a few
-/// lookups per job (the Pod reference of its next attempt is made for the lookup, not kept:
-/// memory per queued job stays small).
+/// resourceVersion changes; a pass observes again only what lies outside the job object and
+/// changed: the jobs whose Pods changed, whose admission by this process began or ended, and
+/// those with an approval to wait for. A pass over a queue of thousands costs a lookup per
+/// job (the Pod reference of its next attempt is made for the lookup, not kept: memory per
+/// queued job stays small).
 #[derive(Default)]
 pub struct Views {
     by_uid: HashMap<String, Cached>,
@@ -152,6 +186,8 @@ struct Cached {
     view: JobView,
     fixed: planner::Fixed,
     pass: u64,
+    /// This process's admission of the job (its attempt) when the view was last observed.
+    admitted: Option<i32>,
 }
 
 impl Cached {
@@ -162,6 +198,7 @@ impl Cached {
             view,
             fixed,
             pass: 0,
+            admitted: None,
         }
     }
 }
@@ -243,33 +280,48 @@ async fn pass(ctx: &Arc<Context>, permits: &Arc<Semaphore>, cache: &mut Views) -
     {
         let mut admitted = ctx.admitted.lock().await;
         // Forget admissions the cache shows now (or whose job is gone).
-        let by_uid: HashMap<&str, &Arc<AgentJob>> = jobs
-            .iter()
-            .filter_map(|j| j.metadata.uid.as_deref().map(|u| (u, j)))
-            .collect();
-        admitted.retain(|uid, attempt| {
-            by_uid
-                .get(uid.as_str())
-                .is_some_and(|j| attempts(j) < *attempt)
-        });
+        if !admitted.is_empty() {
+            let by_uid: HashMap<&str, &Arc<AgentJob>> = jobs
+                .iter()
+                .filter_map(|j| j.metadata.uid.as_deref().map(|u| (u, j)))
+                .collect();
+            admitted.retain(|uid, attempt| {
+                by_uid
+                    .get(uid.as_str())
+                    .is_some_and(|j| attempts(j) < *attempt)
+            });
+        }
         cache.pass += 1;
         let this = cache.pass;
+        let touched = ctx.wake.take_touched();
         for j in &jobs {
             let uid = j.metadata.uid.as_deref().unwrap_or_default();
             let rv = j.metadata.resource_version.as_deref().unwrap_or_default();
-            let c = match cache.by_uid.get_mut(uid) {
-                Some(c) if c.rv == rv => c,
+            let (c, fresh) = match cache.by_uid.get_mut(uid) {
+                Some(c) if c.rv == rv => (c, false),
                 Some(c) => {
                     *c = Cached::new(ctx, j);
-                    c
+                    (c, true)
                 }
-                None => cache
-                    .by_uid
-                    .entry(uid.to_string())
-                    .or_insert_with(|| Cached::new(ctx, j)),
+                None => (
+                    cache
+                        .by_uid
+                        .entry(uid.to_string())
+                        .or_insert_with(|| Cached::new(ctx, j)),
+                    true,
+                ),
             };
             c.pass = this;
-            observe(ctx, j, c, &admitted);
+            let ours = admitted.get(uid).copied();
+            if fresh
+                || touched.all
+                || c.fixed.approval.is_some()
+                || c.admitted != ours
+                || touched.jobs.contains(uid)
+            {
+                c.admitted = ours;
+                observe(ctx, j, c, &admitted);
+            }
         }
         // Forget the views of jobs that ended or went.
         cache.by_uid.retain(|_, c| c.pass == this);
@@ -473,26 +525,29 @@ async fn pass(ctx: &Arc<Context>, permits: &Arc<Semaphore>, cache: &mut Views) -
         }
     }
     // Forget write records of jobs that no longer wait.
-    let waiting_uids: std::collections::HashSet<&str> = views
-        .iter()
-        .filter(|v| v.state == JobState::Waiting)
-        .map(|v| v.uid.as_str())
-        .collect();
+    // What is kept per waiting job is kept for waiting jobs only (looked up in the views:
+    // a lookup per kept entry, not a set of every waiting job per pass).
+    let waiting = |uid: &str| {
+        cache
+            .by_uid
+            .get(uid)
+            .is_some_and(|c| c.view.state == JobState::Waiting)
+    };
     ctx.queue_writes
         .lock()
         .unwrap_or_else(|e| e.into_inner())
-        .retain(|uid, _| waiting_uids.contains(uid.as_str()));
+        .retain(|uid, _| waiting(uid));
     {
         let admitted = ctx.admitted.lock().await;
         ctx.accounts
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .retain(|uid, _| waiting_uids.contains(uid.as_str()) || admitted.contains_key(uid));
+            .retain(|uid, _| waiting(uid) || admitted.contains_key(uid));
     }
     ctx.admit_backoff
         .lock()
         .unwrap_or_else(|e| e.into_inner())
-        .retain(|uid, _| waiting_uids.contains(uid.as_str()));
+        .retain(|uid, _| waiting(uid));
     ctx.metrics.scheduler_passes.inc();
     ctx.metrics
         .scheduler_pass_seconds

@@ -274,6 +274,29 @@ mod wake {
     use std::time::Duration;
     use tokio::time::{Instant, timeout};
 
+    /// A Pod's change marks its owning job for the next pass (whose view is then observed
+    /// again); a Pod no job owns marks every job; a pass takes the marks, the next starts clean.
+    #[test]
+    fn a_pods_change_marks_its_job_and_an_unowned_pods_change_marks_every_job() {
+        let pod = |owner: Option<&str>| -> k8s_openapi::api::core::v1::Pod {
+            serde_json::from_value(serde_json::json!({
+                "metadata": {"name": "j-1", "namespace": "team",
+                             "ownerReferences": owner.map(|uid| vec![serde_json::json!({
+                                 "apiVersion": "devagents.io/v1alpha1", "kind": "AgentJob",
+                                 "name": "j", "uid": uid, "controller": true})])}
+            }))
+            .unwrap()
+        };
+        let w = Wake::default();
+        w.pod_changed(&pod(Some("uid-1")));
+        let t = w.take_touched();
+        assert!(t.jobs.contains("uid-1") && !t.all);
+        let t = w.take_touched();
+        assert!(t.jobs.is_empty() && !t.all);
+        w.pod_changed(&pod(None));
+        assert!(w.take_touched().all);
+    }
+
     #[tokio::test(start_paused = true)]
     async fn capacity_freed_passes_at_once_whatever_the_queue() {
         let w = Wake::default();
