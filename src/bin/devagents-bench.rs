@@ -205,6 +205,7 @@ async fn dispatch(client: Client, n: usize, conc: usize, operator: PathBuf) -> a
 
     // Report.
     println!("dispatch benchmark: {n} each, {conc} concurrent creates, one apiserver");
+    println!("  {}", devagents::testing::bench::control_plane_note());
     println!(
         "  raw Pod create throughput (floor): {:.0} pods/s ({n} in {raw_secs:.2}s)",
         n as f64 / raw_secs

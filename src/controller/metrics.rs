@@ -29,8 +29,8 @@ pub struct RequestLabel {
 }
 
 /// Why the scheduler was woken: `pod_ended`, `job_ended` (a job ended while its Pod was not
-/// seen ending), `job_deleted`, `lease`, `approval`, `admission` (one failed or found a lock taken), `queue`
-/// (a waiting job changed).
+/// seen ending), `job_deleted`, `lease`, `approval`, `admission` (one failed or found a lock
+/// taken), `queue` (a waiting job changed).
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct WakeLabel {
     pub reason: &'static str,

@@ -67,6 +67,7 @@ impl Wake {
     }
 
     /// How often `reason` woke the scheduler.
+    #[cfg(test)]
     pub fn count(&self, reason: &'static str) -> u64 {
         self.counted.get_or_create(&WakeLabel { reason }).get()
     }
@@ -279,18 +280,9 @@ async fn pass(ctx: &Arc<Context>, permits: &Arc<Semaphore>, cache: &mut Views) -
 
     {
         let mut admitted = ctx.admitted.lock().await;
-        // Forget admissions the cache shows now (or whose job is gone).
-        if !admitted.is_empty() {
-            let by_uid: HashMap<&str, &Arc<AgentJob>> = jobs
-                .iter()
-                .filter_map(|j| j.metadata.uid.as_deref().map(|u| (u, j)))
-                .collect();
-            admitted.retain(|uid, attempt| {
-                by_uid
-                    .get(uid.as_str())
-                    .is_some_and(|j| attempts(j) < *attempt)
-            });
-        }
+        // This process's admissions the cache does not show yet; the others (the cache shows
+        // them, or their job is gone) are forgotten after the loop.
+        let mut pending = std::collections::HashSet::new();
         cache.pass += 1;
         let this = cache.pass;
         let touched = ctx.wake.take_touched();
@@ -312,7 +304,10 @@ async fn pass(ctx: &Arc<Context>, permits: &Arc<Semaphore>, cache: &mut Views) -
                 ),
             };
             c.pass = this;
-            let ours = admitted.get(uid).copied();
+            let ours = admitted.get(uid).copied().filter(|a| attempts(j) < *a);
+            if ours.is_some() {
+                pending.insert(uid);
+            }
             if fresh
                 || touched.all
                 || c.fixed.approval.is_some()
@@ -323,6 +318,7 @@ async fn pass(ctx: &Arc<Context>, permits: &Arc<Semaphore>, cache: &mut Views) -
                 observe(ctx, j, c, &admitted);
             }
         }
+        admitted.retain(|uid, _| pending.contains(uid.as_str()));
         // Forget the views of jobs that ended or went.
         cache.by_uid.retain(|_, c| c.pass == this);
     }

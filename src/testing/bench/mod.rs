@@ -48,11 +48,17 @@ pub fn pod_template() -> serde_json::Value {
     })
 }
 
+/// Whether the control plane runs Kubernetes 1.20's legacy token controller (a token Secret
+/// for every ServiceAccount): `e2e/cluster-up.sh` runs it unless DEVAGENTS_KCM_CONTROLLERS
+/// leaves it out.
+fn legacy_tokens() -> bool {
+    std::env::var("DEVAGENTS_KCM_CONTROLLERS")
+        .map_or(true, |c| !c.contains("-serviceaccount-token"))
+}
+
 /// How the benchmark's control plane treats ServiceAccounts, for the printed header.
 pub fn control_plane_note() -> &'static str {
-    let legacy = std::env::var("DEVAGENTS_KCM_CONTROLLERS")
-        .map_or(true, |c| !c.contains("-serviceaccount-token"));
-    if legacy {
+    if legacy_tokens() {
         "ServiceAccounts as on Kubernetes 1.20: the legacy token controller writes a token \
          Secret for every account (each AgentJob's too); Job Pods get a projected token"
     } else {
@@ -70,8 +76,7 @@ pub async fn namespace(client: &Client, name: &str) -> anyhow::Result<()> {
     for _ in 0..300 {
         // The account is what the benchmarks' Pods need (their token is requested when they
         // start); its token Secret, where the legacy token controller runs, is waited for too.
-        let legacy = std::env::var("DEVAGENTS_KCM_CONTROLLERS")
-            .map_or(true, |c| !c.contains("-serviceaccount-token"));
+        let legacy = legacy_tokens();
         if sas
             .get_opt("default")
             .await?
