@@ -112,6 +112,37 @@ pub const TERMINATION_MESSAGE_PATH: &str = "/dev/termination-log";
 /// The kubelet truncates termination messages to 4096 bytes; so do we.
 pub const TERMINATION_MESSAGE_MAX: usize = 4096;
 
+/// A successful agent's result, carried by its termination message instead of a write
+/// through the agent API: this prefix, then [`MessageResult`] as JSON, 4096 bytes at most in
+/// all. The runner uses it when the result fits and references no artifact (artifacts are
+/// uploaded, and their result sent, through the agent API); the operator reads it only from
+/// an attempt's Pod that ended Succeeded, and writes it into status with the job's end — one
+/// status write and one round trip fewer on every job's way to its end.
+pub const RESULT_MESSAGE_PREFIX: &str = "devagents.io/result/v1 ";
+
+/// The result in a termination message: a summary and small data, nothing else.
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct MessageResult {
+    pub summary: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<serde_json::Value>,
+}
+
+/// The termination message carrying `result`, or `None` when it would not fit.
+pub fn result_message(result: &MessageResult) -> Option<String> {
+    let json = serde_json::to_string(result).ok()?;
+    let msg = format!("{RESULT_MESSAGE_PREFIX}{json}");
+    (msg.len() <= TERMINATION_MESSAGE_MAX).then_some(msg)
+}
+
+/// The result a termination message carries: `None` for a plain message (its text is the
+/// summary), an error for one that has the prefix but not a valid result after it.
+pub fn parse_result_message(msg: &str) -> Option<Result<MessageResult, String>> {
+    let json = msg.strip_prefix(RESULT_MESSAGE_PREFIX)?;
+    Some(serde_json::from_str(json).map_err(|e| e.to_string()))
+}
+
 /// The digest of an artifact or a sandbox upload: `sha256:<hex>`.
 pub fn digest(bytes: &[u8]) -> String {
     format!("sha256:{}", hex(&Sha256::digest(bytes)))
@@ -138,4 +169,37 @@ pub fn truncate_message(msg: &str) -> &str {
         end -= 1;
     }
     &msg[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_result_travels_in_the_termination_message_only_when_it_fits() {
+        let r = MessageResult {
+            summary: "probe finished".into(),
+            data: Some(serde_json::json!({"resultBytes": 0, "llm": null})),
+        };
+        let msg = result_message(&r).unwrap();
+        assert!(msg.starts_with(RESULT_MESSAGE_PREFIX));
+        assert_eq!(parse_result_message(&msg), Some(Ok(r)));
+        // Too big for the kubelet's 4096 bytes: not carried (the runner sends it instead).
+        let big = MessageResult {
+            summary: "s".into(),
+            data: Some(serde_json::json!("x".repeat(TERMINATION_MESSAGE_MAX))),
+        };
+        assert_eq!(result_message(&big), None);
+        // A plain message is a summary, not a result.
+        assert_eq!(parse_result_message("probe finished after 200 ms"), None);
+        // The prefix with anything but a result after it is an error, never a summary.
+        for bad in [
+            "{not json",
+            r#"{"summary":"s","artifacts":[{"name":"x"}]}"#,
+            r#"{"data":{}}"#,
+        ] {
+            let got = parse_result_message(&format!("{RESULT_MESSAGE_PREFIX}{bad}"));
+            assert!(matches!(got, Some(Err(_))), "{bad}: {got:?}");
+        }
+    }
 }

@@ -8,6 +8,90 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, PostParams};
 use serde_json::json;
 
+/// A small result travels in the agent's termination message and lands in status with the
+/// job's end: no watcher ever sees it while the job still runs (it used to be a status write of
+/// its own, sent while the Pod waited for it), and it is redacted on its way.
+#[tokio::test]
+async fn a_small_result_arrives_with_the_end_in_one_status_write_redacted() {
+    let client = common::client().await;
+    common::ensure_crds(&client).await;
+    let ns = common::namespace(&client, "e2e-smallresult").await;
+    let jobs: Api<AgentJob> = Api::namespaced(client.clone(), &ns);
+    let token = format!("ghp_{}", "A1b2C3d4E5".repeat(4));
+    // Every version of the job a watch sees, in order.
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<AgentJob>::new()));
+    let watch = {
+        let (jobs, seen) = (jobs.clone(), seen.clone());
+        tokio::spawn(async move {
+            use futures::StreamExt;
+            use kube::runtime::WatchStreamExt;
+            let mut w = kube::runtime::watcher(jobs, kube::runtime::watcher::Config::default())
+                .applied_objects()
+                .boxed();
+            while let Some(Ok(j)) = w.next().await {
+                seen.lock().unwrap().push(j);
+            }
+        })
+    };
+    let _op = Operator::start(&ns, "op-s", &[]);
+    jobs.create(
+        &PostParams::default(),
+        &probe_job(
+            "small",
+            1,
+            json!({"message": format!("pushed with {token}"), "sleepMs": 300}),
+            json!({}),
+        ),
+    )
+    .await
+    .unwrap();
+    let job = common::wait_for(&jobs, "small", 120, "finished", is_terminal).await;
+    let st = job.status.clone().unwrap();
+    assert_eq!(st.phase, Some(Phase::Succeeded), "{st:#?}");
+    let result = st.result.clone().unwrap();
+    assert_eq!(result.data.as_ref().unwrap()["resultBytes"], json!(0));
+    assert!(result.summary.starts_with("pushed with "), "{result:?}");
+    assert!(
+        !serde_json::to_string(&st).unwrap().contains(&token),
+        "{st:#?}"
+    );
+    // The Pod carried it: its termination message is the result, already redacted.
+    let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(client.clone(), &ns);
+    let pod = pods.get("small-1").await.unwrap();
+    let msg = pod.status.unwrap().container_statuses.unwrap()[0]
+        .state
+        .clone()
+        .unwrap()
+        .terminated
+        .unwrap()
+        .message
+        .unwrap_or_default();
+    assert!(
+        msg.starts_with(devagents::contract::RESULT_MESSAGE_PREFIX) && !msg.contains(&token),
+        "{msg}"
+    );
+    // Never a version with the result and the job still running.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    watch.abort();
+    let seen = seen.lock().unwrap().clone();
+    assert!(
+        seen.iter()
+            .any(|j| common::phase(j) == Some(Phase::Running)),
+        "the watch saw the job run"
+    );
+    let first = seen
+        .iter()
+        .find(|j| j.status.as_ref().is_some_and(|s| s.result.is_some()))
+        .unwrap();
+    assert_eq!(
+        common::phase(first),
+        Some(Phase::Succeeded),
+        "the result was written before the end: {:#?}",
+        first.status
+    );
+    common::delete_namespace(&client, &ns).await;
+}
+
 #[tokio::test]
 async fn a_5mb_result_round_trips_byte_exact_and_the_job_stays_small() {
     let client = common::client().await;

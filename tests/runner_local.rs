@@ -331,6 +331,37 @@ fn kubectl_agent_run_local_runs_the_job_it_builds_without_a_cluster() {
     assert!(result["summary"].is_string(), "{result}");
 }
 
+/// In a Pod without an agent API, a success's result (its summary and data) is the
+/// termination message, in the form the operator reads and redacted part by part.
+#[test]
+fn in_a_pod_without_the_agent_api_a_successful_result_is_the_termination_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = format!("ghp_{}", "A1b2C3d4E5".repeat(4));
+    let out = Command::new(env!("CARGO_BIN_EXE_agent-runner"))
+        .arg("run")
+        .env_remove("DEVAGENTS_API_URL")
+        .env("DEVAGENTS_JOB_NAME", "probe-1")
+        .env("DEVAGENTS_JOB_NAMESPACE", "team")
+        .env(
+            "DEVAGENTS_JOB_SPEC",
+            format!(r#"{{"agent":"probe","probe":{{"message":"pushed with {token}","resultBytes":10}}}}"#),
+        )
+        .env(
+            "DEVAGENTS_TERMINATION_MESSAGE_PATH",
+            dir.path().join("termination-log"),
+        )
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let msg = std::fs::read_to_string(dir.path().join("termination-log")).unwrap();
+    assert!(!msg.contains(&token), "{msg}");
+    let r = devagents::contract::parse_result_message(&msg)
+        .unwrap_or_else(|| panic!("not a result: {msg}"))
+        .unwrap();
+    assert!(r.summary.starts_with("pushed with "), "{r:?}");
+    assert_eq!(r.data.unwrap()["resultBytes"], 10);
+}
+
 /// In a Pod without an agent API, with the operator's JSON log format: every line the runner
 /// writes is a JSON object with the job's name, namespace, agent and attempt.
 #[test]

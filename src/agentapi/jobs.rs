@@ -275,24 +275,11 @@ pub(crate) async fn result(
             format!("at most {} artifacts", s.limits.artifacts.max_count),
         ));
     }
-    let small = serde_json::to_vec(&body.data).map(|v| v.len()).unwrap_or(0);
-    if small > 16 * 1024 {
-        return Err(ApiError(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "result data over 16 KiB: upload it as an artifact and reference it".into(),
-        ));
-    }
-    let summary = crate::contract::truncate_message(&redact(&body.summary)).to_string();
-    let mut data = body.data.clone();
-    if let Some(d) = data.as_mut() {
-        crate::services::redact::redact_json(d);
-    }
+    let result =
+        crate::controller::lifecycle::agent_result(&body.summary, body.data, body.artifacts)
+            .map_err(|m| ApiError(StatusCode::PAYLOAD_TOO_LARGE, m))?;
     update_status(&s.client, job, |st| {
-        st.result = Some(Box::new(JobResult {
-            summary: summary.clone(),
-            data: data.clone(),
-            artifacts: body.artifacts.clone(),
-        }));
+        st.result = Some(Box::new(result.clone()));
     })
     .await?;
     if let Some(uid) = uid {

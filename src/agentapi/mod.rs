@@ -57,7 +57,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::Mutex;
 use tracing::{debug, info, warn};
 
-use crate::api::{ActionRecord, AgentJob, AgentJobStatus, ArtifactRef, JobResult};
+use crate::api::{ActionRecord, AgentJob, AgentJobStatus, ArtifactRef};
 use crate::contract::bodies::{ACTIONS, APPROVALS, ARTIFACTS, JOB_ROUTE, PROGRESS, RESULT};
 use crate::controller::approval;
 use crate::controller::pod::{MANAGED_BY, MANAGER, bounded_name, service_account_name};

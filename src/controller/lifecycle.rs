@@ -93,6 +93,37 @@ pub struct AttemptEnd {
     pub phase: Phase,
     pub started: Option<Timestamp>,
     pub finished: Option<Timestamp>,
+    /// The result the agent's termination message carried (see
+    /// [`crate::contract::RESULT_MESSAGE_PREFIX`]), made fit for status.
+    pub result: Option<Box<JobResult>>,
+}
+
+/// The largest `data` of a result, as JSON.
+pub const RESULT_DATA_MAX: usize = 16 * 1024;
+
+/// A result as an agent submitted it (through the agent API or in its termination message),
+/// made fit for status: the summary redacted and cut to a termination message's length, the
+/// data redacted. Data over [`RESULT_DATA_MAX`] is refused.
+pub fn agent_result(
+    summary: &str,
+    data: Option<serde_json::Value>,
+    artifacts: Vec<crate::api::ArtifactRef>,
+) -> Result<JobResult, String> {
+    let size = serde_json::to_vec(&data).map(|v| v.len()).unwrap_or(0);
+    if size > RESULT_DATA_MAX {
+        return Err("result data over 16 KiB: upload it as an artifact and reference it".into());
+    }
+    let summary =
+        crate::contract::truncate_message(&crate::services::redact::redact(summary)).to_string();
+    let mut data = data;
+    if let Some(d) = data.as_mut() {
+        crate::services::redact::redact_json(d);
+    }
+    Ok(JobResult {
+        summary,
+        data,
+        artifacts,
+    })
 }
 
 /// The controller's next step for an admitted job.
@@ -129,6 +160,7 @@ pub fn step(job: &AgentJob, pod: &PodObs, now: Timestamp, cfg: &Config) -> Step 
                 phase: Phase::Cancelled,
                 started: None,
                 finished: Some(now),
+                result: None,
             },
             delete_pod: pod_alive,
         };
@@ -155,6 +187,7 @@ pub fn step(job: &AgentJob, pod: &PodObs, now: Timestamp, cfg: &Config) -> Step 
                 phase: Phase::Failed,
                 started: None,
                 finished: Some(now),
+                result: None,
             },
             delete_pod: true,
         };
@@ -171,6 +204,7 @@ pub fn step(job: &AgentJob, pod: &PodObs, now: Timestamp, cfg: &Config) -> Step 
                 phase: Phase::Failed,
                 started: None,
                 finished: Some(now),
+                result: None,
             },
             delete_pod: false,
         },
@@ -196,6 +230,7 @@ pub fn step(job: &AgentJob, pod: &PodObs, now: Timestamp, cfg: &Config) -> Step 
                         phase: Phase::Failed,
                         started: None,
                         finished: Some(now),
+                        result: None,
                     },
                     delete_pod: true,
                 };
@@ -209,18 +244,41 @@ pub fn step(job: &AgentJob, pod: &PodObs, now: Timestamp, cfg: &Config) -> Step 
             message,
             started,
             finished,
-        } => Step::End {
-            end: AttemptEnd {
-                exit_code: Some(*exit_code),
-                reason: "Succeeded".into(),
-                message: message.clone(),
-                retryable: false,
-                phase: Phase::Succeeded,
-                started: *started,
-                finished: *finished,
-            },
-            delete_pod: false,
-        },
+        } => {
+            // A plain message is the summary; a result in it is taken as the agent API takes
+            // one; the result prefix with anything else after it fails the job (the agent
+            // said it had a result, and what it gave is not one).
+            let carried = crate::contract::parse_result_message(message)
+                .map(|r| r.and_then(|r| agent_result(&r.summary, r.data, Vec::new())));
+            let (reason, phase, message, result) = match carried {
+                None => ("Succeeded", Phase::Succeeded, message.clone(), None),
+                Some(Ok(r)) => (
+                    "Succeeded",
+                    Phase::Succeeded,
+                    r.summary.clone(),
+                    Some(Box::new(r)),
+                ),
+                Some(Err(why)) => (
+                    "ResultInvalid",
+                    Phase::Failed,
+                    format!("the result in the agent's termination message is not valid: {why}"),
+                    None,
+                ),
+            };
+            Step::End {
+                end: AttemptEnd {
+                    exit_code: Some(*exit_code),
+                    reason: reason.into(),
+                    message,
+                    retryable: false,
+                    phase,
+                    started: *started,
+                    finished: *finished,
+                    result,
+                },
+                delete_pod: false,
+            }
+        }
         PodObs::Failed {
             exit_code,
             container_reason,
@@ -290,6 +348,7 @@ pub fn step(job: &AgentJob, pod: &PodObs, now: Timestamp, cfg: &Config) -> Step 
                     },
                     started: *started,
                     finished: *finished,
+                    result: None,
                 },
                 delete_pod: false,
             }
@@ -471,16 +530,20 @@ pub fn ended_status(
         end.message.clone()
     };
     s.message = Some(crate::contract::truncate_message(&message).to_string());
-    if phase == Phase::Succeeded {
-        // A result the agent submitted through the agent API wins; otherwise the
-        // termination message is the summary.
-        if s.result.as_ref().is_none_or(|r| r.summary.is_empty()) {
-            let prev = s.result.take().unwrap_or_default();
-            s.result = Some(Box::new(JobResult {
-                summary: end.message.clone(),
-                ..*prev
-            }));
-        }
+    // A result the agent submitted through the agent API wins; then one its termination
+    // message carried (kept even when a success check fails the job, as a submitted one is);
+    // otherwise a success's termination message is the summary.
+    if let Some(r) = &end.result
+        && s.result.as_ref().is_none_or(|r| r.summary.is_empty())
+    {
+        s.result = Some(r.clone());
+    }
+    if phase == Phase::Succeeded && s.result.as_ref().is_none_or(|r| r.summary.is_empty()) {
+        let prev = s.result.take().unwrap_or_default();
+        s.result = Some(Box::new(JobResult {
+            summary: end.message.clone(),
+            ..*prev
+        }));
     }
     set_condition(
         &mut s.conditions,

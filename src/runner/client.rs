@@ -42,6 +42,9 @@ pub struct AgentClient {
     /// its work while they travel; the next call to the API waits for them and reports their
     /// failure.
     pending: std::sync::Arc<tokio::sync::Mutex<Option<InFlight>>>,
+    /// The result the agent gave, held until the runner knows how the run ends (see
+    /// [`AgentClient::hold_result`]).
+    held: std::sync::Arc<std::sync::Mutex<Option<ResultBody>>>,
 }
 
 impl AgentClient {
@@ -83,6 +86,7 @@ impl AgentClient {
             token_path,
             patience: Duration::from_secs(90),
             pending: Default::default(),
+            held: Default::default(),
         })
     }
 
@@ -230,6 +234,34 @@ impl AgentClient {
         )
         .await?
         .ok_or_else(|| ClientError::Transient("empty artifact reference".into()))
+    }
+
+    /// Keep the agent's result for the end of the run: a success sends it in its termination
+    /// message when it fits ([`crate::contract::result_message`]), anything else through
+    /// [`AgentClient::send_result`]. A later result replaces an earlier one, as it would in
+    /// status.
+    pub fn hold_result(
+        &self,
+        summary: &str,
+        data: Option<serde_json::Value>,
+        artifacts: &[ArtifactRef],
+    ) {
+        let body = ResultBody {
+            summary: summary.into(),
+            data,
+            artifacts: artifacts.to_vec(),
+        };
+        *self.held.lock().unwrap_or_else(|e| e.into_inner()) = Some(body);
+    }
+
+    /// The result held, if any (taken: it is sent once).
+    pub fn take_result(&self) -> Option<ResultBody> {
+        self.held.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+
+    /// Send a result through the agent API (into the job's status at once).
+    pub async fn send_result(&self, body: ResultBody) -> Result<(), ClientError> {
+        self.result(&body.summary, body.data, &body.artifacts).await
     }
 
     pub async fn result<D: Serialize>(

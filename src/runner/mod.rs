@@ -123,23 +123,69 @@ pub async fn run_job() -> i32 {
         publish: true,
         refs: None,
     };
+    let offline = Offline::default();
     let outcome = match &client {
         Some(c) => agent.run(c, &job).await,
-        None => agent.run(&Offline, &job).await,
+        None => agent.run(&offline, &job).await,
     };
-    // Progress lines still on their way arrive before the process ends.
-    let outcome = match (outcome, client.as_ref()) {
-        (Ok(summary), Some(c)) => c.flush().await.map(|_| summary).map_err(api_failure),
+    let held = match &client {
+        Some(c) => c.take_result(),
+        None => offline.take(),
+    };
+    // Progress lines still on their way arrive before the process ends. A success's result
+    // travels in its termination message when it fits and references no artifact (the
+    // operator writes it with the job's end); any other result is sent through the agent API
+    // before the process ends, as a failure's is.
+    let ended = match (outcome, client.as_ref()) {
+        (Ok(summary), Some(c)) => match c.flush().await {
+            Err(e) => Err(api_failure(e)),
+            Ok(()) => match held {
+                Some(r) if r.artifacts.is_empty() => {
+                    match crate::services::termination::result_message(&r.summary, r.data.as_ref())
+                    {
+                        Some(msg) => Ok((summary, Some(msg))),
+                        None => c
+                            .send_result(r)
+                            .await
+                            .map(|_| (summary, None))
+                            .map_err(api_failure),
+                    }
+                }
+                Some(r) => c
+                    .send_result(r)
+                    .await
+                    .map(|_| (summary, None))
+                    .map_err(api_failure),
+                None => Ok((summary, None)),
+            },
+        },
         (Err(e), Some(c)) => {
             let _ = c.flush().await;
-            Err(e)
+            match held {
+                Some(r) => match c.send_result(r).await {
+                    Ok(()) => Err(e),
+                    Err(sent) => Err(api_failure(sent)),
+                },
+                None => Err(e),
+            }
         }
-        (outcome, None) => outcome,
+        // No agent API: a result is only ever the termination message (its artifacts were
+        // never stored, so none is referenced).
+        (Ok(summary), None) => {
+            let msg = held.and_then(|r| {
+                crate::services::termination::result_message(&r.summary, r.data.as_ref())
+            });
+            Ok((summary, msg))
+        }
+        (Err(e), None) => Err(e),
     };
-    match outcome {
-        Ok(summary) => {
+    match ended {
+        Ok((summary, carried)) => {
             println!("{}", crate::services::redact::redact(&summary));
-            write_termination_message(&summary);
+            match carried {
+                Some(msg) => crate::services::termination::write_result_message(&msg),
+                None => write_termination_message(&summary),
+            }
             EXIT_SUCCESS
         }
         Err(f) => fail(f.exit_code, f.message),
@@ -224,9 +270,9 @@ impl Host for client::AgentClient {
         data: Option<serde_json::Value>,
         artifacts: &[ArtifactRef],
     ) -> Result<(), HostError> {
-        client::AgentClient::result(self, summary, data, artifacts)
-            .await
-            .map_err(host_error)
+        // Held for the end of the run (see `run_job`).
+        self.hold_result(summary, data, artifacts);
+        Ok(())
     }
     async fn approval(
         &self,
@@ -250,7 +296,16 @@ fn answer(a: crate::agentapi::LlmAnswer) -> Result<String, String> {
 
 /// The host of a Pod without an agent API (an operator started with `--agent-api-addr off`):
 /// progress goes to the log, the result is the termination message, LLM steps are skipped.
-struct Offline;
+#[derive(Default)]
+struct Offline {
+    held: std::sync::Mutex<Option<crate::contract::bodies::ResultBody>>,
+}
+
+impl Offline {
+    fn take(&self) -> Option<crate::contract::bodies::ResultBody> {
+        self.held.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+}
 
 impl Host for Offline {
     async fn progress(&self, line: &str) -> Result<(), String> {
@@ -280,10 +335,16 @@ impl Host for Offline {
     }
     async fn result(
         &self,
-        _summary: &str,
-        _data: Option<serde_json::Value>,
+        summary: &str,
+        data: Option<serde_json::Value>,
         _artifacts: &[ArtifactRef],
     ) -> Result<(), HostError> {
+        *self.held.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some(crate::contract::bodies::ResultBody {
+                summary: summary.into(),
+                data,
+                artifacts: Vec::new(),
+            });
         Ok(())
     }
 }

@@ -231,6 +231,72 @@ fn success_records_the_summary() {
     assert_eq!(finished.status, "True");
 }
 
+fn succeeded(message: &str) -> PodObs {
+    PodObs::Succeeded {
+        exit_code: 0,
+        message: message.into(),
+        started: Some(t(1)),
+        finished: Some(t(2)),
+    }
+}
+
+#[test]
+fn a_result_in_the_termination_message_is_written_with_the_end_redacted() {
+    let job = running_job(0);
+    let token = format!("ghp_{}", "A1b2C3d4E5".repeat(4));
+    // Written the way the runner writes it, but as a hostile agent would: secrets inside.
+    let msg = crate::contract::result_message(&crate::contract::MessageResult {
+        summary: format!("pushed with {token}"),
+        data: Some(serde_json::json!({"pr": 7, "auth": format!("token: {token}")})),
+    })
+    .unwrap();
+    let (end, _) = end_of(step(&job, &succeeded(&msg), t(3), &Config::default()));
+    assert_eq!(end.phase, Phase::Succeeded);
+    let (s, kind) = ended_status(&job, &end, t(3), &Config::default());
+    assert_eq!(kind, EndKind::Final(Phase::Succeeded));
+    let r = s.result.clone().unwrap();
+    assert_eq!(r.data.as_ref().unwrap()["pr"], 7);
+    let shown = serde_json::to_string(&s).unwrap();
+    assert!(!shown.contains(&token), "{shown}");
+    assert!(r.summary.starts_with("pushed with "), "{}", r.summary);
+    // The summary, not the message's encoding, is what the status and the attempt say.
+    assert_eq!(s.message.as_deref(), Some(r.summary.as_str()));
+    assert!(
+        !shown.contains(crate::contract::RESULT_MESSAGE_PREFIX),
+        "{shown}"
+    );
+
+    // A result submitted through the agent API wins over the message's.
+    let mut posted = job.clone();
+    posted.status.as_mut().unwrap().result = Some(Box::new(JobResult {
+        summary: "from the API".into(),
+        ..JobResult::default()
+    }));
+    let (s, _) = ended_status(&posted, &end, t(3), &Config::default());
+    assert_eq!(s.result.unwrap().summary, "from the API");
+}
+
+#[test]
+fn a_termination_message_that_claims_a_result_but_holds_none_fails_the_job() {
+    let job = running_job(3);
+    for bad in [
+        "{\"summary\": 1}",
+        "{\"summary\":\"s\",\"artifacts\":[]}",
+        "not json",
+    ] {
+        let msg = format!("{}{bad}", crate::contract::RESULT_MESSAGE_PREFIX);
+        let (end, del) = end_of(step(&job, &succeeded(&msg), t(3), &Config::default()));
+        assert!(!del);
+        assert_eq!(
+            (end.phase, end.reason.as_str(), end.retryable),
+            (Phase::Failed, "ResultInvalid", false)
+        );
+        let (s, kind) = ended_status(&job, &end, t(3), &Config::default());
+        assert_eq!(kind, EndKind::Final(Phase::Failed), "not retried: {bad}");
+        assert!(s.result.is_none(), "{bad}");
+    }
+}
+
 #[test]
 fn backoff_caps() {
     assert_eq!(
