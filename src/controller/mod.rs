@@ -366,6 +366,15 @@ pub async fn run(
         .modify(slim_job)
         .backoff(config::WatchBackoff::default()),
     )
+    // The scheduler keeps its views up to date from what this watch sees change.
+    .inspect({
+        let wake = wake.clone();
+        move |ev| match ev {
+            Ok(watcher::Event::Apply(j) | watcher::Event::Delete(j)) => wake.job_changed(j),
+            Ok(watcher::Event::InitDone) => wake.jobs_relisted(),
+            _ => {}
+        }
+    })
     .applied_objects()
     .inspect(move |r| {
         if let Ok(job) = r

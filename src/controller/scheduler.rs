@@ -20,7 +20,7 @@ use tracing::{debug, warn};
 use super::lifecycle::{admitted_status, waiting_phase, waiting_status};
 use super::metrics::WakeLabel;
 use super::planner::{self, Decision, JobState, JobView, Limits, LockHolder};
-use super::{Context, FINALIZER, locks, pod};
+use super::{Context, locks, pod};
 use crate::api::{AgentJob, Phase};
 
 /// How many admissions run at once.
@@ -48,13 +48,20 @@ pub struct Wake {
     touched: std::sync::Mutex<Touched>,
 }
 
-/// What changed outside the job objects since the last pass.
+/// What changed since the last pass.
 #[derive(Default)]
 struct Touched {
+    /// Jobs whose Pods changed (by UID): their views are observed again.
     jobs: std::collections::HashSet<String>,
     /// A Pod no job owns changed (one made by someone else under an attempt's name): every
     /// view is observed again, as if nothing were kept.
     all: bool,
+    /// Jobs the job watch saw change or go (by UID): their views are built again from the
+    /// cache.
+    changed: HashMap<String, ObjectRef<AgentJob>>,
+    /// The job watch listed everything again (a restart, an expired watch): every view is
+    /// checked against the cache.
+    relisted: bool,
 }
 
 impl Wake {
@@ -94,6 +101,22 @@ impl Wake {
             }
             None => t.all = true,
         }
+    }
+
+    /// The job watch saw `job` change or go: its view is built again from the cache.
+    pub fn job_changed(&self, job: &AgentJob) {
+        if let Some(uid) = job.metadata.uid.clone() {
+            let mut t = self.touched.lock().unwrap_or_else(|e| e.into_inner());
+            t.changed.insert(uid, ObjectRef::from_obj(job));
+        }
+    }
+
+    /// The job watch listed every job again (events may have been lost meanwhile).
+    pub fn jobs_relisted(&self) {
+        self.touched
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .relisted = true;
     }
 
     fn take_touched(&self) -> Touched {
@@ -170,36 +193,53 @@ fn attempts(job: &AgentJob) -> i32 {
         .unwrap_or(0)
 }
 
-/// The planner's views of the live jobs, kept between passes: a job's view is built when its
-/// resourceVersion changes; a pass observes again only what lies outside the job object and
-/// changed: the jobs whose Pods changed, whose admission by this process began or ended, and
-/// those with an approval to wait for. A pass over a queue of thousands costs a lookup per
-/// job (the Pod reference of its next attempt is made for the lookup, not kept: memory per
-/// queued job stays small).
+/// The planner's views of the live jobs, kept between passes and kept up to date from what
+/// changed, not rebuilt from the cache: a job's view is built again when the job watch saw it
+/// change ([`Wake::job_changed`]); a pass observes again only what lies outside the job
+/// object and changed (the jobs whose Pods changed, whose admission by this process began or
+/// ended, and those with an approval to wait for). So a pass touches what changed plus the
+/// compact views the planner orders, never the job objects of a deep queue or of the finished
+/// jobs the cache holds. Every [`FULL_SYNC`] (and after the job watch re-listed) the views are
+/// checked against the whole cache, which also repairs anything a lost event left behind.
 #[derive(Default)]
 pub struct Views {
     by_uid: HashMap<String, Cached>,
-    pass: u64,
+    /// Views with something outside the job to observe at every pass (an approval), or this
+    /// process's admission recorded in them.
+    watched: std::collections::HashSet<String>,
+    synced_at: Option<std::time::Instant>,
+    counted_at: Option<std::time::Instant>,
 }
 
+/// How often the views are checked against the whole job cache.
+const FULL_SYNC: Duration = Duration::from_secs(10);
+/// How often the job gauges (every job by agent and phase) are counted from the cache.
+const COUNT_EVERY: Duration = Duration::from_secs(1);
+
 struct Cached {
-    rv: String,
+    /// The version of the job viewed (the cache's own copy: its address tells whether the
+    /// cache holds a newer one).
+    job: Arc<AgentJob>,
     view: JobView,
     fixed: planner::Fixed,
-    pass: u64,
     /// This process's admission of the job (its attempt) when the view was last observed.
     admitted: Option<i32>,
+    /// Its status shows it queued for a slot (most of a deep queue): nothing to write.
+    shows_slot: bool,
 }
 
 impl Cached {
-    fn new(ctx: &Context, job: &AgentJob) -> Self {
-        let (view, fixed) = planner::fixed_view(job, &ctx.cfg.agents, true);
+    fn new(ctx: &Context, job: Arc<AgentJob>) -> Self {
+        let (view, fixed) = planner::fixed_view(&job, &ctx.cfg.agents, true);
+        let shows_slot = job.status.as_ref().is_some_and(|st| {
+            st.phase == Some(Phase::Queued) && st.waiting_for.as_deref() == Some("slot")
+        });
         Cached {
-            rv: job.resource_version().unwrap_or_default(),
+            job,
             view,
             fixed,
-            pass: 0,
             admitted: None,
+            shows_slot,
         }
     }
 }
@@ -262,76 +302,118 @@ fn observe(ctx: &Context, job: &AgentJob, c: &mut Cached, admitted: &HashMap<Str
     );
 }
 
+/// Bring `uid`'s view in line with the cache's `job`: built again when the cache holds another
+/// version of it, dropped when it ended or went. Whether a view was built.
+fn refresh(ctx: &Context, cache: &mut Views, uid: &str, job: Option<Arc<AgentJob>>) -> bool {
+    match job.filter(|j| !ended(j) && j.metadata.uid.as_deref() == Some(uid)) {
+        Some(j) => {
+            if cache
+                .by_uid
+                .get(uid)
+                .is_some_and(|c| Arc::ptr_eq(&c.job, &j))
+            {
+                return false;
+            }
+            cache.by_uid.insert(uid.to_string(), Cached::new(ctx, j));
+            true
+        }
+        None => {
+            cache.by_uid.remove(uid);
+            cache.watched.remove(uid);
+            false
+        }
+    }
+}
+
+/// The job gauges: every job in the cache, finished ones too, by agent and phase.
+fn count_jobs(ctx: &Context) {
+    let mut counts: HashMap<(crate::api::AgentKind, Phase), i64> = HashMap::new();
+    for j in ctx.jobs.state() {
+        let phase = j.status.as_ref().and_then(|s| s.phase).unwrap_or_default();
+        *counts.entry((j.spec.agent, phase)).or_default() += 1;
+    }
+    ctx.metrics.jobs.clear();
+    for ((agent, phase), n) in counts {
+        ctx.metrics
+            .jobs
+            .get_or_create(&super::metrics::AgentPhase {
+                agent: agent.to_string(),
+                phase: format!("{phase:?}"),
+            })
+            .set(n);
+    }
+}
+
 /// One pass; returns whether it left every slot taken (no job can start before capacity
 /// frees).
 async fn pass(ctx: &Arc<Context>, permits: &Arc<Semaphore>, cache: &mut Views) -> bool {
     let started = std::time::Instant::now();
     let now = Timestamp::now();
-    let all = ctx.jobs.state();
-    // The job gauges count every job; the pass itself looks at the live ones only (ended jobs,
-    // most of the cache once it has run a while, take no part in it: a pass costs what the
-    // queue holds, not what the cache holds).
-    let mut counts: HashMap<(crate::api::AgentKind, Phase), i64> = HashMap::new();
-    for j in &all {
-        let phase = j.status.as_ref().and_then(|s| s.phase).unwrap_or_default();
-        *counts.entry((j.spec.agent, phase)).or_default() += 1;
+    let touched = ctx.wake.take_touched();
+    // The gauges count every job, finished ones too: once a second, not at every pass (a pass
+    // costs what the queue holds, not what the cache holds).
+    if cache.counted_at.is_none_or(|t| t.elapsed() >= COUNT_EVERY) {
+        cache.counted_at = Some(started);
+        count_jobs(ctx);
     }
-    let jobs: Vec<Arc<AgentJob>> = all.into_iter().filter(|j| !ended(j)).collect();
-
-    {
-        let mut admitted = ctx.admitted.lock().await;
-        // This process's admissions the cache does not show yet; the others (the cache shows
-        // them, or their job is gone) are forgotten after the loop.
-        let mut pending = std::collections::HashSet::new();
-        cache.pass += 1;
-        let this = cache.pass;
-        let touched = ctx.wake.take_touched();
-        for j in &jobs {
-            let uid = j.metadata.uid.as_deref().unwrap_or_default();
-            let rv = j.metadata.resource_version.as_deref().unwrap_or_default();
-            let (c, fresh) = match cache.by_uid.get_mut(uid) {
-                Some(c) if c.rv == rv => (c, false),
-                Some(c) => {
-                    *c = Cached::new(ctx, j);
-                    (c, true)
-                }
-                None => (
-                    cache
-                        .by_uid
-                        .entry(uid.to_string())
-                        .or_insert_with(|| Cached::new(ctx, j)),
-                    true,
-                ),
-            };
-            c.pass = this;
-            let ours = admitted.get(uid).copied().filter(|a| attempts(j) < *a);
-            if ours.is_some() {
-                pending.insert(uid);
-            }
-            if fresh
-                || touched.all
-                || c.fixed.approval.is_some()
-                || c.admitted != ours
-                || touched.jobs.contains(uid)
-            {
-                c.admitted = ours;
-                observe(ctx, j, c, &admitted);
+    // The views built again: those of the jobs the watch saw change, or, at a full sync, of
+    // every live job the cache holds in another version than the one viewed.
+    let mut fresh: Vec<String> = Vec::new();
+    if touched.relisted || cache.synced_at.is_none_or(|t| t.elapsed() >= FULL_SYNC) {
+        cache.synced_at = Some(started);
+        let live: HashMap<String, Arc<AgentJob>> = ctx
+            .jobs
+            .state()
+            .into_iter()
+            .filter(|j| !ended(j))
+            .filter_map(|j| Some((j.metadata.uid.clone()?, j)))
+            .collect();
+        cache.by_uid.retain(|uid, _| live.contains_key(uid));
+        cache.watched.retain(|uid| live.contains_key(uid));
+        for (uid, j) in live {
+            if refresh(ctx, cache, &uid, Some(j)) {
+                fresh.push(uid);
             }
         }
-        admitted.retain(|uid, _| pending.contains(uid.as_str()));
-        // Forget the views of jobs that ended or went.
-        cache.by_uid.retain(|_, c| c.pass == this);
+    } else {
+        for (uid, r) in touched.changed {
+            if refresh(ctx, cache, &uid, ctx.jobs.get(&r)) {
+                fresh.push(uid);
+            }
+        }
     }
-    // The jobs and their views, side by side (a decision's index is into both).
-    let (jobs, views): (Vec<Arc<AgentJob>>, Vec<&JobView>) = jobs
-        .into_iter()
-        .filter_map(|j| {
-            let c = cache
-                .by_uid
-                .get(j.metadata.uid.as_deref().unwrap_or_default())?;
-            Some((j, &c.view))
-        })
-        .unzip();
+    {
+        let mut admitted = ctx.admitted.lock().await;
+        // Observed again: the views just built, those whose Pods changed, those waiting for an
+        // approval, and those whose admission by this process began or ended.
+        let mut again: std::collections::HashSet<String> = fresh.into_iter().collect();
+        if touched.all {
+            again.extend(cache.by_uid.keys().cloned());
+        } else {
+            again.extend(touched.jobs);
+        }
+        again.extend(cache.watched.iter().cloned());
+        again.extend(admitted.keys().cloned());
+        for uid in &again {
+            let Some(c) = cache.by_uid.get_mut(uid) else {
+                continue;
+            };
+            let job = c.job.clone();
+            c.admitted = admitted.get(uid).copied().filter(|a| attempts(&job) < *a);
+            observe(ctx, &job, c, &admitted);
+            if c.fixed.approval.is_some() || c.admitted.is_some() {
+                cache.watched.insert(uid.clone());
+            } else {
+                cache.watched.remove(uid);
+            }
+        }
+        // This process's admissions the cache does not show yet are kept; the others (the
+        // cache shows them, or their job is gone) are forgotten.
+        admitted.retain(|uid, _| cache.by_uid.get(uid).is_some_and(|c| c.admitted.is_some()));
+    }
+    // The views, side by side with their jobs (a decision's index is into both).
+    let entries: Vec<&Cached> = cache.by_uid.values().collect();
+    let views: Vec<&JobView> = entries.iter().map(|c| &c.view).collect();
     let lock_state: HashMap<String, LockHolder> = ctx
         .leases
         .state()
@@ -355,16 +437,6 @@ async fn pass(ctx: &Arc<Context>, permits: &Arc<Semaphore>, cache: &mut Views) -
         .count();
     ctx.metrics.queue_depth.set(waiting as i64);
     ctx.metrics.running.set(running as i64);
-    ctx.metrics.jobs.clear();
-    for ((agent, phase), n) in counts {
-        ctx.metrics
-            .jobs
-            .get_or_create(&super::metrics::AgentPhase {
-                agent: agent.to_string(),
-                phase: format!("{phase:?}"),
-            })
-            .set(n);
-    }
 
     let admits = decisions
         .iter()
@@ -372,10 +444,16 @@ async fn pass(ctx: &Arc<Context>, permits: &Arc<Semaphore>, cache: &mut Views) -
         .count();
     let full = running + admits >= ctx.cfg.max_running;
     let mut ahead = 0;
+    // Writes on their way from earlier passes, to forget once the cache shows them.
+    let writes_pending = !ctx
+        .queue_writes
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .is_empty();
     for d in decisions {
         match d {
             Decision::Admit { index, .. } => {
-                let Some(job) = jobs.get(index).cloned() else {
+                let Some(job) = entries.get(index).map(|c| c.job.clone()) else {
                     continue;
                 };
                 let uid = job.uid().unwrap_or_default();
@@ -446,13 +524,14 @@ async fn pass(ctx: &Arc<Context>, permits: &Arc<Semaphore>, cache: &mut Views) -
             Decision::Wait {
                 index, waiting_for, ..
             } => {
-                let Some(job) = jobs.get(index) else {
+                let Some(c) = entries.get(index) else {
                     continue;
                 };
-                if !job.finalizers().iter().any(|f| f == FINALIZER) {
+                if !c.view.has_finalizer {
                     // Its finalizer is being added; writing now would only conflict.
                     continue;
                 }
+                let job = &c.job;
                 // Name an approval in status only once it exists (the job's reconcile issues
                 // it): whoever reads the status can decide it at once.
                 if let Some(a) = waiting_for.strip_prefix("approval:")
@@ -468,21 +547,26 @@ async fn pass(ctx: &Arc<Context>, permits: &Arc<Semaphore>, cache: &mut Views) -
                     ahead += 1;
                     prepare_account(ctx, job);
                 }
+                // Most waiting jobs already say so: decided from the view (a deep queue costs
+                // a look at each view, not at each job object).
+                let shown = if waiting_for == "slot" {
+                    c.shows_slot
+                } else {
+                    job.status.as_ref().is_some_and(|st| {
+                        st.phase == Some(waiting_phase(&waiting_for))
+                            && st.waiting_for.as_deref() == Some(&*waiting_for)
+                    })
+                };
+                if shown && !writes_pending {
+                    continue;
+                }
                 let uid = job.metadata.uid.as_deref().unwrap_or_default();
                 let rv = job.metadata.resource_version.as_deref().unwrap_or_default();
-                // Most waiting jobs already say so: compare before anything else (a deep queue
-                // costs a comparison per job, no allocation).
-                let shown = job.status.as_ref().is_some_and(|st| {
-                    st.phase == Some(waiting_phase(&waiting_for))
-                        && st.waiting_for.as_deref() == Some(&*waiting_for)
-                });
                 {
                     let mut writes = ctx.queue_writes.lock().unwrap_or_else(|e| e.into_inner());
                     if shown {
                         // The cache shows it: nothing to write, nothing in flight.
-                        if !writes.is_empty() {
-                            writes.remove(uid);
-                        }
+                        writes.remove(uid);
                         continue;
                     }
                     // The same write against the same version was sent already (in flight, or

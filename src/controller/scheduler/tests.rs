@@ -410,3 +410,77 @@ async fn a_retried_admission_keeps_the_account_its_sealed_pod_already_runs_as() 
     drop(ctx);
     server.await.unwrap();
 }
+
+/// The views follow the job watch: a pass builds again only the views of the jobs the watch
+/// saw change (a deep queue is not re-read at every pass), drops those of jobs that went, and
+/// checks every view against the cache once the watch listed everything again.
+#[tokio::test]
+async fn a_pass_builds_again_only_the_views_the_job_watch_saw_change() {
+    use super::{Views, pass};
+    use std::sync::Arc;
+
+    let (mock, _handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let mut ctx = context(Client::new(mock, "default"), Stores::default());
+    // No slot: every job waits, and already says so (nothing to write).
+    ctx.cfg = Arc::new(crate::controller::config::Config {
+        max_running: 0,
+        ..Default::default()
+    });
+    let queued = |i: usize, priority: i32| {
+        let mut j = job();
+        j.spec.locks = Vec::new();
+        j.spec.priority = priority;
+        j.metadata.name = Some(format!("j{i}"));
+        j.metadata.uid = Some(format!("uid-{i}"));
+        j.metadata.finalizers = Some(vec![crate::controller::FINALIZER.to_string()]);
+        j.status = Some(crate::api::AgentJobStatus {
+            phase: Some(crate::api::Phase::Queued),
+            waiting_for: Some("slot".into()),
+            ..Default::default()
+        });
+        j
+    };
+    let (reader, mut writer) = kube::runtime::reflector::store();
+    for i in 0..5 {
+        writer.apply_watcher_event(&kube::runtime::watcher::Event::Apply(queued(i, 0)));
+    }
+    ctx.jobs = reader;
+    let ctx = Arc::new(ctx);
+    let permits = Arc::new(tokio::sync::Semaphore::new(0));
+    let mut views = Views::default();
+    pass(&ctx, &permits, &mut views).await;
+    let priority = |v: &Views, i: usize| v.by_uid.get(&format!("uid-{i}")).map(|c| c.view.priority);
+    assert_eq!(views.by_uid.len(), 5);
+    assert_eq!(ctx.metrics.queue_depth.get(), 5);
+
+    // Job 1 changes and job 3 goes; the cache has both, but only job 1's change was seen by
+    // the watch so far: only its view is built again.
+    writer.apply_watcher_event(&kube::runtime::watcher::Event::Apply(queued(1, 50)));
+    writer.apply_watcher_event(&kube::runtime::watcher::Event::Apply(queued(2, 70)));
+    writer.apply_watcher_event(&kube::runtime::watcher::Event::Delete(queued(3, 0)));
+    ctx.wake.job_changed(&queued(1, 50));
+    pass(&ctx, &permits, &mut views).await;
+    assert_eq!(
+        priority(&views, 1),
+        Some(50),
+        "a change the watch saw is in its view"
+    );
+    assert_eq!(
+        priority(&views, 2),
+        Some(0),
+        "an unseen change: the view is not rebuilt"
+    );
+    assert!(views.by_uid.contains_key("uid-3"));
+
+    // The deletion, once seen, drops its view (and the queue gauge with it).
+    ctx.wake.job_changed(&queued(3, 0));
+    pass(&ctx, &permits, &mut views).await;
+    assert!(!views.by_uid.contains_key("uid-3"));
+    assert_eq!(ctx.metrics.queue_depth.get(), 4);
+
+    // After a re-list, every view is checked against the cache.
+    ctx.wake.jobs_relisted();
+    pass(&ctx, &permits, &mut views).await;
+    assert_eq!(priority(&views, 2), Some(70));
+    assert_eq!(views.by_uid.len(), 4);
+}
