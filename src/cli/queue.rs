@@ -100,7 +100,7 @@ pub fn plan(
             // The scheduler starts it at its next pass: it is at the head of the queue.
             Decision::Admit { key, .. } => (key, "nothing (starting)".to_string()),
         };
-        let Some(j) = by_key.get(&key) else { continue };
+        let Some(j) = by_key.get(key) else { continue };
         position += 1;
         out.push(Entry {
             position,

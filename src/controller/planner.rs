@@ -56,13 +56,13 @@ pub struct Limits {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Decision {
+pub enum Decision<'a> {
     /// Start the job now (its locks are free for it). `index`: the job's place in the slice
     /// given to [`plan`].
-    Admit { key: String, index: usize },
+    Admit { key: &'a str, index: usize },
     /// Keep waiting: 1-based queue position and the reason.
     Wait {
-        key: String,
+        key: &'a str,
         index: usize,
         position: i32,
         waiting_for: Cow<'static, str>,
@@ -199,12 +199,12 @@ pub fn lock_free_for(lock: &LockHolder, uid: &str, now: Timestamp) -> bool {
 }
 
 /// Plan one admission pass.
-pub fn plan<V: std::borrow::Borrow<JobView>>(
-    jobs: &[V],
+pub fn plan<'a, V: std::borrow::Borrow<JobView>>(
+    jobs: &'a [V],
     locks: &HashMap<String, LockHolder>,
     limits: &Limits,
     now: Timestamp,
-) -> Vec<Decision> {
+) -> Vec<Decision<'a>> {
     let jobs: Vec<&JobView> = jobs.iter().map(|j| j.borrow()).collect();
     let mut running = 0usize;
     let mut running_by_agent: HashMap<AgentKind, usize> = HashMap::new();
@@ -235,7 +235,7 @@ pub fn plan<V: std::borrow::Borrow<JobView>>(
         {
             position += 1;
             out.push(Decision::Wait {
-                key: j.key.clone(),
+                key: &j.key,
                 index,
                 position,
                 waiting_for: Cow::Borrowed("backoff"),
@@ -245,7 +245,7 @@ pub fn plan<V: std::borrow::Borrow<JobView>>(
         if let Some(a) = &j.pending_approval {
             position += 1;
             out.push(Decision::Wait {
-                key: j.key.clone(),
+                key: &j.key,
                 index,
                 position,
                 waiting_for: Cow::Owned(format!("approval:{a}")),
@@ -267,7 +267,7 @@ pub fn plan<V: std::borrow::Borrow<JobView>>(
             Some(l) => {
                 position += 1;
                 out.push(Decision::Wait {
-                    key: j.key.clone(),
+                    key: &j.key,
                     index,
                     position,
                     waiting_for: Cow::Owned(format!("lock:{l}")),
@@ -276,10 +276,7 @@ pub fn plan<V: std::borrow::Borrow<JobView>>(
             None if slot && j.has_finalizer => {
                 running += 1;
                 *running_by_agent.entry(j.agent).or_default() += 1;
-                out.push(Decision::Admit {
-                    key: j.key.clone(),
-                    index,
-                });
+                out.push(Decision::Admit { key: &j.key, index });
             }
             None if slot => {
                 // The finalizer lands within one reconcile: hold its slot (lower priorities
@@ -290,7 +287,7 @@ pub fn plan<V: std::borrow::Borrow<JobView>>(
             None => {
                 position += 1;
                 out.push(Decision::Wait {
-                    key: j.key.clone(),
+                    key: &j.key,
                     index,
                     position,
                     waiting_for: Cow::Borrowed("slot"),
@@ -335,7 +332,7 @@ mod tests {
         }
     }
 
-    fn admitted(d: &[Decision]) -> Vec<&str> {
+    fn admitted<'a>(d: &'a [Decision<'a>]) -> Vec<&'a str> {
         d.iter()
             .filter_map(|d| match d {
                 Decision::Admit { key, .. } => Some(key.trim_start_matches("ns/")),
@@ -344,7 +341,7 @@ mod tests {
             .collect()
     }
 
-    fn waits(d: &[Decision]) -> Vec<(&str, i32, &str)> {
+    fn waits<'a>(d: &'a [Decision<'a>]) -> Vec<(&'a str, i32, &'a str)> {
         d.iter()
             .filter_map(|d| match d {
                 Decision::Wait {
@@ -453,7 +450,8 @@ mod tests {
         a.locks = vec!["x".into()];
         let mut b = job("b", 20, 1);
         b.locks = vec!["x".into()];
-        let d = plan(&[a, b], &HashMap::new(), &limits(4), t(10));
+        let js = [a, b];
+        let d = plan(&js, &HashMap::new(), &limits(4), t(10));
         assert_eq!(admitted(&d), vec!["b"]);
         assert_eq!(waits(&d), vec![("a", 1, "lock:x")]);
     }
@@ -465,7 +463,8 @@ mod tests {
         r.locks = vec!["x".into()];
         let mut w = job("waiting", 100, 1);
         w.locks = vec!["x".into()];
-        let d = plan(&[r, w], &HashMap::new(), &limits(4), t(10));
+        let js = [r, w];
+        let d = plan(&js, &HashMap::new(), &limits(4), t(10));
         assert!(admitted(&d).is_empty());
         assert_eq!(waits(&d), vec![("waiting", 1, "lock:x")]);
     }
@@ -486,7 +485,8 @@ mod tests {
             max_running: 4,
             per_agent: [(AgentKind::Generator, 1)].into(),
         };
-        let d = plan(&[r, first, second], &HashMap::new(), &lim, t(10));
+        let js = [r, first, second];
+        let d = plan(&js, &HashMap::new(), &lim, t(10));
         assert!(admitted(&d).is_empty());
         assert_eq!(
             waits(&d),
@@ -501,7 +501,8 @@ mod tests {
         let mut b = job("b", 90, 0);
         b.pending_approval = Some("b-run".into());
         let c = job("c", 80, 0);
-        let d = plan(&[a.clone(), b, c], &HashMap::new(), &limits(1), t(10));
+        let js = [a.clone(), b, c];
+        let d = plan(&js, &HashMap::new(), &limits(1), t(10));
         assert_eq!(admitted(&d), vec!["c"]);
         assert_eq!(
             waits(&d),
@@ -539,16 +540,13 @@ mod tests {
     fn no_admission_before_the_finalizer_but_the_slot_is_held() {
         let mut a = job("a", 1, 0);
         a.has_finalizer = false;
-        let d = plan(
-            &[a.clone(), job("b", 0, 0)],
-            &HashMap::new(),
-            &limits(4),
-            t(1),
-        );
+        let js = [a.clone(), job("b", 0, 0)];
+        let d = plan(&js, &HashMap::new(), &limits(4), t(1));
         assert_eq!(admitted(&d), vec!["b"]);
         assert!(waits(&d).is_empty());
         // With one slot, the lower-priority job must not overtake it.
-        let d = plan(&[a, job("b", 0, 0)], &HashMap::new(), &limits(1), t(1));
+        let js = [a, job("b", 0, 0)];
+        let d = plan(&js, &HashMap::new(), &limits(1), t(1));
         assert!(admitted(&d).is_empty());
         assert_eq!(waits(&d), vec![("b", 1, "slot")]);
     }
