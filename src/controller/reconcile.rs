@@ -362,9 +362,13 @@ async fn apply(job: Arc<AgentJob>, ctx: &Context) -> Result<Action> {
                             })
                             .observe(started.0.duration_until(now).as_secs_f64().max(0.0));
                     }
+                    // The job as it ended: its agent's hooks read the status just written
+                    // (the result its Pod carried arrives with the end).
+                    let mut ended = AgentJob::clone(&job);
+                    ended.status = Some(st.clone());
                     finished(
                         ctx,
-                        &job,
+                        &ended,
                         phase,
                         &end.reason,
                         st.message.as_deref().unwrap_or(""),
