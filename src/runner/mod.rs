@@ -139,25 +139,24 @@ pub async fn run_job() -> i32 {
     let ended = match (outcome, client.as_ref()) {
         (Ok(summary), Some(c)) => match c.flush().await {
             Err(e) => Err(api_failure(e)),
-            Ok(()) => match held {
-                Some(r) if r.artifacts.is_empty() => {
-                    match crate::services::termination::result_message(&r.summary, r.data.as_ref())
-                    {
-                        Some(msg) => Ok((summary, Some(msg))),
-                        None => c
-                            .send_result(r)
-                            .await
-                            .map(|_| (summary, None))
-                            .map_err(api_failure),
-                    }
+            Ok(()) => {
+                // Carried when it can be; otherwise sent now.
+                let carried = held
+                    .as_ref()
+                    .filter(|r| r.artifacts.is_empty())
+                    .and_then(|r| {
+                        crate::services::termination::result_message(&r.summary, r.data.as_ref())
+                    });
+                match (carried, held) {
+                    (Some(msg), _) => Ok((summary, Some(msg))),
+                    (None, Some(r)) => c
+                        .send_result(r)
+                        .await
+                        .map(|_| (summary, None))
+                        .map_err(api_failure),
+                    (None, None) => Ok((summary, None)),
                 }
-                Some(r) => c
-                    .send_result(r)
-                    .await
-                    .map(|_| (summary, None))
-                    .map_err(api_failure),
-                None => Ok((summary, None)),
-            },
+            }
         },
         (Err(e), Some(c)) => {
             let _ = c.flush().await;
