@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # The queue benchmark (a script, not a timed test): on one fresh control plane, N probe
 # AgentJobs of 200 ms behind the operator's default 4 slots, against the same work as one
-# batch/v1 Job (completions N, parallelism 4) on the same apiserver and node stand-in.
+# batch/v1 Job (completions N, parallelism 4) on the same apiserver and node stand-in. The
+# operator runs with its admission webhooks registered, as the chart installs it by default.
+# Each side runs twice per N, alternating which goes first (AgentJob, Job, Job, AgentJob), so
+# that a control plane drifting faster or slower weighs on both sides alike.
 # Prints makespans and their ratio, overhead per job, API writes per job, kube-apiserver CPU
 # per job and the operator's peak RSS; then its RSS with 10,000 finished and 2,000 queued
 # AgentJobs cached. Release builds.

@@ -66,6 +66,13 @@ enum Cmd {
         slots: usize,
         #[arg(long, default_value_t = 200)]
         sleep_ms: u64,
+        /// Runs of each side per queue size, alternating which side goes first.
+        #[arg(long, default_value_t = 2)]
+        rounds: usize,
+        /// Run the operator with its admission webhooks registered, as the chart does by
+        /// default (`--webhooks false`: without, the operator adds its finalizer itself).
+        #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+        webhooks: bool,
         #[arg(long)]
         operator: PathBuf,
         /// The kube-apiserver's process (its CPU time is measured).
@@ -390,6 +397,8 @@ async fn main() -> anyhow::Result<()> {
             jobs,
             slots,
             sleep_ms,
+            rounds,
+            webhooks,
             operator,
             apiserver_pid,
             pids_file,
@@ -407,8 +416,8 @@ async fn main() -> anyhow::Result<()> {
             queue(
                 Client::try_default().await?,
                 jobs,
-                slots,
-                sleep_ms,
+                rounds.max(1),
+                (slots, sleep_ms, webhooks),
                 operator,
                 apiserver_pid,
                 procs,

@@ -189,6 +189,17 @@ pub struct OperatorProc {
 
 impl OperatorProc {
     pub fn start(bin: &PathBuf, ns: &str, extra: &[&str]) -> anyhow::Result<Self> {
+        Self::spawn(bin, ns, extra, false)
+    }
+
+    /// The operator with its admission webhooks registered for `ns`, as the Helm chart
+    /// installs it by default (`webhooks.enabled`): a job is created with the operator's
+    /// finalizer and its `requestedBy` in place.
+    pub fn start_with_webhooks(bin: &PathBuf, ns: &str, extra: &[&str]) -> anyhow::Result<Self> {
+        Self::spawn(bin, ns, extra, true)
+    }
+
+    fn spawn(bin: &PathBuf, ns: &str, extra: &[&str], webhooks: bool) -> anyhow::Result<Self> {
         let api_port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
             .port();
@@ -213,6 +224,14 @@ impl OperatorProc {
             ])
             .args(["--agent-api-addr", &format!("127.0.0.1:{api_port}")])
             .args(["--agent-api-url", &format!("https://127.0.0.1:{api_port}")])
+            .args(if webhooks {
+                vec![
+                    "--register-webhooks".to_string(),
+                    format!("https://127.0.0.1:{api_port}"),
+                ]
+            } else {
+                Vec::new()
+            })
             .args(extra)
             .env("RUST_LOG", "warn")
             .stdout(std::process::Stdio::null())

@@ -15,29 +15,43 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// One queue run's numbers.
+/// One phase's numbers: one side (AgentJobs or the batch/v1 Job) running N jobs once.
+#[derive(Default)]
+pub struct Phase {
+    makespan: f64,
+    /// kube-apiserver CPU seconds.
+    api_cpu: f64,
+    stages: Stages,
+    /// Every request the apiserver served during the phase (all clients: operator, node
+    /// stand-in, agent processes, kube-controller-manager, this benchmark's watches), by
+    /// (verb, resource[/subresource]).
+    requests: HashMap<(String, String), f64>,
+    /// CPU seconds of each process (children included).
+    cpu: Vec<(String, f64)>,
+    /// The operator's own API writes by (verb, resource), Events and reviews left out
+    /// (AgentJob phases only), its scheduler passes and their seconds, its peak RSS.
+    writes: HashMap<(String, String), f64>,
+    passes: f64,
+    pass_secs: f64,
+    peak_rss_mib: f64,
+}
+
+/// One queue size's phases, in the order they ran.
 pub struct QueueRun {
     n: usize,
-    aj_makespan: f64,
-    job_makespan: f64,
-    writes_per_job: f64,
-    writes: Vec<(String, String, f64)>,
-    aj_api_cpu: f64,
-    job_api_cpu: f64,
-    peak_rss_mib: f64,
-    passes: f64,
-    /// Seconds the scheduler's passes took, summed.
-    pass_secs: f64,
-    aj_stages: Stages,
-    job_stages: Stages,
-    /// Every request the apiserver served during each side's run (all clients: operator,
-    /// node stand-in, agent processes, kube-controller-manager, this benchmark's watches),
-    /// per job, by (verb, resource).
-    aj_requests: Vec<((String, String), f64)>,
-    job_requests: Vec<((String, String), f64)>,
-    /// CPU milliseconds per job of each process (children included), for each side.
-    aj_cpu: Vec<(String, f64)>,
-    job_cpu: Vec<(String, f64)>,
+    aj: Vec<Phase>,
+    job: Vec<Phase>,
+}
+
+fn delta(
+    before: &HashMap<(String, String), f64>,
+    after: &HashMap<(String, String), f64>,
+) -> HashMap<(String, String), f64> {
+    after
+        .iter()
+        .map(|(k, a)| (k.clone(), a - before.get(k).copied().unwrap_or(0.0)))
+        .filter(|(_, d)| *d > 0.0)
+        .collect()
 }
 
 /// CPU seconds of each process, its waited-for children included.
@@ -48,11 +62,11 @@ fn cpu_of(procs: &[(u32, String)]) -> Vec<(String, f64)> {
         .collect()
 }
 
-fn cpu_per_job(before: &[(String, f64)], after: &[(String, f64)], n: usize) -> Vec<(String, f64)> {
+fn cpu_delta(before: &[(String, f64)], after: &[(String, f64)]) -> Vec<(String, f64)> {
     before
         .iter()
         .zip(after)
-        .map(|((name, b), (_, a))| (name.clone(), (a - b) / n as f64 * 1000.0))
+        .map(|((name, b), (_, a))| (name.clone(), a - b))
         .collect()
 }
 
@@ -93,23 +107,23 @@ async fn apiserver_requests(client: &Client) -> HashMap<(String, String), f64> {
     out
 }
 
-/// Per-job request counts between two readings, largest first, tiny ones left out.
-fn per_job(
-    before: &HashMap<(String, String), f64>,
-    after: &HashMap<(String, String), f64>,
-    n: usize,
+/// Per-job counts from the phases' totals, largest first, tiny ones left out.
+fn per_job<'a>(
+    totals: impl Iterator<Item = &'a HashMap<(String, String), f64>>,
+    jobs: usize,
 ) -> Vec<((String, String), f64)> {
-    let mut v: Vec<_> = after
-        .iter()
-        .map(|(k, a)| {
-            (
-                k.clone(),
-                (a - before.get(k).copied().unwrap_or(0.0)) / n as f64,
-            )
-        })
+    let mut sum: HashMap<(String, String), f64> = HashMap::new();
+    for t in totals {
+        for (k, v) in t {
+            *sum.entry(k.clone()).or_default() += v;
+        }
+    }
+    let mut v: Vec<_> = sum
+        .into_iter()
+        .map(|(k, t)| (k, t / jobs.max(1) as f64))
         .filter(|(_, d)| *d >= 0.05)
         .collect();
-    v.sort_by(|a, b| b.1.total_cmp(&a.1));
+    v.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     v
 }
 
@@ -186,176 +200,255 @@ pub fn stages(times: &Arc<Mutex<HashMap<String, PodTimes>>>, slots: usize) -> St
     }
 }
 
-/// N probe AgentJobs of `sleep_ms` at `--max-running slots`, against one batch/v1 Job
-/// (completions N, parallelism `slots`) whose Pods run the same probe for the same time.
-pub async fn queue_run(
-    client: &Client,
-    n: usize,
-    slots: usize,
-    sleep_ms: u64,
-    operator: &PathBuf,
-    apiserver_pid: u32,
-    procs: &[(u32, String)],
-) -> anyhow::Result<QueueRun> {
-    let stamp = format!("{}-{n}", std::process::id());
-    let (aj_ns, job_ns) = (format!("bq-aj-{stamp}"), format!("bq-job-{stamp}"));
-    for ns in [&aj_ns, &job_ns] {
-        namespace(client, ns).await?;
+/// What every phase shares: the control plane's processes and the run's shape.
+pub struct Bench<'a> {
+    pub client: &'a Client,
+    pub slots: usize,
+    pub sleep_ms: u64,
+    pub operator: &'a PathBuf,
+    pub apiserver_pid: u32,
+    pub procs: &'a [(u32, String)],
+    /// Register the operator's admission webhooks (the chart's default).
+    pub webhooks: bool,
+}
+
+impl Bench<'_> {
+    fn deadline(&self, n: usize) -> Duration {
+        Duration::from_secs(60 + (n as u64 * self.sleep_ms) / 100)
     }
 
-    // 1. AgentJobs through the operator, with its default limit.
-    let op = OperatorProc::start(operator, &aj_ns, &["--max-running", &slots.to_string()])?;
-    op.wait_leader().await?;
-    let aj_times = watch_timeline(client, &aj_ns);
-    let before_m = op.metrics().await;
-    let before = writes(&before_m);
-    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let rss = sample_rss(op.child.id(), stop.clone());
-    let jobs: Api<crate::api::AgentJob> = Api::namespaced(client.clone(), &aj_ns);
-    let done = Arc::new(Mutex::new(std::collections::HashSet::<String>::new()));
-    let (d, api) = (done.clone(), jobs.clone());
-    let watch = tokio::spawn(async move {
-        let mut w = watcher(api, watcher::Config::default())
+    /// N probe AgentJobs of `sleep_ms` through the operator at `--max-running slots`, with
+    /// its admission webhooks registered as the chart installs them by default.
+    async fn agent_jobs(&self, n: usize, ns: &str) -> anyhow::Result<Phase> {
+        let client = self.client;
+        namespace(client, ns).await?;
+        let slots = self.slots.to_string();
+        let args = ["--max-running", slots.as_str()];
+        let op = if self.webhooks {
+            OperatorProc::start_with_webhooks(self.operator, ns, &args)?
+        } else {
+            OperatorProc::start(self.operator, ns, &args)?
+        };
+        op.wait_leader().await?;
+        let jobs: Api<crate::api::AgentJob> = Api::namespaced(client.clone(), ns);
+        if self.webhooks {
+            admitted_by_webhook(&jobs).await?;
+        }
+        let times = watch_timeline(client, ns);
+        let before_m = op.metrics().await;
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let rss = sample_rss(op.child.id(), stop.clone());
+        let done = Arc::new(Mutex::new(std::collections::HashSet::<String>::new()));
+        let (d, api) = (done.clone(), jobs.clone());
+        let watch = tokio::spawn(async move {
+            let mut w = watcher(api, watcher::Config::default())
+                .default_backoff()
+                .applied_objects()
+                .boxed();
+            while let Some(Ok(j)) = w.next().await {
+                if j.status
+                    .as_ref()
+                    .and_then(|s| s.phase)
+                    .is_some_and(|p| p.is_terminal())
+                    && let Ok(mut d) = d.lock()
+                {
+                    d.insert(j.name_any());
+                }
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let mut procs = self.procs.to_vec();
+        procs.push((op.child.id(), "agent-operator".into()));
+        let req0 = apiserver_requests(client).await;
+        let procs0 = cpu_of(&procs);
+        let cpu0 = cpu_secs(self.apiserver_pid);
+        let t0 = Instant::now();
+        create_probes(&jobs, "aj", n, self.sleep_ms).await?;
+        let deadline = Instant::now() + self.deadline(n);
+        while done.lock().map(|d| d.len()).unwrap_or(0) < n {
+            anyhow::ensure!(Instant::now() < deadline, "AgentJobs did not all finish");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let makespan = t0.elapsed().as_secs_f64();
+        let api_cpu = cpu_secs(self.apiserver_pid) - cpu0;
+        let cpu = cpu_delta(&procs0, &cpu_of(&procs));
+        let requests = delta(&req0, &apiserver_requests(client).await);
+        watch.abort();
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let after_m = op.metrics().await;
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        let peak = rss.await.unwrap_or(0);
+        let failed = jobs
+            .list(&ListParams::default())
+            .await?
+            .items
+            .iter()
+            .filter(|j| {
+                j.status.as_ref().and_then(|s| s.phase) != Some(crate::api::Phase::Succeeded)
+            })
+            .count();
+        anyhow::ensure!(failed == 0, "{failed} AgentJobs did not succeed");
+        let written = |m: &str| writes(m).into_iter().collect::<HashMap<_, _>>();
+        let writes = delta(&written(&before_m), &written(&after_m))
+            .into_iter()
+            .filter(|(k, _)| k.1 != "events" && !k.1.ends_with("reviews"))
+            .collect();
+        let m = |name: &str| {
+            crate::controller::metrics::sample(&after_m, name)
+                - crate::controller::metrics::sample(&before_m, name)
+        };
+        let (passes, pass_secs) = (
+            m("devagents_scheduler_passes_total"),
+            m("devagents_scheduler_pass_seconds_sum"),
+        );
+        drop(op);
+        drain(client, ns).await?;
+        clean_up(client, ns).await?;
+        Ok(Phase {
+            makespan,
+            api_cpu,
+            stages: stages(&times, self.slots),
+            requests,
+            cpu,
+            writes,
+            passes,
+            pass_secs,
+            peak_rss_mib: peak as f64 / 1024.0,
+        })
+    }
+
+    /// The same work as one batch/v1 Job through kube-controller-manager.
+    async fn batch_job(&self, n: usize, ns: &str) -> anyhow::Result<Phase> {
+        let client = self.client;
+        namespace(client, ns).await?;
+        let kjobs: Api<Job> = Api::namespaced(client.clone(), ns);
+        let mut tpl = pod_template();
+        tpl["spec"]["containers"][0]["command"] = json!(["agent-runner", "probe"]);
+        tpl["spec"]["containers"][0]["args"] = json!(["--sleep-ms", self.sleep_ms.to_string()]);
+        let j: Job = serde_json::from_value(json!({
+            "metadata": {"name": "queue"},
+            // Kubernetes 1.20 has no Indexed completion mode (alpha in 1.21): a NonIndexed Job
+            // with the same completions and parallelism runs the same work.
+            "spec": {"completions": n, "parallelism": self.slots, "backoffLimit": 0, "template": tpl}
+        }))?;
+        let times = watch_timeline(client, ns);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let req0 = apiserver_requests(client).await;
+        let procs0 = cpu_of(self.procs);
+        let cpu0 = cpu_secs(self.apiserver_pid);
+        let t0 = Instant::now();
+        kjobs.create(&PostParams::default(), &j).await?;
+        let mut w = watcher(kjobs.clone(), watcher::Config::default())
             .default_backoff()
             .applied_objects()
             .boxed();
-        while let Some(Ok(j)) = w.next().await {
-            if j.status
-                .as_ref()
-                .and_then(|s| s.phase)
-                .is_some_and(|p| p.is_terminal())
-                && let Ok(mut d) = d.lock()
-            {
-                d.insert(j.name_any());
+        let complete = tokio::time::timeout(self.deadline(n), async {
+            while let Some(Ok(j)) = w.next().await {
+                let st = j.status.unwrap_or_default();
+                if st.succeeded.unwrap_or(0) as usize >= n {
+                    return true;
+                }
+                if st.failed.unwrap_or(0) > 0 {
+                    return false;
+                }
             }
-        }
-    });
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let mut aj_procs = procs.to_vec();
-    aj_procs.push((op.child.id(), "agent-operator".into()));
-    let req0 = apiserver_requests(client).await;
-    let procs0 = cpu_of(&aj_procs);
-    let cpu0 = cpu_secs(apiserver_pid);
-    let t0 = Instant::now();
-    create_probes(&jobs, "aj", n, sleep_ms).await?;
-    let deadline = Instant::now() + Duration::from_secs(60 + (n as u64 * sleep_ms) / 100);
-    while done.lock().map(|d| d.len()).unwrap_or(0) < n {
-        anyhow::ensure!(Instant::now() < deadline, "AgentJobs did not all finish");
-        tokio::time::sleep(Duration::from_millis(20)).await;
+            false
+        })
+        .await;
+        anyhow::ensure!(
+            complete == Ok(true),
+            "the batch/v1 Job did not complete ({complete:?})"
+        );
+        let makespan = t0.elapsed().as_secs_f64();
+        let api_cpu = cpu_secs(self.apiserver_pid) - cpu0;
+        let cpu = cpu_delta(&procs0, &cpu_of(self.procs));
+        let requests = delta(&req0, &apiserver_requests(client).await);
+        drop(w);
+        drain(client, ns).await?;
+        clean_up(client, ns).await?;
+        Ok(Phase {
+            makespan,
+            api_cpu,
+            stages: stages(&times, self.slots),
+            requests,
+            cpu,
+            ..Default::default()
+        })
     }
-    let aj_makespan = t0.elapsed().as_secs_f64();
-    let aj_api_cpu = cpu_secs(apiserver_pid) - cpu0;
-    let aj_cpu = cpu_per_job(&procs0, &cpu_of(&aj_procs), n);
-    let aj_requests = per_job(&req0, &apiserver_requests(client).await, n);
-    watch.abort();
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let after_m = op.metrics().await;
-    let after = writes(&after_m);
-    stop.store(true, std::sync::atomic::Ordering::SeqCst);
-    let peak = rss.await.unwrap_or(0);
-    let failed = jobs
-        .list(&ListParams::default())
-        .await?
-        .items
-        .iter()
-        .filter(|j| j.status.as_ref().and_then(|s| s.phase) != Some(crate::api::Phase::Succeeded))
-        .count();
-    anyhow::ensure!(failed == 0, "{failed} AgentJobs did not succeed");
-    let mut rows = Vec::new();
-    let mut total = 0.0;
-    for (k, v) in &after {
-        let d = v - before.get(k).copied().unwrap_or(0.0);
-        if d <= 0.0 || k.1 == "events" || k.1.ends_with("reviews") {
-            continue;
-        }
-        total += d;
-        rows.push((k.0.clone(), k.1.clone(), d / n as f64));
-    }
-    let m = |name: &str| {
-        crate::controller::metrics::sample(&after_m, name)
-            - crate::controller::metrics::sample(&before_m, name)
-    };
-    let passes = m("devagents_scheduler_passes_total");
-    let pass_secs = m("devagents_scheduler_pass_seconds_sum");
-    drop(op);
-    drain(client, &aj_ns).await?;
 
-    // 2. The same work as one batch/v1 Job through kube-controller-manager.
-    let kjobs: Api<Job> = Api::namespaced(client.clone(), &job_ns);
-    let mut tpl = pod_template();
-    tpl["spec"]["containers"][0]["command"] = json!(["agent-runner", "probe"]);
-    tpl["spec"]["containers"][0]["args"] = json!(["--sleep-ms", sleep_ms.to_string()]);
-    let j: Job = serde_json::from_value(json!({
-        "metadata": {"name": "queue"},
-        // Kubernetes 1.20 has no Indexed completion mode (alpha in 1.21): a NonIndexed Job
-        // with the same completions and parallelism runs the same work.
-        "spec": {"completions": n, "parallelism": slots, "backoffLimit": 0, "template": tpl}
-    }))?;
-    let job_times = watch_timeline(client, &job_ns);
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let req0 = apiserver_requests(client).await;
-    let procs0 = cpu_of(procs);
-    let cpu0 = cpu_secs(apiserver_pid);
-    let t0 = Instant::now();
-    kjobs.create(&PostParams::default(), &j).await?;
-    let mut w = watcher(kjobs.clone(), watcher::Config::default())
-        .default_backoff()
-        .applied_objects()
-        .boxed();
-    let deadline = Duration::from_secs(60 + (n as u64 * sleep_ms) / 100);
-    let complete = tokio::time::timeout(deadline, async {
-        while let Some(Ok(j)) = w.next().await {
-            let st = j.status.unwrap_or_default();
-            if st.succeeded.unwrap_or(0) as usize >= n {
-                return true;
-            }
-            if st.failed.unwrap_or(0) > 0 {
-                return false;
+    /// Queue size `n`, `rounds` times each side, alternating which side goes first (A B B A
+    /// …), so that a control plane that drifts slower or faster over the run weighs on both
+    /// sides alike rather than on whichever ran second.
+    pub async fn run(&self, n: usize, rounds: usize) -> anyhow::Result<QueueRun> {
+        let mut run = QueueRun {
+            n,
+            aj: Vec::new(),
+            job: Vec::new(),
+        };
+        for round in 0..rounds {
+            let stamp = format!("{}-{n}-{round}", std::process::id());
+            let (aj_ns, job_ns) = (format!("bq-aj-{stamp}"), format!("bq-job-{stamp}"));
+            if round % 2 == 0 {
+                run.aj.push(self.agent_jobs(n, &aj_ns).await?);
+                run.job.push(self.batch_job(n, &job_ns).await?);
+            } else {
+                run.job.push(self.batch_job(n, &job_ns).await?);
+                run.aj.push(self.agent_jobs(n, &aj_ns).await?);
             }
         }
-        false
-    })
-    .await;
-    anyhow::ensure!(
-        complete == Ok(true),
-        "the batch/v1 Job did not complete ({complete:?})"
-    );
-    let job_makespan = t0.elapsed().as_secs_f64();
-    let job_api_cpu = cpu_secs(apiserver_pid) - cpu0;
-    let job_cpu = cpu_per_job(&procs0, &cpu_of(procs), n);
-    let job_requests = per_job(&req0, &apiserver_requests(client).await, n);
-    drain(client, &job_ns).await?;
-    clean_up(client, &[&aj_ns, &job_ns]).await?;
-    Ok(QueueRun {
-        n,
-        aj_makespan,
-        job_makespan,
-        writes_per_job: total / n as f64,
-        writes: rows,
-        aj_api_cpu,
-        job_api_cpu,
-        peak_rss_mib: peak as f64 / 1024.0,
-        passes,
-        pass_secs,
-        aj_stages: stages(&aj_times, slots),
-        job_stages: stages(&job_times, slots),
-        aj_requests,
-        job_requests,
-        aj_cpu,
-        job_cpu,
-    })
+        Ok(run)
+    }
 }
 
-/// Delete a run's namespaces and wait until they are gone, so that the next run measures a
-/// quiet control plane (not the namespace controller deleting the last run's Pods, accounts
-/// and Secrets). The operator has stopped, so the finished AgentJobs' finalizers are taken off
-/// here.
-async fn clean_up(client: &Client, namespaces: &[&str]) -> anyhow::Result<()> {
+/// Wait until the apiserver calls the operator's webhooks for the namespace of `jobs` (it
+/// picks up new webhook configurations asynchronously): a dry-run create comes back with the
+/// operator's finalizer.
+async fn admitted_by_webhook(jobs: &Api<crate::api::AgentJob>) -> anyhow::Result<()> {
+    let probe: crate::api::AgentJob = serde_json::from_value(json!({
+        "apiVersion": "devagents.io/v1alpha1", "kind": "AgentJob",
+        "metadata": {"name": "webhook-check"},
+        "spec": {"agent": "probe", "probe": {"sleepMs": 1}}
+    }))?;
+    let pp = PostParams {
+        dry_run: true,
+        ..Default::default()
+    };
+    for _ in 0..300 {
+        if let Ok(j) = jobs.create(&pp, &probe).await
+            && j.finalizers()
+                .iter()
+                .any(|f| f == crate::contract::FINALIZER)
+        {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    anyhow::bail!("the apiserver never called the operator's admission webhooks")
+}
+
+/// Delete a phase's namespace and wait until it is gone, so that the next phase measures a
+/// quiet control plane (not the namespace controller deleting the last phase's Pods, accounts
+/// and Secrets). The operator has stopped, so its webhook configurations for the namespace go
+/// first and the finished AgentJobs' finalizers are taken off here, again until the apiserver
+/// no longer calls the stopped webhook.
+async fn clean_up(client: &Client, ns: &str) -> anyhow::Result<()> {
+    use k8s_openapi::api::admissionregistration::v1::{
+        MutatingWebhookConfiguration, ValidatingWebhookConfiguration,
+    };
+    let hooks = format!("devagents-{ns}");
+    let _ = Api::<MutatingWebhookConfiguration>::all(client.clone())
+        .delete(&hooks, &Default::default())
+        .await;
+    let _ = Api::<ValidatingWebhookConfiguration>::all(client.clone())
+        .delete(&hooks, &Default::default())
+        .await;
     let api: Api<Namespace> = Api::all(client.clone());
-    for ns in namespaces {
-        let _ = api.delete(ns, &Default::default()).await;
-        let jobs: Api<crate::api::AgentJob> = Api::namespaced(client.clone(), ns);
-        let unfinalize = kube::api::Patch::Merge(json!({"metadata": {"finalizers": null}}));
+    let _ = api.delete(ns, &Default::default()).await;
+    let jobs: Api<crate::api::AgentJob> = Api::namespaced(client.clone(), ns);
+    let unfinalize = kube::api::Patch::Merge(json!({"metadata": {"finalizers": null}}));
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while api.get_opt(ns).await?.is_some() {
+        anyhow::ensure!(Instant::now() < deadline, "namespace {ns} was not deleted");
         for j in jobs.list(&ListParams::default()).await?.items {
             if !j.finalizers().is_empty() {
                 let _ = jobs
@@ -367,46 +460,96 @@ async fn clean_up(client: &Client, namespaces: &[&str]) -> anyhow::Result<()> {
                     .await;
             }
         }
-    }
-    let deadline = Instant::now() + Duration::from_secs(600);
-    for ns in namespaces {
-        while api.get_opt(ns).await?.is_some() {
-            anyhow::ensure!(Instant::now() < deadline, "namespace {ns} was not deleted");
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
     }
     Ok(())
+}
+
+impl QueueRun {
+    fn sum(v: &[Phase], f: impl Fn(&Phase) -> f64) -> f64 {
+        v.iter().map(f).sum()
+    }
+
+    /// Jobs run by each side over all its phases.
+    fn jobs(&self, v: &[Phase]) -> usize {
+        self.n * v.len()
+    }
+
+    /// Makespan of one side, the mean over its phases.
+    fn makespan(&self, v: &[Phase]) -> f64 {
+        Self::sum(v, |p| p.makespan) / v.len().max(1) as f64
+    }
+
+    /// kube-apiserver CPU milliseconds per job of one side, over all its phases.
+    fn api_cpu_ms(&self, v: &[Phase]) -> f64 {
+        Self::sum(v, |p| p.api_cpu) / self.jobs(v).max(1) as f64 * 1000.0
+    }
+
+    fn stages(v: &[Phase]) -> Stages {
+        let k = v.len().max(1) as f64;
+        Stages {
+            refill: Self::sum(v, |p| p.stages.refill) / k,
+            bind: Self::sum(v, |p| p.stages.bind) / k,
+            start: Self::sum(v, |p| p.stages.start) / k,
+            run: Self::sum(v, |p| p.stages.run) / k,
+        }
+    }
+
+    /// CPU milliseconds per job of each process, over all the side's phases.
+    fn cpu_ms(&self, v: &[Phase]) -> Vec<(String, f64)> {
+        let mut out: Vec<(String, f64)> = Vec::new();
+        for p in v {
+            for (name, secs) in &p.cpu {
+                match out.iter_mut().find(|(n, _)| n == name) {
+                    Some((_, t)) => *t += secs,
+                    None => out.push((name.clone(), *secs)),
+                }
+            }
+        }
+        for (_, t) in &mut out {
+            *t *= 1000.0 / self.jobs(v).max(1) as f64;
+        }
+        out
+    }
 }
 
 pub async fn queue(
     client: Client,
     sizes: Vec<usize>,
-    slots: usize,
-    sleep_ms: u64,
+    rounds: usize,
+    bench: (usize, u64, bool),
     operator: PathBuf,
     apiserver_pid: u32,
     procs: Vec<(u32, String)>,
 ) -> anyhow::Result<()> {
+    let (slots, sleep_ms, webhooks) = bench;
+    let b = Bench {
+        client: &client,
+        slots,
+        sleep_ms,
+        operator: &operator,
+        apiserver_pid,
+        procs: &procs,
+        webhooks,
+    };
     let mut runs = Vec::new();
     for n in sizes {
-        eprintln!("queue benchmark: {n} jobs of {sleep_ms} ms behind {slots} slots ...");
-        runs.push(
-            queue_run(
-                &client,
-                n,
-                slots,
-                sleep_ms,
-                &operator,
-                apiserver_pid,
-                &procs,
-            )
-            .await?,
+        eprintln!(
+            "queue benchmark: {n} jobs of {sleep_ms} ms behind {slots} slots, {rounds} rounds ..."
         );
+        runs.push(b.run(n, rounds).await?);
     }
     println!(
         "queue benchmark: probe jobs of {sleep_ms} ms behind {slots} slots (AgentJobs, operator \
-         --max-running {slots}) against one batch/v1 Job (completions N, parallelism {slots}) on \
-         the same apiserver and node stand-in; release builds"
+         --max-running {slots}, {}) against one batch/v1 Job (completions N, parallelism {slots}) on the same apiserver and \
+         node stand-in; release builds; {rounds} rounds per N, the sides alternating which goes \
+         first (AgentJob, Job, Job, AgentJob, ...); times are means over the rounds, the ratio \
+         is of the summed makespans",
+        if webhooks {
+            "its admission webhooks registered as the chart installs them"
+        } else {
+            "no admission webhooks"
+        }
     );
     println!("  {}", super::control_plane_note());
     let ideal = |n: usize| n as f64 * sleep_ms as f64 / 1000.0 / slots as f64;
@@ -423,39 +566,61 @@ pub async fn queue(
         "apiCPU/Job",
         "RSS MiB"
     );
+    let overhead = |r: &QueueRun| (r.makespan(&r.aj) - ideal(r.n)) / r.n as f64;
     for r in &runs {
-        let ovh = (r.aj_makespan - ideal(r.n)) / r.n as f64 * 1000.0;
+        let writes = QueueRun::sum(&r.aj, |p| p.writes.values().sum()) / r.jobs(&r.aj) as f64;
+        let rss = r.aj.iter().map(|p| p.peak_rss_mib).fold(0.0, f64::max);
         println!(
             "  {:>6} {:>9.1} {:>11.1} {:>11.1} {:>7.2} {:>10.1} ms {:>13.2} {:>7.1}ms {:>8.1}ms {:>8.1}",
             r.n,
             ideal(r.n),
-            r.aj_makespan,
-            r.job_makespan,
-            r.aj_makespan / r.job_makespan,
-            ovh,
-            r.writes_per_job,
-            r.aj_api_cpu / r.n as f64 * 1000.0,
-            r.job_api_cpu / r.n as f64 * 1000.0,
-            r.peak_rss_mib
+            r.makespan(&r.aj),
+            r.makespan(&r.job),
+            r.makespan(&r.aj) / r.makespan(&r.job),
+            overhead(r) * 1000.0,
+            writes,
+            r.api_cpu_ms(&r.aj),
+            r.api_cpu_ms(&r.job),
+            rss
         );
     }
     if let (Some(a), Some(b)) = (runs.first(), runs.last())
         && runs.len() > 1
     {
-        let o = |r: &QueueRun| (r.aj_makespan - ideal(r.n)) / r.n as f64;
         println!(
             "  overhead per job grows {:.2}x from N={} to N={} (goal: within 1.2x)",
-            o(b) / o(a),
+            overhead(b) / overhead(a),
             a.n,
             b.n
         );
+    }
+    println!(
+        "  each round (makespan s, kube-apiserver CPU ms per job, requests it served per job):"
+    );
+    for r in &runs {
+        let requests = |p: &Phase| p.requests.values().sum::<f64>() / r.n as f64;
+        for (i, (a, j)) in r.aj.iter().zip(&r.job).enumerate() {
+            println!(
+                "    N={:<5} round {}  AgentJob {:6.1} s {:5.1} ms {:5.1}   Job {:6.1} s {:5.1} ms {:5.1}   ratio {:.2}",
+                r.n,
+                i + 1,
+                a.makespan,
+                a.api_cpu / r.n as f64 * 1000.0,
+                requests(a),
+                j.makespan,
+                j.api_cpu / r.n as f64 * 1000.0,
+                requests(j),
+                a.makespan / j.makespan
+            );
+        }
     }
     println!(
         "  a slot's cycle, mean ms (refill: a Pod ended -> the next Pod created; bind: created -> \
          bound; start: bound -> running; run: running -> ended, {sleep_ms} ms of it the work):"
     );
     for r in &runs {
-        for (who, st) in [("AgentJob", r.aj_stages), ("Job", r.job_stages)] {
+        for (who, v) in [("AgentJob", &r.aj), ("Job", &r.job)] {
+            let st = QueueRun::stages(v);
             println!(
                 "    N={:<5} {who:9} refill {:7.1}  bind {:6.1}  start {:6.1}  run {:7.1}  cycle {:7.1}",
                 r.n,
@@ -468,7 +633,8 @@ pub async fn queue(
         }
     }
     for r in &runs {
-        for (who, cpu) in [("AgentJob", &r.aj_cpu), ("Job", &r.job_cpu)] {
+        for (who, v) in [("AgentJob", &r.aj), ("Job", &r.job)] {
+            let cpu = r.cpu_ms(v);
             if cpu.is_empty() {
                 continue;
             }
@@ -482,18 +648,24 @@ pub async fn queue(
         }
     }
     for r in &runs {
-        println!(
-            "  N={}: {:.0} scheduler passes ({:.2} per job, {:.2} ms each, {:.1} ms per job); writes per job by kind:",
-            r.n,
-            r.passes,
-            r.passes / r.n as f64,
-            r.pass_secs / r.passes.max(1.0) * 1000.0,
-            r.pass_secs / r.n as f64 * 1000.0
+        let (passes, pass_secs) = (
+            QueueRun::sum(&r.aj, |p| p.passes),
+            QueueRun::sum(&r.aj, |p| p.pass_secs),
         );
-        for (verb, res, v) in &r.writes {
+        let jobs = r.jobs(&r.aj) as f64;
+        println!(
+            "  N={}: {:.0} scheduler passes per round ({:.2} per job, {:.2} ms each, {:.1} ms per job); writes per job by kind:",
+            r.n,
+            passes / r.aj.len().max(1) as f64,
+            passes / jobs,
+            pass_secs / passes.max(1.0) * 1000.0,
+            pass_secs / jobs * 1000.0
+        );
+        for ((verb, res), v) in per_job(r.aj.iter().map(|p| &p.writes), r.jobs(&r.aj)) {
             println!("    {verb:6} {res:24} {v:.2}");
         }
-        for (who, reqs) in [("AgentJob", &r.aj_requests), ("Job", &r.job_requests)] {
+        for (who, v) in [("AgentJob", &r.aj), ("Job", &r.job)] {
+            let reqs = per_job(v.iter().map(|p| &p.requests), r.jobs(v));
             let total: f64 = reqs.iter().map(|(_, v)| v).sum();
             println!(
                 "  N={}: requests the apiserver served per {who} (every client): {total:.1}",
