@@ -10,6 +10,40 @@ pub(crate) struct Reviewed {
     namespace: String,
     name: String,
     uid: String,
+    /// The Pod a bound token was issued for (name, UID), as the TokenReview says.
+    pod: Option<(String, String)>,
+}
+
+/// How a token bound to Pod `pod` (name, UID) stands to `job`'s attempts.
+#[derive(Debug, PartialEq)]
+pub(crate) enum BoundPod {
+    /// The Pod of one of its attempts: named in it, with the UID pinned for it (attempts
+    /// recorded before UIDs were pinned go by name).
+    Attempt,
+    /// Named as the next attempt's Pod, which status does not show yet (the admission's
+    /// write may be on its way).
+    NotRecorded,
+    /// Any other Pod: another made under an attempt's name after that one was deleted, or a
+    /// Pod of any name run as the job's account.
+    Foreign,
+}
+
+pub(crate) fn bound_pod(job: &AgentJob, pod: &(String, String)) -> BoundPod {
+    let attempts = job
+        .status
+        .as_ref()
+        .map(|s| s.attempts.as_slice())
+        .unwrap_or_default();
+    match attempts.iter().find(|a| a.pod == pod.0) {
+        Some(a) if a.pod_uid.as_ref().is_none_or(|u| *u == pod.1) => BoundPod::Attempt,
+        Some(_) => BoundPod::Foreign,
+        None if pod.0
+            == crate::controller::pod::pod_name(&job.name_any(), attempts.len() as i32 + 1) =>
+        {
+            BoundPod::NotRecorded
+        }
+        None => BoundPod::Foreign,
+    }
 }
 
 pub(crate) fn unauthorized(msg: &str) -> ApiError {
@@ -107,10 +141,19 @@ pub(crate) async fn authorize(
                 )));
             };
             let (n, s) = rest.split_once(':').unwrap_or((rest, ""));
+            let extra = |k: &str| {
+                user.extra
+                    .as_ref()
+                    .and_then(|e| e.get(k))
+                    .and_then(|v| v.first())
+                    .cloned()
+            };
             let who = Reviewed {
                 namespace: n.to_string(),
                 name: s.to_string(),
                 uid: user.uid.unwrap_or_default(),
+                pod: extra("authentication.kubernetes.io/pod-name")
+                    .zip(extra("authentication.kubernetes.io/pod-uid")),
             };
             let mut cache = state.reviews.lock().await;
             if cache.len() > 10_000 {
@@ -134,13 +177,38 @@ pub(crate) async fn authorize(
             .as_ref()
             .and_then(|s| s.service_account_uid.clone())
     };
+    // A token bound to a Pod (as every agent Pod's is) must come from the Pod of one of the
+    // job's attempts — the very Pod the operator made, not another made under its name after
+    // it was deleted, nor any other Pod run as the job's account.
+    let bound = |j: &AgentJob| who.pod.as_ref().map(|p| bound_pod(j, p));
     let job = match state.jobs.get(ns, name) {
-        Some(j) if pinned(&j).is_some_and(|p| p == who.uid) => AgentJob::clone(&j),
+        Some(j)
+            if pinned(&j).is_some_and(|p| p == who.uid)
+                && bound(&j).is_none_or(|b| b == BoundPod::Attempt) =>
+        {
+            AgentJob::clone(&j)
+        }
         _ => {
             let jobs: Api<AgentJob> = Api::namespaced(state.client.clone(), ns);
             jobs.get(name).await?
         }
     };
+    match bound(&job) {
+        None | Some(BoundPod::Attempt) => {}
+        Some(BoundPod::NotRecorded) => {
+            not_ended(&job)?;
+            return Err(ApiError(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("the attempt of job {ns}/{name} has not been recorded yet"),
+            ));
+        }
+        Some(BoundPod::Foreign) => {
+            let pod = who.pod.as_ref().map(|p| p.0.as_str()).unwrap_or_default();
+            return Err(forbidden(format!(
+                "the token is of pod {pod}, which is not a pod the operator made for job {ns}/{name}"
+            )));
+        }
+    }
     // The token must be of the very ServiceAccount the operator made for this job (its UID,
     // pinned in the job's status at admission): not of an earlier job's account of that name,
     // nor of one someone deleted and re-made (ownerReferences can be written by anyone who
@@ -183,4 +251,36 @@ pub(crate) fn not_ended(job: &AgentJob) -> Result<(), ApiError> {
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::{AgentJobSpec, AgentJobStatus, AgentKind, Attempt};
+
+    #[test]
+    fn a_bound_token_counts_only_from_the_pod_made_for_an_attempt() {
+        let mut job = AgentJob::new("j", AgentJobSpec::new(AgentKind::Probe));
+        let attempt = |n: i32, uid: Option<&str>| Attempt {
+            attempt: n,
+            pod: format!("j-{n}"),
+            pod_uid: uid.map(Into::into),
+            ..Attempt::default()
+        };
+        job.status = Some(AgentJobStatus {
+            attempts: vec![attempt(1, None), attempt(2, Some("u2"))],
+            ..AgentJobStatus::default()
+        });
+        let pod = |n: &str, u: &str| (n.to_string(), u.to_string());
+        assert_eq!(bound_pod(&job, &pod("j-2", "u2")), BoundPod::Attempt);
+        // Made under attempt 2's name after the operator's Pod was deleted.
+        assert_eq!(bound_pod(&job, &pod("j-2", "u-other")), BoundPod::Foreign);
+        // Any other Pod run as the job's account.
+        assert_eq!(bound_pod(&job, &pod("alice", "u2")), BoundPod::Foreign);
+        assert_eq!(bound_pod(&job, &pod("j-4", "u4")), BoundPod::Foreign);
+        // The next attempt's Pod before its admission is in status: not yet, not never.
+        assert_eq!(bound_pod(&job, &pod("j-3", "u3")), BoundPod::NotRecorded);
+        // An attempt recorded before Pod UIDs were pinned goes by name.
+        assert_eq!(bound_pod(&job, &pod("j-1", "any")), BoundPod::Attempt);
+    }
 }

@@ -466,6 +466,12 @@ pub struct Attempt {
     /// 1-based attempt number.
     pub attempt: i32,
     pub pod: String,
+    /// The UID of the Pod the operator made for the attempt, pinned when it is recorded: a Pod
+    /// of that name with another UID (the attempt's Pod deleted and another made in its
+    /// place) is not the attempt's, and its end and result are not taken.
+    #[serde(default, rename = "podUID", skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 64))]
+    pub pod_uid: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created_at: Option<Time>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -16,6 +16,9 @@ use crate::contract::{EXIT_ROLLED_BACK, EXIT_TRANSIENT};
 pub enum PodObs {
     /// Confirmed absent (not just missing from a lagging cache).
     Missing,
+    /// A Pod of the attempt's name that is not the Pod the operator made for it (another UID
+    /// than the one pinned in status): the attempt's own Pod was deleted.
+    Replaced,
     Pending {
         created: Timestamp,
         waiting: Option<(String, String)>,
@@ -38,6 +41,15 @@ pub enum PodObs {
         started: Option<Timestamp>,
         finished: Option<Timestamp>,
     },
+}
+
+/// How the Pod of `attempt` stands: `pod` is the one of its name, which is its Pod only if
+/// it has the UID pinned when the attempt was recorded.
+pub fn observe_attempt(pod: &Pod, attempt: &Attempt) -> PodObs {
+    match &attempt.pod_uid {
+        Some(uid) if pod.metadata.uid.as_ref() != Some(uid) => PodObs::Replaced,
+        _ => observe(pod),
+    }
 }
 
 pub fn observe(pod: &Pod) -> PodObs {
@@ -195,19 +207,32 @@ pub fn step(job: &AgentJob, pod: &PodObs, now: Timestamp, cfg: &Config) -> Step 
     let until_deadline = Some(secs(now.duration_until(deadline)));
 
     match pod {
-        PodObs::Missing => Step::End {
-            end: AttemptEnd {
-                exit_code: None,
-                reason: "PodDeleted".into(),
-                message: "the agent pod was deleted before it finished".into(),
-                retryable: true,
-                phase: Phase::Failed,
-                started: None,
-                finished: Some(now),
-                result: None,
-            },
-            delete_pod: false,
-        },
+        // Its Pod was deleted; or it was, and another made under its name (whatever that
+        // one says is not the attempt's).
+        PodObs::Missing | PodObs::Replaced => {
+            let (reason, message) = if *pod == PodObs::Missing {
+                ("PodDeleted", "the agent pod was deleted before it finished")
+            } else {
+                (
+                    "PodReplaced",
+                    "the agent pod was deleted and another pod made under its name: its end \
+                     and result are not the attempt's",
+                )
+            };
+            Step::End {
+                end: AttemptEnd {
+                    exit_code: None,
+                    reason: reason.into(),
+                    message: message.into(),
+                    retryable: true,
+                    phase: Phase::Failed,
+                    started: None,
+                    finished: Some(now),
+                    result: None,
+                },
+                delete_pod: false,
+            }
+        }
         PodObs::Pending { created, waiting } => {
             let start_by = created
                 .checked_add(
@@ -426,6 +451,7 @@ pub fn admitted_status(
     prev: &AgentJobStatus,
     attempt: i32,
     pod: &str,
+    pod_uid: Option<&str>,
     now: Timestamp,
 ) -> AgentJobStatus {
     let mut s = prev.clone();
@@ -441,6 +467,7 @@ pub fn admitted_status(
         s.attempts.push(Attempt {
             attempt,
             pod: pod.into(),
+            pod_uid: pod_uid.map(Into::into),
             created_at: Some(Time(now)),
             ..Default::default()
         });

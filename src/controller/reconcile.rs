@@ -251,7 +251,9 @@ async fn apply(job: Arc<AgentJob>, ctx: &Context) -> Result<Action> {
         }
         if !admitting && let Some(sa_uid) = sealed {
             info!(job = %name, pod = %next_pod, "adopting the pod of attempt {next}");
-            let mut st = lifecycle::admitted_status(&status, next, &next_pod, now);
+            let pod_uid = there.as_ref().and_then(|p| p.uid());
+            let mut st =
+                lifecycle::admitted_status(&status, next, &next_pod, pod_uid.as_deref(), now);
             st.service_account_uid = Some(sa_uid);
             patch_status(ctx, &job, &st).await?;
             return Ok(Action::await_change());
@@ -276,10 +278,10 @@ async fn apply(job: Arc<AgentJob>, ctx: &Context) -> Result<Action> {
         return Err(Error::Missing("status.attempts of a running job"));
     };
     let obs = match ctx.pods.get(&ObjectRef::new(&attempt.pod).within(&ns)) {
-        Some(p) => lifecycle::observe(&p),
+        Some(p) => lifecycle::observe_attempt(&p, attempt),
         // Not in the cache: ask the apiserver before concluding it is gone.
         None => match ctx.pod_api(&ns).get_opt(&attempt.pod).await? {
-            Some(p) => lifecycle::observe(&p),
+            Some(p) => lifecycle::observe_attempt(&p, attempt),
             None => PodObs::Missing,
         },
     };

@@ -664,8 +664,8 @@ async fn admit(ctx: &Context, job: &AgentJob, attempt: i32) -> super::Result<()>
             .lock_wait
             .observe(created.duration_until(now).as_secs_f64().max(0.0));
     }
-    let sa_uid = match apply(ctx, job, &ns, attempt).await {
-        Ok(u) => u,
+    let made = match apply(ctx, job, &ns, attempt).await {
+        Ok(m) => m,
         Err(e) => {
             release(ctx, &taken, &uid).await;
             ctx.admitted.lock().await.remove(&uid);
@@ -681,7 +681,7 @@ async fn admit(ctx: &Context, job: &AgentJob, attempt: i32) -> super::Result<()>
         );
     }
     let pod_name = pod::pod_name(&name, attempt);
-    if let Err(e) = record_admission(ctx, job, attempt, &pod_name, &sa_uid).await {
+    if let Err(e) = record_admission(ctx, job, attempt, &pod_name, &made).await {
         // The Pod exists; once this process forgets the admission, the reconciler adopts it.
         debug!(error = %e, "admission status not written; the reconciler adopts the pod");
         ctx.admitted.lock().await.remove(&uid);
@@ -735,10 +735,17 @@ async fn release(ctx: &Context, keys: &[String], uid: &str) {
     }
 }
 
+/// An attempt's Pod as made: the UIDs of the account it runs as and of the Pod itself (both
+/// pinned in status with the admission).
+struct Made {
+    sa_uid: String,
+    pod_uid: Option<String>,
+}
+
 /// The attempt's objects, in order: the namespace's agent NetworkPolicy (no agent Pod starts
 /// unprotected), the job's ServiceAccount, the rights its agent holds for the job's life, the
-/// sealed Pod. Returns the UID of the account the Pod runs as.
-async fn apply(ctx: &Context, job: &AgentJob, ns: &str, attempt: i32) -> super::Result<String> {
+/// sealed Pod.
+async fn apply(ctx: &Context, job: &AgentJob, ns: &str, attempt: i32) -> super::Result<Made> {
     super::netpol::ensure(ctx, ns).await?;
     let uid = job.uid().unwrap_or_default();
     let ahead = ctx
@@ -767,7 +774,7 @@ async fn record_admission(
     job: &AgentJob,
     attempt: i32,
     pod_name: &str,
-    sa_uid: &str,
+    made: &Made,
 ) -> super::Result<()> {
     let mut current = job.clone();
     for _ in 0..3 {
@@ -775,9 +782,10 @@ async fn record_admission(
             &current.status.clone().unwrap_or_default(),
             attempt,
             pod_name,
+            made.pod_uid.as_deref(),
             Timestamp::now(),
         );
-        st.service_account_uid = Some(sa_uid.to_string());
+        st.service_account_uid = Some(made.sa_uid.clone());
         match super::reconcile::patch_status(ctx, &current, &st).await {
             Ok(()) => return Ok(()),
             Err(super::Error::Kube(kube::Error::Api(s))) if s.code == 409 => {
@@ -890,23 +898,28 @@ async fn account(
     sa.uid().ok_or(super::Error::Missing("serviceaccount uid"))
 }
 
-/// Create the attempt's Pod, sealed, and return the ServiceAccount UID it runs as. A Pod of
-/// that name the operator sealed (made before a restart) is taken as it is; one someone else
-/// made is deleted and this attempt's Pod made in its place.
+/// Create the attempt's Pod, sealed. A Pod of that name the operator sealed (made before a
+/// restart) is taken as it is, with the account it was sealed for; one someone else made is
+/// deleted and this attempt's Pod made in its place.
 async fn create_pod(
     ctx: &Context,
     job: &AgentJob,
     ns: &str,
     attempt: i32,
     sa_uid: &str,
-) -> super::Result<String> {
+) -> super::Result<Made> {
     let pods = ctx.pod_api(ns);
     let mut want = pod::agent_pod(job, attempt, &ctx.cfg);
     pod::seal(&mut want, &ctx.cfg.seal_key, job, attempt, sa_uid);
     let name = want.name_any();
     for _ in 0..2 {
         match pods.create(&PostParams::default(), &want).await {
-            Ok(_) => return Ok(sa_uid.to_string()),
+            Ok(p) => {
+                return Ok(Made {
+                    sa_uid: sa_uid.to_string(),
+                    pod_uid: p.uid(),
+                });
+            }
             Err(kube::Error::Api(s)) if s.code == 409 => {}
             Err(e) => return Err(e.into()),
         }
@@ -914,7 +927,10 @@ async fn create_pod(
             continue;
         };
         if let Some(u) = pod::sealed_account(&there, &ctx.cfg.seal_key, job, attempt) {
-            return Ok(u);
+            return Ok(Made {
+                sa_uid: u,
+                pod_uid: there.uid(),
+            });
         }
         warn!(pod = %name, "a pod the operator did not make has the attempt's name: replacing it");
         let dp = DeleteParams {

@@ -495,12 +495,39 @@ pub fn http(ca: &str) -> reqwest::Client {
 /// A token of ServiceAccount `sa` for `audience` (what an agent Pod, or anyone allowed to
 /// mint one, holds).
 pub async fn token(client: &kube::Client, ns: &str, sa: &str, audience: &str) -> String {
+    token_bound(client, ns, sa, audience, None).await
+}
+
+/// A token of `sa` bound to the Pod `pod` (name, UID), as a kubelet mints one for a Pod.
+pub async fn pod_token(
+    client: &kube::Client,
+    ns: &str,
+    sa: &str,
+    audience: &str,
+    pod: (&str, &str),
+) -> String {
+    let bound = k8s_openapi::api::authentication::v1::BoundObjectReference {
+        api_version: Some("v1".into()),
+        kind: Some("Pod".into()),
+        name: Some(pod.0.into()),
+        uid: Some(pod.1.into()),
+    };
+    token_bound(client, ns, sa, audience, Some(bound)).await
+}
+
+async fn token_bound(
+    client: &kube::Client,
+    ns: &str,
+    sa: &str,
+    audience: &str,
+    bound_object_ref: Option<k8s_openapi::api::authentication::v1::BoundObjectReference>,
+) -> String {
     let sas: Api<k8s_openapi::api::core::v1::ServiceAccount> = Api::namespaced(client.clone(), ns);
     let req = k8s_openapi::api::authentication::v1::TokenRequest {
         spec: k8s_openapi::api::authentication::v1::TokenRequestSpec {
             audiences: vec![audience.into()],
             expiration_seconds: Some(600),
-            bound_object_ref: None,
+            bound_object_ref,
         },
         ..Default::default()
     };

@@ -152,3 +152,142 @@ async fn an_edit_user_cannot_pass_her_pod_or_account_off_as_a_jobs() {
     common::cancel(&jobs, "victim").await;
     common::delete_namespace(&client, &ns).await;
 }
+
+/// A user with plain `edit` swaps a running job's Pod for her own: while the operator is down
+/// she deletes the attempt's Pod and makes another under its name, its seal, labels and
+/// owner copied, running the agent image as the job's own account but with no agent API, so
+/// that it ends "successfully" with a result of hers in its termination message. The
+/// operator, back, does not take that end or that result as the attempt's (the Pod's UID is
+/// not the one pinned at admission): the attempt ends `PodReplaced` and is retried; and her
+/// Pod's own token is refused by the agent API.
+#[tokio::test]
+async fn an_edit_user_cannot_swap_a_running_jobs_pod_for_her_own() {
+    let client = common::client().await;
+    common::ensure_crds(&client).await;
+    let ns = common::namespace(&client, "e2e-sec-podswap").await;
+    bind(&client, &ns, "edit", true, &["alice"]).await;
+    let alice = common::user_client("alice").await;
+    let jobs: Api<AgentJob> = Api::namespaced(client.clone(), &ns);
+    let mut op = Operator::start(&ns, "op-a", &[]);
+    jobs.create(
+        &PostParams::default(),
+        &probe_job(
+            "swap",
+            1,
+            json!({"sleepMs": 300000}),
+            json!({"retries": {"limit": 1, "backoffSeconds": 1}}),
+        ),
+    )
+    .await
+    .unwrap();
+    let job = common::wait_for(&jobs, "swap", 60, "Running", |j: Option<&AgentJob>| {
+        j.and_then(common::phase) == Some(Phase::Running)
+    })
+    .await;
+    let pinned = job.status.as_ref().unwrap().attempts[0].pod_uid.clone();
+    let pods: Api<Pod> = Api::namespaced(alice.clone(), &ns);
+    let real = pods.get("swap-1").await.unwrap();
+    assert_eq!(pinned, real.uid(), "the attempt's Pod UID is pinned");
+
+    op.kill();
+    pods.delete("swap-1", &DeleteParams::default())
+        .await
+        .unwrap();
+    common::wait_gone(&pods, "swap-1", &real.uid().unwrap(), 60).await;
+    let mut spec = real.spec.clone().unwrap();
+    spec.node_name = None;
+    for c in &mut spec.containers {
+        // No agent API: the runner puts its result into the termination message.
+        c.env
+            .get_or_insert_with(Vec::new)
+            .retain(|e| !e.name.starts_with("DEVAGENTS_API"));
+        for e in c.env.iter_mut().flatten() {
+            if e.name == "DEVAGENTS_JOB_SPEC" {
+                let mut v: Value = serde_json::from_str(e.value.as_deref().unwrap()).unwrap();
+                v["probe"]["sleepMs"] = json!(7);
+                e.value = Some(v.to_string());
+            }
+        }
+    }
+    let forged = Pod {
+        metadata: kube::api::ObjectMeta {
+            name: Some("swap-1".into()),
+            labels: Some(real.labels().clone()),
+            annotations: Some(real.annotations().clone()),
+            owner_references: Some(real.owner_references().to_vec()),
+            ..Default::default()
+        },
+        spec: Some(spec),
+        status: None,
+    };
+    let forged_uid = pods
+        .create(&PostParams::default(), &forged)
+        .await
+        .unwrap()
+        .uid()
+        .unwrap();
+    let ended = common::wait_for(&pods, "swap-1", 60, "her Pod ended", |p: Option<&Pod>| {
+        p.and_then(|p| p.status.as_ref())
+            .and_then(|s| s.phase.as_deref())
+            == Some("Succeeded")
+    })
+    .await;
+    let message = ended.status.unwrap().container_statuses.unwrap()[0]
+        .state
+        .as_ref()
+        .and_then(|s| s.terminated.as_ref())
+        .and_then(|t| t.message.clone())
+        .unwrap_or_default();
+    assert!(
+        message.contains("probe finished after 7 ms"),
+        "her Pod carries a result: {message}"
+    );
+
+    // Back up: the attempt ends as one whose Pod was deleted, her result nowhere, and the
+    // job's retry runs in a Pod of the operator's.
+    let op = Operator::start_with_api_port(&ns, "op-a", op.api_port, &[]);
+    let after = common::wait_for(
+        &jobs,
+        "swap",
+        90,
+        "attempt 2 running",
+        |j: Option<&AgentJob>| {
+            j.and_then(|j| j.status.as_ref())
+                .is_some_and(|s| s.attempts.len() == 2 && s.phase == Some(Phase::Running))
+        },
+    )
+    .await;
+    let st = after.status.unwrap();
+    assert_eq!(
+        st.attempts[0].reason.as_deref(),
+        Some("PodReplaced"),
+        "{:?}",
+        st.attempts
+    );
+    assert!(st.result.is_none(), "{:?}", st.result);
+    let shown = serde_json::to_string(&st).unwrap();
+    assert!(!shown.contains("after 7 ms"), "her result landed: {shown}");
+
+    // Her Pod's own token (bound to it, as a kubelet mints it) is refused.
+    let bound = common::pod_token(
+        &client,
+        &ns,
+        "agent-swap",
+        "devagents.io",
+        ("swap-1", &forged_uid),
+    )
+    .await;
+    let ca = api_ca(&client, &ns).await;
+    let r = http_once(&ca)
+        .post(format!("{}/v1/jobs/{ns}/swap/result", op.api_url))
+        .bearer_auth(&bound)
+        .json(&json!({"summary": "done by alice"}))
+        .send()
+        .await
+        .unwrap();
+    let (code, body) = (r.status().as_u16(), r.text().await.unwrap());
+    assert_eq!(code, 403, "{body}");
+    assert!(body.contains("not a pod the operator made"), "{body}");
+    common::cancel(&jobs, "swap").await;
+    common::delete_namespace(&client, &ns).await;
+}

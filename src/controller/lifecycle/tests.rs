@@ -16,7 +16,13 @@ fn running_job(retries: i32) -> AgentJob {
         backoff_seconds: 2,
     });
     let mut j = AgentJob::new("j", spec);
-    j.status = Some(admitted_status(&AgentJobStatus::default(), 1, "j-1", t(0)));
+    j.status = Some(admitted_status(
+        &AgentJobStatus::default(),
+        1,
+        "j-1",
+        None,
+        t(0),
+    ));
     j
 }
 
@@ -115,7 +121,7 @@ fn transient_exit_retries_with_exponential_backoff_until_the_limit() {
     assert_eq!(s.phase, Some(Phase::Queued));
     assert_eq!(s.next_attempt_at.as_ref().unwrap().0, t(5));
     // Second attempt fails the same way: backoff doubles.
-    job.status = Some(admitted_status(&s, 2, "j-2", t(6)));
+    job.status = Some(admitted_status(&s, 2, "j-2", None, t(6)));
     let (s, kind) = ended_status(&job, &end, t(7), &cfg);
     assert_eq!(
         kind,
@@ -124,7 +130,7 @@ fn transient_exit_retries_with_exponential_backoff_until_the_limit() {
         }
     );
     // Third: retries exhausted.
-    job.status = Some(admitted_status(&s, 3, "j-3", t(12)));
+    job.status = Some(admitted_status(&s, 3, "j-3", None, t(12)));
     let (s, kind) = ended_status(&job, &end, t(13), &cfg);
     assert_eq!(kind, EndKind::Final(Phase::Failed));
     assert_eq!(s.attempts.len(), 3);
@@ -311,4 +317,60 @@ fn backoff_caps() {
         backoff(10, 30, Duration::from_secs(3600)),
         Duration::from_secs(3600)
     );
+}
+
+#[test]
+fn a_pod_made_under_the_attempts_name_after_its_own_was_deleted_decides_nothing() {
+    let mut job = running_job(1);
+    job.status.as_mut().unwrap().attempts[0].pod_uid = Some("uid-made".into());
+    let attempt = job.status.as_ref().unwrap().attempts[0].clone();
+    // Another Pod of that name, its seal copied, ended "successfully" with a result.
+    let msg = crate::contract::result_message(&crate::contract::MessageResult {
+        summary: "done by someone else".into(),
+        data: None,
+    })
+    .unwrap();
+    let pod = |uid: &str| -> Pod {
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "j-1", "uid": uid},
+            "status": {"phase": "Succeeded", "containerStatuses": [{
+                "name": "agent", "image": "i", "imageID": "", "ready": false, "restartCount": 0,
+                "state": {"terminated": {"exitCode": 0, "message": msg}},
+            }]},
+        }))
+        .unwrap()
+    };
+    assert_eq!(
+        observe_attempt(&pod("uid-other"), &attempt),
+        PodObs::Replaced
+    );
+    let (end, del) = end_of(step(
+        &job,
+        &observe_attempt(&pod("uid-other"), &attempt),
+        t(3),
+        &Config::default(),
+    ));
+    assert!(!del, "a Pod the operator did not make is not its to delete");
+    assert_eq!(
+        (end.phase, end.reason.as_str(), end.retryable),
+        (Phase::Failed, "PodReplaced", true)
+    );
+    assert!(end.result.is_none());
+    let (s, kind) = ended_status(&job, &end, t(3), &Config::default());
+    assert!(matches!(kind, EndKind::Retry { .. }), "{kind:?}");
+    assert!(s.result.is_none(), "the other Pod's result landed");
+    // The attempt's own Pod decides as before; so does any Pod of an attempt recorded
+    // before UIDs were pinned.
+    assert!(matches!(
+        observe_attempt(&pod("uid-made"), &attempt),
+        PodObs::Succeeded { .. }
+    ));
+    let unpinned = Attempt {
+        pod_uid: None,
+        ..attempt
+    };
+    assert!(matches!(
+        observe_attempt(&pod("uid-other"), &unpinned),
+        PodObs::Succeeded { .. }
+    ));
 }
