@@ -200,6 +200,41 @@ pub fn stages(times: &Arc<Mutex<HashMap<String, PodTimes>>>, slots: usize) -> St
     }
 }
 
+/// A phase's readings at its start: the apiserver's request counts and CPU, the processes'
+/// CPU, the clock.
+struct Meter {
+    apiserver_pid: u32,
+    procs: Vec<(u32, String)>,
+    requests: HashMap<(String, String), f64>,
+    cpu: Vec<(String, f64)>,
+    api_cpu: f64,
+    t0: Instant,
+}
+
+impl Meter {
+    async fn start(client: &Client, apiserver_pid: u32, procs: Vec<(u32, String)>) -> Meter {
+        Meter {
+            apiserver_pid,
+            requests: apiserver_requests(client).await,
+            cpu: cpu_of(&procs),
+            procs,
+            api_cpu: cpu_secs(apiserver_pid),
+            t0: Instant::now(),
+        }
+    }
+
+    /// What the phase took since the start: makespan, CPU, the requests the apiserver served.
+    async fn stop(&self, client: &Client) -> Phase {
+        Phase {
+            makespan: self.t0.elapsed().as_secs_f64(),
+            api_cpu: cpu_secs(self.apiserver_pid) - self.api_cpu,
+            cpu: cpu_delta(&self.cpu, &cpu_of(&self.procs)),
+            requests: delta(&self.requests, &apiserver_requests(client).await),
+            ..Phase::default()
+        }
+    }
+}
+
 /// What every phase shares: the control plane's processes and the run's shape.
 pub struct Bench<'a> {
     pub client: &'a Client,
@@ -259,20 +294,14 @@ impl Bench<'_> {
         tokio::time::sleep(Duration::from_millis(300)).await;
         let mut procs = self.procs.to_vec();
         procs.push((op.child.id(), "agent-operator".into()));
-        let req0 = apiserver_requests(client).await;
-        let procs0 = cpu_of(&procs);
-        let cpu0 = cpu_secs(self.apiserver_pid);
-        let t0 = Instant::now();
+        let meter = Meter::start(client, self.apiserver_pid, procs).await;
         create_probes(&jobs, "aj", n, self.sleep_ms).await?;
         let deadline = Instant::now() + self.deadline(n);
         while done.lock().map(|d| d.len()).unwrap_or(0) < n {
             anyhow::ensure!(Instant::now() < deadline, "AgentJobs did not all finish");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        let makespan = t0.elapsed().as_secs_f64();
-        let api_cpu = cpu_secs(self.apiserver_pid) - cpu0;
-        let cpu = cpu_delta(&procs0, &cpu_of(&procs));
-        let requests = delta(&req0, &apiserver_requests(client).await);
+        let measured = meter.stop(client).await;
         watch.abort();
         tokio::time::sleep(Duration::from_secs(1)).await;
         let after_m = op.metrics().await;
@@ -302,18 +331,32 @@ impl Bench<'_> {
             m("devagents_scheduler_pass_seconds_sum"),
         );
         drop(op);
-        drain(client, ns).await?;
-        clean_up(client, ns).await?;
+        self.finish(
+            ns,
+            &times,
+            Phase {
+                writes,
+                passes,
+                pass_secs,
+                peak_rss_mib: peak as f64 / 1024.0,
+                ..measured
+            },
+        )
+        .await
+    }
+
+    /// A phase's end: its Pods finished, its namespace gone, the stages of its slots' cycles.
+    async fn finish(
+        &self,
+        ns: &str,
+        times: &Arc<Mutex<HashMap<String, PodTimes>>>,
+        phase: Phase,
+    ) -> anyhow::Result<Phase> {
+        drain(self.client, ns).await?;
+        clean_up(self.client, ns).await?;
         Ok(Phase {
-            makespan,
-            api_cpu,
-            stages: stages(&times, self.slots),
-            requests,
-            cpu,
-            writes,
-            passes,
-            pass_secs,
-            peak_rss_mib: peak as f64 / 1024.0,
+            stages: stages(times, self.slots),
+            ..phase
         })
     }
 
@@ -333,10 +376,7 @@ impl Bench<'_> {
         }))?;
         let times = watch_timeline(client, ns);
         tokio::time::sleep(Duration::from_millis(300)).await;
-        let req0 = apiserver_requests(client).await;
-        let procs0 = cpu_of(self.procs);
-        let cpu0 = cpu_secs(self.apiserver_pid);
-        let t0 = Instant::now();
+        let meter = Meter::start(client, self.apiserver_pid, self.procs.to_vec()).await;
         kjobs.create(&PostParams::default(), &j).await?;
         let mut w = watcher(kjobs.clone(), watcher::Config::default())
             .default_backoff()
@@ -359,21 +399,9 @@ impl Bench<'_> {
             complete == Ok(true),
             "the batch/v1 Job did not complete ({complete:?})"
         );
-        let makespan = t0.elapsed().as_secs_f64();
-        let api_cpu = cpu_secs(self.apiserver_pid) - cpu0;
-        let cpu = cpu_delta(&procs0, &cpu_of(self.procs));
-        let requests = delta(&req0, &apiserver_requests(client).await);
+        let measured = meter.stop(client).await;
         drop(w);
-        drain(client, ns).await?;
-        clean_up(client, ns).await?;
-        Ok(Phase {
-            makespan,
-            api_cpu,
-            stages: stages(&times, self.slots),
-            requests,
-            cpu,
-            ..Default::default()
-        })
+        self.finish(ns, &times, measured).await
     }
 
     /// Queue size `n`, `rounds` times each side, alternating which side goes first (A B B A
